@@ -1,0 +1,83 @@
+//! Public CA endpoints (A7): root certificates and CRLs.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::domain::model::Authority;
+use crate::service::Service;
+
+use super::envelope;
+use super::params::Query;
+
+fn authority(kind: &str) -> Result<Authority, Response> {
+    Authority::parse(kind).ok_or_else(|| {
+        envelope::message(
+            StatusCode::NOT_FOUND,
+            &format!("unknown certificate authority {kind:?}: use RSA or ECC"),
+        )
+    })
+}
+
+fn with_type(body: impl IntoResponse, content_type: &'static str) -> Response {
+    let mut response = body.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn cacert(service: &Service, authority: Authority) -> Response {
+    with_type(
+        service.cas.get(authority).cert_pem.to_string(),
+        "application/x-pem-file",
+    )
+}
+
+fn crl(service: &Service, authority: Authority, raw_query: Option<String>) -> Response {
+    let query = Query::parse(raw_query.as_deref());
+    let format = query.get("format").unwrap_or("der");
+    let pem = match format.to_ascii_lowercase().as_str() {
+        "pem" => true,
+        "der" => false,
+        _ => {
+            return envelope::message(
+                StatusCode::BAD_REQUEST,
+                &format!("unknown CRL format {format:?}: use der or pem"),
+            )
+        }
+    };
+    match service.crl(authority) {
+        Ok((_, text)) if pem => with_type(text.to_string(), "application/x-pem-file"),
+        Ok((der, _)) => with_type(der.to_vec(), "application/pkix-crl"),
+        Err(e) => envelope::message(StatusCode::INTERNAL_SERVER_ERROR, &e),
+    }
+}
+
+pub async fn rsa_cacert(State(service): State<Arc<Service>>) -> Response {
+    cacert(&service, Authority::Rsa)
+}
+
+pub async fn cacert_of(State(service): State<Arc<Service>>, Path(kind): Path<String>) -> Response {
+    match authority(&kind) {
+        Ok(a) => cacert(&service, a),
+        Err(r) => r,
+    }
+}
+
+pub async fn rsa_crl(State(service): State<Arc<Service>>, RawQuery(q): RawQuery) -> Response {
+    crl(&service, Authority::Rsa, q)
+}
+
+pub async fn crl_of(
+    State(service): State<Arc<Service>>,
+    Path(kind): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    match authority(&kind) {
+        Ok(a) => crl(&service, a, q),
+        Err(r) => r,
+    }
+}

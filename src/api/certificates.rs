@@ -1,0 +1,179 @@
+//! `/connect-service/{v2.0|v2.1}/certificates`: Apply, Renew, Revoke and List.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::Method;
+use axum::response::Response;
+use serde::Serialize;
+
+use crate::domain::errors::{EnosError, ErrorKey, APPLY, LIST, RENEW, REVOKE};
+use crate::domain::rules::DeviceRef;
+use crate::service::{
+    ApplyParams, IssuedCert, ListedCert, RenewParams, RevokeParams, Service, Target,
+};
+
+use super::envelope;
+use super::params::{self, Body, Query};
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IssuedView<'a> {
+    #[serde(rename = "certChainURL")]
+    cert_chain_url: &'a str,
+    cert: &'a str,
+    #[serde(rename = "certSN")]
+    cert_sn: String,
+    ca_cert: &'a str,
+    issue_authority: &'static str,
+}
+
+impl<'a> From<&'a IssuedCert> for IssuedView<'a> {
+    fn from(c: &'a IssuedCert) -> Self {
+        IssuedView {
+            cert_chain_url: &c.cert_chain_url,
+            cert: &c.cert,
+            cert_sn: c.cert_sn.to_string(),
+            ca_cert: &c.ca_cert,
+            issue_authority: c.authority.as_str(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListedView<'a> {
+    #[serde(rename = "certSN")]
+    cert_sn: String,
+    cert: &'a str,
+    cert_status: u8,
+    issuer: &'a str,
+    subject: &'a str,
+    sign_date: i64,
+    effective_date: i64,
+    /// The 2.1 spelling, same value.
+    effetive_date: i64,
+    expire_date: i64,
+    revoker: &'a str,
+    revoker_reason: String,
+    is_enos_cert: bool,
+    issue_authority: &'static str,
+}
+
+impl<'a> From<&'a ListedCert> for ListedView<'a> {
+    fn from(c: &'a ListedCert) -> Self {
+        let r = &c.record;
+        let revocation = r.revocation.as_ref();
+        ListedView {
+            cert_sn: r.serial.to_string(),
+            cert: &r.pem,
+            cert_status: c.status as u8,
+            issuer: &r.issuer,
+            subject: &r.subject,
+            sign_date: r.sign_date_ms,
+            effective_date: r.not_before_ms,
+            effetive_date: r.not_before_ms,
+            expire_date: r.not_after_ms,
+            revoker: revocation.map(|v| v.revoker.as_str()).unwrap_or(""),
+            revoker_reason: revocation.map(|v| v.reason.display()).unwrap_or_default(),
+            is_enos_cert: true,
+            issue_authority: r.authority.as_str(),
+        }
+    }
+}
+
+/// Argument syntax in contract order: action, orgId, device identifier, then the body.
+fn target(query: &Query) -> Result<Target, EnosError> {
+    let org_id = query
+        .non_empty("orgId")
+        .ok_or_else(|| EnosError::new(ErrorKey::OrgMissing))?;
+    let device = DeviceRef::from_parts(
+        query.get("assetId"),
+        query.get("productKey"),
+        query.get("deviceKey"),
+    )?;
+    Ok(Target {
+        org_id: org_id.to_string(),
+        device,
+        app_key: None,
+    })
+}
+
+fn require_post(method: &Method, action: &str) -> Result<(), EnosError> {
+    if method == Method::POST {
+        Ok(())
+    } else {
+        Err(EnosError::invalid_argument(
+            "method",
+            format!("action {action} must be called with POST, not {method}"),
+        ))
+    }
+}
+
+async fn dispatch(
+    service: &Service,
+    method: &Method,
+    query: &Query,
+    body: &[u8],
+) -> Result<Response, EnosError> {
+    let action = query
+        .non_empty("action")
+        .ok_or_else(|| EnosError::new(ErrorKey::ActionMissing))?;
+    if ![APPLY, RENEW, REVOKE, LIST].contains(&action) {
+        return Err(EnosError::new(ErrorKey::ActionInvalid));
+    }
+    if action != LIST {
+        require_post(method, action)?;
+    }
+    let target = target(query)?;
+    let body = Body::parse(body)?;
+    match action {
+        APPLY => {
+            let csr = params::csr(&body)?.ok_or_else(|| EnosError::new(ErrorKey::CsrMissing))?;
+            let params = ApplyParams {
+                csr,
+                valid_day: params::valid_day(query, &body)?,
+                authority: params::authority(&body)?,
+            };
+            let issued = service.apply(&target, params).await?;
+            Ok(envelope::ok(Some(IssuedView::from(&issued))))
+        }
+        RENEW => {
+            let params = RenewParams {
+                cert_sn: params::cert_sn(None, &body)?,
+                csr: params::csr(&body)?,
+                valid_day: params::valid_day(query, &body)?,
+                authority: params::authority(&body)?,
+            };
+            let issued = service.renew(&target, params).await?;
+            Ok(envelope::ok(Some(IssuedView::from(&issued))))
+        }
+        REVOKE => {
+            let params = RevokeParams {
+                cert_sn: params::cert_sn(Some(query), &body)?,
+                reason: params::reason(query, &body)?,
+            };
+            service.revoke(&target, params).await?;
+            Ok(envelope::ok::<()>(None))
+        }
+        _ => {
+            let certs = service.list(&target)?;
+            let views: Vec<ListedView<'_>> = certs.iter().map(ListedView::from).collect();
+            Ok(envelope::ok(Some(views)))
+        }
+    }
+}
+
+pub async fn handle(
+    State(service): State<Arc<Service>>,
+    method: Method,
+    RawQuery(raw_query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let query = Query::parse(raw_query.as_deref());
+    match dispatch(&service, &method, &query, &body).await {
+        Ok(response) => response,
+        Err(e) => envelope::error(&e),
+    }
+}

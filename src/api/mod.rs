@@ -1,0 +1,95 @@
+//! HTTP: the EnOS routes, the CA routes and the `/__admin` control plane.
+//! Handlers translate between JSON and the service; the rules live below them.
+
+// Handlers short-circuit with a finished response as their error value.
+#![allow(clippy::result_large_err)]
+
+mod admin;
+mod ca;
+mod certificates;
+pub mod envelope;
+pub mod params;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{any, get, post};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::domain::errors::{EnosError, ErrorKey};
+use crate::service::Service;
+
+pub fn router(service: Arc<Service>, body_limit: usize) -> Router {
+    Router::new()
+        .route(
+            "/connect-service/v2.0/certificates",
+            any(certificates::handle),
+        )
+        .route(
+            "/connect-service/v2.1/certificates",
+            any(certificates::handle),
+        )
+        .route("/enos/CA/cacert", get(ca::rsa_cacert))
+        .route("/enos/CA/cacert/{kind}", get(ca::cacert_of))
+        .route("/enos/CA/crl", get(ca::rsa_crl))
+        .route("/enos/CA/crl/{kind}", get(ca::crl_of))
+        .route("/__admin/health", get(admin::health))
+        .route(
+            "/__admin/clock",
+            get(admin::get_clock).post(admin::set_clock),
+        )
+        .route("/__admin/reset", post(admin::reset))
+        .route("/__admin/errors", get(admin::errors))
+        .route(
+            "/__admin/orgs",
+            get(admin::list_orgs).post(admin::create_org),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(service)
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(middleware::from_fn(size_limit_message))
+        .layer(CatchPanicLayer::new())
+        .layer(TraceLayer::new_for_http())
+}
+
+/// Unknown EnOS paths still answer in the EnOS envelope; others in `{"message"}`.
+async fn not_found(method: Method, uri: Uri) -> Response {
+    let path = uri.path();
+    if path.starts_with("/connect-service/") {
+        let e = EnosError::with(
+            ErrorKey::RouteNotFound,
+            &[("method", method.as_str()), ("path", path)],
+        );
+        envelope::enos_error(StatusCode::NOT_FOUND, &e)
+    } else {
+        envelope::message(
+            StatusCode::NOT_FOUND,
+            &format!("no route for {method} {path}"),
+        )
+    }
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    envelope::message(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
+/// The gateway's answer to an oversized body, whichever layer noticed it.
+async fn size_limit_message(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        envelope::message(StatusCode::PAYLOAD_TOO_LARGE, "Request size limit exceeded")
+    } else {
+        response
+    }
+}

@@ -1,0 +1,287 @@
+//! CSR parsing and every check EnOS makes on one (A6, B4), in one place.
+
+use std::sync::Arc;
+
+use rcgen::DistinguishedName;
+use x509_parser::certification_request::X509CertificationRequest;
+use x509_parser::prelude::FromDer;
+use x509_parser::x509::{SubjectPublicKeyInfo, X509Name};
+
+use crate::domain::model::Authority;
+use crate::domain::EnosError;
+
+use super::dn;
+
+const OID_RSA_ENCRYPTION: &str = "1.2.840.113549.1.1.1";
+const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
+const OID_PRIME256V1: &str = "1.2.840.10045.3.1.7";
+const OID_SHA256_WITH_RSA: &str = "1.2.840.113549.1.1.11";
+const OID_ECDSA_WITH_SHA256: &str = "1.2.840.10045.4.3.2";
+
+/// Subject attributes EnOS requires, each at most 64 characters.
+const REQUIRED_SUBJECT: [&str; 6] = ["C", "ST", "L", "O", "OU", "CN"];
+const MAX_SUBJECT_LEN: usize = 64;
+
+/// A request that passed every check: what issuing needs, already extracted.
+#[derive(Debug, Clone)]
+pub struct CheckedCsr {
+    pub authority: Authority,
+    pub subject: DistinguishedName,
+    pub subject_text: Arc<str>,
+    pub common_name: Arc<str>,
+    /// The raw subjectPublicKey bits.
+    pub public_key: Arc<[u8]>,
+}
+
+/// What a public key is, as far as the EnOS rules care.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyKind {
+    Rsa { bits: usize },
+    Ec { curve: String },
+    Other(String),
+}
+
+impl KeyKind {
+    fn describe(&self) -> String {
+        match self {
+            KeyKind::Rsa { bits } => format!("RSA {bits}-bit"),
+            KeyKind::Ec { curve } => format!("EC on curve {curve}"),
+            KeyKind::Other(oid) => format!("key algorithm {oid}"),
+        }
+    }
+
+    /// The authority this key can be certified by, if any.
+    fn authority(&self) -> Option<Authority> {
+        match self {
+            KeyKind::Rsa { bits: 2048 } => Some(Authority::Rsa),
+            KeyKind::Ec { curve } if curve == OID_PRIME256V1 => Some(Authority::Ecc),
+            _ => None,
+        }
+    }
+}
+
+fn invalid(message: &str, detail: impl AsRef<str>) -> EnosError {
+    EnosError::cert_request(message, detail)
+}
+
+/// Classifies a key with the rsa and p256 crates, which also validate it.
+pub fn key_kind(spki: &SubjectPublicKeyInfo<'_>) -> Result<KeyKind, EnosError> {
+    let alg = spki.algorithm.algorithm.to_id_string();
+    let raw = spki.subject_public_key.data.as_ref();
+    match alg.as_str() {
+        OID_RSA_ENCRYPTION => {
+            use rsa::pkcs1::DecodeRsaPublicKey;
+            use rsa::traits::PublicKeyParts;
+            let key = rsa::RsaPublicKey::from_pkcs1_der(raw).map_err(|e| {
+                invalid("the CSR public key is not a usable RSA key", e.to_string())
+            })?;
+            Ok(KeyKind::Rsa {
+                bits: key.n().bits(),
+            })
+        }
+        OID_EC_PUBLIC_KEY => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|o| o.to_id_string())
+                .unwrap_or_else(|| "unnamed".into());
+            if curve == OID_PRIME256V1 {
+                p256::PublicKey::from_sec1_bytes(raw).map_err(|_| {
+                    invalid(
+                        "the CSR public key is not a usable EC key",
+                        "the point is not on prime256v1",
+                    )
+                })?;
+            }
+            Ok(KeyKind::Ec { curve })
+        }
+        other => Ok(KeyKind::Other(other.to_string())),
+    }
+}
+
+/// The rule for one authority: key kind and signature algorithm.
+fn check_authority(
+    authority: Authority,
+    kind: &KeyKind,
+    sig_alg: Option<&str>,
+) -> Result<(), EnosError> {
+    let (wanted_key, wanted_sig, sig_name) = match authority {
+        Authority::Rsa => ("RSA 2048-bit", OID_SHA256_WITH_RSA, "SHA256withRSA"),
+        Authority::Ecc => (
+            "EC prime256v1 (P-256)",
+            OID_ECDSA_WITH_SHA256,
+            "SHA256withECDSA",
+        ),
+    };
+    if kind.authority() != Some(authority) {
+        return Err(invalid(
+            &format!(
+                "issueAuthority {} requires an {wanted_key} public key",
+                authority.as_str()
+            ),
+            format!("the key to certify is {}", kind.describe()),
+        ));
+    }
+    if let Some(sig_alg) = sig_alg {
+        if sig_alg != wanted_sig {
+            return Err(invalid(
+                &format!(
+                    "issueAuthority {} requires the signature algorithm {sig_name}",
+                    authority.as_str()
+                ),
+                format!("the CSR is signed with {}", signature_name(sig_alg)),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn signature_name(oid: &str) -> String {
+    match oid {
+        "1.2.840.113549.1.1.5" => "SHA1withRSA".into(),
+        "1.2.840.113549.1.1.4" => "MD5withRSA".into(),
+        OID_SHA256_WITH_RSA => "SHA256withRSA".into(),
+        "1.2.840.113549.1.1.12" => "SHA384withRSA".into(),
+        "1.2.840.113549.1.1.13" => "SHA512withRSA".into(),
+        "1.2.840.113549.1.1.10" => "RSASSA-PSS".into(),
+        "1.2.840.10045.4.1" => "SHA1withECDSA".into(),
+        OID_ECDSA_WITH_SHA256 => "SHA256withECDSA".into(),
+        "1.2.840.10045.4.3.3" => "SHA384withECDSA".into(),
+        other => format!("algorithm {other}"),
+    }
+}
+
+/// An explicit `issueAuthority` must match the key that will be certified (B13).
+pub fn check_key_for(
+    authority: Authority,
+    spki: &SubjectPublicKeyInfo<'_>,
+) -> Result<(), EnosError> {
+    check_authority(authority, &key_kind(spki)?, None)
+}
+
+fn decode_pem(text: &str) -> Result<Vec<u8>, EnosError> {
+    let pem = pem::parse(text.trim()).map_err(|e| {
+        invalid(
+            "the CSR is not PEM encoded",
+            format!("expected a -----BEGIN CERTIFICATE REQUEST----- block: {e}"),
+        )
+    })?;
+    match pem.tag() {
+        "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST" => Ok(pem.into_contents()),
+        other => Err(invalid(
+            "the CSR is not a certificate request",
+            format!("the PEM block is labelled {other}"),
+        )),
+    }
+}
+
+/// Subject rules: C, ST, L, O, OU, CN present, non-empty, at most 64 characters; C two letters.
+fn check_subject(name: &X509Name<'_>) -> Result<Arc<str>, EnosError> {
+    let bad = |detail: String| invalid("the CSR subject is invalid", detail);
+    let mut found: Vec<(String, String)> = Vec::new();
+    for attr in name.iter_attributes() {
+        let (short, value) = dn::attribute_text(attr);
+        let value = value.ok_or_else(|| bad(format!("{short} is not a text value")))?;
+        if value.chars().count() > MAX_SUBJECT_LEN {
+            return Err(bad(format!(
+                "{short} is longer than {MAX_SUBJECT_LEN} characters"
+            )));
+        }
+        found.push((short, value));
+    }
+    for required in REQUIRED_SUBJECT {
+        match found.iter().find(|(n, _)| n == required) {
+            None => return Err(bad(format!("{required} is missing"))),
+            Some((_, v)) if v.trim().is_empty() => return Err(bad(format!("{required} is empty"))),
+            _ => {}
+        }
+    }
+    let country = &found
+        .iter()
+        .find(|(n, _)| n == "C")
+        .expect("checked above")
+        .1;
+    if country.len() != 2 || !country.chars().all(|c| c.is_ascii_alphabetic()) {
+        return Err(bad(format!(
+            "C must be a two-letter country code, got {country:?}"
+        )));
+    }
+    let cn = &found
+        .iter()
+        .find(|(n, _)| n == "CN")
+        .expect("checked above")
+        .1;
+    Ok(Arc::from(cn.as_str()))
+}
+
+/// Parses a PEM CSR and applies every rule for `authority` (B4, A6).
+pub fn check_csr(text: &str, authority: Authority) -> Result<CheckedCsr, EnosError> {
+    let der = decode_pem(text)?;
+    let (rest, csr) = X509CertificationRequest::from_der(&der).map_err(|e| {
+        invalid(
+            "the CSR cannot be parsed",
+            format!("malformed PKCS#10 DER: {e}"),
+        )
+    })?;
+    if !rest.is_empty() {
+        return Err(invalid(
+            "the CSR cannot be parsed",
+            "trailing bytes after the PKCS#10 structure",
+        ));
+    }
+    let info = &csr.certification_request_info;
+    let kind = key_kind(&info.subject_pki)?;
+    let sig_alg = csr.signature_algorithm.algorithm.to_id_string();
+    check_authority(authority, &kind, Some(&sig_alg))?;
+    csr.verify_signature().map_err(|_| {
+        invalid(
+            "the CSR signature is invalid",
+            "the request's self-signature does not verify with its public key",
+        )
+    })?;
+    let common_name = check_subject(&info.subject)?;
+    let subject =
+        dn::to_rcgen(&info.subject).map_err(|e| invalid("the CSR subject is invalid", e))?;
+    Ok(CheckedCsr {
+        authority,
+        subject,
+        subject_text: Arc::from(dn::java_style(&info.subject)),
+        common_name,
+        public_key: Arc::from(info.subject_pki.subject_public_key.data.as_ref()),
+    })
+}
+
+/// The request data of an issued certificate, for renew without a CSR: same
+/// subject, same key. `authority` must suit that key (B13).
+pub fn request_from_certificate(
+    pem_text: &str,
+    authority: Authority,
+) -> Result<CheckedCsr, EnosError> {
+    let fail = |detail: String| {
+        EnosError::detailed(
+            crate::domain::ErrorKey::RenewFailed,
+            "the original certificate cannot be read",
+            &detail,
+        )
+    };
+    let block = pem::parse(pem_text).map_err(|e| fail(e.to_string()))?;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(block.contents())
+        .map_err(|e| fail(e.to_string()))?;
+    check_key_for(authority, cert.public_key())?;
+    let subject = dn::to_rcgen(cert.subject()).map_err(fail)?;
+    let common_name = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .unwrap_or_default();
+    Ok(CheckedCsr {
+        authority,
+        subject,
+        subject_text: Arc::from(dn::java_style(cert.subject())),
+        common_name: Arc::from(common_name),
+        public_key: Arc::from(cert.public_key().subject_public_key.data.as_ref()),
+    })
+}

@@ -1,0 +1,242 @@
+//! The two certificate authorities: CSR checks, issuing, CRLs, key loading. No HTTP.
+
+pub mod csr;
+pub mod dn;
+pub mod keys;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rcgen::{
+    CertificateParams, CertificateRevocationListParams, CrlDistributionPoint, DistinguishedName,
+    IsCa, Issuer, KeyIdMethod, KeyPair, PublicKeyData, RevokedCertParams, SerialNumber,
+    SignatureAlgorithm, PKCS_ECDSA_P256_SHA256, PKCS_RSA_SHA256,
+};
+use x509_parser::prelude::FromDer;
+
+use crate::clock::{datetime_to_ms, ms_to_datetime};
+use crate::domain::model::{Authority, RevocationReason};
+use crate::domain::store::RevokedEntry;
+
+/// How long a CRL is good for; a fresh one is made sooner whenever revocations
+/// change or the mock clock moves.
+const CRL_LIFETIME_MS: i64 = 24 * 3_600_000;
+
+/// A public key to certify, as raw subjectPublicKey bits.
+struct RawKey<'a> {
+    raw: &'a [u8],
+    alg: &'static SignatureAlgorithm,
+}
+
+impl PublicKeyData for RawKey<'_> {
+    fn der_bytes(&self) -> &[u8] {
+        self.raw
+    }
+    fn algorithm(&self) -> &'static SignatureAlgorithm {
+        self.alg
+    }
+}
+
+/// What to put in a new certificate.
+pub struct IssueRequest<'a> {
+    pub serial: u64,
+    pub subject: DistinguishedName,
+    pub public_key: &'a [u8],
+    pub not_before_ms: i64,
+    pub not_after_ms: i64,
+    pub crl_url: String,
+}
+
+/// An issued certificate and the times it actually carries (second precision).
+pub struct Issued {
+    pub pem: String,
+    pub not_before_ms: i64,
+    pub not_after_ms: i64,
+}
+
+struct CachedCrl {
+    key: (u64, u64),
+    next_update_ms: i64,
+    der: Arc<[u8]>,
+    pem: Arc<str>,
+}
+
+/// One root: its parsed key, prepared once, and everything served about it.
+pub struct Ca {
+    pub authority: Authority,
+    issuer: Issuer<'static, KeyPair>,
+    pub cert_pem: Arc<str>,
+    pub subject: Arc<str>,
+    pub not_before_ms: i64,
+    pub not_after_ms: i64,
+    /// SHA-256 of the DER certificate, upper-case hex with colons, as openssl prints it.
+    pub fingerprint: String,
+    crl: Mutex<Option<CachedCrl>>,
+    crl_number: AtomicU64,
+}
+
+fn truncate_to_second(ms: i64) -> i64 {
+    ms.div_euclid(1000) * 1000
+}
+
+/// Serial as the minimal positive big-endian integer rcgen expects.
+fn serial_bytes(serial: u64) -> SerialNumber {
+    let bytes = serial.to_be_bytes();
+    let first = bytes.iter().position(|b| *b != 0).unwrap_or(7);
+    SerialNumber::from_slice(&bytes[first..])
+}
+
+impl Ca {
+    pub fn new(authority: Authority, material: keys::Material) -> Result<Ca, String> {
+        let (_, cert) = x509_parser::certificate::X509Certificate::from_der(&material.cert_der)
+            .map_err(|e| format!("the root certificate cannot be parsed: {e}"))?;
+        let subject = dn::java_style(cert.subject());
+        let not_before_ms = cert.validity().not_before.timestamp() * 1000;
+        let not_after_ms = cert.validity().not_after.timestamp() * 1000;
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &material.cert_der);
+        let fingerprint = digest
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":");
+        let cert_pem = pem::encode(&pem::Pem::new("CERTIFICATE", material.cert_der.clone()));
+        let issuer = Issuer::from_ca_cert_der(&material.cert_der.as_slice().into(), material.key)
+            .map_err(|e| format!("the root certificate cannot issue: {e}"))?;
+        Ok(Ca {
+            authority,
+            issuer,
+            cert_pem: Arc::from(cert_pem),
+            subject: Arc::from(subject),
+            not_before_ms,
+            not_after_ms,
+            fingerprint,
+            crl: Mutex::new(None),
+            crl_number: AtomicU64::new(1),
+        })
+    }
+
+    fn key_algorithm(&self) -> &'static SignatureAlgorithm {
+        match self.authority {
+            Authority::Rsa => &PKCS_RSA_SHA256,
+            Authority::Ecc => &PKCS_ECDSA_P256_SHA256,
+        }
+    }
+
+    /// Signs a certificate: the request's subject and key unchanged, CA:FALSE,
+    /// key identifiers and a CRL distribution point. Holds no lock.
+    pub fn issue(&self, req: IssueRequest<'_>) -> Result<Issued, String> {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = req.subject;
+        params.serial_number = Some(serial_bytes(req.serial));
+        params.not_before = ms_to_datetime(truncate_to_second(req.not_before_ms));
+        params.not_after = ms_to_datetime(truncate_to_second(req.not_after_ms));
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.use_authority_key_identifier_extension = true;
+        params.key_identifier_method = KeyIdMethod::Sha256;
+        params.crl_distribution_points = vec![CrlDistributionPoint {
+            uris: vec![req.crl_url],
+        }];
+        let key = RawKey {
+            raw: req.public_key,
+            alg: self.key_algorithm(),
+        };
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .map_err(|e| format!("signing failed: {e}"))?;
+        Ok(Issued {
+            pem: cert.pem(),
+            not_before_ms: datetime_to_ms(params.not_before),
+            not_after_ms: datetime_to_ms(params.not_after),
+        })
+    }
+
+    /// The current CRL (DER, PEM), rebuilt only when `generation` (revocations,
+    /// clock moves) changes or the cached one has passed its nextUpdate.
+    pub fn crl(
+        &self,
+        generation: (u64, u64),
+        now_ms: i64,
+        entries: impl FnOnce() -> Vec<RevokedEntry>,
+    ) -> Result<(Arc<[u8]>, Arc<str>), String> {
+        let mut cache = self.crl.lock();
+        if let Some(c) = cache.as_ref() {
+            if c.key == generation && now_ms < c.next_update_ms {
+                return Ok((c.der.clone(), c.pem.clone()));
+            }
+        }
+        let this_update = truncate_to_second(now_ms);
+        let next_update = this_update + CRL_LIFETIME_MS;
+        let revoked_certs = entries()
+            .into_iter()
+            .map(|e| RevokedCertParams {
+                serial_number: serial_bytes(e.serial),
+                revocation_time: ms_to_datetime(truncate_to_second(e.revocation.at_ms)),
+                reason_code: reason_code(e.revocation.reason),
+                invalidity_date: None,
+            })
+            .collect();
+        let params = CertificateRevocationListParams {
+            this_update: ms_to_datetime(this_update),
+            next_update: ms_to_datetime(next_update),
+            crl_number: SerialNumber::from(self.crl_number.fetch_add(1, Ordering::Relaxed)),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        let crl = params
+            .signed_by(&self.issuer)
+            .map_err(|e| format!("CRL signing failed: {e}"))?;
+        let der: Arc<[u8]> = Arc::from(crl.der().as_ref());
+        let pem: Arc<str> = Arc::from(crl.pem().map_err(|e| e.to_string())?);
+        *cache = Some(CachedCrl {
+            key: generation,
+            next_update_ms: next_update,
+            der: der.clone(),
+            pem: pem.clone(),
+        });
+        Ok((der, pem))
+    }
+}
+
+/// RFC 5280 asks that `unspecified` be left out rather than written.
+fn reason_code(reason: RevocationReason) -> Option<rcgen::RevocationReason> {
+    use rcgen::RevocationReason as R;
+    Some(match reason {
+        RevocationReason::Unspecified => return None,
+        RevocationReason::KeyCompromise => R::KeyCompromise,
+        RevocationReason::AffiliationChanged => R::AffiliationChanged,
+        RevocationReason::Superseded => R::Superseded,
+        RevocationReason::CessationOfOperation => R::CessationOfOperation,
+        RevocationReason::CertificateHold => R::CertificateHold,
+        RevocationReason::PrivilegeWithdrawn => R::PrivilegeWithdrawn,
+    })
+}
+
+/// The two roots.
+pub struct Authorities {
+    pub rsa: Ca,
+    pub ecc: Ca,
+}
+
+impl Authorities {
+    pub fn get(&self, authority: Authority) -> &Ca {
+        match authority {
+            Authority::Rsa => &self.rsa,
+            Authority::Ecc => &self.ecc,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serials_are_minimal() {
+        assert_eq!(serial_bytes(1).as_ref(), &[1]);
+        assert_eq!(serial_bytes(0x1_0000).as_ref(), &[1, 0, 0]);
+        assert_eq!(serial_bytes(0).as_ref(), &[0]);
+    }
+}

@@ -1,0 +1,114 @@
+//! Command line and environment: every flag is also `ENOS_MOCK_{FLAG}`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::service::RenewPolicy;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "enos-cert-mock",
+    version,
+    about = "A mock of the EnOS certificate service with a real in-memory CA",
+    long_about = "A mock of the EnOS (Envision IoT) certificate service. Apply, Renew, Revoke and List \
+                  Certificate behave as on EnOS, with real X.509 certificates from an in-memory RSA-2048 \
+                  and ECC P-256 root, plus a /__admin control plane (clock, reset, errors) for tests."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Exit 0 when the mock at --url (default: from --host/--port) answers /__admin/health with 200.
+    Healthcheck {
+        /// Base URL of the mock, e.g. http://127.0.0.1:8080.
+        #[arg(long, env = "ENOS_MOCK_HEALTHCHECK_URL")]
+        url: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "ENOS_MOCK_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Port to listen on; 0 picks a free port (the log line `listening on ...` names it).
+    #[arg(long, env = "ENOS_MOCK_PORT", default_value_t = 8080)]
+    pub port: u16,
+
+    /// Fixtures file (JSON: orgs, apps, products, devices, CA). Default: the built-in
+    /// copy of fixtures/default.json.
+    #[arg(long, env = "ENOS_MOCK_FIXTURES")]
+    pub fixtures: Option<PathBuf>,
+
+    /// Base URL clients reach the mock at, used in certChainURL and the CRL
+    /// distribution point. Default: http://{host}:{port} as bound.
+    #[arg(long, env = "ENOS_MOCK_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// What renew does with the old certificate: revoke it (reason SUPERSEDED) or keep it valid.
+    #[arg(
+        long,
+        env = "ENOS_MOCK_RENEW_POLICY",
+        value_enum,
+        default_value = "revoke"
+    )]
+    pub renew_policy: RenewPolicy,
+
+    /// Generate fresh RSA and ECC roots at start instead of the shipped test CA.
+    #[arg(long, env = "ENOS_MOCK_FRESH_CA")]
+    pub fresh_ca: bool,
+
+    /// PEM certificate of an RSA root to import (with --rsa-ca-key).
+    #[arg(long, env = "ENOS_MOCK_RSA_CA_CERT", requires = "rsa_ca_key")]
+    pub rsa_ca_cert: Option<PathBuf>,
+
+    /// PEM private key (PKCS#8 or PKCS#1) of the imported RSA root.
+    #[arg(long, env = "ENOS_MOCK_RSA_CA_KEY", requires = "rsa_ca_cert")]
+    pub rsa_ca_key: Option<PathBuf>,
+
+    /// PEM certificate of an ECC (P-256) root to import (with --ecc-ca-key).
+    #[arg(long, env = "ENOS_MOCK_ECC_CA_CERT", requires = "ecc_ca_key")]
+    pub ecc_ca_cert: Option<PathBuf>,
+
+    /// PEM private key (PKCS#8 or SEC1) of the imported ECC root.
+    #[arg(long, env = "ENOS_MOCK_ECC_CA_KEY", requires = "ecc_ca_cert")]
+    pub ecc_ca_key: Option<PathBuf>,
+
+    /// The first certificate serial number issued.
+    #[arg(long, env = "ENOS_MOCK_FIRST_SERIAL", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub first_serial: u64,
+
+    /// Largest accepted request body in bytes; bigger gets HTTP 413.
+    #[arg(long, env = "ENOS_MOCK_BODY_LIMIT", default_value_t = 1024 * 1024)]
+    pub body_limit: usize,
+
+    /// Log format.
+    #[arg(long, env = "ENOS_MOCK_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Log filter (tracing syntax, e.g. `info` or `enos_cert_mock=debug`).
+    #[arg(long, env = "ENOS_MOCK_LOG", default_value = "info")]
+    pub log: String,
+}
+
+impl Default for Config {
+    /// The defaults of the command line, but on a free port: what tests want.
+    fn default() -> Self {
+        let mut config = Cli::parse_from(["enos-cert-mock"]).config;
+        config.port = 0;
+        config
+    }
+}

@@ -1,0 +1,288 @@
+//! The fixtures file: orgs, apps, products and devices the mock starts with.
+//!
+//! A file is either loaded whole or refused with a message naming the problem;
+//! the mock never starts half-loaded.
+
+use std::collections::HashSet;
+
+use serde::Deserialize;
+
+use super::model::{App, Device, Org, Product};
+
+pub const DEFAULT_VALID_DAY: u32 = 730;
+pub const DEFAULT_MAX_VALID_DAY: u32 = 1095;
+pub const MAX_VALID_DAY_LIMIT: u32 = 3650;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Fixtures {
+    /// Where the two roots come from; paths are relative to the fixtures file.
+    #[serde(default)]
+    pub ca: Option<CaFixture>,
+    #[serde(default)]
+    pub orgs: Vec<OrgFixture>,
+    #[serde(default)]
+    pub products: Vec<ProductFixture>,
+    #[serde(default)]
+    pub devices: Vec<DeviceFixture>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CaFixture {
+    /// Generate fresh roots at start instead of loading files.
+    #[serde(default)]
+    pub generate: bool,
+    pub rsa: Option<CaFiles>,
+    pub ecc: Option<CaFiles>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CaFiles {
+    pub cert: String,
+    pub key: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OrgFixture {
+    pub org_id: String,
+    #[serde(default)]
+    pub apps: Vec<AppFixture>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AppFixture {
+    pub app_key: String,
+    pub app_secret: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProductFixture {
+    pub org_id: String,
+    pub product_key: String,
+    #[serde(default)]
+    pub product_name: Option<String>,
+    pub bi_directional_auth: bool,
+    #[serde(default)]
+    pub default_valid_day: Option<u32>,
+    #[serde(default)]
+    pub max_valid_day: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DeviceFixture {
+    /// Defaults to the product's org.
+    #[serde(default)]
+    pub org_id: Option<String>,
+    pub asset_id: String,
+    pub product_key: String,
+    pub device_key: String,
+    #[serde(default)]
+    pub device_name: Option<String>,
+}
+
+/// Fixtures checked and turned into the model.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    pub orgs: Vec<Org>,
+    pub products: Vec<Product>,
+    pub devices: Vec<Device>,
+}
+
+/// Product validity defaults (B14): max absent → 1095; default absent → min(730, max).
+pub fn product_valid_days(
+    default_valid_day: Option<u32>,
+    max_valid_day: Option<u32>,
+) -> Result<(u32, u32), String> {
+    let max = max_valid_day.unwrap_or(DEFAULT_MAX_VALID_DAY);
+    let default = default_valid_day.unwrap_or(DEFAULT_VALID_DAY.min(max));
+    for (name, v) in [("defaultValidDay", default), ("maxValidDay", max)] {
+        if !(1..=MAX_VALID_DAY_LIMIT).contains(&v) {
+            return Err(format!("{name} {v} is outside 1..={MAX_VALID_DAY_LIMIT}"));
+        }
+    }
+    if default > max {
+        return Err(format!(
+            "defaultValidDay {default} exceeds maxValidDay {max}"
+        ));
+    }
+    Ok((default, max))
+}
+
+impl Fixtures {
+    pub fn parse(text: &str) -> Result<Fixtures, String> {
+        serde_json::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Checks every reference and uniqueness rule, then builds the model.
+    pub fn load(&self) -> Result<Loaded, String> {
+        let mut org_ids = HashSet::new();
+        let mut app_keys = HashSet::new();
+        let mut orgs = Vec::new();
+        for (i, o) in self.orgs.iter().enumerate() {
+            if o.org_id.is_empty() {
+                return Err(format!("orgs[{i}]: orgId is empty"));
+            }
+            if !org_ids.insert(o.org_id.as_str()) {
+                return Err(format!("orgs[{i}]: orgId {:?} is declared twice", o.org_id));
+            }
+            let mut apps = Vec::new();
+            for (j, a) in o.apps.iter().enumerate() {
+                if a.app_key.is_empty() || a.app_secret.is_empty() {
+                    return Err(format!(
+                        "orgs[{i}].apps[{j}]: appKey and appSecret must not be empty"
+                    ));
+                }
+                if !app_keys.insert(a.app_key.as_str()) {
+                    return Err(format!(
+                        "orgs[{i}].apps[{j}]: appKey {:?} is declared twice",
+                        a.app_key
+                    ));
+                }
+                apps.push(App {
+                    app_key: a.app_key.clone(),
+                    app_secret: a.app_secret.clone(),
+                });
+            }
+            orgs.push(Org {
+                org_id: o.org_id.clone(),
+                apps,
+            });
+        }
+
+        let mut products = Vec::new();
+        for (i, p) in self.products.iter().enumerate() {
+            let at = format!("products[{i}] (productKey {:?})", p.product_key);
+            if p.product_key.is_empty() {
+                return Err(format!("products[{i}]: productKey is empty"));
+            }
+            if !org_ids.contains(p.org_id.as_str()) {
+                return Err(format!(
+                    "{at}: orgId {:?} is not declared in orgs",
+                    p.org_id
+                ));
+            }
+            if products
+                .iter()
+                .any(|q: &Product| q.product_key == p.product_key)
+            {
+                return Err(format!("{at}: productKey is declared twice"));
+            }
+            let (default_valid_day, max_valid_day) =
+                product_valid_days(p.default_valid_day, p.max_valid_day)
+                    .map_err(|e| format!("{at}: {e}"))?;
+            products.push(Product {
+                org_id: p.org_id.clone(),
+                product_key: p.product_key.clone(),
+                product_name: p
+                    .product_name
+                    .clone()
+                    .unwrap_or_else(|| p.product_key.clone()),
+                bi_directional_auth: p.bi_directional_auth,
+                default_valid_day,
+                max_valid_day,
+            });
+        }
+
+        let mut asset_ids = HashSet::new();
+        let mut device_keys = HashSet::new();
+        let mut devices = Vec::new();
+        for (i, d) in self.devices.iter().enumerate() {
+            let at = format!("devices[{i}] (assetId {:?})", d.asset_id);
+            if d.asset_id.is_empty() || d.device_key.is_empty() {
+                return Err(format!(
+                    "devices[{i}]: assetId and deviceKey must not be empty"
+                ));
+            }
+            let product = products
+                .iter()
+                .find(|p| p.product_key == d.product_key)
+                .ok_or_else(|| {
+                    format!(
+                        "{at}: productKey {:?} is not declared in products",
+                        d.product_key
+                    )
+                })?;
+            let org_id = d.org_id.clone().unwrap_or_else(|| product.org_id.clone());
+            if org_id != product.org_id {
+                return Err(format!(
+                    "{at}: orgId {org_id:?} differs from its product's orgId {:?}",
+                    product.org_id
+                ));
+            }
+            if !asset_ids.insert(d.asset_id.as_str()) {
+                return Err(format!("{at}: assetId is declared twice"));
+            }
+            if !device_keys.insert((d.product_key.as_str(), d.device_key.as_str())) {
+                return Err(format!(
+                    "{at}: deviceKey {:?} is declared twice in product {:?}",
+                    d.device_key, d.product_key
+                ));
+            }
+            devices.push(Device {
+                org_id,
+                asset_id: d.asset_id.clone(),
+                product_key: d.product_key.clone(),
+                device_key: d.device_key.clone(),
+                device_name: d
+                    .device_name
+                    .clone()
+                    .unwrap_or_else(|| d.device_key.clone()),
+                certs: Vec::new(),
+            });
+        }
+        Ok(Loaded {
+            orgs,
+            products,
+            devices,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Loaded, String> {
+        Fixtures::parse(text)?.load()
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = load(r#"{"orgs": [], "prodcts": []}"#).unwrap_err();
+        assert!(err.contains("unknown field `prodcts`"), "{err}");
+    }
+
+    #[test]
+    fn broken_references_are_named() {
+        let err = load(
+            r#"{"orgs": [{"orgId": "o1"}],
+                "products": [{"orgId": "o1", "productKey": "p1", "biDirectionalAuth": true}],
+                "devices": [{"assetId": "a1", "productKey": "p2", "deviceKey": "d1"}]}"#,
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("devices[0]") && err.contains("\"p2\""),
+            "{err}"
+        );
+        let err = load(
+            r#"{"products": [{"orgId": "nope", "productKey": "p1", "biDirectionalAuth": true}]}"#,
+        )
+        .unwrap_err();
+        assert!(err.contains("orgId \"nope\" is not declared"), "{err}");
+    }
+
+    #[test]
+    fn product_defaults_follow_b14() {
+        assert_eq!(product_valid_days(None, None).unwrap(), (730, 1095));
+        assert_eq!(product_valid_days(None, Some(365)).unwrap(), (365, 365));
+        assert!(product_valid_days(Some(400), Some(365)).is_err());
+        assert!(product_valid_days(Some(0), None).is_err());
+        assert!(product_valid_days(None, Some(3651)).is_err());
+    }
+}

@@ -1,0 +1,9 @@
+//! The model, the store and the rules of the EnOS certificate service. No HTTP, no crypto.
+
+pub mod errors;
+pub mod fixtures;
+pub mod model;
+pub mod rules;
+pub mod store;
+
+pub use errors::{EnosError, ErrorKey};

@@ -1,0 +1,214 @@
+//! The things the mock keeps: orgs, apps, products, devices and certificates.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+/// Which root signs a certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Authority {
+    #[serde(rename = "RSA")]
+    Rsa,
+    #[serde(rename = "ECC")]
+    Ecc,
+}
+
+impl Authority {
+    pub const ALL: [Authority; 2] = [Authority::Rsa, Authority::Ecc];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Authority::Rsa => "RSA",
+            Authority::Ecc => "ECC",
+        }
+    }
+
+    /// Case-insensitive, as EnOS accepts `issueAuthority`.
+    pub fn parse(s: &str) -> Option<Authority> {
+        if s.eq_ignore_ascii_case("RSA") {
+            Some(Authority::Rsa)
+        } else if s.eq_ignore_ascii_case("ECC") {
+            Some(Authority::Ecc)
+        } else {
+            None
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct App {
+    pub app_key: String,
+    pub app_secret: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Org {
+    pub org_id: String,
+    pub apps: Vec<App>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Product {
+    pub org_id: String,
+    pub product_key: String,
+    pub product_name: String,
+    pub bi_directional_auth: bool,
+    pub default_valid_day: u32,
+    pub max_valid_day: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Device {
+    pub org_id: String,
+    pub asset_id: String,
+    pub product_key: String,
+    pub device_key: String,
+    pub device_name: String,
+    /// Every certificate ever bound, ascending by serial (serials only grow).
+    #[serde(skip)]
+    pub certs: Vec<u64>,
+}
+
+/// RFC 5280 reason codes EnOS accepts (2 and 8 do not exist there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationReason {
+    Unspecified = 0,
+    KeyCompromise = 1,
+    AffiliationChanged = 3,
+    Superseded = 4,
+    CessationOfOperation = 5,
+    CertificateHold = 6,
+    PrivilegeWithdrawn = 9,
+}
+
+impl RevocationReason {
+    const ALL: [RevocationReason; 7] = [
+        RevocationReason::Unspecified,
+        RevocationReason::KeyCompromise,
+        RevocationReason::AffiliationChanged,
+        RevocationReason::Superseded,
+        RevocationReason::CessationOfOperation,
+        RevocationReason::CertificateHold,
+        RevocationReason::PrivilegeWithdrawn,
+    ];
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_code(code: i64) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.code() as i64 == code)
+    }
+
+    /// The enum name, e.g. `KEY_COMPROMISE`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RevocationReason::Unspecified => "UNSPECIFIED",
+            RevocationReason::KeyCompromise => "KEY_COMPROMISE",
+            RevocationReason::AffiliationChanged => "AFFILIATION_CHANGED",
+            RevocationReason::Superseded => "SUPERSEDED",
+            RevocationReason::CessationOfOperation => "CESSATION_OF_OPERATION",
+            RevocationReason::CertificateHold => "CERTIFICATE_HOLD",
+            RevocationReason::PrivilegeWithdrawn => "PRIVILEGE_WITHDRAWN",
+        }
+    }
+
+    /// Accepts the enum name in any case, with `_` or spaces between words.
+    pub fn from_name(name: &str) -> Option<Self> {
+        let wanted = name.trim().replace(' ', "_");
+        Self::ALL
+            .into_iter()
+            .find(|r| r.name().eq_ignore_ascii_case(&wanted))
+    }
+
+    /// As List shows it: `"KEY COMPROMISE"`.
+    pub fn display(self) -> String {
+        self.name().replace('_', " ")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    pub at_ms: i64,
+    pub reason: RevocationReason,
+    pub revoker: String,
+}
+
+/// An issued certificate, with everything List shows already rendered,
+/// so that reads never parse a certificate again.
+#[derive(Debug, Clone)]
+pub struct CertRecord {
+    pub serial: u64,
+    pub asset_id: Arc<str>,
+    pub authority: Authority,
+    pub pem: Arc<str>,
+    pub issuer: Arc<str>,
+    pub subject: Arc<str>,
+    pub common_name: Arc<str>,
+    /// The raw subjectPublicKey bits, for renew without a CSR and the 11833 check.
+    pub public_key: Arc<[u8]>,
+    pub sign_date_ms: i64,
+    pub not_before_ms: i64,
+    pub not_after_ms: i64,
+    pub revocation: Option<Revocation>,
+}
+
+/// List's `certStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertStatus {
+    Valid = 0,
+    Revoked = 1,
+    Expired = 2,
+}
+
+impl CertRecord {
+    /// Revocation wins over expiry; expiry is judged at read time.
+    pub fn status(&self, now_ms: i64) -> CertStatus {
+        if self.revocation.is_some() {
+            CertStatus::Revoked
+        } else if now_ms >= self.not_after_ms {
+            CertStatus::Expired
+        } else {
+            CertStatus::Valid
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_parse_by_name_and_code() {
+        assert_eq!(
+            RevocationReason::from_name("key compromise"),
+            Some(RevocationReason::KeyCompromise)
+        );
+        assert_eq!(
+            RevocationReason::from_name("SUPERSEDED"),
+            Some(RevocationReason::Superseded)
+        );
+        assert_eq!(RevocationReason::from_code(2), None);
+        assert_eq!(RevocationReason::from_code(8), None);
+        assert_eq!(
+            RevocationReason::from_code(9),
+            Some(RevocationReason::PrivilegeWithdrawn)
+        );
+        assert_eq!(RevocationReason::KeyCompromise.display(), "KEY COMPROMISE");
+    }
+
+    #[test]
+    fn authority_is_case_insensitive() {
+        assert_eq!(Authority::parse("ecc"), Some(Authority::Ecc));
+        assert_eq!(Authority::parse("Rsa"), Some(Authority::Rsa));
+        assert_eq!(Authority::parse("DSA"), None);
+    }
+}

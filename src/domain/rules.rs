@@ -1,0 +1,103 @@
+//! The EnOS rules that do not depend on storage: device selection, validDay, validity windows.
+
+use super::errors::{EnosError, ErrorKey};
+use super::model::Product;
+
+pub const DAY_MS: i64 = 86_400_000;
+
+/// How a call names its device. If both forms are given, `assetId` wins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceRef {
+    AssetId(String),
+    Keys {
+        product_key: String,
+        device_key: String,
+    },
+}
+
+impl DeviceRef {
+    /// Empty values count as absent.
+    pub fn from_parts(
+        asset_id: Option<&str>,
+        product_key: Option<&str>,
+        device_key: Option<&str>,
+    ) -> Result<Self, EnosError> {
+        let present = |v: Option<&str>| v.filter(|s| !s.is_empty()).map(str::to_string);
+        match (present(asset_id), present(product_key), present(device_key)) {
+            (Some(asset_id), _, _) => Ok(DeviceRef::AssetId(asset_id)),
+            (None, Some(product_key), Some(device_key)) => Ok(DeviceRef::Keys {
+                product_key,
+                device_key,
+            }),
+            _ => Err(EnosError::new(ErrorKey::DeviceIdentifierInvalid)),
+        }
+    }
+}
+
+/// validDay rules 1–3: absent → the product default; above the product maximum → refused.
+pub fn resolve_valid_day(requested: Option<i64>, product: &Product) -> Result<i64, EnosError> {
+    match requested {
+        None => Ok(product.default_valid_day as i64),
+        Some(days) if days > product.max_valid_day as i64 => {
+            Err(EnosError::new(ErrorKey::ValidDayExceedsMax))
+        }
+        Some(days) => Ok(days),
+    }
+}
+
+/// validDay rules 4–5: the window starts now and never outlives the root.
+/// `None` when the root itself has expired.
+pub fn validity_window(now_ms: i64, valid_day: i64, root_not_after_ms: i64) -> Option<(i64, i64)> {
+    if now_ms >= root_not_after_ms {
+        return None;
+    }
+    let wanted = now_ms.saturating_add(valid_day.saturating_mul(DAY_MS));
+    Some((now_ms, wanted.min(root_not_after_ms)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn product(default_valid_day: u32, max_valid_day: u32) -> Product {
+        Product {
+            org_id: "o".into(),
+            product_key: "p".into(),
+            product_name: "p".into(),
+            bi_directional_auth: true,
+            default_valid_day,
+            max_valid_day,
+        }
+    }
+
+    #[test]
+    fn asset_id_wins_and_half_keys_are_invalid() {
+        assert_eq!(
+            DeviceRef::from_parts(Some("a"), Some("p"), Some("d")).unwrap(),
+            DeviceRef::AssetId("a".into())
+        );
+        assert!(DeviceRef::from_parts(None, Some("p"), None).is_err());
+        assert!(DeviceRef::from_parts(Some(""), Some("p"), Some("")).is_err());
+    }
+
+    #[test]
+    fn valid_day_defaults_and_maximum() {
+        let p = product(730, 1095);
+        assert_eq!(resolve_valid_day(None, &p).unwrap(), 730);
+        assert_eq!(resolve_valid_day(Some(1095), &p).unwrap(), 1095);
+        assert_eq!(
+            resolve_valid_day(Some(1096), &p).unwrap_err().key,
+            ErrorKey::ValidDayExceedsMax
+        );
+    }
+
+    #[test]
+    fn window_is_clamped_to_the_root() {
+        assert_eq!(validity_window(0, 10, 100 * DAY_MS), Some((0, 10 * DAY_MS)));
+        assert_eq!(
+            validity_window(0, 1000, 100 * DAY_MS),
+            Some((0, 100 * DAY_MS))
+        );
+        assert_eq!(validity_window(100 * DAY_MS, 1, 100 * DAY_MS), None);
+    }
+}

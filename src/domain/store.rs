@@ -1,0 +1,379 @@
+//! The in-memory store: every table and index, behind one short-held lock.
+//!
+//! Operations on one device are serialised by that device's own async lock,
+//! which the caller holds across the signature; the table lock is only ever
+//! held for map lookups and inserts, never across crypto.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use super::errors::{EnosError, ErrorKey};
+use super::fixtures::Loaded;
+use super::model::{Authority, CertRecord, CertStatus, Device, Org, Product, Revocation};
+use super::rules::DeviceRef;
+
+/// A device and the lock that serialises operations on it.
+#[derive(Debug)]
+struct DeviceSlot {
+    device: Device,
+    lock: Arc<Mutex<()>>,
+}
+
+/// What an operation learns about its device before it starts.
+#[derive(Debug, Clone)]
+pub struct DeviceContext {
+    pub asset_id: Arc<str>,
+    pub product: Product,
+    lock: Arc<Mutex<()>>,
+}
+
+impl DeviceContext {
+    /// Serialises this operation with every other one on the same device.
+    pub async fn lock(&self) -> OwnedMutexGuard<()> {
+        self.lock.clone().lock_owned().await
+    }
+}
+
+/// A serial and its conflict-index entries, held between check and commit
+/// so that two concurrent issuances cannot both pass the same check.
+#[derive(Debug, Clone)]
+pub struct Reservation {
+    pub serial: u64,
+    asset_id: Arc<str>,
+    subject_key: (Authority, Arc<str>),
+    public_key: Arc<[u8]>,
+}
+
+/// What a new certificate must not collide with.
+pub struct IssueCheck<'a> {
+    pub asset_id: &'a Arc<str>,
+    pub authority: Authority,
+    pub common_name: &'a Arc<str>,
+    pub public_key: &'a Arc<[u8]>,
+    /// Apply refuses a CN already in a valid certificate of the same authority; renew does not.
+    pub unique_subject: bool,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    orgs: HashMap<String, Org>,
+    products: HashMap<String, Product>,
+    devices: HashMap<String, DeviceSlot>,
+    device_keys: HashMap<(String, String), String>,
+    certs: HashMap<u64, CertRecord>,
+    /// Non-revoked certificates (and reservations) by authority and CN.
+    subjects: HashMap<(Authority, Arc<str>), Vec<u64>>,
+    /// Non-revoked certificates (and reservations) by public key.
+    public_keys: HashMap<Arc<[u8]>, Vec<u64>>,
+    pending: HashMap<u64, Arc<str>>,
+    /// Revoked serials per authority, in revocation order, for the CRLs.
+    revoked: [Vec<u64>; 2],
+}
+
+/// Table sizes, for health and benchmarks.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    pub orgs: usize,
+    pub products: usize,
+    pub devices: usize,
+    pub certificates: usize,
+    pub revoked: usize,
+}
+
+/// One revoked entry of a CRL.
+#[derive(Debug, Clone)]
+pub struct RevokedEntry {
+    pub serial: u64,
+    pub revocation: Revocation,
+}
+
+#[derive(Debug)]
+pub struct Store {
+    state: RwLock<State>,
+    next_serial: AtomicU64,
+    /// Changes whenever any CRL's content may have changed (revocations, reset).
+    crl_generation: AtomicU64,
+}
+
+impl State {
+    fn from_loaded(loaded: &Loaded) -> State {
+        let mut state = State::default();
+        for org in &loaded.orgs {
+            state.orgs.insert(org.org_id.clone(), org.clone());
+        }
+        for p in &loaded.products {
+            state.products.insert(p.product_key.clone(), p.clone());
+        }
+        for d in &loaded.devices {
+            state.insert_device(d.clone());
+        }
+        state
+    }
+
+    fn insert_device(&mut self, device: Device) {
+        self.device_keys.insert(
+            (device.product_key.clone(), device.device_key.clone()),
+            device.asset_id.clone(),
+        );
+        self.devices.insert(
+            device.asset_id.clone(),
+            DeviceSlot {
+                device,
+                lock: Arc::new(Mutex::new(())),
+            },
+        );
+    }
+
+    fn is_live(&self, serial: u64, now_ms: i64) -> bool {
+        match self.certs.get(&serial) {
+            Some(c) => c.status(now_ms) == CertStatus::Valid,
+            None => self.pending.contains_key(&serial),
+        }
+    }
+
+    fn owner(&self, serial: u64) -> Option<&Arc<str>> {
+        self.certs
+            .get(&serial)
+            .map(|c| &c.asset_id)
+            .or_else(|| self.pending.get(&serial))
+    }
+
+    fn unindex(&mut self, serial: u64, authority: Authority, cn: &Arc<str>, key: &Arc<[u8]>) {
+        let subject_key = (authority, cn.clone());
+        if let Some(v) = self.subjects.get_mut(&subject_key) {
+            v.retain(|s| *s != serial);
+            if v.is_empty() {
+                self.subjects.remove(&subject_key);
+            }
+        }
+        if let Some(v) = self.public_keys.get_mut(key) {
+            v.retain(|s| *s != serial);
+            if v.is_empty() {
+                self.public_keys.remove(key);
+            }
+        }
+    }
+
+    fn revoke(&mut self, serial: u64, revocation: Revocation) {
+        let Some(cert) = self.certs.get_mut(&serial) else {
+            return;
+        };
+        if cert.revocation.is_some() {
+            return;
+        }
+        cert.revocation = Some(revocation);
+        let (authority, cn, key) = (
+            cert.authority,
+            cert.common_name.clone(),
+            cert.public_key.clone(),
+        );
+        self.revoked[authority.index()].push(serial);
+        self.unindex(serial, authority, &cn, &key);
+    }
+}
+
+impl Store {
+    pub fn new(loaded: &Loaded, first_serial: u64) -> Self {
+        Store {
+            state: RwLock::new(State::from_loaded(loaded)),
+            next_serial: AtomicU64::new(first_serial.max(1)),
+            crl_generation: AtomicU64::new(0),
+        }
+    }
+
+    /// Back to the fixtures. Serials keep counting up, so a serial is never reused.
+    pub fn reset(&self, loaded: &Loaded) {
+        *self.state.write() = State::from_loaded(loaded);
+        self.crl_generation.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn counts(&self) -> Counts {
+        let s = self.state.read();
+        Counts {
+            orgs: s.orgs.len(),
+            products: s.products.len(),
+            devices: s.devices.len(),
+            certificates: s.certs.len(),
+            revoked: s.revoked.iter().map(Vec::len).sum(),
+        }
+    }
+
+    pub fn org_exists(&self, org_id: &str) -> bool {
+        self.state.read().orgs.contains_key(org_id)
+    }
+
+    pub fn orgs(&self) -> Vec<Org> {
+        let mut orgs: Vec<Org> = self.state.read().orgs.values().cloned().collect();
+        orgs.sort_by(|a, b| a.org_id.cmp(&b.org_id));
+        orgs
+    }
+
+    /// Declares an org, or replaces the apps of an existing one.
+    pub fn upsert_org(&self, org: Org) {
+        self.state.write().orgs.insert(org.org_id.clone(), org);
+    }
+
+    /// Existence checks in contract order: the org, then the device within it.
+    pub fn device_context(
+        &self,
+        org_id: &str,
+        device: &DeviceRef,
+    ) -> Result<DeviceContext, EnosError> {
+        let s = self.state.read();
+        if !s.orgs.contains_key(org_id) {
+            return Err(EnosError::new(ErrorKey::OrgUnknown));
+        }
+        let asset_id = match device {
+            DeviceRef::AssetId(a) => Some(a.as_str()),
+            DeviceRef::Keys {
+                product_key,
+                device_key,
+            } => s
+                .device_keys
+                .get(&(product_key.clone(), device_key.clone()))
+                .map(String::as_str),
+        };
+        let slot = asset_id
+            .and_then(|a| s.devices.get(a))
+            .filter(|slot| slot.device.org_id == org_id)
+            .ok_or_else(|| EnosError::new(ErrorKey::DeviceNotFound))?;
+        let product = s
+            .products
+            .get(&slot.device.product_key)
+            .cloned()
+            .ok_or_else(|| EnosError::new(ErrorKey::ProductServiceInternal))?;
+        Ok(DeviceContext {
+            asset_id: Arc::from(slot.device.asset_id.as_str()),
+            product,
+            lock: slot.lock.clone(),
+        })
+    }
+
+    /// The certificate `serial` if it is bound to this device.
+    pub fn bound_cert(&self, asset_id: &str, serial: u64) -> Result<CertRecord, EnosError> {
+        self.state
+            .read()
+            .certs
+            .get(&serial)
+            .filter(|c| &*c.asset_id == asset_id)
+            .cloned()
+            .ok_or_else(|| EnosError::new(ErrorKey::CertNotBound))
+    }
+
+    /// Every certificate ever bound to the device, ascending by serial.
+    pub fn device_certs(&self, asset_id: &str) -> Vec<CertRecord> {
+        let s = self.state.read();
+        let Some(slot) = s.devices.get(asset_id) else {
+            return Vec::new();
+        };
+        slot.device
+            .certs
+            .iter()
+            .filter_map(|serial| s.certs.get(serial).cloned())
+            .collect()
+    }
+
+    /// B5 conflict checks, then a serial and index entries held for the caller.
+    pub fn reserve(&self, check: IssueCheck<'_>, now_ms: i64) -> Result<Reservation, EnosError> {
+        let mut s = self.state.write();
+        let subject_key = (check.authority, check.common_name.clone());
+        if let Some(serials) = s.public_keys.get(check.public_key) {
+            let taken = serials.iter().any(|serial| {
+                s.is_live(*serial, now_ms) && s.owner(*serial) != Some(check.asset_id)
+            });
+            if taken {
+                return Err(EnosError::new(ErrorKey::CertBoundElsewhere));
+            }
+        }
+        if check.unique_subject {
+            if let Some(serials) = s.subjects.get(&subject_key) {
+                if let Some(other) = serials.iter().find(|serial| s.is_live(**serial, now_ms)) {
+                    return Err(EnosError::detailed(
+                        ErrorKey::DuplicateSubject,
+                        "the subject is already used by a valid certificate",
+                        &format!("CN {} is the subject of certSn {other}", check.common_name),
+                    ));
+                }
+            }
+        }
+        let serial = self.next_serial.fetch_add(1, Ordering::Relaxed);
+        s.pending.insert(serial, check.asset_id.clone());
+        s.subjects
+            .entry(subject_key.clone())
+            .or_default()
+            .push(serial);
+        s.public_keys
+            .entry(check.public_key.clone())
+            .or_default()
+            .push(serial);
+        Ok(Reservation {
+            serial,
+            asset_id: check.asset_id.clone(),
+            subject_key,
+            public_key: check.public_key.clone(),
+        })
+    }
+
+    /// Gives back a reservation whose certificate was not issued.
+    pub fn release(&self, reservation: &Reservation) {
+        let mut s = self.state.write();
+        s.pending.remove(&reservation.serial);
+        let (authority, cn) = &reservation.subject_key;
+        s.unindex(reservation.serial, *authority, cn, &reservation.public_key);
+    }
+
+    /// Binds the issued certificate to its device and, for renew, revokes the one it supersedes.
+    pub fn commit(
+        &self,
+        reservation: &Reservation,
+        cert: CertRecord,
+        supersede: Option<(u64, Revocation)>,
+    ) {
+        let mut s = self.state.write();
+        s.pending.remove(&reservation.serial);
+        let Some(slot) = s.devices.get_mut(&*reservation.asset_id) else {
+            // The device went away (reset) while the certificate was signed.
+            let (authority, cn) = &reservation.subject_key;
+            s.unindex(reservation.serial, *authority, cn, &reservation.public_key);
+            return;
+        };
+        slot.device.certs.push(cert.serial);
+        s.certs.insert(cert.serial, cert);
+        if let Some((old, revocation)) = supersede {
+            s.revoke(old, revocation);
+            self.crl_generation.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Revokes a certificate; the caller has checked that it is bound and valid.
+    pub fn revoke(&self, serial: u64, revocation: Revocation) {
+        self.state.write().revoke(serial, revocation);
+        self.crl_generation.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A CRL's entries for one authority, and a generation that changes with them.
+    pub fn revoked(&self, authority: Authority) -> (u64, Vec<RevokedEntry>) {
+        let s = self.state.read();
+        let generation = self.crl_generation.load(Ordering::Relaxed);
+        let entries = s.revoked[authority.index()]
+            .iter()
+            .filter_map(|serial| {
+                let cert = s.certs.get(serial)?;
+                Some(RevokedEntry {
+                    serial: *serial,
+                    revocation: cert.revocation.clone()?,
+                })
+            })
+            .collect();
+        (generation, entries)
+    }
+
+    pub fn crl_generation(&self) -> u64 {
+        self.crl_generation.load(Ordering::Relaxed)
+    }
+}
