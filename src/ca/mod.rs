@@ -72,6 +72,8 @@ pub struct Ca {
     pub not_after_ms: i64,
     /// SHA-256 of the DER certificate, upper-case hex with colons, as openssl prints it.
     pub fingerprint: String,
+    /// The root's own subject key identifier, so CRLs name it exactly as certificates do.
+    key_id: KeyIdMethod,
     crl: Mutex<Option<CachedCrl>>,
     crl_number: AtomicU64,
 }
@@ -101,6 +103,16 @@ impl Ca {
             .map(|b| format!("{b:02X}"))
             .collect::<Vec<_>>()
             .join(":");
+        let key_id = cert
+            .extensions()
+            .iter()
+            .find_map(|ext| match ext.parsed_extension() {
+                x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(id) => {
+                    Some(KeyIdMethod::PreSpecified(id.0.to_vec()))
+                }
+                _ => None,
+            })
+            .ok_or("the root certificate has no subject key identifier")?;
         let cert_pem = pem::encode(&pem::Pem::new("CERTIFICATE", material.cert_der.clone()));
         let issuer = Issuer::from_ca_cert_der(&material.cert_der.as_slice().into(), material.key)
             .map_err(|e| format!("the root certificate cannot issue: {e}"))?;
@@ -112,6 +124,7 @@ impl Ca {
             not_before_ms,
             not_after_ms,
             fingerprint,
+            key_id,
             crl: Mutex::new(None),
             crl_number: AtomicU64::new(1),
         })
@@ -183,7 +196,7 @@ impl Ca {
             crl_number: SerialNumber::from(self.crl_number.fetch_add(1, Ordering::Relaxed)),
             issuing_distribution_point: None,
             revoked_certs,
-            key_identifier_method: KeyIdMethod::Sha256,
+            key_identifier_method: self.key_id.clone(),
         };
         let crl = params
             .signed_by(&self.issuer)

@@ -1,0 +1,309 @@
+//! Shared harness for the black-box tests: a mock on a free port, an HTTP
+//! client, and openssl to make CSRs and judge what the mock returns.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use enos_cert_mock::{Config, MockServer};
+use serde_json::{json, Value};
+
+pub const ORG: &str = "o15444172373271";
+pub const OTHER_ORG: &str = "o15590000000001";
+/// Devices of the default fixtures.
+pub const DEV1: &str = "Uvmm5AXU";
+pub const DEV2: &str = "Kq3vT8zB";
+pub const DEV3: &str = "Hx7pW2mD";
+pub const SHORT_DEV: &str = "Ss4nR6cE";
+pub const PLAIN_DEV: &str = "Pl9gY1wQ";
+pub const OTHER_ORG_DEV: &str = "Ot5fJ3kL";
+pub const BIDI_PRODUCT: &str = "BiDiProd";
+
+pub struct Mock {
+    pub server: MockServer,
+    pub http: reqwest::Client,
+}
+
+impl Mock {
+    pub async fn start() -> Mock {
+        Self::start_with(Config::default()).await
+    }
+
+    pub async fn start_with(config: Config) -> Mock {
+        let server = enos_cert_mock::start(config).await.expect("mock starts");
+        Mock {
+            server,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.server.url(), path)
+    }
+
+    /// A certificate call by assetId in the default org.
+    pub async fn cert(&self, action: &str, asset_id: &str, body: Value) -> Value {
+        self.cert_query(
+            &format!("action={action}&orgId={ORG}&assetId={asset_id}"),
+            body,
+        )
+        .await
+    }
+
+    /// A certificate call with a raw query; list is a GET, the rest POST.
+    pub async fn cert_query(&self, query: &str, body: Value) -> Value {
+        let url = self.url(&format!("/connect-service/v2.0/certificates?{query}"));
+        let request = if query.contains("action=list") {
+            self.http.get(url)
+        } else {
+            self.http.post(url).json(&body)
+        };
+        let response = request.send().await.expect("request sent");
+        assert_eq!(
+            response.status(),
+            200,
+            "EnOS business calls answer HTTP 200"
+        );
+        response.json().await.expect("JSON envelope")
+    }
+
+    /// POST with a raw body, returning status and text.
+    pub async fn post_raw(
+        &self,
+        path_and_query: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (u16, String) {
+        let response = self
+            .http
+            .post(self.url(path_and_query))
+            .header("content-type", "application/json;charset=UTF-8")
+            .body(body)
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_text(&self, path: &str) -> String {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_bytes(&self, path: &str) -> Vec<u8> {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec()
+    }
+
+    pub async fn admin(&self, path: &str, body: Value) -> Value {
+        self.http
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Applies for an RSA certificate with a fresh CSR; returns `data`.
+    pub async fn apply_ok(&self, asset_id: &str, cn: &str) -> Value {
+        let r = self
+            .cert("apply", asset_id, json!({ "csr": rsa_csr(cn) }))
+            .await;
+        assert_eq!(r["code"], 0, "{r}");
+        r["data"].clone()
+    }
+
+    pub async fn list(&self, asset_id: &str) -> Vec<Value> {
+        let r = self.cert("list", asset_id, Value::Null).await;
+        assert_eq!(r["code"], 0, "{r}");
+        r["data"].as_array().unwrap().clone()
+    }
+
+    pub async fn root(&self, authority: &str) -> String {
+        self.get_text(&format!("/enos/CA/cacert/{authority}")).await
+    }
+}
+
+/// Asserts an EnOS error answer: code, exact message, null data, a requestId.
+#[track_caller]
+pub fn assert_error(r: &Value, code: i64, msg: &str) {
+    assert_eq!(r["code"], code, "{r}");
+    assert_eq!(r["msg"], msg, "{r}");
+    assert!(r["data"].is_null(), "{r}");
+    assert!(
+        r["requestId"].as_str().is_some_and(|s| s.len() == 36),
+        "{r}"
+    );
+}
+
+/// Asserts an error whose message starts with a fixed prefix (templated rows).
+#[track_caller]
+pub fn assert_error_prefix(r: &Value, code: i64, prefix: &str) {
+    assert_eq!(r["code"], code, "{r}");
+    let msg = r["msg"].as_str().unwrap_or_default();
+    assert!(msg.starts_with(prefix), "expected {prefix:?}..., got {r}");
+    assert!(r["data"].is_null(), "{r}");
+}
+
+pub fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// Runs openssl with arguments; panics with its stderr on failure.
+pub fn openssl(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Runs openssl, feeding stdin; returns (success, stdout+stderr).
+pub fn openssl_try(args: &[&str], stdin: &[u8]) -> (bool, String) {
+    let mut child = Command::new("openssl")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("openssl runs");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+pub fn write(dir: &Path, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+/// The EnOS-shaped subject with a given CN.
+pub fn subject(cn: &str) -> String {
+    format!("/C=CN/ST=Shanghai/L=Shanghai/O=EnOS/CN={cn}/OU=EnOS")
+}
+
+/// A key made by openssl: `rsa:2048`, `rsa:1024`, `ec:prime256v1`, `ec:secp384r1`.
+pub fn key(dir: &Path, spec: &str) -> PathBuf {
+    let path = dir.join(format!("{}.key", spec.replace(':', "-")));
+    let p = path.to_str().unwrap();
+    match spec.split_once(':') {
+        Some(("rsa", bits)) => openssl(&[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            &format!("rsa_keygen_bits:{bits}"),
+            "-out",
+            p,
+        ]),
+        Some(("ec", curve)) => openssl(&[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            &format!("ec_paramgen_curve:{curve}"),
+            "-out",
+            p,
+        ]),
+        _ => panic!("unknown key spec {spec}"),
+    };
+    path
+}
+
+/// A CSR from `openssl req` with an existing key, subject and digest.
+pub fn csr_for_key(key: &Path, subj: &str, digest: &str) -> String {
+    String::from_utf8(openssl(&[
+        "req",
+        "-new",
+        "-key",
+        key.to_str().unwrap(),
+        "-subj",
+        subj,
+        &format!("-{digest}"),
+    ]))
+    .unwrap()
+}
+
+/// A fresh CSR: key spec, subject, digest.
+pub fn csr(spec: &str, subj: &str, digest: &str) -> String {
+    let dir = tmp();
+    let key = key(dir.path(), spec);
+    csr_for_key(&key, subj, digest)
+}
+
+pub fn rsa_csr(cn: &str) -> String {
+    csr("rsa:2048", &subject(cn), "sha256")
+}
+
+pub fn ec_csr(cn: &str) -> String {
+    csr("ec:prime256v1", &subject(cn), "sha256")
+}
+
+/// `openssl verify` of a certificate against a root; returns the output on failure.
+pub fn verify(root_pem: &str, cert_pem: &str) -> Result<(), String> {
+    let dir = tmp();
+    let root = write(dir.path(), "root.pem", root_pem);
+    let cert = write(dir.path(), "cert.pem", cert_pem);
+    let (ok, out) = openssl_try(
+        &[
+            "verify",
+            "-CAfile",
+            root.to_str().unwrap(),
+            cert.to_str().unwrap(),
+        ],
+        b"",
+    );
+    if ok {
+        Ok(())
+    } else {
+        Err(out)
+    }
+}
+
+/// `openssl x509 -noout {args}` on a PEM certificate.
+pub fn x509(cert_pem: &str, args: &[&str]) -> String {
+    let mut all = vec!["x509", "-noout"];
+    all.extend_from_slice(args);
+    let (ok, out) = openssl_try(&all, cert_pem.as_bytes());
+    assert!(ok, "openssl x509 failed: {out}");
+    out
+}
