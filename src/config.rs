@@ -41,11 +41,11 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Address to listen on.
-    #[arg(long, env = "ENOS_MOCK_HOST", default_value = "127.0.0.1")]
+    #[arg(long, env = "ENOS_MOCK_HOST", default_value = "127.0.0.1", global = true)]
     pub host: String,
 
     /// Port to listen on; 0 picks a free port (the log line `listening on ...` names it).
-    #[arg(long, env = "ENOS_MOCK_PORT", default_value_t = 8080)]
+    #[arg(long, env = "ENOS_MOCK_PORT", default_value_t = 8080, global = true)]
     pub port: u16,
 
     /// Fixtures file (JSON: orgs, apps, products, devices, CA). Default: the built-in

@@ -187,8 +187,10 @@ pub async fn create_org(State(service): State<Arc<Service>>, body: Bytes) -> Res
             })
             .collect(),
     };
-    service.store.upsert_org(org.clone());
-    envelope::json(StatusCode::OK, &org)
+    match service.store.upsert_org(org.clone()) {
+        Ok(()) => envelope::json(StatusCode::OK, &org),
+        Err(e) => bad_request(&e),
+    }
 }
 
 pub async fn list_orgs(State(service): State<Arc<Service>>) -> Response {

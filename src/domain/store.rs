@@ -213,9 +213,26 @@ impl Store {
         orgs
     }
 
-    /// Declares an org, or replaces the apps of an existing one.
-    pub fn upsert_org(&self, org: Org) {
-        self.state.write().orgs.insert(org.org_id.clone(), org);
+    /// Declares an org, or replaces the apps of an existing one. An appKey
+    /// belongs to one org only.
+    pub fn upsert_org(&self, org: Org) -> Result<(), String> {
+        let mut s = self.state.write();
+        for app in &org.apps {
+            if let Some(other) = s
+                .orgs
+                .values()
+                .find(|o| o.org_id != org.org_id && o.apps.iter().any(|a| a.app_key == app.app_key))
+            {
+                return Err(format!("appKey {:?} already belongs to org {:?}", app.app_key, other.org_id));
+            }
+        }
+        let mut keys: Vec<&str> = org.apps.iter().map(|a| a.app_key.as_str()).collect();
+        keys.sort_unstable();
+        if keys.windows(2).any(|w| w[0] == w[1]) {
+            return Err("an appKey is listed twice".into());
+        }
+        s.orgs.insert(org.org_id.clone(), org);
+        Ok(())
     }
 
     /// Existence checks in contract order: the org, then the device within it.
