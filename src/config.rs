@@ -91,6 +91,15 @@ pub struct Config {
     #[arg(long, env = "ENOS_MOCK_FIRST_SERIAL", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub first_serial: u64,
 
+    /// Makes every generated identifier (productKey, assetId, deviceKey, secrets,
+    /// requestId) reproducible: the same calls in the same order give the same values.
+    #[arg(long, env = "ENOS_MOCK_SEED")]
+    pub seed: Option<u64>,
+
+    /// How many calls the request journal keeps (oldest dropped first); 0 turns it off.
+    #[arg(long, env = "ENOS_MOCK_JOURNAL_SIZE", default_value_t = 1000)]
+    pub journal_size: usize,
+
     /// Largest accepted request body in bytes; bigger gets HTTP 413.
     #[arg(long, env = "ENOS_MOCK_BODY_LIMIT", default_value_t = 1024 * 1024)]
     pub body_limit: usize,

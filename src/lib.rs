@@ -16,6 +16,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod healthcheck;
+pub mod journal;
 pub mod service;
 
 use std::net::SocketAddr;
@@ -31,7 +32,10 @@ pub use config::Config;
 
 use ca::{keys, Authorities, Ca};
 use clock::Clock;
+use domain::faults::Faults;
 use domain::fixtures::{CaFixture, Fixtures};
+use domain::ids::Ids;
+use journal::Journal;
 use domain::model::Authority;
 use domain::store::Store;
 use service::{FixturesSource, Service};
@@ -95,7 +99,7 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
-/// Reads and checks a fixtures file; the error names the file and the problem.
+/// Reads and parses a fixtures file (`None`: the built-in one); the error names the file and the problem.
 pub fn read_fixtures(path: Option<&Path>) -> Result<(String, Fixtures), String> {
     let (name, text) = match path {
         None => (
@@ -109,9 +113,6 @@ pub fn read_fixtures(path: Option<&Path>) -> Result<(String, Fixtures), String> 
         }
     };
     let fixtures = Fixtures::parse(&text).map_err(|e| format!("fixtures file {name}: {e}"))?;
-    fixtures
-        .load()
-        .map_err(|e| format!("fixtures file {name}: {e}"))?;
     Ok((name, fixtures))
 }
 
@@ -155,8 +156,8 @@ fn load_ca(
 /// Loads fixtures and CAs, binds, and serves in the background.
 pub async fn start(config: Config) -> Result<MockServer, String> {
     let (fixtures_name, fixtures) = read_fixtures(config.fixtures.as_deref())?;
-    let loaded = fixtures.load()?;
     let clock = Arc::new(Clock::new());
+    let loaded = service::load_fixtures(&fixtures, &fixtures_name, clock.now_ms())?;
     let fixtures_dir = config
         .fixtures
         .as_deref()
@@ -196,10 +197,14 @@ pub async fn start(config: Config) -> Result<MockServer, String> {
         store: Store::new(&loaded, config.first_serial),
         clock,
         cas,
+        ids: Ids::new(config.seed),
+        faults: Faults::default(),
+        journal: Journal::new(config.journal_size),
         public_url,
         renew_policy: config.renew_policy,
         fixtures: RwLock::new(FixturesSource {
-            path: fixtures_name.clone(),
+            path: config.fixtures.clone(),
+            name: fixtures_name.clone(),
             loaded,
         }),
     });
@@ -218,6 +223,7 @@ pub async fn start(config: Config) -> Result<MockServer, String> {
     tracing::info!(
         fixtures = %fixtures_name,
         renew_policy = ?config.renew_policy,
+        seed = ?config.seed,
         rsa_root = %service.cas.rsa.fingerprint,
         ecc_root = %service.cas.ecc.fingerprint,
         "listening on {url}"

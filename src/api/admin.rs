@@ -1,20 +1,27 @@
-//! The `/__admin` control plane: health, clock, reset, error catalogue, orgs.
+//! The `/__admin` control plane: health, clock, reset, reload, error catalogue,
+//! orgs, faults and the request journal.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::clock::{parse_rfc3339, rfc3339};
-use crate::domain::errors::CATALOGUE;
+use crate::domain::errors::{
+    ErrorKey, APPLY, CATALOGUE, DEVICE_CREATE, DEVICE_DELETE, DEVICE_GET, DEVICE_UPDATE, LIST, PRODUCT_CREATE,
+    PRODUCT_DELETE, PRODUCT_GET, PRODUCT_UPDATE, RENEW, REVOKE,
+};
+use crate::domain::faults::{DeviceScope, FaultSpec};
+use crate::journal::Filter;
 use crate::domain::model::{App, Org};
 use crate::service::Service;
 
 use super::envelope;
+use super::params::Query;
 
 fn bad_request(message: &str) -> Response {
     envelope::message(StatusCode::BAD_REQUEST, message)
@@ -74,12 +81,15 @@ pub async fn health(State(service): State<Arc<Service>>) -> Response {
         &json!({
             "status": "ok",
             "version": env!("CARGO_PKG_VERSION"),
-            "fixturesFile": fixtures.path,
+            "fixturesFile": fixtures.name,
             "fixtures": { "orgs": loaded.orgs, "products": products, "devices": devices },
             "cas": cas,
             "clock": clock_view(&service),
             "counts": service.store.counts(),
             "renewPolicy": service.renew_policy,
+            "seed": service.ids.seed(),
+            "faults": service.faults.list().len(),
+            "journal": { "entries": service.journal.len(), "capacity": service.journal.capacity() },
             "publicUrl": service.public_url,
         }),
     )
@@ -195,4 +205,115 @@ pub async fn create_org(State(service): State<Arc<Service>>, body: Bytes) -> Res
 
 pub async fn list_orgs(State(service): State<Arc<Service>>) -> Response {
     envelope::json(StatusCode::OK, &service.store.orgs())
+}
+
+pub async fn reload(State(service): State<Arc<Service>>) -> Response {
+    match service.reload() {
+        Ok(()) => envelope::json(
+            StatusCode::OK,
+            &json!({ "status": "reloaded", "fixturesFile": service.fixtures.read().name, "counts": service.store.counts() }),
+        ),
+        Err(e) => bad_request(&e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FaultBody {
+    action: String,
+    error: Option<String>,
+    http_status: Option<u16>,
+    delay_ms: Option<u64>,
+    times: Option<u32>,
+    asset_id: Option<String>,
+    product_key: Option<String>,
+    device_key: Option<String>,
+}
+
+/// Every action a fault can name.
+const FAULT_ACTIONS: &[&str] = &[
+    "*", APPLY, RENEW, REVOKE, LIST, PRODUCT_CREATE, PRODUCT_GET, PRODUCT_UPDATE, PRODUCT_DELETE, DEVICE_CREATE,
+    DEVICE_GET, DEVICE_UPDATE, DEVICE_DELETE,
+];
+
+fn fault_spec(body: FaultBody) -> Result<FaultSpec, String> {
+    if !FAULT_ACTIONS.contains(&body.action.as_str()) {
+        return Err(format!("action must be one of {}", FAULT_ACTIONS.join(", ")));
+    }
+    let error = body
+        .error
+        .as_deref()
+        .map(|k| ErrorKey::from_key(k).ok_or_else(|| format!("error {k:?} is not a catalogue key (see GET /__admin/errors)")))
+        .transpose()?;
+    if let Some(status) = body.http_status {
+        if !(100..=599).contains(&status) {
+            return Err("httpStatus must be between 100 and 599".into());
+        }
+    }
+    if error.is_none() && body.http_status.is_none() && body.delay_ms.is_none() {
+        return Err("give at least one of error, httpStatus, delayMs".into());
+    }
+    if body.delay_ms.is_some_and(|d| d > 600_000) {
+        return Err("delayMs must be at most 600000".into());
+    }
+    if body.times == Some(0) {
+        return Err("times must be at least 1 (leave it out for every matching call)".into());
+    }
+    let scope = match (body.asset_id, body.product_key, body.device_key) {
+        (None, None, None) => None,
+        (Some(a), _, _) => Some(DeviceScope { asset_id: Some(a), product_key: None, device_key: None }),
+        (None, Some(p), Some(d)) => Some(DeviceScope { asset_id: None, product_key: Some(p), device_key: Some(d) }),
+        _ => return Err("a device scope is assetId, or productKey with deviceKey".into()),
+    };
+    Ok(FaultSpec {
+        action: body.action,
+        error,
+        http_status: body.http_status,
+        delay_ms: body.delay_ms,
+        times: body.times,
+        scope,
+    })
+}
+
+pub async fn add_fault(State(service): State<Arc<Service>>, body: Bytes) -> Response {
+    let body: FaultBody = match parse(&body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match fault_spec(body) {
+        Ok(spec) => envelope::json(StatusCode::OK, &service.faults.add(spec)),
+        Err(e) => bad_request(&e),
+    }
+}
+
+pub async fn list_faults(State(service): State<Arc<Service>>) -> Response {
+    envelope::json(StatusCode::OK, &service.faults.list())
+}
+
+pub async fn clear_faults(State(service): State<Arc<Service>>) -> Response {
+    service.faults.clear();
+    envelope::json(StatusCode::OK, &json!([]))
+}
+
+pub async fn requests(State(service): State<Arc<Service>>, RawQuery(raw): RawQuery) -> Response {
+    let query = Query::parse(raw.as_deref());
+    let code = match query.non_empty("code").map(str::parse::<i64>).transpose() {
+        Ok(c) => c,
+        Err(_) => return bad_request("code must be an integer"),
+    };
+    let limit = match query.non_empty("limit").map(str::parse::<usize>).transpose() {
+        Ok(l) => l,
+        Err(_) => return bad_request("limit must be a non-negative integer"),
+    };
+    let filter = Filter {
+        action: query.non_empty("action").map(str::to_string),
+        code,
+        limit,
+    };
+    envelope::json(StatusCode::OK, &service.journal.query(&filter))
+}
+
+pub async fn clear_requests(State(service): State<Arc<Service>>) -> Response {
+    service.journal.clear();
+    envelope::json(StatusCode::OK, &json!([]))
 }

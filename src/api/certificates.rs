@@ -4,16 +4,16 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::Method;
+use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 use serde::Serialize;
 
 use crate::domain::errors::{EnosError, ErrorKey, APPLY, LIST, RENEW, REVOKE};
-use crate::domain::rules::DeviceRef;
 use crate::service::{
     ApplyParams, IssuedCert, ListedCert, RenewParams, RevokeParams, Service, Target,
 };
 
+use super::enos::{self, Actions};
 use super::envelope;
 use super::params::{self, Body, Query};
 
@@ -83,84 +83,63 @@ impl<'a> From<&'a ListedCert> for ListedView<'a> {
     }
 }
 
-/// Argument syntax in contract order: action, orgId, device identifier, then the body.
+const ACTIONS: Actions = &[(APPLY, APPLY), (RENEW, RENEW), (REVOKE, REVOKE), (LIST, LIST)];
+
+/// Argument syntax in contract order: orgId, device identifier, then the body.
 fn target(query: &Query) -> Result<Target, EnosError> {
-    let org_id = query
-        .non_empty("orgId")
-        .ok_or_else(|| EnosError::new(ErrorKey::OrgMissing))?;
-    let device = DeviceRef::from_parts(
-        query.get("assetId"),
-        query.get("productKey"),
-        query.get("deviceKey"),
-    )?;
     Ok(Target {
-        org_id: org_id.to_string(),
-        device,
+        org_id: enos::org_id(query)?,
+        device: enos::device_ref(query)?,
         app_key: None,
     })
 }
 
-fn require_post(method: &Method, action: &str) -> Result<(), EnosError> {
-    if method == Method::POST {
-        Ok(())
-    } else {
-        Err(EnosError::invalid_argument(
-            "method",
-            format!("action {action} must be called with POST, not {method}"),
-        ))
-    }
-}
-
 async fn dispatch(
-    service: &Service,
-    method: &Method,
-    query: &Query,
-    body: &[u8],
+    service: Arc<Service>,
+    method: Method,
+    body: Bytes,
+    action: &'static str,
+    query: Query,
+    request_id: String,
 ) -> Result<Response, EnosError> {
-    let action = query
-        .non_empty("action")
-        .ok_or_else(|| EnosError::new(ErrorKey::ActionMissing))?;
-    if ![APPLY, RENEW, REVOKE, LIST].contains(&action) {
-        return Err(EnosError::new(ErrorKey::ActionInvalid));
-    }
     if action != LIST {
-        require_post(method, action)?;
+        enos::require_post(&method, action)?;
     }
-    let target = target(query)?;
-    let body = Body::parse(body)?;
+    let target = target(&query)?;
+    let body = Body::parse(&body)?;
     match action {
         APPLY => {
             let csr = params::csr(&body)?.ok_or_else(|| EnosError::new(ErrorKey::CsrMissing))?;
             let params = ApplyParams {
                 csr,
-                valid_day: params::valid_day(query, &body)?,
+                valid_day: params::valid_day(&query, &body)?,
                 authority: params::authority(&body)?,
             };
             let issued = service.apply(&target, params).await?;
-            Ok(envelope::ok(Some(IssuedView::from(&issued))))
+            Ok(envelope::ok(&request_id, Some(IssuedView::from(&issued))))
         }
         RENEW => {
             let params = RenewParams {
                 cert_sn: params::cert_sn(None, &body)?,
                 csr: params::csr(&body)?,
-                valid_day: params::valid_day(query, &body)?,
+                valid_day: params::valid_day(&query, &body)?,
                 authority: params::authority(&body)?,
             };
             let issued = service.renew(&target, params).await?;
-            Ok(envelope::ok(Some(IssuedView::from(&issued))))
+            Ok(envelope::ok(&request_id, Some(IssuedView::from(&issued))))
         }
         REVOKE => {
             let params = RevokeParams {
-                cert_sn: params::cert_sn(Some(query), &body)?,
-                reason: params::reason(query, &body)?,
+                cert_sn: params::cert_sn(Some(&query), &body)?,
+                reason: params::reason(&query, &body)?,
             };
             service.revoke(&target, params).await?;
-            Ok(envelope::ok::<()>(None))
+            Ok(envelope::ok::<()>(&request_id, None))
         }
         _ => {
             let certs = service.list(&target)?;
             let views: Vec<ListedView<'_>> = certs.iter().map(ListedView::from).collect();
-            Ok(envelope::ok(Some(views)))
+            Ok(envelope::ok(&request_id, Some(views)))
         }
     }
 }
@@ -168,12 +147,12 @@ async fn dispatch(
 pub async fn handle(
     State(service): State<Arc<Service>>,
     method: Method,
+    headers: HeaderMap,
     RawQuery(raw_query): RawQuery,
     body: Bytes,
 ) -> Response {
-    let query = Query::parse(raw_query.as_deref());
-    match dispatch(&service, &method, &query, &body).await {
-        Ok(response) => response,
-        Err(e) => envelope::error(&e),
-    }
+    enos::answer(service, &headers, raw_query, ACTIONS, move |service, action, query, request_id| {
+        dispatch(service, method, body, action, query, request_id)
+    })
+    .await
 }

@@ -15,8 +15,21 @@ const JSON_UTF8: &str = "application/json;charset=UTF-8";
 struct Envelope<'a, T: Serialize> {
     code: i64,
     msg: &'a str,
-    request_id: String,
+    request_id: &'a str,
     data: Option<T>,
+}
+
+/// The `code` an answer carried, for the request journal.
+#[derive(Debug, Clone, Copy)]
+pub struct AnswerCode(pub i64);
+
+/// The action an answer was for (`apply`, `product.create`, ...), for the journal.
+#[derive(Debug, Clone, Copy)]
+pub struct AnswerAction(pub &'static str);
+
+fn with_code(mut response: Response, code: i64) -> Response {
+    response.extensions_mut().insert(AnswerCode(code));
+    response
 }
 
 fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
@@ -35,39 +48,37 @@ fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
     }
 }
 
-fn request_id() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
 /// Success: code 0, msg "OK".
-pub fn ok<T: Serialize>(data: Option<T>) -> Response {
-    json_response(
+pub fn ok<T: Serialize>(request_id: &str, data: Option<T>) -> Response {
+    let response = json_response(
         StatusCode::OK,
         &Envelope {
             code: 0,
             msg: "OK",
-            request_id: request_id(),
+            request_id,
             data,
         },
-    )
+    );
+    with_code(response, 0)
 }
 
 /// A business error: HTTP 200 with a non-zero code and `data: null` (A1).
-pub fn error(e: &EnosError) -> Response {
-    enos_error(StatusCode::OK, e)
+pub fn error(request_id: &str, e: &EnosError) -> Response {
+    enos_error(StatusCode::OK, request_id, e)
 }
 
-/// A business error with another HTTP status (unknown routes).
-pub fn enos_error(status: StatusCode, e: &EnosError) -> Response {
-    json_response(
+/// A business error with another HTTP status (unknown routes, injected faults).
+pub fn enos_error(status: StatusCode, request_id: &str, e: &EnosError) -> Response {
+    let response = json_response(
         status,
         &Envelope::<Value> {
             code: e.code(),
             msg: &e.msg,
-            request_id: request_id(),
+            request_id,
             data: None,
         },
-    )
+    );
+    with_code(response, e.code())
 }
 
 /// `{"message": ...}` with a status, as the gateway and the control plane answer.

@@ -7,8 +7,13 @@
 mod admin;
 mod ca;
 mod certificates;
+mod devices;
+pub mod enos;
 pub mod envelope;
+mod journal;
+pub mod openapi;
 pub mod params;
+mod products;
 
 use std::sync::Arc;
 
@@ -26,36 +31,34 @@ use crate::domain::errors::{EnosError, ErrorKey};
 use crate::service::Service;
 
 pub fn router(service: Arc<Service>, body_limit: usize) -> Router {
+    let journal = middleware::from_fn_with_state(service.clone(), journal::record);
     Router::new()
-        .route(
-            "/connect-service/v2.0/certificates",
-            any(certificates::handle),
-        )
-        .route(
-            "/connect-service/v2.1/certificates",
-            any(certificates::handle),
-        )
+        .route("/connect-service/v2.0/certificates", any(certificates::handle))
+        .route("/connect-service/v2.1/certificates", any(certificates::handle))
+        .route("/connect-service/v2.0/products", any(products::handle))
+        .route("/connect-service/v2.1/products", any(products::handle))
+        .route("/connect-service/v2.0/devices", any(devices::handle))
+        .route("/connect-service/v2.1/devices", any(devices::handle))
         .route("/enos/CA/cacert", get(ca::rsa_cacert))
         .route("/enos/CA/cacert/{kind}", get(ca::cacert_of))
         .route("/enos/CA/crl", get(ca::rsa_crl))
         .route("/enos/CA/crl/{kind}", get(ca::crl_of))
         .route("/__admin/health", get(admin::health))
-        .route(
-            "/__admin/clock",
-            get(admin::get_clock).post(admin::set_clock),
-        )
+        .route("/__admin/clock", get(admin::get_clock).post(admin::set_clock))
         .route("/__admin/reset", post(admin::reset))
+        .route("/__admin/reload", post(admin::reload))
         .route("/__admin/errors", get(admin::errors))
-        .route(
-            "/__admin/orgs",
-            get(admin::list_orgs).post(admin::create_org),
-        )
+        .route("/__admin/orgs", get(admin::list_orgs).post(admin::create_org))
+        .route("/__admin/faults", get(admin::list_faults).post(admin::add_fault).delete(admin::clear_faults))
+        .route("/__admin/requests", get(admin::requests).delete(admin::clear_requests))
+        .route("/__admin/openapi.json", get(openapi::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(service)
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(middleware::from_fn(size_limit_message))
+        .layer(journal)
         .layer(CatchPanicLayer::new())
         .layer(TraceLayer::new_for_http())
 }
@@ -68,13 +71,18 @@ async fn not_found(method: Method, uri: Uri) -> Response {
             ErrorKey::RouteNotFound,
             &[("method", method.as_str()), ("path", path)],
         );
-        envelope::enos_error(StatusCode::NOT_FOUND, &e)
+        envelope::enos_error(StatusCode::NOT_FOUND, &uuid_for_unrouted(), &e)
     } else {
         envelope::message(
             StatusCode::NOT_FOUND,
             &format!("no route for {method} {path}"),
         )
     }
+}
+
+/// Unrouted calls draw no identifier from the (possibly seeded) generator.
+fn uuid_for_unrouted() -> String {
+    crate::domain::ids::Ids::new(None).uuid()
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> Response {

@@ -1,10 +1,12 @@
 //! Reading EnOS parameters from the query and the JSON body into typed values.
 //! Every malformed input becomes the contract's 99400 answer (B2, B3, B14).
 
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value};
 
 use crate::domain::errors::{EnosError, ErrorKey};
-use crate::domain::model::{Authority, RevocationReason};
+use crate::domain::model::{Authority, I18n, RevocationReason};
 
 /// Query parameters in arrival order; the first occurrence of a name wins.
 #[derive(Debug, Default)]
@@ -189,6 +191,63 @@ pub fn reason(query: &Query, body: &Body) -> Result<RevocationReason, EnosError>
             .ok_or_else(bad),
         Some(Integer::NotInteger) => Err(bad()),
     }
+}
+
+/// Typed optional body fields for the product and device APIs; absent and
+/// null are `None`, a wrong type is `Invalid Argument {field}:...`.
+impl Body {
+    fn typed<T: serde::de::DeserializeOwned>(&self, name: &str, what: &str) -> Result<Option<T>, EnosError> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => serde_json::from_value(v.clone())
+                .map(Some)
+                .map_err(|_| EnosError::invalid_argument(name, format!("{name} must be {what}"))),
+        }
+    }
+
+    pub fn string(&self, name: &str) -> Result<Option<String>, EnosError> {
+        self.typed(name, "a string")
+    }
+
+    pub fn boolean(&self, name: &str) -> Result<Option<bool>, EnosError> {
+        self.typed(name, "true or false")
+    }
+
+    /// A validity in days, 1–3650.
+    pub fn days(&self, name: &str) -> Result<Option<u32>, EnosError> {
+        let days: Option<i64> = self.typed(name, "an integer")?;
+        match days {
+            Some(d) if !(1..=3650).contains(&d) => {
+                Err(EnosError::invalid_argument(name, format!("{name} must be between 1 and 3650")))
+            }
+            d => Ok(d.map(|d| d as u32)),
+        }
+    }
+
+    /// A `StringI18n` object; a plain string is taken as its default value.
+    pub fn i18n(&self, name: &str) -> Result<Option<I18n>, EnosError> {
+        match self.0.get(name) {
+            Some(Value::String(s)) => Ok(Some(I18n::plain(s.clone()))),
+            _ => self.typed(name, "a StringI18n object {\"defaultValue\": ..., \"i18nValue\": {...}}"),
+        }
+    }
+
+    pub fn string_map(&self, name: &str) -> Result<Option<BTreeMap<String, String>>, EnosError> {
+        self.typed(name, "an object of strings")
+    }
+
+    pub fn object(&self, name: &str) -> Result<Option<Map<String, Value>>, EnosError> {
+        self.typed(name, "an object")
+    }
+
+    pub fn one_of<T: serde::de::DeserializeOwned>(&self, name: &str, allowed: &str) -> Result<Option<T>, EnosError> {
+        self.typed(name, &format!("one of {allowed}"))
+    }
+}
+
+/// A field the call cannot do without.
+pub fn required<T>(value: Option<T>, name: &str) -> Result<T, EnosError> {
+    value.ok_or_else(|| EnosError::invalid_argument(name, format!("{name} is missing")))
 }
 
 #[cfg(test)]

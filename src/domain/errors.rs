@@ -12,7 +12,29 @@ pub const RENEW: &str = "renew";
 pub const REVOKE: &str = "revoke";
 pub const LIST: &str = "list";
 
+pub const PRODUCT_CREATE: &str = "product.create";
+pub const PRODUCT_GET: &str = "product.get";
+pub const PRODUCT_UPDATE: &str = "product.update";
+pub const PRODUCT_DELETE: &str = "product.delete";
+pub const DEVICE_CREATE: &str = "device.create";
+pub const DEVICE_GET: &str = "device.get";
+pub const DEVICE_UPDATE: &str = "device.update";
+pub const DEVICE_DELETE: &str = "device.delete";
+
 const CERT_ALL: &[&str] = &[APPLY, RENEW, REVOKE, LIST];
+const PRODUCT_DEVICE: &[&str] = &[PRODUCT_GET, PRODUCT_UPDATE, PRODUCT_DELETE, DEVICE_CREATE];
+/// Every EnOS action: the rows that any call can meet.
+const ALL: &[&str] = &[
+    APPLY, RENEW, REVOKE, LIST, PRODUCT_CREATE, PRODUCT_GET, PRODUCT_UPDATE, PRODUCT_DELETE, DEVICE_CREATE,
+    DEVICE_GET, DEVICE_UPDATE, DEVICE_DELETE,
+];
+/// Calls that name one device.
+const DEVICE_CALLS: &[&str] = &[APPLY, RENEW, REVOKE, LIST, DEVICE_GET, DEVICE_UPDATE, DEVICE_DELETE];
+/// The three internal-error rows that answer every call (list has its own spelling of one).
+const INTERNAL: &[&str] = &[
+    APPLY, RENEW, REVOKE, PRODUCT_CREATE, PRODUCT_GET, PRODUCT_UPDATE, PRODUCT_DELETE, DEVICE_CREATE, DEVICE_GET,
+    DEVICE_UPDATE, DEVICE_DELETE,
+];
 const APPLY_RENEW: &[&str] = &[APPLY, RENEW];
 const APPLY_RENEW_REVOKE: &[&str] = &[APPLY, RENEW, REVOKE];
 const RENEW_REVOKE: &[&str] = &[RENEW, REVOKE];
@@ -43,15 +65,15 @@ macro_rules! catalogue {
 }
 
 catalogue! {
-    ActionMissing = ("action_missing", 99400, "Invalid Argument action:action is missing", CERT_ALL);
-    ActionInvalid = ("action_invalid", 99400, "Invalid Argument action:action is invalid", CERT_ALL);
-    OrgMissing = ("org_missing", 99400, "Invalid Argument orgId:orgId is missing", CERT_ALL);
-    OrgUnknown = ("org_unknown", 99400, "Invalid Argument orgId:  orgId does not exist", CERT_ALL);
-    InvalidArgument = ("invalid_argument", 99400, "Invalid Argument {field}:{reason}", CERT_ALL);
-    OrgDenied = ("org_denied", 99403, "Denied resource:  orgId {orgId}", CERT_ALL);
+    ActionMissing = ("action_missing", 99400, "Invalid Argument action:action is missing", ALL);
+    ActionInvalid = ("action_invalid", 99400, "Invalid Argument action:action is invalid", ALL);
+    OrgMissing = ("org_missing", 99400, "Invalid Argument orgId:orgId is missing", ALL);
+    OrgUnknown = ("org_unknown", 99400, "Invalid Argument orgId:  orgId does not exist", ALL);
+    InvalidArgument = ("invalid_argument", 99400, "Invalid Argument {field}:{reason}", ALL);
+    OrgDenied = ("org_denied", 99403, "Denied resource:  orgId {orgId}", ALL);
     RouteNotFound = ("route_not_found", 99404, "No API at {method} {path}", &[]);
     ValidDayExceedsMax = ("valid_day_exceeds_max", 99400, "The specified validity period exceeds the maximum certificate validity period of the product to which this device belongs.", APPLY_RENEW);
-    DeviceIdentifierInvalid = ("device_identifier_invalid", 99400, "invalid argument: The device identifier is invalid", CERT_ALL);
+    DeviceIdentifierInvalid = ("device_identifier_invalid", 99400, "invalid argument: The device identifier is invalid", DEVICE_CALLS);
     CsrMissing = ("csr_missing", 99400, "Invalid Argument csr:csr is missing", &[APPLY]);
     NotBiDirectional = ("not_bi_directional", 99400, "The product to which the device belongs to is not a product that supports bi-directional authorization.", APPLY_RENEW);
     CallCaError = ("call_ca_error", 99400, "Call ca error!: Certificate service err info:, code: {code}, message: {message}, detail message: {detail}", CERT_ALL);
@@ -67,12 +89,15 @@ catalogue! {
     CertRevoked = ("cert_revoked", 99400, "The original certificate has been revoked and cannot be updated.", &[RENEW]);
     CertExpired = ("cert_expired", 99400, "The original certificate has expired and cannot be updated.", &[RENEW]);
     CertNotBound = ("cert_not_bound", 99400, "The certificate list bound to the device does not have the certificate, or the certificate is bound to other devices.", RENEW_REVOKE);
-    DeviceNotFound = ("device_not_found", 11404, "Device cannot be found", CERT_ALL);
+    DeviceNotFound = ("device_not_found", 11404, "Device cannot be found", DEVICE_CALLS);
     CertBoundElsewhere = ("cert_bound_elsewhere", 11833, "Certificate is already bound to another device.", APPLY_RENEW);
-    CertServiceInternal = ("cert_service_internal", 99500, "Internal error of certificate service.", CERT_ALL);
-    ProductServiceInternal = ("product_service_internal", 99500, "Internal error of product service.", CERT_ALL);
-    IotHubInternal = ("iot_hub_internal", 99500, "Internal error of IoT Hub service.", APPLY_RENEW_REVOKE);
+    CertServiceInternal = ("cert_service_internal", 99500, "Internal error of certificate service.", ALL);
+    ProductServiceInternal = ("product_service_internal", 99500, "Internal error of product service.", ALL);
+    IotHubInternal = ("iot_hub_internal", 99500, "Internal error of IoT Hub service.", INTERNAL);
     IotHubInternalList = ("iot_hub_internal_list", 99500, "Internal error of IoT hub service.", &[LIST]);
+    ProductNotFound = ("product_not_found", 11404, "Product cannot be found", PRODUCT_DEVICE);
+    ProductHasDevices = ("product_has_devices", 99400, "Invalid Argument productKey:the product still has {count} device(s); delete them first", &[PRODUCT_DELETE]);
+    DeviceKeyExists = ("device_key_exists", 11702, "The deviceKey already exists in the product.", &[DEVICE_CREATE]);
 }
 
 impl ErrorKey {

@@ -7,7 +7,12 @@ use std::collections::HashSet;
 
 use serde::Deserialize;
 
-use super::model::{App, Device, Org, Product};
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use super::ids::{Ids, DEVICE_SECRET_LEN, PRODUCT_SECRET_LEN};
+use super::model::{App, DataFormat, Device, I18n, Org, Product, ProductType, DEVICE_INACTIVE};
 
 pub const DEFAULT_VALID_DAY: u32 = 730;
 pub const DEFAULT_MAX_VALID_DAY: u32 = 1095;
@@ -65,12 +70,43 @@ pub struct ProductFixture {
     pub org_id: String,
     pub product_key: String,
     #[serde(default)]
-    pub product_name: Option<String>,
+    pub product_name: Option<Text>,
+    #[serde(default)]
+    pub product_desc: Option<String>,
+    #[serde(default)]
+    pub product_type: Option<ProductType>,
+    #[serde(default)]
+    pub data_format: Option<DataFormat>,
+    #[serde(default)]
+    pub model_id: Option<String>,
     pub bi_directional_auth: bool,
+    #[serde(default)]
+    pub dynamic_activate_enabled: bool,
+    #[serde(default)]
+    pub product_tags: BTreeMap<String, String>,
     #[serde(default)]
     pub default_valid_day: Option<u32>,
     #[serde(default)]
     pub max_valid_day: Option<u32>,
+    #[serde(default)]
+    pub product_secret: Option<String>,
+}
+
+/// A plain string or an EnOS `StringI18n` object.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Text {
+    Plain(String),
+    I18n(I18n),
+}
+
+impl Text {
+    fn into_i18n(self) -> I18n {
+        match self {
+            Text::Plain(s) => I18n::plain(s),
+            Text::I18n(i) => i,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -83,8 +119,23 @@ pub struct DeviceFixture {
     pub product_key: String,
     pub device_key: String,
     #[serde(default)]
-    pub device_name: Option<String>,
+    pub device_name: Option<Text>,
+    #[serde(default)]
+    pub device_desc: Option<String>,
+    #[serde(default)]
+    pub timezone: Option<String>,
+    #[serde(default)]
+    pub device_secret: Option<String>,
+    #[serde(default)]
+    pub device_attributes: Map<String, Value>,
+    #[serde(default)]
+    pub device_tags: BTreeMap<String, String>,
 }
+
+/// Secrets the fixtures leave out come from a fixed sequence, so every load
+/// (start, reset, reload) gives the same ones.
+const FIXTURE_SECRET_SEED: u64 = 0x5EC2E7;
+pub const DEFAULT_TIMEZONE: &str = "+08:00";
 
 /// Fixtures checked and turned into the model.
 #[derive(Debug, Clone, Default)]
@@ -119,8 +170,10 @@ impl Fixtures {
         serde_json::from_str(text).map_err(|e| e.to_string())
     }
 
-    /// Checks every reference and uniqueness rule, then builds the model.
-    pub fn load(&self) -> Result<Loaded, String> {
+    /// Checks every reference and uniqueness rule, then builds the model,
+    /// stamped with `now_ms` as creation time.
+    pub fn load(&self, now_ms: i64) -> Result<Loaded, String> {
+        let secrets = Ids::new(Some(FIXTURE_SECRET_SEED));
         let mut org_ids = HashSet::new();
         let mut app_keys = HashSet::new();
         let mut orgs = Vec::new();
@@ -182,10 +235,23 @@ impl Fixtures {
                 product_name: p
                     .product_name
                     .clone()
-                    .unwrap_or_else(|| p.product_key.clone()),
+                    .map(Text::into_i18n)
+                    .unwrap_or_else(|| I18n::plain(&p.product_key)),
+                product_desc: p.product_desc.clone().unwrap_or_default(),
+                product_type: p.product_type.unwrap_or(ProductType::Device),
+                data_format: p.data_format.unwrap_or(DataFormat::Json),
+                model_id: p.model_id.clone().unwrap_or_default(),
                 bi_directional_auth: p.bi_directional_auth,
+                dynamic_activate_enabled: p.dynamic_activate_enabled,
+                product_tags: p.product_tags.clone(),
                 default_valid_day,
                 max_valid_day,
+                create_time: now_ms,
+                update_time: now_ms,
+                product_secret: p
+                    .product_secret
+                    .clone()
+                    .unwrap_or_else(|| secrets.alnum(PRODUCT_SECRET_LEN)),
             });
         }
 
@@ -224,6 +290,10 @@ impl Fixtures {
                     d.device_key, d.product_key
                 ));
             }
+            let timezone = d.timezone.clone().unwrap_or_else(|| DEFAULT_TIMEZONE.to_string());
+            if !valid_timezone(&timezone) {
+                return Err(format!("{at}: timezone {timezone:?} is not of the form +08:00"));
+            }
             devices.push(Device {
                 org_id,
                 asset_id: d.asset_id.clone(),
@@ -232,7 +302,18 @@ impl Fixtures {
                 device_name: d
                     .device_name
                     .clone()
-                    .unwrap_or_else(|| d.device_key.clone()),
+                    .map(Text::into_i18n)
+                    .unwrap_or_else(|| I18n::plain(&d.device_key)),
+                device_desc: d.device_desc.clone().unwrap_or_default(),
+                timezone,
+                device_secret: d
+                    .device_secret
+                    .clone()
+                    .unwrap_or_else(|| secrets.alnum(DEVICE_SECRET_LEN)),
+                device_attributes: d.device_attributes.clone(),
+                device_tags: d.device_tags.clone(),
+                create_time: now_ms,
+                status: DEVICE_INACTIVE,
                 certs: Vec::new(),
             });
         }
@@ -244,12 +325,45 @@ impl Fixtures {
     }
 }
 
+/// EnOS timezones are UTC offsets: `+08:00`, `-05:30`, `+00:00`.
+pub fn valid_timezone(tz: &str) -> bool {
+    let b = tz.as_bytes();
+    b.len() == 6
+        && matches!(b[0], b'+' | b'-')
+        && b[1..3].iter().all(u8::is_ascii_digit)
+        && b[3] == b':'
+        && b[4..6].iter().all(u8::is_ascii_digit)
+        && tz[1..3].parse::<u8>().is_ok_and(|h| h <= 14)
+        && tz[4..6].parse::<u8>().is_ok_and(|m| m < 60)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn load(text: &str) -> Result<Loaded, String> {
-        Fixtures::parse(text)?.load()
+        Fixtures::parse(text)?.load(0)
+    }
+
+    #[test]
+    fn timezones() {
+        assert!(valid_timezone("+08:00"));
+        assert!(valid_timezone("-05:30"));
+        assert!(!valid_timezone("8:00"));
+        assert!(!valid_timezone("+15:00"));
+        assert!(!valid_timezone("+08:60"));
+    }
+
+    #[test]
+    fn secrets_are_stable_across_loads() {
+        let text = r#"{"orgs": [{"orgId": "o1"}],
+            "products": [{"orgId": "o1", "productKey": "p1", "biDirectionalAuth": true}],
+            "devices": [{"assetId": "a1", "productKey": "p1", "deviceKey": "d1"}]}"#;
+        let a = load(text).unwrap();
+        let b = load(text).unwrap();
+        assert_eq!(a.devices[0].device_secret, b.devices[0].device_secret);
+        assert_eq!(a.devices[0].device_secret.len(), 20);
+        assert_eq!(a.products[0].product_secret, b.products[0].product_secret);
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! The model, the store and the rules of the EnOS certificate service. No HTTP, no crypto.
 
 pub mod errors;
+pub mod faults;
 pub mod fixtures;
+pub mod ids;
 pub mod model;
+pub mod registry;
 pub mod rules;
 pub mod store;
 

@@ -1,8 +1,9 @@
 //! The things the mock keeps: orgs, apps, products, devices and certificates.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Which root signs a certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -53,29 +54,78 @@ pub struct Org {
     pub apps: Vec<App>,
 }
 
+/// EnOS's internationalised string: `{"defaultValue": "...", "i18nValue": {"zh_CN": "..."}}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct I18n {
+    pub default_value: String,
+    #[serde(default)]
+    pub i18n_value: BTreeMap<String, String>,
+}
+
+impl I18n {
+    pub fn plain(text: impl Into<String>) -> Self {
+        I18n {
+            default_value: text.into(),
+            i18n_value: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProductType {
+    Device,
+    Gateway,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DataFormat {
+    Custom,
+    Json,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Product {
     pub org_id: String,
     pub product_key: String,
-    pub product_name: String,
+    pub product_name: I18n,
+    pub product_desc: String,
+    pub product_type: ProductType,
+    pub data_format: DataFormat,
+    pub model_id: String,
     pub bi_directional_auth: bool,
+    pub dynamic_activate_enabled: bool,
+    pub product_tags: BTreeMap<String, String>,
     pub default_valid_day: u32,
     pub max_valid_day: u32,
+    pub create_time: i64,
+    pub update_time: i64,
+    pub product_secret: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Device {
     pub org_id: String,
     pub asset_id: String,
     pub product_key: String,
     pub device_key: String,
-    pub device_name: String,
+    pub device_name: I18n,
+    pub device_desc: String,
+    pub timezone: String,
+    pub device_secret: String,
+    pub device_attributes: serde_json::Map<String, serde_json::Value>,
+    pub device_tags: BTreeMap<String, String>,
+    pub create_time: i64,
+    pub status: &'static str,
     /// Every certificate ever bound, ascending by serial (serials only grow).
     #[serde(skip)]
     pub certs: Vec<u64>,
 }
+
+/// The status EnOS shows for a registered device that has not connected.
+pub const DEVICE_INACTIVE: &str = "inactive";
 
 /// RFC 5280 reason codes EnOS accepts (2 and 8 do not exist there).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -60,14 +60,12 @@ mod tests {
     use super::*;
 
     fn product(default_valid_day: u32, max_valid_day: u32) -> Product {
-        Product {
-            org_id: "o".into(),
-            product_key: "p".into(),
-            product_name: "p".into(),
-            bi_directional_auth: true,
-            default_valid_day,
-            max_valid_day,
-        }
+        let text = r#"{"orgs": [{"orgId": "o"}],
+            "products": [{"orgId": "o", "productKey": "p", "biDirectionalAuth": true}]}"#;
+        let mut p = crate::domain::fixtures::Fixtures::parse(text).unwrap().load(0).unwrap().products.remove(0);
+        p.default_valid_day = default_valid_day;
+        p.max_valid_day = max_valid_day;
+        p
     }
 
     #[test]

@@ -18,8 +18,8 @@ use super::rules::DeviceRef;
 
 /// A device and the lock that serialises operations on it.
 #[derive(Debug)]
-struct DeviceSlot {
-    device: Device,
+pub(super) struct DeviceSlot {
+    pub(super) device: Device,
     lock: Arc<Mutex<()>>,
 }
 
@@ -59,12 +59,14 @@ pub struct IssueCheck<'a> {
 }
 
 #[derive(Debug, Default)]
-struct State {
-    orgs: HashMap<String, Org>,
-    products: HashMap<String, Product>,
-    devices: HashMap<String, DeviceSlot>,
-    device_keys: HashMap<(String, String), String>,
-    certs: HashMap<u64, CertRecord>,
+pub(super) struct State {
+    pub(super) orgs: HashMap<String, Org>,
+    pub(super) products: HashMap<String, Product>,
+    pub(super) devices: HashMap<String, DeviceSlot>,
+    pub(super) device_keys: HashMap<(String, String), String>,
+    /// Devices per productKey, so a product with devices cannot be deleted.
+    pub(super) product_devices: HashMap<String, usize>,
+    pub(super) certs: HashMap<u64, CertRecord>,
     /// Non-revoked certificates (and reservations) by authority and CN.
     subjects: HashMap<(Authority, Arc<str>), Vec<u64>>,
     /// Non-revoked certificates (and reservations) by public key.
@@ -94,7 +96,7 @@ pub struct RevokedEntry {
 
 #[derive(Debug)]
 pub struct Store {
-    state: RwLock<State>,
+    pub(super) state: RwLock<State>,
     next_serial: AtomicU64,
     /// Changes whenever any CRL's content may have changed (revocations, reset).
     crl_generation: AtomicU64,
@@ -115,7 +117,8 @@ impl State {
         state
     }
 
-    fn insert_device(&mut self, device: Device) {
+    pub(super) fn insert_device(&mut self, device: Device) {
+        *self.product_devices.entry(device.product_key.clone()).or_default() += 1;
         self.device_keys.insert(
             (device.product_key.clone(), device.device_key.clone()),
             device.asset_id.clone(),
@@ -159,12 +162,33 @@ impl State {
         }
     }
 
-    fn revoke(&mut self, serial: u64, revocation: Revocation) {
+    /// Removes a device; its certificates stay (they are on the CRLs) but leave the conflict indexes.
+    pub(super) fn remove_device(&mut self, asset_id: &str) -> Option<Device> {
+        let slot = self.devices.remove(asset_id)?;
+        let d = &slot.device;
+        self.device_keys.remove(&(d.product_key.clone(), d.device_key.clone()));
+        if let Some(n) = self.product_devices.get_mut(&d.product_key) {
+            *n -= 1;
+            if *n == 0 {
+                self.product_devices.remove(&d.product_key);
+            }
+        }
+        for serial in &d.certs {
+            if let Some(c) = self.certs.get(serial) {
+                let (authority, cn, key) = (c.authority, c.common_name.clone(), c.public_key.clone());
+                self.unindex(*serial, authority, &cn, &key);
+            }
+        }
+        Some(slot.device)
+    }
+
+    /// Returns whether the certificate was valid and is now revoked.
+    pub(super) fn revoke(&mut self, serial: u64, revocation: Revocation) -> bool {
         let Some(cert) = self.certs.get_mut(&serial) else {
-            return;
+            return false;
         };
         if cert.revocation.is_some() {
-            return;
+            return false;
         }
         cert.revocation = Some(revocation);
         let (authority, cn, key) = (
@@ -174,6 +198,7 @@ impl State {
         );
         self.revoked[authority.index()].push(serial);
         self.unindex(serial, authority, &cn, &key);
+        true
     }
 }
 
@@ -184,6 +209,10 @@ impl Store {
             next_serial: AtomicU64::new(first_serial.max(1)),
             crl_generation: AtomicU64::new(0),
         }
+    }
+
+    pub(super) fn crl_changed(&self) {
+        self.crl_generation.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Back to the fixtures. Serials keep counting up, so a serial is never reused.
@@ -362,15 +391,17 @@ impl Store {
         slot.device.certs.push(cert.serial);
         s.certs.insert(cert.serial, cert);
         if let Some((old, revocation)) = supersede {
-            s.revoke(old, revocation);
-            self.crl_generation.fetch_add(1, Ordering::Relaxed);
+            if s.revoke(old, revocation) {
+                self.crl_changed();
+            }
         }
     }
 
     /// Revokes a certificate; the caller has checked that it is bound and valid.
     pub fn revoke(&self, serial: u64, revocation: Revocation) {
-        self.state.write().revoke(serial, revocation);
-        self.crl_generation.fetch_add(1, Ordering::Relaxed);
+        if self.state.write().revoke(serial, revocation) {
+            self.crl_changed();
+        }
     }
 
     /// A CRL's entries for one authority, and a generation that changes with them.

@@ -1,5 +1,10 @@
-//! The EnOS certificate operations: the domain's rules applied in contract order,
-//! with the CA doing the signing. No HTTP here.
+//! The EnOS operations: the domain's rules applied in contract order, with the
+//! CA doing the signing. No HTTP here. Certificates are here; products and
+//! devices in `registry`.
+
+mod registry;
+
+pub use registry::{NewDevice, NewProduct};
 
 use std::sync::Arc;
 
@@ -9,7 +14,10 @@ use crate::ca::csr::{check_csr, request_from_certificate, CheckedCsr};
 use crate::ca::{Authorities, IssueRequest};
 use crate::clock::Clock;
 use crate::domain::errors::{EnosError, ErrorKey};
-use crate::domain::fixtures::Loaded;
+use crate::domain::faults::Faults;
+use crate::domain::fixtures::{Fixtures, Loaded};
+use crate::domain::ids::Ids;
+use crate::journal::Journal;
 use crate::domain::model::{Authority, CertRecord, CertStatus, Revocation, RevocationReason};
 use crate::domain::rules::{resolve_valid_day, validity_window, DeviceRef};
 use crate::domain::store::{DeviceContext, IssueCheck, Store};
@@ -74,10 +82,12 @@ pub struct ListedCert {
     pub status: CertStatus,
 }
 
-/// Where the fixtures came from, and what they declared (for reset and health).
+/// Where the fixtures came from, and what they declared (for reset, reload and health).
 #[derive(Debug, Clone)]
 pub struct FixturesSource {
-    pub path: String,
+    /// The file, or `None` for the built-in default.
+    pub path: Option<std::path::PathBuf>,
+    pub name: String,
     pub loaded: Loaded,
 }
 
@@ -85,6 +95,9 @@ pub struct Service {
     pub clock: Arc<Clock>,
     pub store: Store,
     pub cas: Authorities,
+    pub ids: Ids,
+    pub faults: Faults,
+    pub journal: Journal,
     pub public_url: String,
     pub renew_policy: RenewPolicy,
     pub fixtures: RwLock<FixturesSource>,
@@ -99,10 +112,23 @@ impl Service {
         format!("{}/enos/CA/crl/{}", self.public_url, authority.as_str())
     }
 
-    /// State, clock back to the loaded fixtures.
+    /// Everything back to the loaded fixtures: state, clock, faults, journal, identifiers.
     pub fn reset(&self) {
         self.store.reset(&self.fixtures.read().loaded);
         self.clock.reset();
+        self.faults.clear();
+        self.journal.clear();
+        self.ids.reset();
+    }
+
+    /// Re-reads the fixtures file and resets to it. A broken file changes nothing.
+    pub fn reload(&self) -> Result<(), String> {
+        let path = self.fixtures.read().path.clone();
+        let (name, fixtures) = crate::read_fixtures(path.as_deref())?;
+        let loaded = load_fixtures(&fixtures, &name, self.clock.now_ms())?;
+        *self.fixtures.write() = FixturesSource { path, name, loaded };
+        self.reset();
+        Ok(())
     }
 
     /// Existence (org, device), then the product's bi-directional flag.
@@ -285,7 +311,7 @@ impl Service {
             .collect())
     }
 
-    /// The current CRL of one root, DER and PEM.
+    /// The CRL of one root as it stands now, DER and PEM.
     pub fn crl(&self, authority: Authority) -> Result<(Arc<[u8]>, Arc<str>), String> {
         let generation = (self.store.crl_generation(), self.clock.generation());
         self.cas
@@ -294,4 +320,9 @@ impl Service {
                 self.store.revoked(authority).1
             })
     }
+}
+
+/// Builds the model from parsed fixtures; the error names the file.
+pub fn load_fixtures(fixtures: &Fixtures, name: &str, now_ms: i64) -> Result<Loaded, String> {
+    fixtures.load(now_ms).map_err(|e| format!("fixtures file {name}: {e}"))
 }

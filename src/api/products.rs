@@ -1,0 +1,108 @@
+//! `/connect-service/{v2.0|v2.1}/products`: create, get, update, delete (A8).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, Method};
+use axum::response::Response;
+
+use crate::domain::errors::{EnosError, PRODUCT_CREATE, PRODUCT_DELETE, PRODUCT_GET, PRODUCT_UPDATE};
+use crate::domain::model::{DataFormat, ProductType};
+use crate::domain::registry::ProductPatch;
+use crate::service::{NewProduct, Service};
+
+use super::enos::{self, Actions};
+use super::envelope;
+use super::params::{required, Body, Query};
+
+const ACTIONS: Actions = &[
+    ("create", PRODUCT_CREATE),
+    ("get", PRODUCT_GET),
+    ("update", PRODUCT_UPDATE),
+    ("delete", PRODUCT_DELETE),
+];
+const TYPES: &str = "Device, Gateway";
+const FORMATS: &str = "Custom, Json";
+
+fn product_key(query: &Query) -> Result<String, EnosError> {
+    required(query.non_empty("productKey").map(str::to_string), "productKey")
+}
+
+fn new_product(body: &Body) -> Result<NewProduct, EnosError> {
+    Ok(NewProduct {
+        product_name: required(body.i18n("productName")?, "productName")?,
+        product_type: required(body.one_of::<ProductType>("productType", TYPES)?, "productType")?,
+        data_format: required(body.one_of::<DataFormat>("dataFormat", FORMATS)?, "dataFormat")?,
+        model_id: required(body.string("modelId")?, "modelId")?,
+        bi_directional_auth: required(body.boolean("biDirectionalAuth")?, "biDirectionalAuth")?,
+        product_desc: body.string("productDesc")?,
+        dynamic_activate_enabled: body.boolean("dynamicActivateEnabled")?.unwrap_or(false),
+        product_tags: body.string_map("productTags")?.unwrap_or_default(),
+        default_valid_day: body.days("defaultValidDay")?,
+        max_valid_day: body.days("maxValidDay")?,
+    })
+}
+
+fn patch(body: &Body) -> Result<ProductPatch, EnosError> {
+    Ok(ProductPatch {
+        product_name: body.i18n("productName")?,
+        product_desc: body.string("productDesc")?,
+        product_type: body.one_of("productType", TYPES)?,
+        data_format: body.one_of("dataFormat", FORMATS)?,
+        model_id: body.string("modelId")?,
+        bi_directional_auth: body.boolean("biDirectionalAuth")?,
+        dynamic_activate_enabled: body.boolean("dynamicActivateEnabled")?,
+        product_tags: body.string_map("productTags")?,
+        default_valid_day: body.days("defaultValidDay")?,
+        max_valid_day: body.days("maxValidDay")?,
+    })
+}
+
+async fn dispatch(
+    service: Arc<Service>,
+    method: Method,
+    body: Bytes,
+    action: &'static str,
+    query: Query,
+    request_id: String,
+) -> Result<Response, EnosError> {
+    // `get` is a GET (POST tolerated); the others change state and need POST.
+    if action != PRODUCT_GET {
+        enos::require_post(&method, action)?;
+    }
+    let org_id = enos::org_id(&query)?;
+    let key = if action == PRODUCT_CREATE { None } else { Some(product_key(&query)?) };
+    let body = Body::parse(&body)?;
+    let key = key.as_deref().unwrap_or_default();
+    match action {
+        PRODUCT_CREATE => {
+            let new = new_product(&body)?;
+            let product_key = service.create_product(&org_id, new)?;
+            Ok(envelope::ok(&request_id, Some(product_key)))
+        }
+        PRODUCT_GET => Ok(envelope::ok(&request_id, Some(service.get_product(&org_id, key)?))),
+        PRODUCT_UPDATE => {
+            let patch = patch(&body)?;
+            service.update_product(&org_id, key, &patch)?;
+            Ok(envelope::ok::<()>(&request_id, None))
+        }
+        _ => {
+            service.delete_product(&org_id, key)?;
+            Ok(envelope::ok::<()>(&request_id, None))
+        }
+    }
+}
+
+pub async fn handle(
+    State(service): State<Arc<Service>>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(raw_query): RawQuery,
+    body: Bytes,
+) -> Response {
+    enos::answer(service, &headers, raw_query, ACTIONS, move |service, action, query, request_id| {
+        dispatch(service, method, body, action, query, request_id)
+    })
+    .await
+}

@@ -1,0 +1,154 @@
+//! Products and devices: creation with EnOS-like generated keys, reads, partial
+//! updates, deletion (a deleted device's valid certificates are revoked).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::domain::errors::EnosError;
+use crate::domain::ids::{ASSET_ID_LEN, DEVICE_KEY_LEN, DEVICE_SECRET_LEN, PRODUCT_KEY_LEN, PRODUCT_SECRET_LEN};
+use crate::domain::model::{
+    DataFormat, Device, I18n, Product, ProductType, Revocation, RevocationReason, DEVICE_INACTIVE,
+};
+use crate::domain::registry::{check_device_key, check_name, check_timezone, check_valid_days, DevicePatch, ProductPatch};
+use crate::domain::rules::DeviceRef;
+
+use super::{Service, SERVICE_REVOKER};
+
+/// Product create's body, parsed.
+#[derive(Debug, Clone)]
+pub struct NewProduct {
+    pub product_name: I18n,
+    pub product_desc: Option<String>,
+    pub product_type: ProductType,
+    pub data_format: DataFormat,
+    pub model_id: String,
+    pub bi_directional_auth: bool,
+    pub dynamic_activate_enabled: bool,
+    pub product_tags: BTreeMap<String, String>,
+    pub default_valid_day: Option<u32>,
+    pub max_valid_day: Option<u32>,
+}
+
+/// Device create's body, parsed.
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    pub product_key: String,
+    pub device_name: I18n,
+    pub timezone: String,
+    pub device_key: Option<String>,
+    pub device_desc: Option<String>,
+    pub device_attributes: Map<String, Value>,
+    pub device_tags: BTreeMap<String, String>,
+}
+
+impl Service {
+    /// Returns the new productKey.
+    pub fn create_product(&self, org_id: &str, new: NewProduct) -> Result<String, EnosError> {
+        check_name("productName", &new.product_name)?;
+        let (default_valid_day, max_valid_day) = check_valid_days(new.default_valid_day, new.max_valid_day)?;
+        let now_ms = self.clock.now_ms();
+        let mut product = Product {
+            org_id: org_id.to_string(),
+            product_key: String::new(),
+            product_name: new.product_name,
+            product_desc: new.product_desc.unwrap_or_default(),
+            product_type: new.product_type,
+            data_format: new.data_format,
+            model_id: new.model_id,
+            bi_directional_auth: new.bi_directional_auth,
+            dynamic_activate_enabled: new.dynamic_activate_enabled,
+            product_tags: new.product_tags,
+            default_valid_day,
+            max_valid_day,
+            create_time: now_ms,
+            update_time: now_ms,
+            product_secret: String::new(),
+        };
+        loop {
+            product.product_key = self.ids.alnum(PRODUCT_KEY_LEN);
+            product.product_secret = self.ids.alnum(PRODUCT_SECRET_LEN);
+            if self.store.insert_product(product.clone())? {
+                return Ok(product.product_key);
+            }
+        }
+    }
+
+    pub fn get_product(&self, org_id: &str, product_key: &str) -> Result<Product, EnosError> {
+        self.store.product(org_id, product_key)
+    }
+
+    pub fn update_product(&self, org_id: &str, product_key: &str, patch: &ProductPatch) -> Result<Product, EnosError> {
+        self.store
+            .update_product(org_id, product_key, patch, self.clock.now_ms())
+    }
+
+    pub fn delete_product(&self, org_id: &str, product_key: &str) -> Result<(), EnosError> {
+        self.store.delete_product(org_id, product_key)
+    }
+
+    pub fn create_device(&self, org_id: &str, new: NewDevice) -> Result<Device, EnosError> {
+        check_name("deviceName", &new.device_name)?;
+        check_timezone(&new.timezone)?;
+        if let Some(key) = &new.device_key {
+            check_device_key(key)?;
+        }
+        // Existence before conflicts: the product must be this org's.
+        self.store.product(org_id, &new.product_key)?;
+        let device_key = match new.device_key {
+            Some(key) => key,
+            None => loop {
+                let key = self.ids.alnum(DEVICE_KEY_LEN);
+                if self.store.device_key_free(&new.product_key, &key) {
+                    break key;
+                }
+            },
+        };
+        let mut device = Device {
+            org_id: org_id.to_string(),
+            asset_id: String::new(),
+            product_key: new.product_key,
+            device_key,
+            device_name: new.device_name,
+            device_desc: new.device_desc.unwrap_or_default(),
+            timezone: new.timezone,
+            device_secret: String::new(),
+            device_attributes: new.device_attributes,
+            device_tags: new.device_tags,
+            create_time: self.clock.now_ms(),
+            status: DEVICE_INACTIVE,
+            certs: Vec::new(),
+        };
+        loop {
+            device.asset_id = self.ids.alnum(ASSET_ID_LEN);
+            device.device_secret = self.ids.alnum(DEVICE_SECRET_LEN);
+            if self.store.insert_device(device.clone())? {
+                return Ok(device);
+            }
+        }
+    }
+
+    pub fn get_device(&self, org_id: &str, device: &DeviceRef) -> Result<Device, EnosError> {
+        self.store.device(org_id, device)
+    }
+
+    pub fn update_device(&self, org_id: &str, device: &DeviceRef, patch: &DevicePatch) -> Result<Device, EnosError> {
+        self.store.update_device(org_id, device, patch)
+    }
+
+    /// Deletes the device after any certificate operation on it has finished;
+    /// its valid certificates are revoked (CESSATION_OF_OPERATION, by IoT_Hub).
+    pub async fn delete_device(&self, org_id: &str, device: &DeviceRef) -> Result<Vec<u64>, EnosError> {
+        let ctx = self.store.device_context(org_id, device)?;
+        let _guard = ctx.lock().await;
+        self.store.delete_device(
+            org_id,
+            device,
+            Revocation {
+                at_ms: self.clock.now_ms(),
+                reason: RevocationReason::CessationOfOperation,
+                revoker: SERVICE_REVOKER.to_string(),
+            },
+        )
+    }
+}
