@@ -41,7 +41,12 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Address to listen on.
-    #[arg(long, env = "ENOS_MOCK_HOST", default_value = "127.0.0.1", global = true)]
+    #[arg(
+        long,
+        env = "ENOS_MOCK_HOST",
+        default_value = "127.0.0.1",
+        global = true
+    )]
     pub host: String,
 
     /// Port to listen on; 0 picks a free port (the log line `listening on ...` names it).
