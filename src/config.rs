@@ -73,7 +73,7 @@ pub struct Config {
     pub renew_policy: RenewPolicy,
 
     /// Generate fresh RSA and ECC roots at start instead of the shipped test CA.
-    #[arg(long, env = "ENOS_MOCK_FRESH_CA")]
+    #[arg(long, env = "ENOS_MOCK_FRESH_CA", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     pub fresh_ca: bool,
 
     /// PEM certificate of an RSA root to import (with --rsa-ca-key).
