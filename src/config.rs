@@ -41,7 +41,12 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Address to listen on.
-    #[arg(long, env = "ENOS_MOCK_HOST", default_value = "127.0.0.1", global = true)]
+    #[arg(
+        long,
+        env = "ENOS_MOCK_HOST",
+        default_value = "127.0.0.1",
+        global = true
+    )]
     pub host: String,
 
     /// Port to listen on; 0 picks a free port (the log line `listening on ...` names it).
@@ -68,7 +73,7 @@ pub struct Config {
     pub renew_policy: RenewPolicy,
 
     /// Generate fresh RSA and ECC roots at start instead of the shipped test CA.
-    #[arg(long, env = "ENOS_MOCK_FRESH_CA")]
+    #[arg(long, env = "ENOS_MOCK_FRESH_CA", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     pub fresh_ca: bool,
 
     /// PEM certificate of an RSA root to import (with --rsa-ca-key).

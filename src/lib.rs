@@ -75,28 +75,39 @@ impl MockServer {
         let _ = (&mut self.task).await;
     }
 
-    /// Serves until the process is asked to stop (Ctrl-C or SIGTERM).
-    pub async fn wait_for_signal(self) {
-        shutdown_signal().await;
+    /// Serves until `stop` completes (see [`stop_signal`]).
+    pub async fn serve_until(self, stop: impl std::future::Future<Output = ()>) {
+        stop.await;
         tracing::info!("shutting down");
         self.shutdown().await;
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Completes on Ctrl-C or SIGTERM. The handlers are installed when this is
+/// called, so call it before start-up: a signal that arrives while the mock is
+/// still loading then still shuts it down cleanly.
+pub fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async move {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! { _ = wait(term) => {}, _ = wait(int) => {} }
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Reads and parses a fixtures file (`None`: the built-in one); the error names the file and the problem.

@@ -7,9 +7,13 @@ use tracing_subscriber::EnvFilter;
 
 fn init_logging(filter: &str, format: LogFormat) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour only for a person at a terminal; redirected logs stay plain.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_ansi(colour);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -31,9 +35,10 @@ async fn main() -> ExitCode {
         };
     }
     init_logging(&cli.config.log, cli.config.log_format);
+    let stop = enos_cert_mock::stop_signal();
     match enos_cert_mock::start(cli.config).await {
         Ok(server) => {
-            server.wait_for_signal().await;
+            server.serve_until(stop).await;
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -113,7 +113,9 @@ impl Ca {
                 _ => None,
             })
             .ok_or("the root certificate has no subject key identifier")?;
-        let cert_pem = pem::encode(&pem::Pem::new("CERTIFICATE", material.cert_der.clone()));
+        let lf = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+        let cert_pem =
+            pem::encode_config(&pem::Pem::new("CERTIFICATE", material.cert_der.clone()), lf);
         let issuer = Issuer::from_ca_cert_der(&material.cert_der.as_slice().into(), material.key)
             .map_err(|e| format!("the root certificate cannot issue: {e}"))?;
         Ok(Ca {

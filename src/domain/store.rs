@@ -252,7 +252,10 @@ impl Store {
                 .values()
                 .find(|o| o.org_id != org.org_id && o.apps.iter().any(|a| a.app_key == app.app_key))
             {
-                return Err(format!("appKey {:?} already belongs to org {:?}", app.app_key, other.org_id));
+                return Err(format!(
+                    "appKey {:?} already belongs to org {:?}",
+                    app.app_key, other.org_id
+                ));
             }
         }
         let mut keys: Vec<&str> = org.apps.iter().map(|a| a.app_key.as_str()).collect();
