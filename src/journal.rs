@@ -81,7 +81,12 @@ impl Journal {
         let entries = self.entries.lock();
         let mut matching: Vec<Entry> = entries
             .iter()
-            .filter(|e| filter.action.as_ref().is_none_or(|a| e.action.as_ref() == Some(a)))
+            .filter(|e| {
+                filter
+                    .action
+                    .as_ref()
+                    .is_none_or(|a| e.action.as_ref() == Some(a))
+            })
             .filter(|e| filter.code.is_none_or(|c| e.code == Some(c)))
             .cloned()
             .collect();
@@ -129,7 +134,14 @@ mod tests {
             ..Filter::default()
         });
         assert_eq!(newest[0].action.as_deref(), Some("renew"));
-        assert_eq!(j.query(&Filter { code: Some(1), ..Filter::default() }).len(), 1);
+        assert_eq!(
+            j.query(&Filter {
+                code: Some(1),
+                ..Filter::default()
+            })
+            .len(),
+            1
+        );
         j.clear();
         assert!(j.is_empty());
         let off = Journal::new(0);

@@ -35,9 +35,9 @@ use clock::Clock;
 use domain::faults::Faults;
 use domain::fixtures::{CaFixture, Fixtures};
 use domain::ids::Ids;
-use journal::Journal;
 use domain::model::Authority;
 use domain::store::Store;
+use journal::Journal;
 use service::{FixturesSource, Service};
 
 /// The fixtures built into the binary: a copy of `fixtures/default.json`.

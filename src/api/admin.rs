@@ -12,12 +12,12 @@ use serde_json::json;
 
 use crate::clock::{parse_rfc3339, rfc3339};
 use crate::domain::errors::{
-    ErrorKey, APPLY, CATALOGUE, DEVICE_CREATE, DEVICE_DELETE, DEVICE_GET, DEVICE_UPDATE, LIST, PRODUCT_CREATE,
-    PRODUCT_DELETE, PRODUCT_GET, PRODUCT_UPDATE, RENEW, REVOKE,
+    ErrorKey, APPLY, CATALOGUE, DEVICE_CREATE, DEVICE_DELETE, DEVICE_GET, DEVICE_UPDATE, LIST,
+    PRODUCT_CREATE, PRODUCT_DELETE, PRODUCT_GET, PRODUCT_UPDATE, RENEW, REVOKE,
 };
 use crate::domain::faults::{DeviceScope, FaultSpec};
-use crate::journal::Filter;
 use crate::domain::model::{App, Org};
+use crate::journal::Filter;
 use crate::service::Service;
 
 use super::envelope;
@@ -232,18 +232,36 @@ struct FaultBody {
 
 /// Every action a fault can name.
 const FAULT_ACTIONS: &[&str] = &[
-    "*", APPLY, RENEW, REVOKE, LIST, PRODUCT_CREATE, PRODUCT_GET, PRODUCT_UPDATE, PRODUCT_DELETE, DEVICE_CREATE,
-    DEVICE_GET, DEVICE_UPDATE, DEVICE_DELETE,
+    "*",
+    APPLY,
+    RENEW,
+    REVOKE,
+    LIST,
+    PRODUCT_CREATE,
+    PRODUCT_GET,
+    PRODUCT_UPDATE,
+    PRODUCT_DELETE,
+    DEVICE_CREATE,
+    DEVICE_GET,
+    DEVICE_UPDATE,
+    DEVICE_DELETE,
 ];
 
 fn fault_spec(body: FaultBody) -> Result<FaultSpec, String> {
     if !FAULT_ACTIONS.contains(&body.action.as_str()) {
-        return Err(format!("action must be one of {}", FAULT_ACTIONS.join(", ")));
+        return Err(format!(
+            "action must be one of {}",
+            FAULT_ACTIONS.join(", ")
+        ));
     }
     let error = body
         .error
         .as_deref()
-        .map(|k| ErrorKey::from_key(k).ok_or_else(|| format!("error {k:?} is not a catalogue key (see GET /__admin/errors)")))
+        .map(|k| {
+            ErrorKey::from_key(k).ok_or_else(|| {
+                format!("error {k:?} is not a catalogue key (see GET /__admin/errors)")
+            })
+        })
         .transpose()?;
     if let Some(status) = body.http_status {
         if !(100..=599).contains(&status) {
@@ -261,8 +279,16 @@ fn fault_spec(body: FaultBody) -> Result<FaultSpec, String> {
     }
     let scope = match (body.asset_id, body.product_key, body.device_key) {
         (None, None, None) => None,
-        (Some(a), _, _) => Some(DeviceScope { asset_id: Some(a), product_key: None, device_key: None }),
-        (None, Some(p), Some(d)) => Some(DeviceScope { asset_id: None, product_key: Some(p), device_key: Some(d) }),
+        (Some(a), _, _) => Some(DeviceScope {
+            asset_id: Some(a),
+            product_key: None,
+            device_key: None,
+        }),
+        (None, Some(p), Some(d)) => Some(DeviceScope {
+            asset_id: None,
+            product_key: Some(p),
+            device_key: Some(d),
+        }),
         _ => return Err("a device scope is assetId, or productKey with deviceKey".into()),
     };
     Ok(FaultSpec {
@@ -301,7 +327,11 @@ pub async fn requests(State(service): State<Arc<Service>>, RawQuery(raw): RawQue
         Ok(c) => c,
         Err(_) => return bad_request("code must be an integer"),
     };
-    let limit = match query.non_empty("limit").map(str::parse::<usize>).transpose() {
+    let limit = match query
+        .non_empty("limit")
+        .map(str::parse::<usize>)
+        .transpose()
+    {
         Ok(l) => l,
         Err(_) => return bad_request("limit must be a non-negative integer"),
     };

@@ -83,7 +83,12 @@ impl<'a> From<&'a ListedCert> for ListedView<'a> {
     }
 }
 
-const ACTIONS: Actions = &[(APPLY, APPLY), (RENEW, RENEW), (REVOKE, REVOKE), (LIST, LIST)];
+const ACTIONS: Actions = &[
+    (APPLY, APPLY),
+    (RENEW, RENEW),
+    (REVOKE, REVOKE),
+    (LIST, LIST),
+];
 
 /// Argument syntax in contract order: orgId, device identifier, then the body.
 fn target(query: &Query) -> Result<Target, EnosError> {
@@ -151,8 +156,14 @@ pub async fn handle(
     RawQuery(raw_query): RawQuery,
     body: Bytes,
 ) -> Response {
-    enos::answer(service, &headers, raw_query, ACTIONS, move |service, action, query, request_id| {
-        dispatch(service, method, body, action, query, request_id)
-    })
+    enos::answer(
+        service,
+        &headers,
+        raw_query,
+        ACTIONS,
+        move |service, action, query, request_id| {
+            dispatch(service, method, body, action, query, request_id)
+        },
+    )
     .await
 }

@@ -34,7 +34,10 @@ struct Created<'a> {
 
 fn new_device(body: &Body) -> Result<NewDevice, EnosError> {
     Ok(NewDevice {
-        product_key: required(body.string("productKey")?.filter(|s| !s.is_empty()), "productKey")?,
+        product_key: required(
+            body.string("productKey")?.filter(|s| !s.is_empty()),
+            "productKey",
+        )?,
         device_name: required(body.i18n("deviceName")?, "deviceName")?,
         timezone: required(body.string("timezone")?, "timezone")?,
         device_key: body.string("deviceKey")?.filter(|s| !s.is_empty()),
@@ -80,7 +83,10 @@ async fn dispatch(
     let device = enos::device_ref(&query)?;
     let body = Body::parse(&body)?;
     match action {
-        DEVICE_GET => Ok(envelope::ok(&request_id, Some(service.get_device(&org_id, &device)?))),
+        DEVICE_GET => Ok(envelope::ok(
+            &request_id,
+            Some(service.get_device(&org_id, &device)?),
+        )),
         DEVICE_UPDATE => {
             let patch = patch(&body)?;
             service.update_device(&org_id, &device, &patch)?;
@@ -100,8 +106,14 @@ pub async fn handle(
     RawQuery(raw_query): RawQuery,
     body: Bytes,
 ) -> Response {
-    enos::answer(service, &headers, raw_query, ACTIONS, move |service, action, query, request_id| {
-        dispatch(service, method, body, action, query, request_id)
-    })
+    enos::answer(
+        service,
+        &headers,
+        raw_query,
+        ACTIONS,
+        move |service, action, query, request_id| {
+            dispatch(service, method, body, action, query, request_id)
+        },
+    )
     .await
 }

@@ -43,7 +43,11 @@ pub fn org_id(query: &Query) -> Result<String, EnosError> {
 
 /// `assetId`, or `productKey` + `deviceKey`, from the query.
 pub fn device_ref(query: &Query) -> Result<DeviceRef, EnosError> {
-    DeviceRef::from_parts(query.get("assetId"), query.get("productKey"), query.get("deviceKey"))
+    DeviceRef::from_parts(
+        query.get("assetId"),
+        query.get("productKey"),
+        query.get("deviceKey"),
+    )
 }
 
 pub fn require_post(method: &Method, action: &str) -> Result<(), EnosError> {
@@ -76,12 +80,20 @@ fn injected_error(key: ErrorKey, query: &Query, detail: &str) -> EnosError {
 }
 
 /// The fault this call meets, if any: the header first, then registered faults.
-async fn injected(service: &Service, action: &str, query: &Query, headers: &HeaderMap, request_id: &str) -> Option<Response> {
+async fn injected(
+    service: &Service,
+    action: &str,
+    query: &Query,
+    headers: &HeaderMap,
+    request_id: &str,
+) -> Option<Response> {
     if let Some(value) = headers.get(FAULT_HEADER) {
         let key = value.to_str().unwrap_or("").trim();
         let e = match ErrorKey::from_key(key) {
             Some(k) => injected_error(k, query, FAULT_HEADER),
-            None => EnosError::invalid_argument(FAULT_HEADER, format!("unknown catalogue key {key:?}")),
+            None => {
+                EnosError::invalid_argument(FAULT_HEADER, format!("unknown catalogue key {key:?}"))
+            }
         };
         return Some(envelope::error(request_id, &e));
     }
@@ -91,7 +103,10 @@ async fn injected(service: &Service, action: &str, query: &Query, headers: &Head
     let names = device_ref(query).ok().map(|d| {
         service.store.device_names(&d).unwrap_or_else(|| match d {
             DeviceRef::AssetId(a) => (a, String::new(), String::new()),
-            DeviceRef::Keys { product_key, device_key } => (String::new(), product_key, device_key),
+            DeviceRef::Keys {
+                product_key,
+                device_key,
+            } => (String::new(), product_key, device_key),
         })
     });
     let device = names
@@ -113,7 +128,10 @@ async fn injected(service: &Service, action: &str, query: &Query, headers: &Head
             request_id,
             &injected_error(key, query, &fault.id),
         )),
-        (None, Some(status)) => Some(envelope::message(status, &format!("injected fault {}", fault.id))),
+        (None, Some(status)) => Some(envelope::message(
+            status,
+            &format!("injected fault {}", fault.id),
+        )),
         (None, None) => None,
     }
 }

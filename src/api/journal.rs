@@ -30,7 +30,9 @@ pub async fn record(State(service): State<Arc<Service>>, request: Request, next:
     let latency_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
     let action = match response.extensions().get::<AnswerAction>() {
         Some(a) => Some(a.0.to_string()),
-        None => Query::parse(Some(&query)).non_empty("action").map(str::to_string),
+        None => Query::parse(Some(&query))
+            .non_empty("action")
+            .map(str::to_string),
     };
     service.journal.record(Entry {
         time_ms,

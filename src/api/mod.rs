@@ -33,8 +33,14 @@ use crate::service::Service;
 pub fn router(service: Arc<Service>, body_limit: usize) -> Router {
     let journal = middleware::from_fn_with_state(service.clone(), journal::record);
     Router::new()
-        .route("/connect-service/v2.0/certificates", any(certificates::handle))
-        .route("/connect-service/v2.1/certificates", any(certificates::handle))
+        .route(
+            "/connect-service/v2.0/certificates",
+            any(certificates::handle),
+        )
+        .route(
+            "/connect-service/v2.1/certificates",
+            any(certificates::handle),
+        )
         .route("/connect-service/v2.0/products", any(products::handle))
         .route("/connect-service/v2.1/products", any(products::handle))
         .route("/connect-service/v2.0/devices", any(devices::handle))
@@ -44,13 +50,27 @@ pub fn router(service: Arc<Service>, body_limit: usize) -> Router {
         .route("/enos/CA/crl", get(ca::rsa_crl))
         .route("/enos/CA/crl/{kind}", get(ca::crl_of))
         .route("/__admin/health", get(admin::health))
-        .route("/__admin/clock", get(admin::get_clock).post(admin::set_clock))
+        .route(
+            "/__admin/clock",
+            get(admin::get_clock).post(admin::set_clock),
+        )
         .route("/__admin/reset", post(admin::reset))
         .route("/__admin/reload", post(admin::reload))
         .route("/__admin/errors", get(admin::errors))
-        .route("/__admin/orgs", get(admin::list_orgs).post(admin::create_org))
-        .route("/__admin/faults", get(admin::list_faults).post(admin::add_fault).delete(admin::clear_faults))
-        .route("/__admin/requests", get(admin::requests).delete(admin::clear_requests))
+        .route(
+            "/__admin/orgs",
+            get(admin::list_orgs).post(admin::create_org),
+        )
+        .route(
+            "/__admin/faults",
+            get(admin::list_faults)
+                .post(admin::add_fault)
+                .delete(admin::clear_faults),
+        )
+        .route(
+            "/__admin/requests",
+            get(admin::requests).delete(admin::clear_requests),
+        )
         .route("/__admin/openapi.json", get(openapi::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

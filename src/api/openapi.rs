@@ -108,12 +108,30 @@ pub fn document() -> Value {
         cert_body,
     );
     let mut product_params = vec![query_param("orgId", "The organization", true)];
-    product_params.push(query_param("productKey", "The product (get, update, delete)", false));
-    let products = enos_resource("Create, get, update or delete a product", &["create", "get", "update", "delete"], product_params, product_body);
-    let devices = enos_resource("Create, get, update or delete a device", &["create", "get", "update", "delete"], device_params(), device_body);
+    product_params.push(query_param(
+        "productKey",
+        "The product (get, update, delete)",
+        false,
+    ));
+    let products = enos_resource(
+        "Create, get, update or delete a product",
+        &["create", "get", "update", "delete"],
+        product_params,
+        product_body,
+    );
+    let devices = enos_resource(
+        "Create, get, update or delete a device",
+        &["create", "get", "update", "delete"],
+        device_params(),
+        device_body,
+    );
     let mut cacert_kind = binary("application/x-pem-file", "A root CA certificate", false);
     cacert_kind["get"]["parameters"] = kind_param();
-    let mut crl_kind = binary("application/pkix-crl", "A root's CRL (DER, or PEM with format=pem)", true);
+    let mut crl_kind = binary(
+        "application/pkix-crl",
+        "A root's CRL (DER, or PEM with format=pem)",
+        true,
+    );
     crl_kind["get"]["parameters"] = json!([
         { "name": "format", "in": "query", "schema": { "type": "string", "enum": ["der", "pem"] } },
         kind_param()[0]

@@ -196,7 +196,11 @@ pub fn reason(query: &Query, body: &Body) -> Result<RevocationReason, EnosError>
 /// Typed optional body fields for the product and device APIs; absent and
 /// null are `None`, a wrong type is `Invalid Argument {field}:...`.
 impl Body {
-    fn typed<T: serde::de::DeserializeOwned>(&self, name: &str, what: &str) -> Result<Option<T>, EnosError> {
+    fn typed<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+        what: &str,
+    ) -> Result<Option<T>, EnosError> {
         match self.0.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(v) => serde_json::from_value(v.clone())
@@ -217,9 +221,10 @@ impl Body {
     pub fn days(&self, name: &str) -> Result<Option<u32>, EnosError> {
         let days: Option<i64> = self.typed(name, "an integer")?;
         match days {
-            Some(d) if !(1..=3650).contains(&d) => {
-                Err(EnosError::invalid_argument(name, format!("{name} must be between 1 and 3650")))
-            }
+            Some(d) if !(1..=3650).contains(&d) => Err(EnosError::invalid_argument(
+                name,
+                format!("{name} must be between 1 and 3650"),
+            )),
             d => Ok(d.map(|d| d as u32)),
         }
     }
@@ -228,7 +233,10 @@ impl Body {
     pub fn i18n(&self, name: &str) -> Result<Option<I18n>, EnosError> {
         match self.0.get(name) {
             Some(Value::String(s)) => Ok(Some(I18n::plain(s.clone()))),
-            _ => self.typed(name, "a StringI18n object {\"defaultValue\": ..., \"i18nValue\": {...}}"),
+            _ => self.typed(
+                name,
+                "a StringI18n object {\"defaultValue\": ..., \"i18nValue\": {...}}",
+            ),
         }
     }
 
@@ -240,7 +248,11 @@ impl Body {
         self.typed(name, "an object")
     }
 
-    pub fn one_of<T: serde::de::DeserializeOwned>(&self, name: &str, allowed: &str) -> Result<Option<T>, EnosError> {
+    pub fn one_of<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+        allowed: &str,
+    ) -> Result<Option<T>, EnosError> {
         self.typed(name, &format!("one of {allowed}"))
     }
 }

@@ -7,7 +7,9 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 
-use crate::domain::errors::{EnosError, PRODUCT_CREATE, PRODUCT_DELETE, PRODUCT_GET, PRODUCT_UPDATE};
+use crate::domain::errors::{
+    EnosError, PRODUCT_CREATE, PRODUCT_DELETE, PRODUCT_GET, PRODUCT_UPDATE,
+};
 use crate::domain::model::{DataFormat, ProductType};
 use crate::domain::registry::ProductPatch;
 use crate::service::{NewProduct, Service};
@@ -26,14 +28,23 @@ const TYPES: &str = "Device, Gateway";
 const FORMATS: &str = "Custom, Json";
 
 fn product_key(query: &Query) -> Result<String, EnosError> {
-    required(query.non_empty("productKey").map(str::to_string), "productKey")
+    required(
+        query.non_empty("productKey").map(str::to_string),
+        "productKey",
+    )
 }
 
 fn new_product(body: &Body) -> Result<NewProduct, EnosError> {
     Ok(NewProduct {
         product_name: required(body.i18n("productName")?, "productName")?,
-        product_type: required(body.one_of::<ProductType>("productType", TYPES)?, "productType")?,
-        data_format: required(body.one_of::<DataFormat>("dataFormat", FORMATS)?, "dataFormat")?,
+        product_type: required(
+            body.one_of::<ProductType>("productType", TYPES)?,
+            "productType",
+        )?,
+        data_format: required(
+            body.one_of::<DataFormat>("dataFormat", FORMATS)?,
+            "dataFormat",
+        )?,
         model_id: required(body.string("modelId")?, "modelId")?,
         bi_directional_auth: required(body.boolean("biDirectionalAuth")?, "biDirectionalAuth")?,
         product_desc: body.string("productDesc")?,
@@ -72,7 +83,11 @@ async fn dispatch(
         enos::require_post(&method, action)?;
     }
     let org_id = enos::org_id(&query)?;
-    let key = if action == PRODUCT_CREATE { None } else { Some(product_key(&query)?) };
+    let key = if action == PRODUCT_CREATE {
+        None
+    } else {
+        Some(product_key(&query)?)
+    };
     let body = Body::parse(&body)?;
     let key = key.as_deref().unwrap_or_default();
     match action {
@@ -81,7 +96,10 @@ async fn dispatch(
             let product_key = service.create_product(&org_id, new)?;
             Ok(envelope::ok(&request_id, Some(product_key)))
         }
-        PRODUCT_GET => Ok(envelope::ok(&request_id, Some(service.get_product(&org_id, key)?))),
+        PRODUCT_GET => Ok(envelope::ok(
+            &request_id,
+            Some(service.get_product(&org_id, key)?),
+        )),
         PRODUCT_UPDATE => {
             let patch = patch(&body)?;
             service.update_product(&org_id, key, &patch)?;
@@ -101,8 +119,14 @@ pub async fn handle(
     RawQuery(raw_query): RawQuery,
     body: Bytes,
 ) -> Response {
-    enos::answer(service, &headers, raw_query, ACTIONS, move |service, action, query, request_id| {
-        dispatch(service, method, body, action, query, request_id)
-    })
+    enos::answer(
+        service,
+        &headers,
+        raw_query,
+        ACTIONS,
+        move |service, action, query, request_id| {
+            dispatch(service, method, body, action, query, request_id)
+        },
+    )
     .await
 }

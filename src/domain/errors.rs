@@ -25,15 +25,42 @@ const CERT_ALL: &[&str] = &[APPLY, RENEW, REVOKE, LIST];
 const PRODUCT_DEVICE: &[&str] = &[PRODUCT_GET, PRODUCT_UPDATE, PRODUCT_DELETE, DEVICE_CREATE];
 /// Every EnOS action: the rows that any call can meet.
 const ALL: &[&str] = &[
-    APPLY, RENEW, REVOKE, LIST, PRODUCT_CREATE, PRODUCT_GET, PRODUCT_UPDATE, PRODUCT_DELETE, DEVICE_CREATE,
-    DEVICE_GET, DEVICE_UPDATE, DEVICE_DELETE,
+    APPLY,
+    RENEW,
+    REVOKE,
+    LIST,
+    PRODUCT_CREATE,
+    PRODUCT_GET,
+    PRODUCT_UPDATE,
+    PRODUCT_DELETE,
+    DEVICE_CREATE,
+    DEVICE_GET,
+    DEVICE_UPDATE,
+    DEVICE_DELETE,
 ];
 /// Calls that name one device.
-const DEVICE_CALLS: &[&str] = &[APPLY, RENEW, REVOKE, LIST, DEVICE_GET, DEVICE_UPDATE, DEVICE_DELETE];
+const DEVICE_CALLS: &[&str] = &[
+    APPLY,
+    RENEW,
+    REVOKE,
+    LIST,
+    DEVICE_GET,
+    DEVICE_UPDATE,
+    DEVICE_DELETE,
+];
 /// The three internal-error rows that answer every call (list has its own spelling of one).
 const INTERNAL: &[&str] = &[
-    APPLY, RENEW, REVOKE, PRODUCT_CREATE, PRODUCT_GET, PRODUCT_UPDATE, PRODUCT_DELETE, DEVICE_CREATE, DEVICE_GET,
-    DEVICE_UPDATE, DEVICE_DELETE,
+    APPLY,
+    RENEW,
+    REVOKE,
+    PRODUCT_CREATE,
+    PRODUCT_GET,
+    PRODUCT_UPDATE,
+    PRODUCT_DELETE,
+    DEVICE_CREATE,
+    DEVICE_GET,
+    DEVICE_UPDATE,
+    DEVICE_DELETE,
 ];
 const APPLY_RENEW: &[&str] = &[APPLY, RENEW];
 const APPLY_RENEW_REVOKE: &[&str] = &[APPLY, RENEW, REVOKE];

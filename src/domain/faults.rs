@@ -45,7 +45,9 @@ impl DeviceScope {
             return call.asset_id == Some(asset_id.as_str());
         }
         match (&self.product_key, &self.device_key) {
-            (Some(pk), Some(dk)) => call.product_key == Some(pk.as_str()) && call.device_key == Some(dk.as_str()),
+            (Some(pk), Some(dk)) => {
+                call.product_key == Some(pk.as_str()) && call.device_key == Some(dk.as_str())
+            }
             _ => false,
         }
     }
@@ -124,7 +126,8 @@ impl Faults {
     pub fn take(&self, action: &str, device: &CallDevice<'_>) -> Option<Fault> {
         let mut r = self.inner.lock();
         let index = r.faults.iter().position(|f| {
-            (f.action == "*" || f.action == action) && f.scope.as_ref().is_none_or(|s| s.matches(device))
+            (f.action == "*" || f.action == action)
+                && f.scope.as_ref().is_none_or(|s| s.matches(device))
         })?;
         let fault = &mut r.faults[index];
         fault.hits += 1;
@@ -189,6 +192,9 @@ mod tests {
         };
         assert!(faults.take("renew", &other).is_none());
         assert!(faults.take("renew", &by_keys).is_some());
-        assert!(faults.take("renew", &by_keys).is_some(), "no times: until cleared");
+        assert!(
+            faults.take("renew", &by_keys).is_some(),
+            "no times: until cleared"
+        );
     }
 }

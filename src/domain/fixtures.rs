@@ -290,9 +290,14 @@ impl Fixtures {
                     d.device_key, d.product_key
                 ));
             }
-            let timezone = d.timezone.clone().unwrap_or_else(|| DEFAULT_TIMEZONE.to_string());
+            let timezone = d
+                .timezone
+                .clone()
+                .unwrap_or_else(|| DEFAULT_TIMEZONE.to_string());
             if !valid_timezone(&timezone) {
-                return Err(format!("{at}: timezone {timezone:?} is not of the form +08:00"));
+                return Err(format!(
+                    "{at}: timezone {timezone:?} is not of the form +08:00"
+                ));
             }
             devices.push(Device {
                 org_id,

@@ -57,7 +57,9 @@ impl Ids {
     pub fn uuid(&self) -> String {
         let mut bytes = [0u8; 16];
         self.rng.lock().fill_bytes(&mut bytes);
-        uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+        uuid::Builder::from_random_bytes(bytes)
+            .into_uuid()
+            .to_string()
     }
 }
 

@@ -40,16 +40,26 @@ fn invalid(field: &str, reason: impl AsRef<str>) -> EnosError {
 }
 
 /// The validity-day pair a product ends up with, under B14's defaults and ranges.
-pub fn check_valid_days(default_valid_day: Option<u32>, max_valid_day: Option<u32>) -> Result<(u32, u32), EnosError> {
+pub fn check_valid_days(
+    default_valid_day: Option<u32>,
+    max_valid_day: Option<u32>,
+) -> Result<(u32, u32), EnosError> {
     product_valid_days(default_valid_day, max_valid_day).map_err(|e| {
-        let field = if e.starts_with("maxValidDay") { "maxValidDay" } else { "defaultValidDay" };
+        let field = if e.starts_with("maxValidDay") {
+            "maxValidDay"
+        } else {
+            "defaultValidDay"
+        };
         invalid(field, e)
     })
 }
 
 pub fn check_name(field: &str, name: &I18n) -> Result<(), EnosError> {
     if name.default_value.trim().is_empty() {
-        return Err(invalid(field, format!("{field}.defaultValue must not be empty")));
+        return Err(invalid(
+            field,
+            format!("{field}.defaultValue must not be empty"),
+        ));
     }
     Ok(())
 }
@@ -58,7 +68,10 @@ pub fn check_timezone(tz: &str) -> Result<(), EnosError> {
     if valid_timezone(tz) {
         Ok(())
     } else {
-        Err(invalid("timezone", format!("timezone {tz:?} must be a UTC offset such as +08:00")))
+        Err(invalid(
+            "timezone",
+            format!("timezone {tz:?} must be a UTC offset such as +08:00"),
+        ))
     }
 }
 
@@ -176,7 +189,13 @@ impl Store {
         Ok(true)
     }
 
-    pub fn update_product(&self, org_id: &str, product_key: &str, patch: &ProductPatch, now_ms: i64) -> Result<Product, EnosError> {
+    pub fn update_product(
+        &self,
+        org_id: &str,
+        product_key: &str,
+        patch: &ProductPatch,
+        now_ms: i64,
+    ) -> Result<Product, EnosError> {
         self.check_org(org_id)?;
         let mut s = self.state.write();
         let current = s
@@ -192,11 +211,17 @@ impl Store {
     pub fn delete_product(&self, org_id: &str, product_key: &str) -> Result<(), EnosError> {
         self.check_org(org_id)?;
         let mut s = self.state.write();
-        if s.products.get(product_key).is_none_or(|p| p.org_id != org_id) {
+        if s.products
+            .get(product_key)
+            .is_none_or(|p| p.org_id != org_id)
+        {
             return Err(EnosError::new(ErrorKey::ProductNotFound));
         }
         if let Some(n) = s.product_devices.get(product_key) {
-            return Err(EnosError::with(ErrorKey::ProductHasDevices, &[("count", &n.to_string())]));
+            return Err(EnosError::with(
+                ErrorKey::ProductHasDevices,
+                &[("count", &n.to_string())],
+            ));
         }
         s.products.remove(product_key);
         Ok(())
@@ -207,12 +232,20 @@ impl Store {
         let s = self.state.read();
         let asset_id = match device {
             DeviceRef::AssetId(a) => Some(a.clone()),
-            DeviceRef::Keys { product_key, device_key } => {
-                s.device_keys.get(&(product_key.clone(), device_key.clone())).cloned()
-            }
+            DeviceRef::Keys {
+                product_key,
+                device_key,
+            } => s
+                .device_keys
+                .get(&(product_key.clone(), device_key.clone()))
+                .cloned(),
         };
         asset_id
-            .filter(|a| s.devices.get(a).is_some_and(|slot| slot.device.org_id == org_id))
+            .filter(|a| {
+                s.devices
+                    .get(a)
+                    .is_some_and(|slot| slot.device.org_id == org_id)
+            })
             .ok_or_else(|| EnosError::new(ErrorKey::DeviceNotFound))
     }
 
@@ -231,27 +264,33 @@ impl Store {
         let s = self.state.read();
         let asset_id = match device {
             DeviceRef::AssetId(a) => a.clone(),
-            DeviceRef::Keys { product_key, device_key } => {
-                s.device_keys.get(&(product_key.clone(), device_key.clone()))?.clone()
-            }
+            DeviceRef::Keys {
+                product_key,
+                device_key,
+            } => s
+                .device_keys
+                .get(&(product_key.clone(), device_key.clone()))?
+                .clone(),
         };
         let d = &s.devices.get(&asset_id)?.device;
-        Some((d.asset_id.clone(), d.product_key.clone(), d.device_key.clone()))
+        Some((
+            d.asset_id.clone(),
+            d.product_key.clone(),
+            d.device_key.clone(),
+        ))
     }
 
     /// Adds a device whose assetId the caller generated; `Ok(false)` if that assetId is taken.
     pub fn insert_device(&self, device: Device) -> Result<bool, EnosError> {
         self.check_org(&device.org_id)?;
         let mut s = self.state.write();
-        if s
-            .products
+        if s.products
             .get(&device.product_key)
             .is_none_or(|p| p.org_id != device.org_id)
         {
             return Err(EnosError::new(ErrorKey::ProductNotFound));
         }
-        if s
-            .device_keys
+        if s.device_keys
             .contains_key(&(device.product_key.clone(), device.device_key.clone()))
         {
             return Err(EnosError::new(ErrorKey::DeviceKeyExists));
@@ -272,7 +311,12 @@ impl Store {
             .contains_key(&(product_key.to_string(), device_key.to_string()))
     }
 
-    pub fn update_device(&self, org_id: &str, device: &DeviceRef, patch: &DevicePatch) -> Result<Device, EnosError> {
+    pub fn update_device(
+        &self,
+        org_id: &str,
+        device: &DeviceRef,
+        patch: &DevicePatch,
+    ) -> Result<Device, EnosError> {
         let asset_id = self.asset_id_of(org_id, device)?;
         let mut s = self.state.write();
         let slot = s
@@ -286,7 +330,12 @@ impl Store {
     }
 
     /// Deletes a device, revoking its valid certificates with `revocation`; returns their serials.
-    pub fn delete_device(&self, org_id: &str, device: &DeviceRef, revocation: Revocation) -> Result<Vec<u64>, EnosError> {
+    pub fn delete_device(
+        &self,
+        org_id: &str,
+        device: &DeviceRef,
+        revocation: Revocation,
+    ) -> Result<Vec<u64>, EnosError> {
         let asset_id = self.asset_id_of(org_id, device)?;
         let mut s = self.state.write();
         let serials = s

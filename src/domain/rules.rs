@@ -62,7 +62,12 @@ mod tests {
     fn product(default_valid_day: u32, max_valid_day: u32) -> Product {
         let text = r#"{"orgs": [{"orgId": "o"}],
             "products": [{"orgId": "o", "productKey": "p", "biDirectionalAuth": true}]}"#;
-        let mut p = crate::domain::fixtures::Fixtures::parse(text).unwrap().load(0).unwrap().products.remove(0);
+        let mut p = crate::domain::fixtures::Fixtures::parse(text)
+            .unwrap()
+            .load(0)
+            .unwrap()
+            .products
+            .remove(0);
         p.default_valid_day = default_valid_day;
         p.max_valid_day = max_valid_day;
         p

@@ -118,7 +118,10 @@ impl State {
     }
 
     pub(super) fn insert_device(&mut self, device: Device) {
-        *self.product_devices.entry(device.product_key.clone()).or_default() += 1;
+        *self
+            .product_devices
+            .entry(device.product_key.clone())
+            .or_default() += 1;
         self.device_keys.insert(
             (device.product_key.clone(), device.device_key.clone()),
             device.asset_id.clone(),
@@ -166,7 +169,8 @@ impl State {
     pub(super) fn remove_device(&mut self, asset_id: &str) -> Option<Device> {
         let slot = self.devices.remove(asset_id)?;
         let d = &slot.device;
-        self.device_keys.remove(&(d.product_key.clone(), d.device_key.clone()));
+        self.device_keys
+            .remove(&(d.product_key.clone(), d.device_key.clone()));
         if let Some(n) = self.product_devices.get_mut(&d.product_key) {
             *n -= 1;
             if *n == 0 {
@@ -175,7 +179,8 @@ impl State {
         }
         for serial in &d.certs {
             if let Some(c) = self.certs.get(serial) {
-                let (authority, cn, key) = (c.authority, c.common_name.clone(), c.public_key.clone());
+                let (authority, cn, key) =
+                    (c.authority, c.common_name.clone(), c.public_key.clone());
                 self.unindex(*serial, authority, &cn, &key);
             }
         }

@@ -17,10 +17,10 @@ use crate::domain::errors::{EnosError, ErrorKey};
 use crate::domain::faults::Faults;
 use crate::domain::fixtures::{Fixtures, Loaded};
 use crate::domain::ids::Ids;
-use crate::journal::Journal;
 use crate::domain::model::{Authority, CertRecord, CertStatus, Revocation, RevocationReason};
 use crate::domain::rules::{resolve_valid_day, validity_window, DeviceRef};
 use crate::domain::store::{DeviceContext, IssueCheck, Store};
+use crate::journal::Journal;
 
 /// What renew does with the certificate it replaces (B6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -324,5 +324,7 @@ impl Service {
 
 /// Builds the model from parsed fixtures; the error names the file.
 pub fn load_fixtures(fixtures: &Fixtures, name: &str, now_ms: i64) -> Result<Loaded, String> {
-    fixtures.load(now_ms).map_err(|e| format!("fixtures file {name}: {e}"))
+    fixtures
+        .load(now_ms)
+        .map_err(|e| format!("fixtures file {name}: {e}"))
 }

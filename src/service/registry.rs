@@ -6,11 +6,15 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use crate::domain::errors::EnosError;
-use crate::domain::ids::{ASSET_ID_LEN, DEVICE_KEY_LEN, DEVICE_SECRET_LEN, PRODUCT_KEY_LEN, PRODUCT_SECRET_LEN};
+use crate::domain::ids::{
+    ASSET_ID_LEN, DEVICE_KEY_LEN, DEVICE_SECRET_LEN, PRODUCT_KEY_LEN, PRODUCT_SECRET_LEN,
+};
 use crate::domain::model::{
     DataFormat, Device, I18n, Product, ProductType, Revocation, RevocationReason, DEVICE_INACTIVE,
 };
-use crate::domain::registry::{check_device_key, check_name, check_timezone, check_valid_days, DevicePatch, ProductPatch};
+use crate::domain::registry::{
+    check_device_key, check_name, check_timezone, check_valid_days, DevicePatch, ProductPatch,
+};
 use crate::domain::rules::DeviceRef;
 
 use super::{Service, SERVICE_REVOKER};
@@ -46,7 +50,8 @@ impl Service {
     /// Returns the new productKey.
     pub fn create_product(&self, org_id: &str, new: NewProduct) -> Result<String, EnosError> {
         check_name("productName", &new.product_name)?;
-        let (default_valid_day, max_valid_day) = check_valid_days(new.default_valid_day, new.max_valid_day)?;
+        let (default_valid_day, max_valid_day) =
+            check_valid_days(new.default_valid_day, new.max_valid_day)?;
         let now_ms = self.clock.now_ms();
         let mut product = Product {
             org_id: org_id.to_string(),
@@ -78,7 +83,12 @@ impl Service {
         self.store.product(org_id, product_key)
     }
 
-    pub fn update_product(&self, org_id: &str, product_key: &str, patch: &ProductPatch) -> Result<Product, EnosError> {
+    pub fn update_product(
+        &self,
+        org_id: &str,
+        product_key: &str,
+        patch: &ProductPatch,
+    ) -> Result<Product, EnosError> {
         self.store
             .update_product(org_id, product_key, patch, self.clock.now_ms())
     }
@@ -132,13 +142,22 @@ impl Service {
         self.store.device(org_id, device)
     }
 
-    pub fn update_device(&self, org_id: &str, device: &DeviceRef, patch: &DevicePatch) -> Result<Device, EnosError> {
+    pub fn update_device(
+        &self,
+        org_id: &str,
+        device: &DeviceRef,
+        patch: &DevicePatch,
+    ) -> Result<Device, EnosError> {
         self.store.update_device(org_id, device, patch)
     }
 
     /// Deletes the device after any certificate operation on it has finished;
     /// its valid certificates are revoked (CESSATION_OF_OPERATION, by IoT_Hub).
-    pub async fn delete_device(&self, org_id: &str, device: &DeviceRef) -> Result<Vec<u64>, EnosError> {
+    pub async fn delete_device(
+        &self,
+        org_id: &str,
+        device: &DeviceRef,
+    ) -> Result<Vec<u64>, EnosError> {
         let ctx = self.store.device_context(org_id, device)?;
         let _guard = ctx.lock().await;
         self.store.delete_device(
