@@ -16,9 +16,10 @@ use crate::domain::errors::{
     PRODUCT_CREATE, PRODUCT_DELETE, PRODUCT_GET, PRODUCT_UPDATE, RENEW, REVOKE,
 };
 use crate::domain::faults::{DeviceScope, FaultSpec};
+use crate::domain::model::Authority;
 use crate::domain::model::{App, Org};
 use crate::journal::Filter;
-use crate::service::Service;
+use crate::service::{BulkSpec, Service};
 
 use super::envelope;
 use super::params::Query;
@@ -346,4 +347,49 @@ pub async fn requests(State(service): State<Arc<Service>>, RawQuery(raw): RawQue
 pub async fn clear_requests(State(service): State<Arc<Service>>) -> Response {
     service.journal.clear();
     envelope::json(StatusCode::OK, &json!([]))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct BulkBody {
+    org_id: String,
+    product_key: String,
+    count: u64,
+    #[serde(default = "default_prefix")]
+    prefix: String,
+    issue_authority: Option<String>,
+}
+
+fn default_prefix() -> String {
+    "bulk".into()
+}
+
+pub async fn bulk_devices(State(service): State<Arc<Service>>, body: Bytes) -> Response {
+    let body: BulkBody = match parse(&body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let authority = match body.issue_authority.as_deref().map(Authority::parse) {
+        None => None,
+        Some(Some(a)) => Some(a),
+        Some(None) => {
+            return bad_request("issueAuthority must be RSA or ECC (or absent for no certificates)")
+        }
+    };
+    let spec = BulkSpec {
+        org_id: body.org_id,
+        product_key: body.product_key,
+        count: body.count,
+        prefix: body.prefix,
+        authority,
+    };
+    let worker = service.clone();
+    match tokio::task::spawn_blocking(move || worker.bulk_devices(&spec)).await {
+        Ok(Ok(loaded)) => envelope::json(StatusCode::OK, &loaded),
+        Ok(Err(e)) => bad_request(&e),
+        Err(e) => envelope::message(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("bulk load failed: {e}"),
+        ),
+    }
 }

@@ -71,6 +71,7 @@ pub fn router(service: Arc<Service>, body_limit: usize) -> Router {
             "/__admin/requests",
             get(admin::requests).delete(admin::clear_requests),
         )
+        .route("/__admin/bulk/devices", post(admin::bulk_devices))
         .route("/__admin/openapi.json", get(openapi::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

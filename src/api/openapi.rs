@@ -174,6 +174,9 @@ pub fn document() -> Value {
                 admin("get", "The request journal (filters: action, code, limit)", None),
                 admin("delete", "Clear the journal", None),
             ),
+            "/__admin/bulk/devices": admin("post", "Bulk-load devices of one product, each with a certificate for a fresh key (scale tests)", Some(json!({ "type": "object", "properties": {
+                "orgId": { "type": "string" }, "productKey": { "type": "string" }, "count": { "type": "integer" },
+                "prefix": { "type": "string" }, "issueAuthority": { "type": "string", "enum": ["RSA", "ECC"] } } }))),
             "/__admin/openapi.json": admin("get", "This document", None)
         },
         "components": {

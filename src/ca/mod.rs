@@ -167,6 +167,14 @@ impl Ca {
         })
     }
 
+    /// A fresh key pair of this root's kind, for bulk-loaded devices; only the
+    /// public key is kept (nobody holds the private one).
+    pub fn generate_public_key(&self) -> Result<Vec<u8>, String> {
+        KeyPair::generate_for(self.key_algorithm())
+            .map(|k| k.public_key_raw().to_vec())
+            .map_err(|e| format!("key generation failed: {e}"))
+    }
+
     /// The current CRL (DER, PEM), rebuilt only when `generation` (revocations,
     /// clock moves) changes or the cached one has passed its nextUpdate.
     pub fn crl(

@@ -56,7 +56,7 @@ pub struct Org {
 
 /// EnOS's internationalised string: `{"defaultValue": "...", "i18nValue": {"zh_CN": "..."}}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct I18n {
     pub default_value: String,
     #[serde(default)]

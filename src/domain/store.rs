@@ -32,9 +32,22 @@ pub struct DeviceContext {
 }
 
 impl DeviceContext {
-    /// Serialises this operation with every other one on the same device.
-    pub async fn lock(&self) -> OwnedMutexGuard<()> {
-        self.lock.clone().lock_owned().await
+    /// Serialises this operation with every other one on the same device, and
+    /// makes sure the device is still there once it is this operation's turn
+    /// (an operation queued behind a delete, or a reset, finds it gone).
+    pub async fn lock(&self, store: &Store) -> Result<OwnedMutexGuard<()>, EnosError> {
+        let guard = self.lock.clone().lock_owned().await;
+        let same = store
+            .state
+            .read()
+            .devices
+            .get(&*self.asset_id)
+            .is_some_and(|slot| Arc::ptr_eq(&slot.lock, &self.lock));
+        if same {
+            Ok(guard)
+        } else {
+            Err(EnosError::new(ErrorKey::DeviceNotFound))
+        }
     }
 }
 
@@ -373,6 +386,47 @@ impl Store {
         })
     }
 
+    /// Takes `n` consecutive serials at once (bulk loading).
+    pub fn allocate_serials(&self, n: u64) -> u64 {
+        self.next_serial.fetch_add(n, Ordering::Relaxed)
+    }
+
+    /// Adds many devices and their certificates in one step; refused whole if any
+    /// assetId or deviceKey is taken.
+    pub fn insert_bulk(&self, devices: Vec<Device>, certs: Vec<CertRecord>) -> Result<(), String> {
+        let mut s = self.state.write();
+        for d in &devices {
+            if s.devices.contains_key(&d.asset_id)
+                || s.device_keys
+                    .contains_key(&(d.product_key.clone(), d.device_key.clone()))
+            {
+                return Err(format!(
+                    "device {} ({}) already exists",
+                    d.asset_id, d.device_key
+                ));
+            }
+        }
+        for d in devices {
+            s.insert_device(d);
+        }
+        for cert in certs {
+            let serial = cert.serial;
+            if let Some(slot) = s.devices.get_mut(&*cert.asset_id) {
+                slot.device.certs.push(serial);
+            }
+            s.subjects
+                .entry((cert.authority, cert.common_name.clone()))
+                .or_default()
+                .push(serial);
+            s.public_keys
+                .entry(cert.public_key.clone())
+                .or_default()
+                .push(serial);
+            s.certs.insert(serial, cert);
+        }
+        Ok(())
+    }
+
     /// Gives back a reservation whose certificate was not issued.
     pub fn release(&self, reservation: &Reservation) {
         let mut s = self.state.write();
@@ -387,14 +441,14 @@ impl Store {
         reservation: &Reservation,
         cert: CertRecord,
         supersede: Option<(u64, Revocation)>,
-    ) {
+    ) -> Result<(), EnosError> {
         let mut s = self.state.write();
         s.pending.remove(&reservation.serial);
         let Some(slot) = s.devices.get_mut(&*reservation.asset_id) else {
-            // The device went away (reset) while the certificate was signed.
+            // The device went away (a reset) while the certificate was signed.
             let (authority, cn) = &reservation.subject_key;
             s.unindex(reservation.serial, *authority, cn, &reservation.public_key);
-            return;
+            return Err(EnosError::new(ErrorKey::DeviceNotFound));
         };
         slot.device.certs.push(cert.serial);
         s.certs.insert(cert.serial, cert);
@@ -403,6 +457,7 @@ impl Store {
                 self.crl_changed();
             }
         }
+        Ok(())
     }
 
     /// Revokes a certificate; the caller has checked that it is bound and valid.

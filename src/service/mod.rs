@@ -2,8 +2,10 @@
 //! CA doing the signing. No HTTP here. Certificates are here; products and
 //! devices in `registry`.
 
+mod bulk;
 mod registry;
 
+pub use bulk::{BulkLoaded, BulkSpec};
 pub use registry::{NewDevice, NewProduct};
 
 use std::sync::Arc;
@@ -146,7 +148,7 @@ impl Service {
         params: ApplyParams,
     ) -> Result<IssuedCert, EnosError> {
         let ctx = self.device(target, true)?;
-        let _guard = ctx.lock().await;
+        let _guard = ctx.lock(&self.store).await?;
         let authority = params.authority.unwrap_or(Authority::Rsa);
         let request = check_csr(&params.csr, authority)?;
         self.issue(&ctx, request, params.valid_day, true, None)
@@ -159,7 +161,7 @@ impl Service {
         params: RenewParams,
     ) -> Result<IssuedCert, EnosError> {
         let ctx = self.device(target, true)?;
-        let _guard = ctx.lock().await;
+        let _guard = ctx.lock(&self.store).await?;
         let old = self.store.bound_cert(&ctx.asset_id, params.cert_sn)?;
         match old.status(self.clock.now_ms()) {
             CertStatus::Revoked => return Err(EnosError::new(ErrorKey::CertRevoked)),
@@ -252,7 +254,7 @@ impl Service {
             not_after_ms: issued.not_after_ms,
             revocation: None,
         };
-        self.store.commit(&reservation, record, supersede);
+        self.store.commit(&reservation, record, supersede)?;
         Ok(IssuedCert {
             cert_chain_url: self.cert_chain_url(authority),
             cert: pem,
@@ -264,7 +266,7 @@ impl Service {
 
     pub async fn revoke(&self, target: &Target, params: RevokeParams) -> Result<(), EnosError> {
         let ctx = self.device(target, false)?;
-        let _guard = ctx.lock().await;
+        let _guard = ctx.lock(&self.store).await?;
         let cert = self.store.bound_cert(&ctx.asset_id, params.cert_sn)?;
         let detail = format!("certSn {}", cert.serial);
         let now_ms = self.clock.now_ms();

@@ -159,7 +159,7 @@ impl Service {
         device: &DeviceRef,
     ) -> Result<Vec<u64>, EnosError> {
         let ctx = self.store.device_context(org_id, device)?;
-        let _guard = ctx.lock().await;
+        let _guard = ctx.lock(&self.store).await?;
         self.store.delete_device(
             org_id,
             device,
