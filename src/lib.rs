@@ -33,7 +33,7 @@ pub use config::Config;
 use ca::{keys, Authorities, Ca};
 use clock::Clock;
 use domain::faults::Faults;
-use domain::fixtures::{CaFixture, Fixtures};
+use domain::fixtures::{CaFiles, CaFixture, Fixtures};
 use domain::ids::Ids;
 use domain::model::Authority;
 use domain::store::Store;
@@ -154,14 +154,38 @@ fn load_ca(
     } else if config.fresh_ca || ca_fixture.is_some_and(|c| c.generate) {
         keys::generate(authority, now_ms).map_err(|e| format!("{what}: {e}"))?
     } else if let Some(files) = from_fixture {
-        let cert = fixtures_dir.join(&files.cert);
-        let key = fixtures_dir.join(&files.key);
-        keys::import(authority, &read_file(&cert)?, &read_file(&key)?)
-            .map_err(|e| format!("{what} from {}: {e}", cert.display()))?
+        import_fixture_ca(authority, files, fixtures_dir)?
     } else {
         keys::shipped(authority)
     };
     Ca::new(authority, material).map_err(|e| format!("{what}: {e}"))
+}
+
+/// A root named by a fixtures file's `ca` section, paths relative to the file.
+fn import_fixture_ca(
+    authority: Authority,
+    files: &CaFiles,
+    fixtures_dir: &Path,
+) -> Result<keys::Material, String> {
+    let cert = fixtures_dir.join(&files.cert);
+    let key = fixtures_dir.join(&files.key);
+    keys::import(authority, &read_file(&cert)?, &read_file(&key)?)
+        .map_err(|e| format!("{} root from {}: {e}", authority.as_str(), cert.display()))
+}
+
+/// Checks the roots a fixtures file names, as start-up would load them. Reload
+/// uses it to refuse a file start-up would refuse; the running roots stay.
+pub fn check_fixture_cas(fixtures: &Fixtures, path: Option<&Path>) -> Result<(), String> {
+    let dir = path.and_then(Path::parent).unwrap_or(Path::new("."));
+    let Some(ca) = fixtures.ca.as_ref() else {
+        return Ok(());
+    };
+    for (authority, files) in [(Authority::Rsa, &ca.rsa), (Authority::Ecc, &ca.ecc)] {
+        if let Some(files) = files {
+            import_fixture_ca(authority, files, dir)?;
+        }
+    }
+    Ok(())
 }
 
 /// Loads fixtures and CAs, binds, and serves in the background.

@@ -16,6 +16,9 @@ use super::Service;
 /// The most devices one call may add.
 pub const BULK_MAX: u64 = 2_000_000;
 
+/// What one bulk worker made.
+type Chunk = Result<(Vec<Device>, Vec<CertRecord>), String>;
+
 #[derive(Debug, Clone)]
 pub struct BulkSpec {
     pub org_id: String,
@@ -54,60 +57,55 @@ impl Service {
             .unwrap_or(0);
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
         let per_thread = spec.count.div_ceil(threads);
-        let chunks: Vec<Result<(Vec<Device>, Vec<CertRecord>), String>> =
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = (0..threads)
-                    .map(|t| {
-                        let range = (t * per_thread)..((t + 1) * per_thread).min(spec.count);
-                        let product = &product;
-                        scope.spawn(move || {
-                            let mut devices = Vec::with_capacity(range.clone().count());
-                            let mut certs = Vec::new();
-                            for i in range {
-                                let key = format!("{}{i}", spec.prefix);
-                                let asset_id: Arc<str> = Arc::from(key.as_str());
-                                if let Some(authority) = spec.authority {
-                                    certs.push(self.bulk_cert(
-                                        authority,
-                                        &asset_id,
-                                        &key,
-                                        first_serial + i,
-                                        product,
-                                        now_ms,
-                                    )?);
-                                }
-                                devices.push(Device {
-                                    org_id: spec.org_id.clone(),
-                                    asset_id: key.clone(),
-                                    product_key: spec.product_key.clone(),
-                                    device_key: key.clone(),
-                                    device_name: I18n::plain(&key),
-                                    device_desc: String::new(),
-                                    timezone: DEFAULT_TIMEZONE.to_string(),
-                                    device_secret: format!(
-                                        "{:0>width$}",
-                                        i,
-                                        width = DEVICE_SECRET_LEN
-                                    ),
-                                    device_attributes: Default::default(),
-                                    device_tags: Default::default(),
-                                    create_time: now_ms,
-                                    status: DEVICE_INACTIVE,
-                                    certs: Vec::new(),
-                                });
+        let chunks: Vec<Chunk> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let range = (t * per_thread)..((t + 1) * per_thread).min(spec.count);
+                    let product = &product;
+                    scope.spawn(move || {
+                        let mut devices = Vec::with_capacity(range.clone().count());
+                        let mut certs = Vec::new();
+                        for i in range {
+                            let key = format!("{}{i}", spec.prefix);
+                            let asset_id: Arc<str> = Arc::from(key.as_str());
+                            if let Some(authority) = spec.authority {
+                                certs.push(self.bulk_cert(
+                                    authority,
+                                    &asset_id,
+                                    &key,
+                                    first_serial + i,
+                                    product,
+                                    now_ms,
+                                )?);
                             }
-                            Ok((devices, certs))
-                        })
+                            devices.push(Device {
+                                org_id: spec.org_id.clone(),
+                                asset_id: key.clone(),
+                                product_key: spec.product_key.clone(),
+                                device_key: key.clone(),
+                                device_name: I18n::plain(&key),
+                                device_desc: String::new(),
+                                timezone: DEFAULT_TIMEZONE.to_string(),
+                                device_secret: format!("{:0>width$}", i, width = DEVICE_SECRET_LEN),
+                                device_attributes: Default::default(),
+                                device_tags: Default::default(),
+                                create_time: now_ms,
+                                status: DEVICE_INACTIVE,
+                                certs: Vec::new(),
+                            });
+                        }
+                        Ok((devices, certs))
                     })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join()
-                            .unwrap_or_else(|_| Err("a bulk worker failed".into()))
-                    })
-                    .collect()
-            });
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err("a bulk worker failed".into()))
+                })
+                .collect()
+        });
         let mut devices = Vec::with_capacity(spec.count as usize);
         let mut certs = Vec::new();
         for chunk in chunks {

@@ -124,10 +124,13 @@ impl Service {
     }
 
     /// Re-reads the fixtures file and resets to it. A broken file changes nothing.
+    /// The roots were loaded at start-up and stay; a `ca` section is only checked.
     pub fn reload(&self) -> Result<(), String> {
         let path = self.fixtures.read().path.clone();
         let (name, fixtures) = crate::read_fixtures(path.as_deref())?;
         let loaded = load_fixtures(&fixtures, &name, self.clock.now_ms())?;
+        crate::check_fixture_cas(&fixtures, path.as_deref())
+            .map_err(|e| format!("fixtures file {name}: {e}"))?;
         *self.fixtures.write() = FixturesSource { path, name, loaded };
         self.reset();
         Ok(())

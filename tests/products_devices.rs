@@ -1,0 +1,2152 @@
+//! A8, B12, B14: the EnOS product and device APIs (create, get, update, delete),
+//! how product changes drive the certificate rules at once, what deleting a
+//! device does to its certificates, the v2.0 alias, and `--seed`.
+//! Certificates and CRLs are judged by the openssl CLI.
+
+mod common;
+mod judge;
+
+use common::*;
+use enos_cert_mock::Config;
+use judge::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const DAY_MS: i64 = 86_400_000;
+const PRODUCT_NOT_FOUND: &str = "Product cannot be found";
+const DEVICE_NOT_FOUND: &str = "Device cannot be found";
+const KEY_EXISTS: &str = "The deviceKey already exists in the product.";
+const EXCEEDS_MAX: &str = "The specified validity period exceeds the maximum certificate validity period of the product to which this device belongs.";
+const NOT_BIDI: &str = "The product to which the device belongs to is not a product that supports bi-directional authorization.";
+const BAD_IDENTIFIER: &str = "invalid argument: The device identifier is invalid";
+const ORG_UNKNOWN: &str = "Invalid Argument orgId:  orgId does not exist";
+const ORG_MISSING: &str = "Invalid Argument orgId:orgId is missing";
+const ACTION_MISSING: &str = "Invalid Argument action:action is missing";
+const ACTION_INVALID: &str = "Invalid Argument action:action is invalid";
+const PRODUCT_KEY_MISSING: &str = "Invalid Argument productKey:productKey is missing";
+const BOUND_ELSEWHERE: &str = "Certificate is already bound to another device.";
+const UNKNOWN_ORG_ID: &str = "o99999999999999";
+/// The fixture product of the other org.
+const OTHER_ORG_PRODUCT: &str = "OtherOrg";
+
+/// Every product field A8 lists for `action=get`.
+const PRODUCT_FIELDS: [&str; 13] = [
+    "orgId",
+    "productKey",
+    "productName",
+    "productDesc",
+    "productType",
+    "dataFormat",
+    "modelId",
+    "biDirectionalAuth",
+    "defaultValidDay",
+    "maxValidDay",
+    "createTime",
+    "updateTime",
+    "productSecret",
+];
+
+/// Exactly the device fields B14 lists for `action=get`.
+const DEVICE_FIELDS: [&str; 12] = [
+    "orgId",
+    "assetId",
+    "productKey",
+    "deviceKey",
+    "deviceName",
+    "deviceDesc",
+    "timezone",
+    "deviceSecret",
+    "deviceAttributes",
+    "deviceTags",
+    "createTime",
+    "status",
+];
+
+fn has_devices(count: usize) -> String {
+    format!(
+        "Invalid Argument productKey:the product still has {count} device(s); delete them first"
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+/// An EnOS call with any method; asserts HTTP 200 and returns the envelope.
+async fn enos(mock: &Mock, method: Method, path_and_query: &str, body: Option<&Value>) -> Value {
+    let mut request = mock.http.request(method.clone(), mock.url(path_and_query));
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let response = request.send().await.expect("request sent");
+    assert_eq!(
+        response.status(),
+        200,
+        "EnOS business calls answer HTTP 200: {method} {path_and_query}"
+    );
+    response.json().await.expect("JSON envelope")
+}
+
+/// POST `/connect-service/v2.1/products?{query}`.
+async fn products(mock: &Mock, query: &str, body: Value) -> Value {
+    enos(
+        mock,
+        Method::POST,
+        &format!("/connect-service/v2.1/products?{query}"),
+        Some(&body),
+    )
+    .await
+}
+
+/// POST `/connect-service/v2.1/devices?{query}`.
+async fn devices(mock: &Mock, query: &str, body: Value) -> Value {
+    enos(
+        mock,
+        Method::POST,
+        &format!("/connect-service/v2.1/devices?{query}"),
+        Some(&body),
+    )
+    .await
+}
+
+#[track_caller]
+fn assert_ok(r: &Value) {
+    assert_eq!(r["code"], 0, "{r}");
+    assert_eq!(r["msg"], "OK", "{r}");
+    assert!(
+        r["requestId"].as_str().is_some_and(is_uuid_v4),
+        "requestId is a UUID v4: {r}"
+    );
+}
+
+fn is_alnum(s: &str, len: usize) -> bool {
+    s.len() == len && s.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+/// `base` with the keys of `extra` set (a `null` in `extra` removes the key).
+fn merged(mut base: Value, extra: Value) -> Value {
+    let map = base.as_object_mut().unwrap();
+    for (k, v) in extra.as_object().unwrap() {
+        if v.is_null() {
+            map.remove(k);
+        } else {
+            map.insert(k.clone(), v.clone());
+        }
+    }
+    base
+}
+
+/// The minimal product create body A8 requires.
+fn product_body() -> Value {
+    json!({
+        "productName": { "defaultValue": "Test product" },
+        "productType": "Device",
+        "dataFormat": "Json",
+        "modelId": "model-1",
+        "biDirectionalAuth": true,
+    })
+}
+
+fn create_query() -> String {
+    format!("action=create&orgId={ORG}")
+}
+
+/// Creates a product in ORG from the minimal body plus `extra`; returns its productKey.
+async fn create_product(mock: &Mock, extra: Value) -> String {
+    let r = products(mock, &create_query(), merged(product_body(), extra)).await;
+    assert_ok(&r);
+    r["data"]
+        .as_str()
+        .unwrap_or_else(|| panic!("data is the bare productKey string: {r}"))
+        .to_string()
+}
+
+/// GET `action=get` of a product in ORG: the envelope.
+async fn get_product(mock: &Mock, product_key: &str) -> Value {
+    enos(
+        mock,
+        Method::GET,
+        &format!("/connect-service/v2.1/products?action=get&orgId={ORG}&productKey={product_key}"),
+        None,
+    )
+    .await
+}
+
+/// The product's `data`, asserting success.
+async fn product(mock: &Mock, product_key: &str) -> Value {
+    let r = get_product(mock, product_key).await;
+    assert_ok(&r);
+    r["data"].clone()
+}
+
+async fn update_product(mock: &Mock, product_key: &str, body: Value) -> Value {
+    products(
+        mock,
+        &format!("action=update&orgId={ORG}&productKey={product_key}"),
+        body,
+    )
+    .await
+}
+
+async fn delete_product(mock: &Mock, product_key: &str) -> Value {
+    products(
+        mock,
+        &format!("action=delete&orgId={ORG}&productKey={product_key}"),
+        json!({}),
+    )
+    .await
+}
+
+fn device_body(product_key: &str) -> Value {
+    json!({
+        "productKey": product_key,
+        "deviceName": { "defaultValue": "Test device" },
+        "timezone": "+08:00",
+    })
+}
+
+/// Creates a device in ORG; returns create's `data`.
+async fn create_device(mock: &Mock, product_key: &str, extra: Value) -> Value {
+    let r = devices(
+        mock,
+        &create_query(),
+        merged(device_body(product_key), extra),
+    )
+    .await;
+    assert_ok(&r);
+    r["data"].clone()
+}
+
+/// Creates a device and returns its assetId.
+async fn new_device(mock: &Mock, product_key: &str) -> String {
+    create_device(mock, product_key, json!({})).await["assetId"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// GET `action=get` of a device in ORG by a selector such as `assetId=...`.
+async fn get_device(mock: &Mock, selector: &str) -> Value {
+    enos(
+        mock,
+        Method::GET,
+        &format!("/connect-service/v2.1/devices?action=get&orgId={ORG}&{selector}"),
+        None,
+    )
+    .await
+}
+
+async fn device(mock: &Mock, asset_id: &str) -> Value {
+    let r = get_device(mock, &format!("assetId={asset_id}")).await;
+    assert_ok(&r);
+    r["data"].clone()
+}
+
+async fn update_device(mock: &Mock, selector: &str, body: Value) -> Value {
+    devices(mock, &format!("action=update&orgId={ORG}&{selector}"), body).await
+}
+
+async fn delete_device(mock: &Mock, selector: &str) -> Value {
+    devices(
+        mock,
+        &format!("action=delete&orgId={ORG}&{selector}"),
+        json!({}),
+    )
+    .await
+}
+
+async fn counts(mock: &Mock) -> Value {
+    mock.get_json("/__admin/health").await["counts"].clone()
+}
+
+/// Apply with a validDay; returns the envelope.
+async fn apply_days(mock: &Mock, asset_id: &str, cn: &str, valid_day: Option<i64>) -> Value {
+    let mut body = json!({ "csr": rsa_csr(cn) });
+    if let Some(days) = valid_day {
+        body["validDay"] = json!(days);
+    }
+    mock.cert("apply", asset_id, body).await
+}
+
+/// Asserts that a freshly issued certificate lasts `days` days, by openssl and by List.
+async fn assert_lasts(mock: &Mock, asset_id: &str, data: &Value, days: i64) {
+    let (not_before, not_after) = cert_dates(data["cert"].as_str().unwrap());
+    assert_eq!(
+        not_after - not_before,
+        days * DAY_MS,
+        "openssl dates of {data}"
+    );
+    let row = row(&mock.list(asset_id).await, sn(data));
+    let effective = row["effectiveDate"].as_i64().unwrap();
+    let expire = row["expireDate"].as_i64().unwrap();
+    assert_eq!(expire - effective, days * DAY_MS, "List row {row}");
+    assert_eq!(effective, not_before, "{row}");
+    assert_eq!(expire, not_after, "{row}");
+}
+
+// ---------------------------------------------------------------------------
+// Product create
+
+#[tokio::test]
+async fn product_create_minimal_body_answers_the_bare_product_key() {
+    let mock = Mock::start().await;
+    let r = products(&mock, &create_query(), product_body()).await;
+    assert_ok(&r);
+    let key = r["data"]
+        .as_str()
+        .unwrap_or_else(|| panic!("data is a bare string: {r}"));
+    assert!(is_alnum(key, 8), "productKey is 8 alphanumerics: {key:?}");
+
+    // The other enum values are accepted as well, and keys are fresh each time.
+    let other = create_product(
+        &mock,
+        json!({ "productType": "Gateway", "dataFormat": "Custom", "biDirectionalAuth": false }),
+    )
+    .await;
+    assert!(is_alnum(&other, 8), "{other:?}");
+    assert_ne!(other, key);
+    let p = product(&mock, &other).await;
+    assert_eq!(p["productType"], "Gateway", "{p}");
+    assert_eq!(p["dataFormat"], "Custom", "{p}");
+    assert_eq!(p["biDirectionalAuth"], false, "{p}");
+}
+
+#[tokio::test]
+async fn product_get_returns_every_a8_field_with_defaults() {
+    let mock = Mock::start().await;
+    let before = mock_now_ms(&mock).await;
+    let key = create_product(&mock, json!({})).await;
+    let after = mock_now_ms(&mock).await;
+    let p = product(&mock, &key).await;
+    for field in PRODUCT_FIELDS {
+        assert!(p.get(field).is_some(), "product lacks {field}: {p}");
+    }
+    assert_eq!(p["orgId"], ORG, "{p}");
+    assert_eq!(p["productKey"], key.as_str(), "{p}");
+    assert_eq!(p["productName"]["defaultValue"], "Test product", "{p}");
+    assert!(p["productDesc"].is_string(), "{p}");
+    assert_eq!(p["productType"], "Device", "{p}");
+    assert_eq!(p["dataFormat"], "Json", "{p}");
+    assert_eq!(p["modelId"], "model-1", "{p}");
+    assert_eq!(p["biDirectionalAuth"], true, "{p}");
+    assert_eq!(p["defaultValidDay"], 730, "{p}");
+    assert_eq!(p["maxValidDay"], 1095, "{p}");
+    let created = p["createTime"].as_i64().expect("createTime is epoch ms");
+    assert!(
+        (before..=after).contains(&created),
+        "createTime {created} within [{before}, {after}]"
+    );
+    assert_eq!(p["updateTime"], created, "{p}");
+    let secret = p["productSecret"].as_str().expect("productSecret string");
+    assert!(
+        !secret.is_empty() && secret.chars().all(|c| c.is_ascii_alphanumeric()),
+        "{p}"
+    );
+
+    // Optional fields are kept as given.
+    let key = create_product(
+        &mock,
+        json!({
+            "productName": { "defaultValue": "Meter", "i18nValue": { "zh_CN": "电表" } },
+            "productDesc": "a description",
+            "productType": "Gateway",
+            "dataFormat": "Custom",
+            "modelId": "anything goes",
+            "biDirectionalAuth": false,
+            "defaultValidDay": 10,
+            "maxValidDay": 20,
+        }),
+    )
+    .await;
+    let p = product(&mock, &key).await;
+    assert_eq!(
+        p["productName"],
+        json!({ "defaultValue": "Meter", "i18nValue": { "zh_CN": "电表" } }),
+        "{p}"
+    );
+    assert_eq!(p["productDesc"], "a description", "{p}");
+    assert_eq!(p["productType"], "Gateway", "{p}");
+    assert_eq!(p["dataFormat"], "Custom", "{p}");
+    assert_eq!(p["modelId"], "anything goes", "{p}");
+    assert_eq!(p["biDirectionalAuth"], false, "{p}");
+    assert_eq!(p["defaultValidDay"], 10, "{p}");
+    assert_eq!(p["maxValidDay"], 20, "{p}");
+}
+
+#[tokio::test]
+async fn product_valid_day_defaults_follow_b14() {
+    let mock = Mock::start().await;
+    // (given, expected defaultValidDay, expected maxValidDay)
+    let cases = [
+        (json!({}), 730, 1095),
+        (json!({ "maxValidDay": 100 }), 100, 100),
+        (json!({ "maxValidDay": 730 }), 730, 730),
+        (json!({ "maxValidDay": 2000 }), 730, 2000),
+        (json!({ "defaultValidDay": 10 }), 10, 1095),
+        (json!({ "defaultValidDay": 1095 }), 1095, 1095),
+        (json!({ "defaultValidDay": 5, "maxValidDay": 6 }), 5, 6),
+        (json!({ "defaultValidDay": 1, "maxValidDay": 1 }), 1, 1),
+        (
+            json!({ "defaultValidDay": 3650, "maxValidDay": 3650 }),
+            3650,
+            3650,
+        ),
+    ];
+    for (given, default, max) in cases {
+        let key = create_product(&mock, given.clone()).await;
+        let p = product(&mock, &key).await;
+        assert_eq!(p["defaultValidDay"], default, "{given} -> {p}");
+        assert_eq!(p["maxValidDay"], max, "{given} -> {p}");
+    }
+}
+
+#[tokio::test]
+async fn product_create_without_a_required_field_is_refused_exactly() {
+    let mock = Mock::start().await;
+    let before = counts(&mock).await["products"].clone();
+    for field in [
+        "productName",
+        "productType",
+        "dataFormat",
+        "modelId",
+        "biDirectionalAuth",
+    ] {
+        let body = merged(product_body(), json!({ field: null }));
+        let r = products(&mock, &create_query(), body).await;
+        assert_error(
+            &r,
+            99400,
+            &format!("Invalid Argument {field}:{field} is missing"),
+        );
+    }
+    // An empty body lacks them all.
+    let r = products(&mock, &create_query(), json!({})).await;
+    assert_error_prefix(&r, 99400, "Invalid Argument ");
+    assert!(r["msg"].as_str().unwrap().ends_with(" is missing"), "{r}");
+    assert_eq!(
+        counts(&mock).await["products"],
+        before,
+        "nothing was created"
+    );
+}
+
+#[tokio::test]
+async fn product_create_refuses_wrong_types_and_enum_values() {
+    let mock = Mock::start().await;
+    let before = counts(&mock).await["products"].clone();
+    let cases = [
+        ("productType", json!("Sensor")),
+        ("productType", json!(1)),
+        ("dataFormat", json!("XML")),
+        ("dataFormat", json!(true)),
+        ("productName", json!(5)),
+        ("productName", json!({ "defaultValue": "" })),
+        ("productName", json!({ "i18nValue": { "zh_CN": "x" } })),
+        ("modelId", json!(5)),
+        ("modelId", json!(["m"])),
+        ("biDirectionalAuth", json!("yes")),
+        ("biDirectionalAuth", json!(1)),
+        ("productDesc", json!(5)),
+        ("dynamicActivateEnabled", json!("maybe")),
+        ("productTags", json!("tag")),
+        ("defaultValidDay", json!("ten")),
+        ("defaultValidDay", json!(1.5)),
+        ("maxValidDay", json!("many")),
+        ("maxValidDay", json!(2.5)),
+    ];
+    for (field, value) in cases {
+        let body = merged(product_body(), json!({ field: value }));
+        let r = products(&mock, &create_query(), body).await;
+        assert_error_prefix(&r, 99400, &format!("Invalid Argument {field}:"));
+    }
+    assert_eq!(counts(&mock).await["products"], before);
+}
+
+#[tokio::test]
+async fn product_create_refuses_default_valid_day_above_max() {
+    let mock = Mock::start().await;
+    let before = counts(&mock).await["products"].clone();
+    for days in [
+        json!({ "defaultValidDay": 200, "maxValidDay": 100 }),
+        json!({ "defaultValidDay": 101, "maxValidDay": 100 }),
+        // maxValidDay defaults to 1095.
+        json!({ "defaultValidDay": 1096 }),
+        json!({ "defaultValidDay": 3650 }),
+    ] {
+        let r = products(&mock, &create_query(), merged(product_body(), days.clone())).await;
+        assert_error_prefix(&r, 99400, "Invalid Argument defaultValidDay:");
+    }
+    assert_eq!(counts(&mock).await["products"], before);
+    // Equal is fine.
+    let key = create_product(&mock, json!({ "defaultValidDay": 100, "maxValidDay": 100 })).await;
+    assert_eq!(product(&mock, &key).await["defaultValidDay"], 100);
+}
+
+#[tokio::test]
+async fn product_create_refuses_valid_days_outside_1_to_3650() {
+    let mock = Mock::start().await;
+    for field in ["defaultValidDay", "maxValidDay"] {
+        for value in [0, 3651, -1] {
+            let body = merged(product_body(), json!({ field: value }));
+            let r = products(&mock, &create_query(), body).await;
+            assert_error_prefix(&r, 99400, &format!("Invalid Argument {field}:"));
+        }
+    }
+    let key = create_product(&mock, json!({ "maxValidDay": 3650 })).await;
+    assert_eq!(product(&mock, &key).await["maxValidDay"], 3650);
+}
+
+#[tokio::test]
+async fn product_and_device_calls_check_org_and_action() {
+    let mock = Mock::start().await;
+    // Unknown org, with an otherwise valid call.
+    let r = products(
+        &mock,
+        &format!("action=create&orgId={UNKNOWN_ORG_ID}"),
+        product_body(),
+    )
+    .await;
+    assert_error(&r, 99400, ORG_UNKNOWN);
+    for action in ["get", "update", "delete"] {
+        let r = products(
+            &mock,
+            &format!("action={action}&orgId={UNKNOWN_ORG_ID}&productKey={BIDI_PRODUCT}"),
+            json!({}),
+        )
+        .await;
+        assert_error(&r, 99400, ORG_UNKNOWN);
+    }
+    let r = devices(
+        &mock,
+        &format!("action=create&orgId={UNKNOWN_ORG_ID}"),
+        device_body(BIDI_PRODUCT),
+    )
+    .await;
+    assert_error(&r, 99400, ORG_UNKNOWN);
+    for action in ["get", "update", "delete"] {
+        let r = devices(
+            &mock,
+            &format!("action={action}&orgId={UNKNOWN_ORG_ID}&assetId={DEV1}"),
+            json!({}),
+        )
+        .await;
+        assert_error(&r, 99400, ORG_UNKNOWN);
+    }
+    // The fixture device survived the delete attempt.
+    assert_eq!(device(&mock, DEV1).await["assetId"], DEV1);
+
+    // Missing orgId, missing or unknown action.
+    for resource in ["products", "devices"] {
+        let body = if resource == "products" {
+            product_body()
+        } else {
+            device_body(BIDI_PRODUCT)
+        };
+        let path = format!("/connect-service/v2.1/{resource}");
+        let r = enos(
+            &mock,
+            Method::POST,
+            &format!("{path}?action=create"),
+            Some(&body),
+        )
+        .await;
+        assert_error(&r, 99400, ORG_MISSING);
+        let r = enos(
+            &mock,
+            Method::POST,
+            &format!("{path}?action=create&orgId="),
+            Some(&body),
+        )
+        .await;
+        assert_error(&r, 99400, ORG_MISSING);
+        let r = enos(&mock, Method::GET, &format!("{path}?action=get"), None).await;
+        assert_error(&r, 99400, ORG_MISSING);
+        let r = enos(
+            &mock,
+            Method::POST,
+            &format!("{path}?orgId={ORG}"),
+            Some(&body),
+        )
+        .await;
+        assert_error(&r, 99400, ACTION_MISSING);
+        let r = enos(
+            &mock,
+            Method::POST,
+            &format!("{path}?action=list&orgId={ORG}"),
+            Some(&body),
+        )
+        .await;
+        assert_error(&r, 99400, ACTION_INVALID);
+    }
+}
+
+#[tokio::test]
+async fn product_writes_need_post_and_get_answers_by_get_and_post() {
+    let mock = Mock::start().await;
+    let before = counts(&mock).await["products"].clone();
+    let r = enos(
+        &mock,
+        Method::GET,
+        &format!("/connect-service/v2.1/products?{}", create_query()),
+        None,
+    )
+    .await;
+    assert_error_prefix(&r, 99400, "Invalid Argument method:");
+    assert_eq!(
+        counts(&mock).await["products"],
+        before,
+        "GET created nothing"
+    );
+
+    let key = create_product(&mock, json!({ "productDesc": "kept" })).await;
+    for action in ["update", "delete"] {
+        let r = enos(
+            &mock,
+            Method::GET,
+            &format!("/connect-service/v2.1/products?action={action}&orgId={ORG}&productKey={key}"),
+            None,
+        )
+        .await;
+        assert_error_prefix(&r, 99400, "Invalid Argument method:");
+    }
+    let by_get = product(&mock, &key).await;
+    assert_eq!(by_get["productDesc"], "kept", "{by_get}");
+    let by_post = products(
+        &mock,
+        &format!("action=get&orgId={ORG}&productKey={key}"),
+        json!({}),
+    )
+    .await;
+    assert_ok(&by_post);
+    assert_eq!(by_post["data"], by_get);
+}
+
+#[tokio::test]
+async fn products_work_in_an_org_declared_through_the_control_api() {
+    let mock = Mock::start().await;
+    let org = "o17000000000042";
+    let r = products(&mock, &format!("action=create&orgId={org}"), product_body()).await;
+    assert_error(&r, 99400, ORG_UNKNOWN);
+    let declared = mock
+        .http
+        .post(mock.url("/__admin/orgs"))
+        .json(&json!({ "orgId": org, "apps": [] }))
+        .send()
+        .await
+        .unwrap();
+    assert!(declared.status().is_success(), "{}", declared.status());
+    let r = products(&mock, &format!("action=create&orgId={org}"), product_body()).await;
+    assert_ok(&r);
+    let key = text(&r["data"]);
+    let r = devices(
+        &mock,
+        &format!("action=create&orgId={org}"),
+        device_body(&key),
+    )
+    .await;
+    assert_ok(&r);
+    let asset_id = text(&r["data"]["assetId"]);
+    let r = enos(
+        &mock,
+        Method::GET,
+        &format!("/connect-service/v2.1/devices?action=get&orgId={org}&assetId={asset_id}"),
+        None,
+    )
+    .await;
+    assert_ok(&r);
+    assert_eq!(r["data"]["orgId"], org, "{r}");
+    // Invisible from ORG.
+    assert_error(&get_product(&mock, &key).await, 11404, PRODUCT_NOT_FOUND);
+    assert_error(
+        &get_device(&mock, &format!("assetId={asset_id}")).await,
+        11404,
+        DEVICE_NOT_FOUND,
+    );
+}
+
+#[tokio::test]
+async fn fixture_products_and_devices_are_served_by_the_enos_apis() {
+    let mock = Mock::start().await;
+    // (productKey, biDirectionalAuth, defaultValidDay, maxValidDay) as fixtures/default.json declares.
+    for (key, bidi, default, max) in [
+        (BIDI_PRODUCT, true, 730, 1095),
+        ("ShortPrd", true, 30, 365),
+        ("PlainPrd", false, 730, 1095),
+    ] {
+        let p = product(&mock, key).await;
+        for field in PRODUCT_FIELDS {
+            assert!(p.get(field).is_some(), "{key} lacks {field}: {p}");
+        }
+        assert_eq!(p["orgId"], ORG, "{p}");
+        assert_eq!(p["productKey"], key, "{p}");
+        assert_eq!(p["biDirectionalAuth"], bidi, "{p}");
+        assert_eq!(p["defaultValidDay"], default, "{p}");
+        assert_eq!(p["maxValidDay"], max, "{p}");
+        assert!(p["productName"]["defaultValue"].is_string(), "{p}");
+    }
+    assert_eq!(
+        product(&mock, BIDI_PRODUCT).await["productName"]["defaultValue"],
+        "Bi-directional meter"
+    );
+    for (asset_id, product_key, device_key) in [
+        (DEV1, BIDI_PRODUCT, "meter-001"),
+        (SHORT_DEV, "ShortPrd", "sensor-001"),
+        (PLAIN_DEV, "PlainPrd", "gateway-001"),
+    ] {
+        let r = get_device(
+            &mock,
+            &format!("productKey={product_key}&deviceKey={device_key}"),
+        )
+        .await;
+        assert_ok(&r);
+        assert_eq!(r["data"]["assetId"], asset_id, "{r}");
+        assert_eq!(r["data"], device(&mock, asset_id).await);
+    }
+
+    // Changing a fixture product drives its fixture devices, and reset restores it.
+    assert_ok(
+        &update_product(
+            &mock,
+            "ShortPrd",
+            json!({ "defaultValidDay": 7, "maxValidDay": 10 }),
+        )
+        .await,
+    );
+    assert_error(
+        &apply_days(&mock, SHORT_DEV, "fixture-1", Some(11)).await,
+        99400,
+        EXCEEDS_MAX,
+    );
+    let r = apply_days(&mock, SHORT_DEV, "fixture-1", None).await;
+    assert_ok(&r);
+    assert_lasts(&mock, SHORT_DEV, &r["data"], 7).await;
+    assert_ok(
+        &update_device(
+            &mock,
+            &format!("assetId={DEV2}"),
+            json!({ "deviceDesc": "changed" }),
+        )
+        .await,
+    );
+    assert_ok(&delete_device(&mock, &format!("assetId={DEV3}")).await);
+    let created = create_product(&mock, json!({})).await;
+
+    let reset = mock
+        .http
+        .post(mock.url("/__admin/reset"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), 200);
+    let p = product(&mock, "ShortPrd").await;
+    assert_eq!(p["defaultValidDay"], 30, "{p}");
+    assert_eq!(p["maxValidDay"], 365, "{p}");
+    assert_ne!(device(&mock, DEV2).await["deviceDesc"], "changed");
+    assert_eq!(device(&mock, DEV3).await["deviceKey"], "meter-003");
+    assert_error(
+        &get_product(&mock, &created).await,
+        11404,
+        PRODUCT_NOT_FOUND,
+    );
+}
+
+#[tokio::test]
+async fn product_and_device_bodies_ignore_unknown_top_level_keys_and_content_type() {
+    let mock = Mock::start().await;
+    // A1: unknown keys are ignored.
+    let body = merged(
+        product_body(),
+        json!({ "someFutureField": 1, "productKey": "MyOwnKy1" }),
+    );
+    let r = products(&mock, &create_query(), body).await;
+    assert_ok(&r);
+    let key = text(&r["data"]);
+    assert_ne!(
+        key, "MyOwnKy1",
+        "productKey is generated, not taken from the body"
+    );
+    let r = devices(
+        &mock,
+        &create_query(),
+        merged(device_body(&key), json!({ "someFutureField": [1, 2] })),
+    )
+    .await;
+    assert_ok(&r);
+    // A JSON body without a content type, or with another spelling of it.
+    for content_type in [
+        None,
+        Some("application/json;charset=utf-8"),
+        Some("APPLICATION/JSON"),
+    ] {
+        let mut request = mock
+            .http
+            .post(mock.url(&format!(
+                "/connect-service/v2.1/products?{}",
+                create_query()
+            )))
+            .body(product_body().to_string());
+        if let Some(ct) = content_type {
+            request = request.header("content-type", ct);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let r: Value = response.json().await.unwrap();
+        assert_ok(&r);
+        assert!(is_alnum(&text(&r["data"]), 8), "{content_type:?}: {r}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_keys_inside_a_string_i18n_are_ignored() {
+    let mock = Mock::start().await;
+    let key = create_product(&mock, json!({})).await;
+    // A1: unknown keys are ignored, also inside a StringI18n (a newer client may send more).
+    let body = merged(
+        product_body(),
+        json!({ "productName": { "defaultValue": "Named", "i18nValue": {}, "someFutureField": "x" } }),
+    );
+    let r = products(&mock, &create_query(), body).await;
+    assert_ok(&r);
+    assert_eq!(
+        product(&mock, &text(&r["data"])).await["productName"]["defaultValue"],
+        "Named"
+    );
+    let body = merged(
+        device_body(&key),
+        json!({ "deviceName": { "defaultValue": "Named", "someFutureField": "x" } }),
+    );
+    assert_ok(&devices(&mock, &create_query(), body).await);
+}
+
+// ---------------------------------------------------------------------------
+// Product get/update/delete
+
+#[tokio::test]
+async fn unknown_or_foreign_product_is_not_found() {
+    let mock = Mock::start().await;
+    let mine = create_product(&mock, json!({})).await;
+    for key in ["NoSuchPr", OTHER_ORG_PRODUCT] {
+        assert_error(&get_product(&mock, key).await, 11404, PRODUCT_NOT_FOUND);
+        let r = update_product(&mock, key, json!({ "productDesc": "stolen" })).await;
+        assert_error(&r, 11404, PRODUCT_NOT_FOUND);
+        assert_error(&delete_product(&mock, key).await, 11404, PRODUCT_NOT_FOUND);
+    }
+    // The other org's product is there for its own org, untouched.
+    let r = enos(
+        &mock,
+        Method::GET,
+        &format!(
+            "/connect-service/v2.1/products?action=get&orgId={OTHER_ORG}&productKey={OTHER_ORG_PRODUCT}"
+        ),
+        None,
+    )
+    .await;
+    assert_ok(&r);
+    assert_eq!(r["data"]["orgId"], OTHER_ORG, "{r}");
+    assert_eq!(r["data"]["productKey"], OTHER_ORG_PRODUCT, "{r}");
+    assert_ne!(r["data"]["productDesc"], "stolen", "{r}");
+    // And ORG's product is invisible to the other org.
+    let r = products(
+        &mock,
+        &format!("action=get&orgId={OTHER_ORG}&productKey={mine}"),
+        json!({}),
+    )
+    .await;
+    assert_error(&r, 11404, PRODUCT_NOT_FOUND);
+    let r = products(
+        &mock,
+        &format!("action=delete&orgId={OTHER_ORG}&productKey={mine}"),
+        json!({}),
+    )
+    .await;
+    assert_error(&r, 11404, PRODUCT_NOT_FOUND);
+    product(&mock, &mine).await;
+}
+
+#[tokio::test]
+async fn product_calls_without_product_key_are_refused() {
+    let mock = Mock::start().await;
+    for action in ["get", "update", "delete"] {
+        for query in [
+            format!("action={action}&orgId={ORG}"),
+            format!("action={action}&orgId={ORG}&productKey="),
+        ] {
+            let r = products(&mock, &query, json!({ "productDesc": "x" })).await;
+            assert_error(&r, 99400, PRODUCT_KEY_MISSING);
+        }
+    }
+    let r = enos(
+        &mock,
+        Method::GET,
+        &format!("/connect-service/v2.1/products?action=get&orgId={ORG}"),
+        None,
+    )
+    .await;
+    assert_error(&r, 99400, PRODUCT_KEY_MISSING);
+}
+
+#[tokio::test]
+async fn product_update_changes_only_the_fields_given() {
+    let mock = Mock::start().await;
+    let key = create_product(
+        &mock,
+        json!({ "productDesc": "old", "defaultValidDay": 100, "maxValidDay": 200 }),
+    )
+    .await;
+    let before = product(&mock, &key).await;
+    advance_seconds(&mock, 3600).await;
+
+    let r = update_product(&mock, &key, json!({ "productDesc": "new" })).await;
+    assert_ok(&r);
+    assert!(r["data"].is_null(), "{r}");
+    let after = product(&mock, &key).await;
+    assert_eq!(after["productDesc"], "new", "{after}");
+    let moved = after["updateTime"].as_i64().unwrap() - before["updateTime"].as_i64().unwrap();
+    assert!(
+        moved >= 3_600_000,
+        "updateTime moved by {moved} ms: {after}"
+    );
+    for (k, v) in before.as_object().unwrap() {
+        if k != "productDesc" && k != "updateTime" {
+            assert_eq!(&after[k], v, "{k} changed: {before} -> {after}");
+        }
+    }
+
+    // Every updatable A8 field at once; identity and creation stay.
+    let r = update_product(
+        &mock,
+        &key,
+        json!({
+            "productName": { "defaultValue": "Renamed", "i18nValue": { "en_US": "Renamed" } },
+            "productType": "Gateway",
+            "dataFormat": "Custom",
+            "modelId": "model-2",
+            "biDirectionalAuth": false,
+            "defaultValidDay": 1000,
+            "maxValidDay": 2000,
+        }),
+    )
+    .await;
+    assert_ok(&r);
+    let last = product(&mock, &key).await;
+    assert_eq!(last["productName"]["defaultValue"], "Renamed", "{last}");
+    assert_eq!(last["productType"], "Gateway", "{last}");
+    assert_eq!(last["dataFormat"], "Custom", "{last}");
+    assert_eq!(last["modelId"], "model-2", "{last}");
+    assert_eq!(last["biDirectionalAuth"], false, "{last}");
+    assert_eq!(last["defaultValidDay"], 1000, "{last}");
+    assert_eq!(last["maxValidDay"], 2000, "{last}");
+    for k in [
+        "orgId",
+        "productKey",
+        "productSecret",
+        "createTime",
+        "productDesc",
+    ] {
+        assert_eq!(last[k], after[k], "{k} changed: {after} -> {last}");
+    }
+}
+
+#[tokio::test]
+async fn product_update_refusing_default_above_max_leaves_the_product_unchanged() {
+    let mock = Mock::start().await;
+    let key = create_product(
+        &mock,
+        json!({ "productDesc": "old", "defaultValidDay": 100, "maxValidDay": 200 }),
+    )
+    .await;
+    let before = product(&mock, &key).await;
+    advance_seconds(&mock, 60).await;
+
+    let r = update_product(&mock, &key, json!({ "defaultValidDay": 300 })).await;
+    assert_error_prefix(&r, 99400, "Invalid Argument defaultValidDay:");
+    let r = update_product(&mock, &key, json!({ "maxValidDay": 50 })).await;
+    assert_error_prefix(&r, 99400, "Invalid Argument ");
+    // A refused patch changes none of its other fields either.
+    let r = update_product(
+        &mock,
+        &key,
+        json!({ "productDesc": "changed", "biDirectionalAuth": false, "maxValidDay": 99 }),
+    )
+    .await;
+    assert_error_prefix(&r, 99400, "Invalid Argument ");
+    let r = update_product(
+        &mock,
+        &key,
+        json!({ "productDesc": "changed", "productType": "Sensor" }),
+    )
+    .await;
+    assert_error_prefix(&r, 99400, "Invalid Argument productType:");
+    let r = update_product(&mock, &key, json!({ "maxValidDay": 3651 })).await;
+    assert_error_prefix(&r, 99400, "Invalid Argument maxValidDay:");
+    let r = update_product(&mock, &key, json!({ "defaultValidDay": 0 })).await;
+    assert_error_prefix(&r, 99400, "Invalid Argument defaultValidDay:");
+
+    assert_eq!(product(&mock, &key).await, before, "product unchanged");
+}
+
+// ---------------------------------------------------------------------------
+// Product changes drive the certificate rules at once
+
+#[tokio::test]
+async fn certificate_rules_follow_validity_changes_at_once() {
+    let mock = Mock::start().await;
+    let key = create_product(&mock, json!({ "maxValidDay": 100 })).await;
+    let dev = new_device(&mock, &key).await;
+
+    let r = apply_days(&mock, &dev, "rules-1", Some(101)).await;
+    assert_error(&r, 99400, EXCEEDS_MAX);
+    let r = apply_days(&mock, &dev, "rules-1", Some(100)).await;
+    assert_ok(&r);
+    assert_lasts(&mock, &dev, &r["data"], 100).await;
+    // Without validDay: the default, which followed maxValidDay down to 100.
+    let r = apply_days(&mock, &dev, "rules-2", None).await;
+    assert_ok(&r);
+    assert_lasts(&mock, &dev, &r["data"], 100).await;
+
+    assert_ok(&update_product(&mock, &key, json!({ "maxValidDay": 200 })).await);
+    let r = apply_days(&mock, &dev, "rules-3", Some(150)).await;
+    assert_ok(&r);
+    assert_lasts(&mock, &dev, &r["data"], 150).await;
+    let r = apply_days(&mock, &dev, "rules-4", Some(201)).await;
+    assert_error(&r, 99400, EXCEEDS_MAX);
+
+    assert_ok(
+        &update_product(
+            &mock,
+            &key,
+            json!({ "defaultValidDay": 20, "maxValidDay": 50 }),
+        )
+        .await,
+    );
+    let r = apply_days(&mock, &dev, "rules-5", None).await;
+    assert_ok(&r);
+    let renewable = sn(&r["data"]);
+    assert_lasts(&mock, &dev, &r["data"], 20).await;
+    let r = apply_days(&mock, &dev, "rules-6", Some(50)).await;
+    assert_ok(&r);
+    assert_lasts(&mock, &dev, &r["data"], 50).await;
+    let r = apply_days(&mock, &dev, "rules-7", Some(51)).await;
+    assert_error(&r, 99400, EXCEEDS_MAX);
+
+    // Renew follows the same product values.
+    let r = mock
+        .cert(
+            "renew",
+            &dev,
+            json!({ "certSn": renewable, "validDay": 51 }),
+        )
+        .await;
+    assert_error(&r, 99400, EXCEEDS_MAX);
+    let r = mock
+        .cert("renew", &dev, json!({ "certSn": renewable }))
+        .await;
+    assert_ok(&r);
+    assert_lasts(&mock, &dev, &r["data"], 20).await;
+}
+
+#[tokio::test]
+async fn turning_bi_directional_auth_off_fails_the_next_apply() {
+    let mock = Mock::start().await;
+    let key = create_product(&mock, json!({ "biDirectionalAuth": true })).await;
+    let dev = new_device(&mock, &key).await;
+    let first = sn(&mock.apply_ok(&dev, "bidi-1").await);
+
+    assert_ok(&update_product(&mock, &key, json!({ "biDirectionalAuth": false })).await);
+    assert_eq!(product(&mock, &key).await["biDirectionalAuth"], false);
+    let r = apply_days(&mock, &dev, "bidi-2", None).await;
+    assert_error(&r, 99400, NOT_BIDI);
+    let r = mock.cert("renew", &dev, json!({ "certSn": first })).await;
+    assert_error(&r, 99400, NOT_BIDI);
+    // List needs no bi-directional product.
+    assert_eq!(mock.list(&dev).await.len(), 1);
+
+    assert_ok(&update_product(&mock, &key, json!({ "biDirectionalAuth": true })).await);
+    let r = apply_days(&mock, &dev, "bidi-2", None).await;
+    assert_ok(&r);
+
+    // And the other way round: a one-way product turned bi-directional.
+    let plain = create_product(&mock, json!({ "biDirectionalAuth": false })).await;
+    let dev2 = new_device(&mock, &plain).await;
+    assert_error(
+        &apply_days(&mock, &dev2, "bidi-3", None).await,
+        99400,
+        NOT_BIDI,
+    );
+    assert_ok(&update_product(&mock, &plain, json!({ "biDirectionalAuth": true })).await);
+    assert_ok(&apply_days(&mock, &dev2, "bidi-3", None).await);
+}
+
+// ---------------------------------------------------------------------------
+// Product delete
+
+#[tokio::test]
+async fn product_with_devices_cannot_be_deleted_until_they_are_gone() {
+    let mock = Mock::start().await;
+    let key = create_product(&mock, json!({})).await;
+    let a = new_device(&mock, &key).await;
+    let b = create_device(&mock, &key, json!({ "deviceKey": "second" })).await;
+
+    assert_error(&delete_product(&mock, &key).await, 99400, &has_devices(2));
+    product(&mock, &key).await;
+    assert_ok(&delete_device(&mock, &format!("assetId={a}")).await);
+    assert_error(&delete_product(&mock, &key).await, 99400, &has_devices(1));
+    assert_ok(&delete_device(&mock, &format!("productKey={key}&deviceKey=second")).await);
+    assert_error(
+        &get_device(
+            &mock,
+            &format!("assetId={}", b["assetId"].as_str().unwrap()),
+        )
+        .await,
+        11404,
+        DEVICE_NOT_FOUND,
+    );
+
+    let r = delete_product(&mock, &key).await;
+    assert_ok(&r);
+    assert!(r["data"].is_null(), "{r}");
+    assert_error(&get_product(&mock, &key).await, 11404, PRODUCT_NOT_FOUND);
+    assert_error(&delete_product(&mock, &key).await, 11404, PRODUCT_NOT_FOUND);
+    let r = devices(&mock, &create_query(), device_body(&key)).await;
+    assert_error(&r, 11404, PRODUCT_NOT_FOUND);
+
+    // The fixture product has its three meters.
+    assert_error(
+        &delete_product(&mock, BIDI_PRODUCT).await,
+        99400,
+        &has_devices(3),
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Device create
+
+#[tokio::test]
+async fn device_create_without_a_required_field_is_refused_exactly() {
+    let mock = Mock::start().await;
+    let before = counts(&mock).await["devices"].clone();
+    for field in ["productKey", "deviceName", "timezone"] {
+        let body = merged(device_body(BIDI_PRODUCT), json!({ field: null }));
+        let r = devices(&mock, &create_query(), body).await;
+        assert_error(
+            &r,
+            99400,
+            &format!("Invalid Argument {field}:{field} is missing"),
+        );
+    }
+    let body = merged(device_body(BIDI_PRODUCT), json!({ "productKey": "" }));
+    let r = devices(&mock, &create_query(), body).await;
+    assert_error(
+        &r,
+        99400,
+        "Invalid Argument productKey:productKey is missing",
+    );
+    assert_eq!(counts(&mock).await["devices"], before);
+}
+
+#[tokio::test]
+async fn device_create_refuses_bad_timezones() {
+    let mock = Mock::start().await;
+    let before = counts(&mock).await["devices"].clone();
+    for tz in [
+        json!("8:00"),
+        json!("+15:00"),
+        json!("+08:60"),
+        json!("+8:00"),
+        json!("UTC"),
+        json!(""),
+        json!(8),
+    ] {
+        let body = merged(device_body(BIDI_PRODUCT), json!({ "timezone": tz }));
+        let r = devices(&mock, &create_query(), body).await;
+        assert_error_prefix(&r, 99400, "Invalid Argument timezone:");
+    }
+    assert_eq!(counts(&mock).await["devices"], before);
+    for tz in ["-05:30", "+14:00", "+00:00", "-12:00"] {
+        let d = create_device(&mock, BIDI_PRODUCT, json!({ "timezone": tz })).await;
+        assert_eq!(
+            device(&mock, d["assetId"].as_str().unwrap()).await["timezone"],
+            tz
+        );
+    }
+}
+
+#[tokio::test]
+async fn device_create_answers_enos_like_identifiers() {
+    let mock = Mock::start().await;
+    let key = create_product(&mock, json!({})).await;
+    let r = devices(&mock, &create_query(), device_body(&key)).await;
+    assert_ok(&r);
+    let d = &r["data"];
+    let mut fields: Vec<&str> = d
+        .as_object()
+        .unwrap_or_else(|| panic!("data is an object: {r}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        ["assetId", "deviceKey", "deviceSecret", "productKey"],
+        "{r}"
+    );
+    let asset_id = d["assetId"].as_str().unwrap();
+    assert!(is_alnum(asset_id, 8), "assetId is 8 alphanumerics: {d}");
+    assert_eq!(d["productKey"], key.as_str(), "{d}");
+    let device_key = d["deviceKey"].as_str().unwrap();
+    assert!(
+        !device_key.is_empty() && device_key.chars().all(|c| c.is_ascii_alphanumeric()),
+        "a generated deviceKey: {d}"
+    );
+    assert!(
+        is_alnum(d["deviceSecret"].as_str().unwrap(), 20),
+        "deviceSecret is 20 alphanumerics: {d}"
+    );
+    // The device is there under both names, with the same secret.
+    let got = device(&mock, asset_id).await;
+    assert_eq!(got["deviceKey"], d["deviceKey"], "{got}");
+    assert_eq!(got["deviceSecret"], d["deviceSecret"], "{got}");
+    let r = get_device(&mock, &format!("productKey={key}&deviceKey={device_key}")).await;
+    assert_ok(&r);
+    assert_eq!(r["data"]["assetId"], asset_id, "{r}");
+
+    let d2 = create_device(&mock, &key, json!({})).await;
+    for f in ["assetId", "deviceKey", "deviceSecret"] {
+        assert_ne!(d2[f], d[f], "{f} is fresh: {d} vs {d2}");
+    }
+}
+
+#[tokio::test]
+async fn device_create_keeps_an_explicit_device_key_unique_per_product() {
+    let mock = Mock::start().await;
+    let p1 = create_product(&mock, json!({})).await;
+    let p2 = create_product(&mock, json!({})).await;
+    let d = create_device(&mock, &p1, json!({ "deviceKey": "dev-A.1:x_y" })).await;
+    assert_eq!(d["deviceKey"], "dev-A.1:x_y", "{d}");
+    let r = get_device(&mock, &format!("productKey={p1}&deviceKey=dev-A.1:x_y")).await;
+    assert_ok(&r);
+    assert_eq!(r["data"]["assetId"], d["assetId"], "{r}");
+
+    let before = counts(&mock).await["devices"].clone();
+    let body = merged(device_body(&p1), json!({ "deviceKey": "dev-A.1:x_y" }));
+    let r = devices(&mock, &create_query(), body).await;
+    assert_error(&r, 11702, KEY_EXISTS);
+    let body = merged(
+        device_body(BIDI_PRODUCT),
+        json!({ "deviceKey": "meter-001" }),
+    );
+    let r = devices(&mock, &create_query(), body).await;
+    assert_error(&r, 11702, KEY_EXISTS);
+    assert_eq!(counts(&mock).await["devices"], before, "nothing created");
+
+    let other = create_device(&mock, &p2, json!({ "deviceKey": "dev-A.1:x_y" })).await;
+    assert_eq!(other["deviceKey"], "dev-A.1:x_y", "{other}");
+    assert_ne!(other["assetId"], d["assetId"]);
+    let r = get_device(&mock, &format!("productKey={p2}&deviceKey=dev-A.1:x_y")).await;
+    assert_eq!(r["data"]["assetId"], other["assetId"], "{r}");
+}
+
+#[tokio::test]
+async fn device_create_in_unknown_or_foreign_product_is_not_found() {
+    let mock = Mock::start().await;
+    let before = counts(&mock).await["devices"].clone();
+    for product_key in ["NoSuchPr", OTHER_ORG_PRODUCT] {
+        let r = devices(&mock, &create_query(), device_body(product_key)).await;
+        assert_error(&r, 11404, PRODUCT_NOT_FOUND);
+    }
+    assert_eq!(counts(&mock).await["devices"], before);
+}
+
+#[tokio::test]
+async fn device_create_refuses_invalid_device_keys() {
+    let mock = Mock::start().await;
+    let long = "x".repeat(65);
+    for key in ["bad key", "a/b", "ké", "a#b", "a?b", long.as_str()] {
+        let body = merged(device_body(BIDI_PRODUCT), json!({ "deviceKey": key }));
+        let r = devices(&mock, &create_query(), body).await;
+        assert_error_prefix(&r, 99400, "Invalid Argument deviceKey:");
+    }
+    let r = devices(
+        &mock,
+        &create_query(),
+        merged(device_body(BIDI_PRODUCT), json!({ "deviceKey": 7 })),
+    )
+    .await;
+    assert_error_prefix(&r, 99400, "Invalid Argument deviceKey:");
+    let max = "y".repeat(64);
+    let d = create_device(&mock, BIDI_PRODUCT, json!({ "deviceKey": max })).await;
+    assert_eq!(d["deviceKey"], max.as_str());
+}
+
+// ---------------------------------------------------------------------------
+// Device get/update/delete
+
+#[tokio::test]
+async fn device_get_by_asset_id_and_by_keys_returns_exactly_the_b14_fields() {
+    let mock = Mock::start().await;
+    let key = create_product(&mock, json!({})).await;
+    let before = mock_now_ms(&mock).await;
+    let created = create_device(
+        &mock,
+        &key,
+        json!({
+            "deviceKey": "full-1",
+            "deviceName": { "defaultValue": "Full device", "i18nValue": { "zh_CN": "设备" } },
+            "deviceDesc": "described",
+            "timezone": "-05:30",
+            "deviceAttributes": { "floor": 3, "room": "A" },
+            "deviceTags": { "site": "sh" },
+        }),
+    )
+    .await;
+    let after = mock_now_ms(&mock).await;
+    let asset_id = created["assetId"].as_str().unwrap();
+
+    let d = device(&mock, asset_id).await;
+    let mut fields: Vec<&str> = d.as_object().unwrap().keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    let mut expected = DEVICE_FIELDS.to_vec();
+    expected.sort_unstable();
+    assert_eq!(fields, expected, "{d}");
+    assert_eq!(d["orgId"], ORG, "{d}");
+    assert_eq!(d["assetId"], asset_id, "{d}");
+    assert_eq!(d["productKey"], key.as_str(), "{d}");
+    assert_eq!(d["deviceKey"], "full-1", "{d}");
+    assert_eq!(
+        d["deviceName"],
+        json!({ "defaultValue": "Full device", "i18nValue": { "zh_CN": "设备" } }),
+        "{d}"
+    );
+    assert_eq!(d["deviceDesc"], "described", "{d}");
+    assert_eq!(d["timezone"], "-05:30", "{d}");
+    assert_eq!(d["deviceSecret"], created["deviceSecret"], "{d}");
+    assert_eq!(
+        d["deviceAttributes"],
+        json!({ "floor": 3, "room": "A" }),
+        "{d}"
+    );
+    assert_eq!(d["deviceTags"], json!({ "site": "sh" }), "{d}");
+    let t = d["createTime"].as_i64().expect("createTime epoch ms");
+    assert!((before..=after).contains(&t), "{t} in [{before}, {after}]");
+    assert!(d["status"].is_string(), "{d}");
+
+    let r = get_device(&mock, &format!("productKey={key}&deviceKey=full-1")).await;
+    assert_ok(&r);
+    assert_eq!(r["data"], d);
+    let r = devices(
+        &mock,
+        &format!("action=get&orgId={ORG}&assetId={asset_id}"),
+        json!({}),
+    )
+    .await;
+    assert_ok(&r);
+    assert_eq!(r["data"], d, "get by POST is tolerated");
+
+    // A fixture device answers the same shape.
+    let f = device(&mock, DEV1).await;
+    let mut fields: Vec<&str> = f.as_object().unwrap().keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    assert_eq!(fields, expected, "{f}");
+    assert_eq!(f["productKey"], BIDI_PRODUCT, "{f}");
+    assert_eq!(f["deviceKey"], "meter-001", "{f}");
+}
+
+#[tokio::test]
+async fn unknown_or_foreign_device_is_not_found_and_a_missing_identifier_is_invalid() {
+    let mock = Mock::start().await;
+    for selector in [
+        "assetId=NoSuchAs".to_string(),
+        format!("productKey={BIDI_PRODUCT}&deviceKey=no-such"),
+        format!("assetId={OTHER_ORG_DEV}"),
+        format!("productKey={OTHER_ORG_PRODUCT}&deviceKey=other-001"),
+    ] {
+        assert_error(&get_device(&mock, &selector).await, 11404, DEVICE_NOT_FOUND);
+        let r = update_device(&mock, &selector, json!({ "deviceDesc": "x" })).await;
+        assert_error(&r, 11404, DEVICE_NOT_FOUND);
+        assert_error(
+            &delete_device(&mock, &selector).await,
+            11404,
+            DEVICE_NOT_FOUND,
+        );
+    }
+    for selector in [
+        "".to_string(),
+        "assetId=".to_string(),
+        format!("productKey={BIDI_PRODUCT}"),
+        "deviceKey=meter-001".to_string(),
+    ] {
+        assert_error(&get_device(&mock, &selector).await, 99400, BAD_IDENTIFIER);
+        let r = update_device(&mock, &selector, json!({ "deviceDesc": "x" })).await;
+        assert_error(&r, 99400, BAD_IDENTIFIER);
+        assert_error(
+            &delete_device(&mock, &selector).await,
+            99400,
+            BAD_IDENTIFIER,
+        );
+    }
+    // The other org's device is intact for its own org.
+    let r = enos(
+        &mock,
+        Method::GET,
+        &format!(
+            "/connect-service/v2.1/devices?action=get&orgId={OTHER_ORG}&assetId={OTHER_ORG_DEV}"
+        ),
+        None,
+    )
+    .await;
+    assert_ok(&r);
+    assert_eq!(r["data"]["orgId"], OTHER_ORG, "{r}");
+    assert_ne!(r["data"]["deviceDesc"], "x", "{r}");
+}
+
+#[tokio::test]
+async fn device_update_changes_only_the_fields_given() {
+    let mock = Mock::start().await;
+    let key = create_product(&mock, json!({})).await;
+    let created = create_device(
+        &mock,
+        &key,
+        json!({
+            "deviceKey": "upd-1",
+            "deviceDesc": "old",
+            "deviceAttributes": { "a": 1 },
+            "deviceTags": { "t": "1" },
+        }),
+    )
+    .await;
+    let asset_id = created["assetId"].as_str().unwrap();
+    let before = device(&mock, asset_id).await;
+
+    let r = update_device(
+        &mock,
+        &format!("assetId={asset_id}"),
+        json!({ "deviceDesc": "new" }),
+    )
+    .await;
+    assert_ok(&r);
+    assert!(r["data"].is_null(), "{r}");
+    let after = device(&mock, asset_id).await;
+    assert_eq!(after["deviceDesc"], "new", "{after}");
+    for (k, v) in before.as_object().unwrap() {
+        if k != "deviceDesc" {
+            assert_eq!(&after[k], v, "{k} changed: {before} -> {after}");
+        }
+    }
+
+    // By productKey+deviceKey, several fields at once.
+    let r = update_device(
+        &mock,
+        &format!("productKey={key}&deviceKey=upd-1"),
+        json!({
+            "deviceName": { "defaultValue": "Renamed" },
+            "timezone": "+01:00",
+            "deviceAttributes": { "b": "two" },
+            "deviceTags": { "u": "2" },
+        }),
+    )
+    .await;
+    assert_ok(&r);
+    let last = device(&mock, asset_id).await;
+    assert_eq!(last["deviceName"]["defaultValue"], "Renamed", "{last}");
+    assert_eq!(last["timezone"], "+01:00", "{last}");
+    assert_eq!(last["deviceAttributes"], json!({ "b": "two" }), "{last}");
+    assert_eq!(last["deviceTags"], json!({ "u": "2" }), "{last}");
+    for k in [
+        "orgId",
+        "assetId",
+        "productKey",
+        "deviceKey",
+        "deviceSecret",
+        "createTime",
+        "deviceDesc",
+        "status",
+    ] {
+        assert_eq!(last[k], after[k], "{k} changed: {after} -> {last}");
+    }
+}
+
+#[tokio::test]
+async fn device_update_with_a_bad_value_changes_nothing() {
+    let mock = Mock::start().await;
+    let asset_id = new_device(&mock, BIDI_PRODUCT).await;
+    let selector = format!("assetId={asset_id}");
+    let before = device(&mock, &asset_id).await;
+    for tz in ["+15:00", "8:00", "UTC"] {
+        let r = update_device(
+            &mock,
+            &selector,
+            json!({ "deviceDesc": "changed", "timezone": tz }),
+        )
+        .await;
+        assert_error_prefix(&r, 99400, "Invalid Argument timezone:");
+    }
+    let r = update_device(
+        &mock,
+        &selector,
+        json!({ "deviceDesc": "changed", "deviceAttributes": "flat" }),
+    )
+    .await;
+    assert_error_prefix(&r, 99400, "Invalid Argument deviceAttributes:");
+    let r = update_device(
+        &mock,
+        &selector,
+        json!({ "deviceDesc": "changed", "deviceName": { "defaultValue": "" } }),
+    )
+    .await;
+    assert_error_prefix(&r, 99400, "Invalid Argument deviceName:");
+    assert_eq!(device(&mock, &asset_id).await, before, "device unchanged");
+}
+
+#[tokio::test]
+async fn deleting_a_device_revokes_its_valid_certificates() {
+    let mock = Mock::start().await;
+    let key = create_product(&mock, json!({})).await;
+    let created = create_device(&mock, &key, json!({ "deviceKey": "doomed" })).await;
+    let dev = created["assetId"].as_str().unwrap().to_string();
+    let revoked = sn(&mock.apply_ok(&dev, "doomed-1").await);
+    let valid = sn(&mock.apply_ok(&dev, "doomed-2").await);
+    let r = mock
+        .cert(
+            "apply",
+            &dev,
+            json!({ "csr": ec_csr("doomed-3"), "issueAuthority": "ECC" }),
+        )
+        .await;
+    assert_ok(&r);
+    let ecc = sn(&r["data"]);
+    let r = mock
+        .cert(
+            "revoke",
+            &dev,
+            json!({ "certSn": revoked, "reason": "KEY_COMPROMISE" }),
+        )
+        .await;
+    assert_ok(&r);
+    let list = mock.list(&dev).await;
+    assert_eq!(row(&list, revoked)["certStatus"], 1);
+    assert_eq!(row(&list, valid)["certStatus"], 0);
+    let crl = parse_crl(&mock.get_bytes("/enos/CA/crl/RSA").await, "DER");
+    assert_eq!(crl.reason_of(valid), None, "not on the CRL before delete");
+
+    let r = delete_device(&mock, &format!("assetId={dev}")).await;
+    assert_ok(&r);
+    assert!(r["data"].is_null(), "{r}");
+
+    let der = mock.get_bytes("/enos/CA/crl/RSA").await;
+    crl_verify(&der, &mock.root("RSA").await).expect("CRL verifies against the RSA root");
+    let crl = parse_crl(&der, "DER");
+    assert_eq!(
+        crl.reason_of(valid),
+        Some(Some("Cessation Of Operation".to_string())),
+        "{crl:?}"
+    );
+    assert_eq!(
+        crl.reason_of(revoked),
+        Some(Some("Key Compromise".to_string())),
+        "the earlier revocation keeps its reason: {crl:?}"
+    );
+    assert_eq!(
+        crl.serials().iter().filter(|s| **s == revoked).count(),
+        1,
+        "{crl:?}"
+    );
+    assert_eq!(
+        crl.reason_of(ecc),
+        None,
+        "the ECC certificate is not on the RSA CRL"
+    );
+    let der = mock.get_bytes("/enos/CA/crl/ECC").await;
+    crl_verify(&der, &mock.root("ECC").await).expect("CRL verifies against the ECC root");
+    assert_eq!(
+        parse_crl(&der, "DER").reason_of(ecc),
+        Some(Some("Cessation Of Operation".to_string())),
+        "the ECC certificate is revoked on the ECC CRL"
+    );
+
+    // The device is gone under both names, for every call.
+    assert_error(
+        &get_device(&mock, &format!("assetId={dev}")).await,
+        11404,
+        DEVICE_NOT_FOUND,
+    );
+    assert_error(
+        &get_device(&mock, &format!("productKey={key}&deviceKey=doomed")).await,
+        11404,
+        DEVICE_NOT_FOUND,
+    );
+    assert_error(
+        &mock.cert("list", &dev, Value::Null).await,
+        11404,
+        DEVICE_NOT_FOUND,
+    );
+    assert_error(
+        &mock.cert("revoke", &dev, json!({ "certSn": valid })).await,
+        11404,
+        DEVICE_NOT_FOUND,
+    );
+    assert_error(
+        &delete_device(&mock, &format!("assetId={dev}")).await,
+        11404,
+        DEVICE_NOT_FOUND,
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_device_leaves_its_expired_certificates_off_the_crl() {
+    let mock = Mock::start().await;
+    let key = create_product(&mock, json!({ "maxValidDay": 1 })).await;
+    let dev = new_device(&mock, &key).await;
+    let expired = sn(&mock.apply_ok(&dev, "short-1").await);
+    advance_days(&mock, 2).await;
+    let valid = sn(&mock.apply_ok(&dev, "short-2").await);
+    let list = mock.list(&dev).await;
+    assert_eq!(row(&list, expired)["certStatus"], 2);
+    assert_eq!(row(&list, valid)["certStatus"], 0);
+
+    assert_ok(&delete_device(&mock, &format!("assetId={dev}")).await);
+    let crl = parse_crl(&mock.get_bytes("/enos/CA/crl/RSA").await, "DER");
+    assert_eq!(
+        crl.reason_of(valid),
+        Some(Some("Cessation Of Operation".to_string())),
+        "{crl:?}"
+    );
+    assert_eq!(
+        crl.reason_of(expired),
+        None,
+        "only valid certificates are revoked: {crl:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_devices_subject_and_key_can_be_used_again() {
+    let mock = Mock::start().await;
+    let key = create_product(&mock, json!({})).await;
+    let dev1 = create_device(&mock, &key, json!({ "deviceKey": "reused" })).await;
+    let dev1 = dev1["assetId"].as_str().unwrap().to_string();
+    let dev2 = new_device(&mock, &key).await;
+    let dir = tmp();
+    let key1 = common::key(dir.path(), "rsa:2048");
+    let csr1 = csr_for_key(&key1, &subject("reused-cn"), "sha256");
+    let csr2 = rsa_csr("reused-cn");
+
+    assert_ok(&mock.cert("apply", &dev1, json!({ "csr": csr1 })).await);
+    // While dev1 lives, its key and its CN are taken.
+    let r = mock.cert("apply", &dev2, json!({ "csr": csr1 })).await;
+    assert_error(&r, 11833, BOUND_ELSEWHERE);
+    let r = mock.cert("apply", &dev2, json!({ "csr": csr2 })).await;
+    assert_error_prefix(&r, 99400, "Duplicate subject by certificate request!");
+
+    assert_ok(&delete_device(&mock, &format!("assetId={dev1}")).await);
+    let r = mock.cert("apply", &dev2, json!({ "csr": csr1 })).await;
+    assert_ok(&r);
+    assert_eq!(
+        cert_subject(r["data"]["cert"].as_str().unwrap()),
+        csr_subject(&csr1)
+    );
+
+    // The deleted device's deviceKey is free again, too.
+    let again = create_device(&mock, &key, json!({ "deviceKey": "reused" })).await;
+    assert_eq!(again["deviceKey"], "reused");
+    let again = again["assetId"].as_str().unwrap();
+    assert!(
+        mock.list(again).await.is_empty(),
+        "a new device starts bare"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Flow and alias
+
+#[tokio::test]
+async fn enos_apis_alone_take_a_device_through_its_whole_lifecycle() {
+    let mock = Mock::start().await;
+    let root = mock.root("RSA").await;
+
+    let product_key = create_product(
+        &mock,
+        json!({ "productName": { "defaultValue": "Flow" }, "defaultValidDay": 365, "maxValidDay": 400 }),
+    )
+    .await;
+    let p = product(&mock, &product_key).await;
+    assert_eq!(p["biDirectionalAuth"], true, "{p}");
+
+    let created = create_device(&mock, &product_key, json!({ "deviceKey": "flow-1" })).await;
+    let asset_id = created["assetId"].as_str().unwrap().to_string();
+    let keys = format!("productKey={product_key}&deviceKey=flow-1");
+    let r = get_device(&mock, &keys).await;
+    assert_ok(&r);
+    assert_eq!(r["data"]["assetId"], asset_id.as_str(), "{r}");
+
+    // Apply, naming the device by its keys.
+    let csr = rsa_csr("flow-cn");
+    let r = mock
+        .cert_query(
+            &format!("action=apply&orgId={ORG}&{keys}"),
+            json!({ "csr": csr }),
+        )
+        .await;
+    assert_ok(&r);
+    let first = r["data"].clone();
+    let first_pem = first["cert"].as_str().unwrap();
+    verify(&root, first_pem).expect("applied certificate verifies");
+    assert_eq!(cert_serial(first_pem), sn(&first));
+    assert_eq!(cert_subject(first_pem), csr_subject(&csr));
+    let (nb, na) = cert_dates(first_pem);
+    assert_eq!(na - nb, 365 * DAY_MS, "the product's defaultValidDay");
+
+    // Renew without a CSR.
+    let r = mock
+        .cert("renew", &asset_id, json!({ "certSn": sn(&first) }))
+        .await;
+    assert_ok(&r);
+    let second = r["data"].clone();
+    let second_pem = second["cert"].as_str().unwrap();
+    verify(&root, second_pem).expect("renewed certificate verifies");
+    assert!(sn(&second) > sn(&first));
+    assert_eq!(cert_pubkey(second_pem), cert_pubkey(first_pem));
+
+    // List.
+    let list = mock.list(&asset_id).await;
+    assert_eq!(list.len(), 2, "{list:?}");
+    let old = row(&list, sn(&first));
+    assert_eq!(old["certStatus"], 1, "{old}");
+    assert_eq!(old["revoker"], "IoT_Hub", "{old}");
+    assert_eq!(old["revokerReason"], "SUPERSEDED", "{old}");
+    let new = row(&list, sn(&second));
+    assert_eq!(new["certStatus"], 0, "{new}");
+    assert_eq!(new["revoker"], "", "{new}");
+
+    // Revoke.
+    let r = mock
+        .cert(
+            "revoke",
+            &asset_id,
+            json!({ "certSn": sn(&second), "reason": 1 }),
+        )
+        .await;
+    assert_ok(&r);
+    let new = row(&mock.list(&asset_id).await, sn(&second));
+    assert_eq!(new["certStatus"], 1, "{new}");
+    assert_eq!(new["revokerReason"], "KEY COMPROMISE", "{new}");
+    assert_eq!(new["revoker"], ORG, "unauthenticated revoke: the orgId");
+    let crl = parse_crl(&mock.get_bytes("/enos/CA/crl/RSA").await, "DER");
+    assert_eq!(
+        crl.reason_of(sn(&second)),
+        Some(Some("Key Compromise".to_string()))
+    );
+    assert_eq!(
+        crl.reason_of(sn(&first)),
+        Some(Some("Superseded".to_string()))
+    );
+
+    // Delete the device, then the product.
+    assert_ok(&delete_device(&mock, &keys).await);
+    assert_error(
+        &get_device(&mock, &format!("assetId={asset_id}")).await,
+        11404,
+        DEVICE_NOT_FOUND,
+    );
+    assert_ok(&delete_product(&mock, &product_key).await);
+    assert_error(
+        &get_product(&mock, &product_key).await,
+        11404,
+        PRODUCT_NOT_FOUND,
+    );
+}
+
+#[tokio::test]
+async fn v2_0_serves_products_and_devices_as_an_alias() {
+    let mock = Mock::start().await;
+    let v20 = |resource: &str, query: String| format!("/connect-service/v2.0/{resource}?{query}");
+
+    let r = enos(
+        &mock,
+        Method::POST,
+        &v20("products", create_query()),
+        Some(&product_body()),
+    )
+    .await;
+    assert_ok(&r);
+    let key = r["data"].as_str().unwrap().to_string();
+    let get20 = enos(
+        &mock,
+        Method::GET,
+        &v20(
+            "products",
+            format!("action=get&orgId={ORG}&productKey={key}"),
+        ),
+        None,
+    )
+    .await;
+    assert_ok(&get20);
+    assert_eq!(get20["data"], product(&mock, &key).await, "same product");
+    let r = enos(
+        &mock,
+        Method::POST,
+        &v20(
+            "products",
+            format!("action=update&orgId={ORG}&productKey={key}"),
+        ),
+        Some(&json!({ "productDesc": "via v2.0" })),
+    )
+    .await;
+    assert_ok(&r);
+    assert_eq!(product(&mock, &key).await["productDesc"], "via v2.0");
+    let r = enos(
+        &mock,
+        Method::GET,
+        &v20(
+            "products",
+            format!("action=get&orgId={ORG}&productKey=NoSuchPr"),
+        ),
+        None,
+    )
+    .await;
+    assert_error(&r, 11404, PRODUCT_NOT_FOUND);
+
+    let r = enos(
+        &mock,
+        Method::POST,
+        &v20("devices", create_query()),
+        Some(&merged(
+            device_body(&key),
+            json!({ "deviceKey": "alias-1" }),
+        )),
+    )
+    .await;
+    assert_ok(&r);
+    let asset_id = r["data"]["assetId"].as_str().unwrap().to_string();
+    let r = enos(
+        &mock,
+        Method::GET,
+        &v20(
+            "devices",
+            format!("action=get&orgId={ORG}&productKey={key}&deviceKey=alias-1"),
+        ),
+        None,
+    )
+    .await;
+    assert_ok(&r);
+    assert_eq!(r["data"], device(&mock, &asset_id).await);
+    let r = enos(
+        &mock,
+        Method::POST,
+        &v20(
+            "devices",
+            format!("action=update&orgId={ORG}&assetId={asset_id}"),
+        ),
+        Some(&json!({ "deviceDesc": "via v2.0" })),
+    )
+    .await;
+    assert_ok(&r);
+    assert_eq!(device(&mock, &asset_id).await["deviceDesc"], "via v2.0");
+    let r = enos(
+        &mock,
+        Method::POST,
+        &v20(
+            "devices",
+            format!("action=delete&orgId={ORG}&assetId={asset_id}"),
+        ),
+        Some(&json!({})),
+    )
+    .await;
+    assert_ok(&r);
+    assert_error(
+        &get_device(&mock, &format!("assetId={asset_id}")).await,
+        11404,
+        DEVICE_NOT_FOUND,
+    );
+    let r = enos(
+        &mock,
+        Method::POST,
+        &v20(
+            "products",
+            format!("action=delete&orgId={ORG}&productKey={key}"),
+        ),
+        Some(&json!({})),
+    )
+    .await;
+    assert_ok(&r);
+    assert_error(&get_product(&mock, &key).await, 11404, PRODUCT_NOT_FOUND);
+}
+
+// ---------------------------------------------------------------------------
+// --seed
+
+fn seeded(seed: Option<u64>) -> Config {
+    Config {
+        seed,
+        ..Config::default()
+    }
+}
+
+async fn advance_seconds(mock: &Mock, seconds: i64) {
+    let (status, body) = post_clock(mock, json!({ "advanceSeconds": seconds })).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Control calls, which must draw nothing from the seeded generator.
+async fn control_calls(mock: &Mock) {
+    let health = mock
+        .http
+        .get(mock.url("/__admin/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    advance_seconds(mock, 5).await;
+    let requests = mock.get_json("/__admin/requests").await;
+    assert!(requests.is_array(), "{requests}");
+    let clock = mock.get_json("/__admin/clock").await;
+    assert!(clock["now"].is_string(), "{clock}");
+    let errors = mock.get_json("/__admin/errors").await;
+    assert!(errors.is_array(), "{errors}");
+    let fault = mock
+        .admin(
+            "/__admin/faults",
+            json!({ "action": "revoke", "error": "cert_service_internal", "times": 1 }),
+        )
+        .await;
+    assert!(fault.to_string().contains("fault-"), "{fault}");
+    let cleared = mock
+        .http
+        .delete(mock.url("/__admin/faults"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cleared.status(), 200);
+    let org = mock
+        .http
+        .post(mock.url("/__admin/orgs"))
+        .json(&json!({ "orgId": "o17000000000007", "apps": [] }))
+        .send()
+        .await
+        .unwrap();
+    assert!(org.status().is_success(), "{}", org.status());
+}
+
+/// One labelled value of a run.
+type Transcript = Vec<(&'static str, String)>;
+
+fn text(v: &Value) -> String {
+    v.as_str()
+        .unwrap_or_else(|| panic!("{v} is a string"))
+        .to_string()
+}
+
+/// The EnOS calls of a seeded run: create product, get it, create a device
+/// without deviceKey, apply, list. With `control`, control calls between them.
+async fn seeded_run(mock: &Mock, csr: &str, control: bool) -> Transcript {
+    let mut t = Transcript::new();
+    if control {
+        control_calls(mock).await;
+    }
+    let r = products(mock, &create_query(), product_body()).await;
+    assert_ok(&r);
+    t.push(("product create requestId", text(&r["requestId"])));
+    t.push(("productKey", text(&r["data"])));
+    let product_key = text(&r["data"]);
+    if control {
+        control_calls(mock).await;
+    }
+    let r = get_product(mock, &product_key).await;
+    assert_ok(&r);
+    t.push(("product get requestId", text(&r["requestId"])));
+    t.push(("productSecret", text(&r["data"]["productSecret"])));
+    let r = devices(mock, &create_query(), device_body(&product_key)).await;
+    assert_ok(&r);
+    t.push(("device create requestId", text(&r["requestId"])));
+    for f in ["assetId", "deviceKey", "deviceSecret"] {
+        t.push((f, text(&r["data"][f])));
+    }
+    let asset_id = text(&r["data"]["assetId"]);
+    if control {
+        control_calls(mock).await;
+    }
+    let r = mock.cert("apply", &asset_id, json!({ "csr": csr })).await;
+    assert_ok(&r);
+    t.push(("apply requestId", text(&r["requestId"])));
+    t.push(("certSN", text(&r["data"]["certSN"])));
+    if control {
+        control_calls(mock).await;
+    }
+    let r = mock.cert("list", &asset_id, Value::Null).await;
+    assert_ok(&r);
+    t.push(("list requestId", text(&r["requestId"])));
+    let serials: Vec<String> = r["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| text(&row["certSN"]))
+        .collect();
+    t.push(("list certSNs", serials.join(",")));
+    t
+}
+
+fn value<'a>(t: &'a Transcript, label: &str) -> &'a str {
+    &t.iter()
+        .find(|(l, _)| *l == label)
+        .unwrap_or_else(|| panic!("no {label} in {t:?}"))
+        .1
+}
+
+/// The labels whose values differ between two runs.
+fn differing(a: &Transcript, b: &Transcript) -> Vec<&'static str> {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .filter(|(x, y)| x.1 != y.1)
+        .map(|(x, _)| x.0)
+        .collect()
+}
+
+const GENERATED: [&str; 10] = [
+    "product create requestId",
+    "productKey",
+    "product get requestId",
+    "productSecret",
+    "device create requestId",
+    "assetId",
+    "deviceKey",
+    "deviceSecret",
+    "apply requestId",
+    "list requestId",
+];
+
+#[tokio::test]
+async fn the_same_seed_gives_the_same_identifiers_and_serials() {
+    let csr = rsa_csr("seeded");
+    let a = Mock::start_with(seeded(Some(7))).await;
+    let b = Mock::start_with(seeded(Some(7))).await;
+    let ta = seeded_run(&a, &csr, false).await;
+    let tb = seeded_run(&b, &csr, false).await;
+    assert_eq!(ta, tb, "seed 7 twice");
+    assert!(is_alnum(value(&ta, "productKey"), 8), "{ta:?}");
+    assert!(is_alnum(value(&ta, "assetId"), 8), "{ta:?}");
+    assert!(is_alnum(value(&ta, "deviceSecret"), 20), "{ta:?}");
+    for label in GENERATED.iter().filter(|l| l.ends_with("requestId")) {
+        assert!(is_uuid_v4(value(&ta, label)), "{label}: {ta:?}");
+    }
+    assert_eq!(value(&ta, "list certSNs"), value(&ta, "certSN"));
+    // A second round on both continues identically.
+    let csr2 = rsa_csr("seeded-2");
+    assert_eq!(
+        seeded_run(&a, &csr2, false).await,
+        seeded_run(&b, &csr2, false).await
+    );
+}
+
+#[tokio::test]
+async fn another_seed_gives_other_identifiers() {
+    let csr = rsa_csr("seeded");
+    let t7 = seeded_run(&Mock::start_with(seeded(Some(7))).await, &csr, false).await;
+    let t8 = seeded_run(&Mock::start_with(seeded(Some(8))).await, &csr, false).await;
+    assert_eq!(
+        differing(&t7, &t8),
+        GENERATED.to_vec(),
+        "every generated identifier differs: {t7:?} vs {t8:?}"
+    );
+}
+
+#[tokio::test]
+async fn control_calls_draw_nothing_from_the_seeded_generator() {
+    let csr = rsa_csr("seeded");
+    let quiet = seeded_run(&Mock::start_with(seeded(Some(7))).await, &csr, false).await;
+    let busy = seeded_run(&Mock::start_with(seeded(Some(7))).await, &csr, true).await;
+    assert_eq!(quiet, busy, "control calls changed the sequence");
+}
+
+#[tokio::test]
+async fn reset_restarts_the_seeded_sequence_while_serials_keep_counting() {
+    let csr = rsa_csr("seeded");
+    let fresh = seeded_run(&Mock::start_with(seeded(Some(7))).await, &csr, false).await;
+    let mock = Mock::start_with(seeded(Some(7))).await;
+    let first = seeded_run(&mock, &csr, false).await;
+    assert_eq!(first, fresh);
+    let reset = mock
+        .http
+        .post(mock.url("/__admin/reset"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), 200);
+    // The state went back to the fixtures (read by a control call, which draws nothing).
+    let fixture_counts = counts(&Mock::start_with(seeded(Some(7))).await).await;
+    assert_eq!(counts(&mock).await, fixture_counts);
+    let after = seeded_run(&mock, &csr, false).await;
+    // Identifiers start over ...
+    assert_eq!(differing(&fresh, &after), ["certSN", "list certSNs"]);
+    // ... but serials are never reused: they go on from where they were.
+    let before_serial: u64 = value(&first, "certSN").parse().unwrap();
+    let after_serial: u64 = value(&after, "certSN").parse().unwrap();
+    assert_eq!(after_serial, before_serial + 1, "{first:?} / {after:?}");
+    assert_eq!(value(&after, "list certSNs"), after_serial.to_string());
+}
+
+#[tokio::test]
+async fn without_a_seed_two_mocks_differ() {
+    let csr = rsa_csr("unseeded");
+    let a = seeded_run(&Mock::start_with(seeded(None)).await, &csr, false).await;
+    let b = seeded_run(&Mock::start_with(seeded(None)).await, &csr, false).await;
+    assert_eq!(
+        differing(&a, &b),
+        GENERATED.to_vec(),
+        "unseeded identifiers repeat: {a:?} vs {b:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Device delete racing certificate calls
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_device_deleted_amid_applies_leaves_no_valid_certificate_behind() {
+    let mock = Mock::start().await;
+    let product_key = create_product(&mock, json!({})).await;
+    let dir = tmp();
+    let device_key = common::key(dir.path(), "rsa:2048");
+    let csrs: Vec<String> = (0..40)
+        .map(|i| csr_for_key(&device_key, &subject(&format!("amid-{i}")), "sha256"))
+        .collect();
+    let dev = new_device(&mock, &product_key).await;
+
+    // Twenty applies, the delete, twenty more: all in flight at once.
+    let selector = format!("assetId={dev}");
+    let mut calls: Vec<futures::future::BoxFuture<'_, Value>> = Vec::new();
+    for (i, csr) in csrs.iter().enumerate() {
+        if i == csrs.len() / 2 {
+            calls.push(Box::pin(delete_device(&mock, &selector)));
+        }
+        calls.push(Box::pin(mock.cert("apply", &dev, json!({ "csr": csr }))));
+    }
+    let mut answers = futures::future::join_all(calls).await;
+    let deleted = answers.remove(csrs.len() / 2);
+    assert_ok(&deleted);
+
+    // Every certificate answered to an apply is either revoked with the device
+    // or was never issued (11404): none stays valid without a device.
+    let root = mock.root("RSA").await;
+    let crl = parse_crl(&mock.get_bytes("/enos/CA/crl/RSA").await, "DER");
+    let mut revoked = Vec::new();
+    let mut leaked = Vec::new();
+    let mut refused = 0;
+    for r in &answers {
+        if r["code"] == 0 {
+            let serial = sn(&r["data"]);
+            match crl.reason_of(serial) {
+                Some(Some(reason)) if reason == "Cessation Of Operation" => revoked.push(serial),
+                _ => {
+                    verify(&root, r["data"]["cert"].as_str().unwrap())
+                        .expect("a leaked certificate is a real one");
+                    leaked.push(serial);
+                }
+            }
+        } else {
+            assert_error(r, 11404, DEVICE_NOT_FOUND);
+            refused += 1;
+        }
+    }
+    assert!(
+        leaked.is_empty(),
+        "apply answered code 0 with certificates of the deleted device that are not revoked \
+         (nor listed anywhere): {leaked:?}; revoked with the device: {revoked:?}; refused 11404: {refused}"
+    );
+}
