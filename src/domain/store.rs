@@ -13,7 +13,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::errors::{EnosError, ErrorKey};
 use super::fixtures::Loaded;
-use super::model::{Authority, CertRecord, CertStatus, Device, Org, Product, Revocation};
+use super::model::{App, Authority, CertRecord, CertStatus, Device, Org, Product, Revocation};
 use super::rules::DeviceRef;
 
 /// A device and the lock that serialises operations on it.
@@ -213,6 +213,17 @@ impl Store {
         orgs
     }
 
+    /// The app with this appKey and the org it belongs to (an appKey names one app, B1).
+    pub fn app(&self, app_key: &str) -> Option<(String, App)> {
+        let s = self.state.read();
+        s.orgs.values().find_map(|org| {
+            org.apps
+                .iter()
+                .find(|a| a.app_key == app_key)
+                .map(|a| (org.org_id.clone(), a.clone()))
+        })
+    }
+
     /// Declares an org, or replaces the apps of an existing one. An appKey
     /// belongs to one org only.
     pub fn upsert_org(&self, org: Org) -> Result<(), String> {
@@ -223,7 +234,10 @@ impl Store {
                 .values()
                 .find(|o| o.org_id != org.org_id && o.apps.iter().any(|a| a.app_key == app.app_key))
             {
-                return Err(format!("appKey {:?} already belongs to org {:?}", app.app_key, other.org_id));
+                return Err(format!(
+                    "appKey {:?} already belongs to org {:?}",
+                    app.app_key, other.org_id
+                ));
             }
         }
         let mut keys: Vec<&str> = org.apps.iter().map(|a| a.app_key.as_str()).collect();
