@@ -164,7 +164,10 @@ fn load_ca(
 /// The gateway of `config`, with the Poseidon key from `--poseidon-key` or the built-in one.
 fn gateway(config: &Config) -> Result<(Gateway, String), String> {
     let (source, pem) = match &config.poseidon_key {
-        Some(path) => (path.display().to_string(), read_file(path)?),
+        Some(path) => (
+            path.display().to_string(),
+            read_file(path).map_err(|e| format!("poseidon key {e}"))?,
+        ),
         None => (
             "built-in fixtures/poseidon-test-key.pem".to_string(),
             DEFAULT_POSEIDON_KEY.to_string(),
