@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+use crate::auth::Gateway;
 use crate::ca::csr::{check_csr, request_from_certificate, CheckedCsr};
 use crate::ca::{Authorities, IssueRequest};
 use crate::clock::Clock;
 use crate::domain::errors::{EnosError, ErrorKey};
 use crate::domain::fixtures::Loaded;
 use crate::domain::model::{Authority, CertRecord, CertStatus, Revocation, RevocationReason};
-use crate::domain::rules::{resolve_valid_day, validity_window, DeviceRef};
+use crate::domain::rules::{org_access, resolve_valid_day, validity_window, DeviceRef};
 use crate::domain::store::{DeviceContext, IssueCheck, Store};
 
 /// What renew does with the certificate it replaces (B6).
@@ -34,6 +35,8 @@ pub struct Target {
     pub device: DeviceRef,
     /// The authenticated app, when there is one (revoker of API revokes, B14).
     pub app_key: Option<String>,
+    /// The org of the authenticated app: any other org is denied (B10).
+    pub caller_org: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -87,6 +90,8 @@ pub struct Service {
     pub cas: Authorities,
     pub public_url: String,
     pub renew_policy: RenewPolicy,
+    /// Gateway authentication and the token service's state.
+    pub gateway: Gateway,
     pub fixtures: RwLock<FixturesSource>,
 }
 
@@ -99,15 +104,17 @@ impl Service {
         format!("{}/enos/CA/crl/{}", self.public_url, authority.as_str())
     }
 
-    /// State, clock back to the loaded fixtures.
+    /// State, clock back to the loaded fixtures; issued tokens forgotten.
     pub fn reset(&self) {
         self.store.reset(&self.fixtures.read().loaded);
         self.clock.reset();
+        self.gateway.reset();
     }
 
-    /// Existence (org, device), then the product's bi-directional flag.
+    /// Existence (org, device), then org access, then the product's bi-directional flag.
     fn device(&self, target: &Target, bi_directional: bool) -> Result<DeviceContext, EnosError> {
         let ctx = self.store.device_context(&target.org_id, &target.device)?;
+        org_access(target.caller_org.as_deref(), &target.org_id)?;
         if bi_directional && !ctx.product.bi_directional_auth {
             return Err(EnosError::new(ErrorKey::NotBiDirectional));
         }

@@ -80,6 +80,7 @@ pub async fn health(State(service): State<Arc<Service>>) -> Response {
             "clock": clock_view(&service),
             "counts": service.store.counts(),
             "renewPolicy": service.renew_policy,
+            "auth": service.gateway.mode(),
             "publicUrl": service.public_url,
         }),
     )

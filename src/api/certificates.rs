@@ -6,8 +6,10 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::Method;
 use axum::response::Response;
+use axum::Extension;
 use serde::Serialize;
 
+use crate::auth::Caller;
 use crate::domain::errors::{EnosError, ErrorKey, APPLY, LIST, RENEW, REVOKE};
 use crate::domain::rules::DeviceRef;
 use crate::service::{
@@ -84,7 +86,7 @@ impl<'a> From<&'a ListedCert> for ListedView<'a> {
 }
 
 /// Argument syntax in contract order: action, orgId, device identifier, then the body.
-fn target(query: &Query) -> Result<Target, EnosError> {
+fn target(query: &Query, caller: Option<&Caller>) -> Result<Target, EnosError> {
     let org_id = query
         .non_empty("orgId")
         .ok_or_else(|| EnosError::new(ErrorKey::OrgMissing))?;
@@ -96,7 +98,8 @@ fn target(query: &Query) -> Result<Target, EnosError> {
     Ok(Target {
         org_id: org_id.to_string(),
         device,
-        app_key: None,
+        app_key: caller.map(|c| c.app_key.clone()),
+        caller_org: caller.map(|c| c.org_id.clone()),
     })
 }
 
@@ -116,6 +119,7 @@ async fn dispatch(
     method: &Method,
     query: &Query,
     body: &[u8],
+    caller: Option<&Caller>,
 ) -> Result<Response, EnosError> {
     let action = query
         .non_empty("action")
@@ -126,7 +130,7 @@ async fn dispatch(
     if action != LIST {
         require_post(method, action)?;
     }
-    let target = target(query)?;
+    let target = target(query, caller)?;
     let body = Body::parse(body)?;
     match action {
         APPLY => {
@@ -168,11 +172,13 @@ async fn dispatch(
 pub async fn handle(
     State(service): State<Arc<Service>>,
     method: Method,
+    caller: Option<Extension<Caller>>,
     RawQuery(raw_query): RawQuery,
     body: Bytes,
 ) -> Response {
     let query = Query::parse(raw_query.as_deref());
-    match dispatch(&service, &method, &query, &body).await {
+    let caller = caller.as_ref().map(|Extension(c)| c);
+    match dispatch(&service, &method, &query, &body, caller).await {
         Ok(response) => response,
         Err(e) => envelope::error(&e),
     }

@@ -5,10 +5,12 @@
 #![allow(clippy::result_large_err)]
 
 mod admin;
+pub mod auth;
 mod ca;
 mod certificates;
 pub mod envelope;
 pub mod params;
+mod token;
 
 use std::sync::Arc;
 
@@ -25,7 +27,8 @@ use tower_http::trace::TraceLayer;
 use crate::domain::errors::{EnosError, ErrorKey};
 use crate::service::Service;
 
-pub fn router(service: Arc<Service>, body_limit: usize) -> Router {
+/// The EnOS business routes: the only ones behind the gateway (B10).
+fn business(service: &Arc<Service>) -> Router<Arc<Service>> {
     Router::new()
         .route(
             "/connect-service/v2.0/certificates",
@@ -34,6 +37,20 @@ pub fn router(service: Arc<Service>, body_limit: usize) -> Router {
         .route(
             "/connect-service/v2.1/certificates",
             any(certificates::handle),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            service.clone(),
+            auth::gateway,
+        ))
+}
+
+pub fn router(service: Arc<Service>, body_limit: usize) -> Router {
+    Router::new()
+        .merge(business(&service))
+        .route("/apim-token-service/v2.0/token/get", post(token::get))
+        .route(
+            "/apim-token-service/v2.0/token/refresh",
+            post(token::refresh),
         )
         .route("/enos/CA/cacert", get(ca::rsa_cacert))
         .route("/enos/CA/cacert/{kind}", get(ca::cacert_of))
