@@ -24,6 +24,13 @@ if ! command -v openssl >/dev/null 2>&1; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssl
 fi
 
+# The official-client test (tests/python_client.rs) builds a virtual environment with python3.
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    echo "test.sh: installing python3 and python3-venv"
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-venv python3-pip
+fi
+
 # rustfmt and clippy: install when missing; offline the checks below say what is wrong.
 for component in rustfmt clippy; do
     if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::auth::AuthMode;
 use crate::service::RenewPolicy;
 
 #[derive(Debug, Parser)]
@@ -91,6 +92,22 @@ pub struct Config {
     /// PEM private key (PKCS#8 or SEC1) of the imported ECC root.
     #[arg(long, env = "ENOS_MOCK_ECC_CA_KEY", requires = "ecc_ca_cert")]
     pub ecc_ca_key: Option<PathBuf>,
+
+    /// Gateway authentication of the EnOS business calls: off (no checks), lenient (an
+    /// apim-accesstoken is needed; signatures are verified when sent) or strict (a valid
+    /// signature or a Poseidon token the mock can open). Token, CA and /__admin calls are always open.
+    #[arg(long, env = "ENOS_MOCK_AUTH", value_enum, default_value = "lenient")]
+    pub auth: AuthMode,
+
+    /// PEM RSA private key that opens Poseidon SDK tokens (strict mode). Default: the test
+    /// key shipped as fixtures/poseidon-test-key.pem (its public half, base64 DER, is
+    /// fixtures/poseidon-test-key.pub.b64: put it into the SDK in place of its own key).
+    #[arg(long, env = "ENOS_MOCK_POSEIDON_KEY")]
+    pub poseidon_key: Option<PathBuf>,
+
+    /// How far a token-service timestamp or an apim-timestamp may be from the mock clock.
+    #[arg(long, env = "ENOS_MOCK_AUTH_WINDOW_MINUTES", default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..))]
+    pub auth_window_minutes: u32,
 
     /// The first certificate serial number issued.
     #[arg(long, env = "ENOS_MOCK_FIRST_SERIAL", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]

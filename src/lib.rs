@@ -11,6 +11,7 @@
 //! ```
 
 pub mod api;
+pub mod auth;
 pub mod ca;
 pub mod clock;
 pub mod config;
@@ -30,6 +31,8 @@ use tokio::task::JoinHandle;
 
 pub use config::Config;
 
+use auth::poseidon::PoseidonKey;
+use auth::Gateway;
 use ca::{keys, Authorities, Ca};
 use clock::Clock;
 use domain::faults::Faults;
@@ -43,6 +46,12 @@ use service::{FixturesSource, Service};
 /// The fixtures built into the binary: a copy of `fixtures/default.json`.
 pub const DEFAULT_FIXTURES: &str = include_str!("../fixtures/default.json");
 pub const DEFAULT_FIXTURES_NAME: &str = "built-in fixtures/default.json";
+
+/// The RSA key that opens Poseidon tokens unless `--poseidon-key` names another: a copy of
+/// `fixtures/poseidon-test-key.pem`. A test key, public by design.
+pub const DEFAULT_POSEIDON_KEY: &str = include_str!("../fixtures/poseidon-test-key.pem");
+/// Its public half, base64 DER SubjectPublicKeyInfo: what goes into a Poseidon SDK.
+pub const DEFAULT_POSEIDON_PUBLIC_KEY: &str = include_str!("../fixtures/poseidon-test-key.pub.b64");
 
 /// A running mock. Dropping it leaves the server running until the runtime ends;
 /// call [`MockServer::shutdown`] to stop it.
@@ -188,9 +197,29 @@ pub fn check_fixture_cas(fixtures: &Fixtures, path: Option<&Path>) -> Result<(),
     Ok(())
 }
 
+/// The gateway of `config`, with the Poseidon key from `--poseidon-key` or the built-in one.
+fn gateway(config: &Config) -> Result<(Gateway, String), String> {
+    let (source, pem) = match &config.poseidon_key {
+        Some(path) => (
+            path.display().to_string(),
+            read_file(path).map_err(|e| format!("poseidon key {e}"))?,
+        ),
+        None => (
+            "built-in fixtures/poseidon-test-key.pem".to_string(),
+            DEFAULT_POSEIDON_KEY.to_string(),
+        ),
+    };
+    let key = PoseidonKey::from_pem(&pem).map_err(|e| format!("poseidon key {source}: {e}"))?;
+    Ok((
+        Gateway::new(config.auth, config.auth_window_minutes, key),
+        source,
+    ))
+}
+
 /// Loads fixtures and CAs, binds, and serves in the background.
 pub async fn start(config: Config) -> Result<MockServer, String> {
     let (fixtures_name, fixtures) = read_fixtures(config.fixtures.as_deref())?;
+    let (gateway, poseidon_source) = gateway(&config)?;
     let clock = Arc::new(Clock::new());
     let loaded = service::load_fixtures(&fixtures, &fixtures_name, clock.now_ms())?;
     let fixtures_dir = config
@@ -237,6 +266,7 @@ pub async fn start(config: Config) -> Result<MockServer, String> {
         journal: Journal::new(config.journal_size),
         public_url,
         renew_policy: config.renew_policy,
+        gateway,
         fixtures: RwLock::new(FixturesSource {
             path: config.fixtures.clone(),
             name: fixtures_name.clone(),
@@ -256,7 +286,16 @@ pub async fn start(config: Config) -> Result<MockServer, String> {
         }
     });
     tracing::info!(
+        auth = %config.auth,
+        poseidon_key = %poseidon_source,
+        window_minutes = config.auth_window_minutes,
+        "gateway authentication {}: {}",
+        config.auth,
+        config.auth.describe()
+    );
+    tracing::info!(
         fixtures = %fixtures_name,
+        auth = %config.auth,
         renew_policy = ?config.renew_policy,
         seed = ?config.seed,
         rsa_root = %service.cas.rsa.fingerprint,

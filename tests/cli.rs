@@ -481,7 +481,8 @@ async fn env_vars_configure_port_and_first_serial() {
     command
         .env("ENOS_MOCK_PORT", "0")
         .env("ENOS_MOCK_FIRST_SERIAL", "5000")
-        .env("ENOS_MOCK_LOG_FORMAT", "json");
+        .env("ENOS_MOCK_LOG_FORMAT", "json")
+        .env("ENOS_MOCK_AUTH", "off");
     let server = Running::start(command);
     assert_ne!(server.port, 0);
     // ENOS_MOCK_LOG_FORMAT=json took effect too.
@@ -507,7 +508,10 @@ async fn env_vars_configure_port_and_first_serial() {
         .json()
         .await
         .expect("JSON envelope");
-    assert_eq!(r["code"], 0, "{r}");
+    assert_eq!(
+        r["code"], 0,
+        "{r} (ENOS_MOCK_AUTH=off took effect: no token was sent)"
+    );
     assert_eq!(r["data"]["certSN"], "5000", "{r}");
     assert_eq!(
         r["data"]["certChainURL"],

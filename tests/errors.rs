@@ -230,7 +230,7 @@ fn chunked_post(addr: SocketAddr, path_and_query: &str, total: usize) -> (u16, S
         buf
     });
     let head = format!(
-        "POST {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json;charset=UTF-8\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        "POST {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json;charset=UTF-8\r\nTransfer-Encoding: chunked\r\napim-accesstoken: test-token\r\nConnection: close\r\n\r\n"
     );
     stream.write_all(head.as_bytes()).unwrap();
     let chunk = vec![b' '; 64 * 1024];

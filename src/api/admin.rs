@@ -91,6 +91,7 @@ pub async fn health(State(service): State<Arc<Service>>) -> Response {
             "seed": service.ids.seed(),
             "faults": service.faults.list().len(),
             "journal": { "entries": service.journal.len(), "capacity": service.journal.capacity() },
+            "auth": service.gateway.mode(),
             "publicUrl": service.public_url,
         }),
     )

@@ -6,8 +6,10 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
+use axum::Extension;
 use serde::Serialize;
 
+use crate::auth::Caller;
 use crate::domain::errors::{EnosError, ErrorKey, APPLY, LIST, RENEW, REVOKE};
 use crate::service::{
     ApplyParams, IssuedCert, ListedCert, RenewParams, RevokeParams, Service, Target,
@@ -91,11 +93,12 @@ const ACTIONS: Actions = &[
 ];
 
 /// Argument syntax in contract order: orgId, device identifier, then the body.
-fn target(query: &Query) -> Result<Target, EnosError> {
+fn target(query: &Query, caller: Option<&Caller>) -> Result<Target, EnosError> {
     Ok(Target {
         org_id: enos::org_id(query)?,
         device: enos::device_ref(query)?,
-        app_key: None,
+        app_key: caller.map(|c| c.app_key.clone()),
+        caller_org: caller.map(|c| c.org_id.clone()),
     })
 }
 
@@ -103,6 +106,7 @@ async fn dispatch(
     service: Arc<Service>,
     method: Method,
     body: Bytes,
+    caller: Option<Caller>,
     action: &'static str,
     query: Query,
     request_id: String,
@@ -110,7 +114,7 @@ async fn dispatch(
     if action != LIST {
         enos::require_post(&method, action)?;
     }
-    let target = target(&query)?;
+    let target = target(&query, caller.as_ref())?;
     let body = Body::parse(&body)?;
     match action {
         APPLY => {
@@ -152,17 +156,19 @@ async fn dispatch(
 pub async fn handle(
     State(service): State<Arc<Service>>,
     method: Method,
+    caller: Option<Extension<Caller>>,
     headers: HeaderMap,
     RawQuery(raw_query): RawQuery,
     body: Bytes,
 ) -> Response {
+    let caller = caller.map(|Extension(c)| c);
     enos::answer(
         service,
         &headers,
         raw_query,
         ACTIONS,
         move |service, action, query, request_id| {
-            dispatch(service, method, body, action, query, request_id)
+            dispatch(service, method, body, caller, action, query, request_id)
         },
     )
     .await

@@ -6,8 +6,10 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
+use axum::Extension;
 use serde::Serialize;
 
+use crate::auth::Caller;
 use crate::domain::errors::{EnosError, DEVICE_CREATE, DEVICE_DELETE, DEVICE_GET, DEVICE_UPDATE};
 use crate::domain::registry::DevicePatch;
 use crate::service::{NewDevice, Service};
@@ -61,6 +63,7 @@ async fn dispatch(
     service: Arc<Service>,
     method: Method,
     body: Bytes,
+    caller_org: Option<String>,
     action: &'static str,
     query: Query,
     request_id: String,
@@ -69,9 +72,10 @@ async fn dispatch(
         enos::require_post(&method, action)?;
     }
     let org_id = enos::org_id(&query)?;
+    let caller = caller_org.as_deref();
     if action == DEVICE_CREATE {
         let body = Body::parse(&body)?;
-        let d = service.create_device(&org_id, new_device(&body)?)?;
+        let d = service.create_device(&org_id, caller, new_device(&body)?)?;
         let created = Created {
             asset_id: &d.asset_id,
             product_key: &d.product_key,
@@ -85,15 +89,15 @@ async fn dispatch(
     match action {
         DEVICE_GET => Ok(envelope::ok(
             &request_id,
-            Some(service.get_device(&org_id, &device)?),
+            Some(service.get_device(&org_id, caller, &device)?),
         )),
         DEVICE_UPDATE => {
             let patch = patch(&body)?;
-            service.update_device(&org_id, &device, &patch)?;
+            service.update_device(&org_id, caller, &device, &patch)?;
             Ok(envelope::ok::<()>(&request_id, None))
         }
         _ => {
-            service.delete_device(&org_id, &device).await?;
+            service.delete_device(&org_id, caller, &device).await?;
             Ok(envelope::ok::<()>(&request_id, None))
         }
     }
@@ -102,17 +106,19 @@ async fn dispatch(
 pub async fn handle(
     State(service): State<Arc<Service>>,
     method: Method,
+    caller: Option<Extension<Caller>>,
     headers: HeaderMap,
     RawQuery(raw_query): RawQuery,
     body: Bytes,
 ) -> Response {
+    let caller_org = caller.map(|Extension(c)| c.org_id);
     enos::answer(
         service,
         &headers,
         raw_query,
         ACTIONS,
         move |service, action, query, request_id| {
-            dispatch(service, method, body, action, query, request_id)
+            dispatch(service, method, body, caller_org, action, query, request_id)
         },
     )
     .await

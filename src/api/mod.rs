@@ -5,6 +5,7 @@
 #![allow(clippy::result_large_err)]
 
 mod admin;
+pub mod auth;
 mod ca;
 mod certificates;
 mod devices;
@@ -14,6 +15,7 @@ mod journal;
 pub mod openapi;
 pub mod params;
 mod products;
+mod token;
 
 use std::sync::Arc;
 
@@ -30,8 +32,8 @@ use tower_http::trace::TraceLayer;
 use crate::domain::errors::{EnosError, ErrorKey};
 use crate::service::Service;
 
-pub fn router(service: Arc<Service>, body_limit: usize) -> Router {
-    let journal = middleware::from_fn_with_state(service.clone(), journal::record);
+/// The EnOS business routes: the only ones behind the gateway (B10).
+fn business(service: &Arc<Service>) -> Router<Arc<Service>> {
     Router::new()
         .route(
             "/connect-service/v2.0/certificates",
@@ -45,6 +47,21 @@ pub fn router(service: Arc<Service>, body_limit: usize) -> Router {
         .route("/connect-service/v2.1/products", any(products::handle))
         .route("/connect-service/v2.0/devices", any(devices::handle))
         .route("/connect-service/v2.1/devices", any(devices::handle))
+        .route_layer(middleware::from_fn_with_state(
+            service.clone(),
+            auth::gateway,
+        ))
+}
+
+pub fn router(service: Arc<Service>, body_limit: usize) -> Router {
+    let journal = middleware::from_fn_with_state(service.clone(), journal::record);
+    Router::new()
+        .merge(business(&service))
+        .route("/apim-token-service/v2.0/token/get", post(token::get))
+        .route(
+            "/apim-token-service/v2.0/token/refresh",
+            post(token::refresh),
+        )
         .route("/enos/CA/cacert", get(ca::rsa_cacert))
         .route("/enos/CA/cacert/{kind}", get(ca::cacert_of))
         .route("/enos/CA/crl", get(ca::rsa_crl))

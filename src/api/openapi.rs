@@ -83,6 +83,23 @@ fn binary(content_type: &str, summary: &str, with_format: bool) -> Value {
     json!({ "get": op })
 }
 
+/// The token service: `{status, msg, business, data}`, outside the gateway.
+fn token(summary: &str, refresh: bool) -> Value {
+    let mut properties = json!({
+        "appKey": { "type": "string" }, "encryption": { "type": "string" },
+        "timestamp": { "oneOf": [{ "type": "integer" }, { "type": "string" }] } });
+    if refresh {
+        properties["accessToken"] = json!({ "type": "string" });
+    }
+    json!({ "post": {
+        "summary": summary,
+        "requestBody": json_body(json!({ "type": "object", "properties": properties })),
+        "responses": { "200": { "description": "status 0 with data {accessToken, expire}, or a non-zero status",
+            "content": { "application/json": { "schema": { "type": "object", "properties": {
+                "status": { "type": "integer" }, "msg": { "type": "string" }, "business": { "type": "string" }, "data": {} } } } } } }
+    } })
+}
+
 fn kind_param() -> Value {
     json!([{ "name": "kind", "in": "path", "required": true, "schema": { "type": "string", "enum": ["RSA", "ECC"] } }])
 }
@@ -141,7 +158,7 @@ pub fn document() -> Value {
         "info": {
             "title": "enos-cert-mock",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "A mock of the EnOS certificate service: the EnOS Connection Service certificate, product and device APIs, the CA endpoints, and the /__admin control plane."
+            "description": "A mock of the EnOS certificate service: the EnOS Connection Service certificate, product and device APIs (behind the gateway: apim-accesstoken, optionally apim-timestamp and apim-signature), the token service, the CA endpoints, and the /__admin control plane."
         },
         "paths": {
             "/connect-service/v2.0/certificates": certificates.clone(),
@@ -150,6 +167,8 @@ pub fn document() -> Value {
             "/connect-service/v2.1/products": products,
             "/connect-service/v2.0/devices": devices.clone(),
             "/connect-service/v2.1/devices": devices,
+            "/apim-token-service/v2.0/token/get": token("Get an access token: appKey, encryption = sha256(appKey + timestamp + appSecret), timestamp", false),
+            "/apim-token-service/v2.0/token/refresh": token("Refresh an access token (same fields plus accessToken)", true),
             "/enos/CA/cacert": binary("application/x-pem-file", "The RSA root certificate", false),
             "/enos/CA/cacert/{kind}": cacert_kind,
             "/enos/CA/crl": binary("application/pkix-crl", "The RSA root's CRL (DER, or PEM with format=pem)", true),

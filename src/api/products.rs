@@ -6,7 +6,9 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
+use axum::Extension;
 
+use crate::auth::Caller;
 use crate::domain::errors::{
     EnosError, PRODUCT_CREATE, PRODUCT_DELETE, PRODUCT_GET, PRODUCT_UPDATE,
 };
@@ -74,6 +76,7 @@ async fn dispatch(
     service: Arc<Service>,
     method: Method,
     body: Bytes,
+    caller_org: Option<String>,
     action: &'static str,
     query: Query,
     request_id: String,
@@ -83,6 +86,7 @@ async fn dispatch(
         enos::require_post(&method, action)?;
     }
     let org_id = enos::org_id(&query)?;
+    let caller = caller_org.as_deref();
     let key = if action == PRODUCT_CREATE {
         None
     } else {
@@ -93,20 +97,20 @@ async fn dispatch(
     match action {
         PRODUCT_CREATE => {
             let new = new_product(&body)?;
-            let product_key = service.create_product(&org_id, new)?;
+            let product_key = service.create_product(&org_id, caller, new)?;
             Ok(envelope::ok(&request_id, Some(product_key)))
         }
         PRODUCT_GET => Ok(envelope::ok(
             &request_id,
-            Some(service.get_product(&org_id, key)?),
+            Some(service.get_product(&org_id, caller, key)?),
         )),
         PRODUCT_UPDATE => {
             let patch = patch(&body)?;
-            service.update_product(&org_id, key, &patch)?;
+            service.update_product(&org_id, caller, key, &patch)?;
             Ok(envelope::ok::<()>(&request_id, None))
         }
         _ => {
-            service.delete_product(&org_id, key)?;
+            service.delete_product(&org_id, caller, key)?;
             Ok(envelope::ok::<()>(&request_id, None))
         }
     }
@@ -115,17 +119,19 @@ async fn dispatch(
 pub async fn handle(
     State(service): State<Arc<Service>>,
     method: Method,
+    caller: Option<Extension<Caller>>,
     headers: HeaderMap,
     RawQuery(raw_query): RawQuery,
     body: Bytes,
 ) -> Response {
+    let caller_org = caller.map(|Extension(c)| c.org_id);
     enos::answer(
         service,
         &headers,
         raw_query,
         ACTIONS,
         move |service, action, query, request_id| {
-            dispatch(service, method, body, action, query, request_id)
+            dispatch(service, method, body, caller_org, action, query, request_id)
         },
     )
     .await

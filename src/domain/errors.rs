@@ -11,6 +11,9 @@ pub const APPLY: &str = "apply";
 pub const RENEW: &str = "renew";
 pub const REVOKE: &str = "revoke";
 pub const LIST: &str = "list";
+/// The token service's two operations (A9.1), answered in its own `{status, msg}` shape.
+pub const TOKEN_GET: &str = "token/get";
+pub const TOKEN_REFRESH: &str = "token/refresh";
 
 pub const PRODUCT_CREATE: &str = "product.create";
 pub const PRODUCT_GET: &str = "product.get";
@@ -65,6 +68,7 @@ const INTERNAL: &[&str] = &[
 const APPLY_RENEW: &[&str] = &[APPLY, RENEW];
 const APPLY_RENEW_REVOKE: &[&str] = &[APPLY, RENEW, REVOKE];
 const RENEW_REVOKE: &[&str] = &[RENEW, REVOKE];
+const TOKEN_ALL: &[&str] = &[TOKEN_GET, TOKEN_REFRESH];
 
 /// One row of the catalogue. Placeholders in `template` are written `{name}`.
 #[derive(Debug)]
@@ -125,6 +129,15 @@ catalogue! {
     ProductNotFound = ("product_not_found", 11404, "Product cannot be found", PRODUCT_DEVICE);
     ProductHasDevices = ("product_has_devices", 99400, "Invalid Argument productKey:the product still has {count} device(s); delete them first", &[PRODUCT_DELETE]);
     DeviceKeyExists = ("device_key_exists", 11702, "The deviceKey already exists in the product.", &[DEVICE_CREATE]);
+    // The token service (A9.1). The public docs give the codes, not the wording: these are the mock's.
+    TokenEncryptionReplayed = ("token_encryption_replayed", 1001, "The encryption has already been used", TOKEN_ALL);
+    TokenAppKeyUnknown = ("token_app_key_unknown", 1002, "The appKey does not exist", TOKEN_ALL);
+    TokenEncryptionInvalid = ("token_encryption_invalid", 1003, "The encryption is invalid", TOKEN_ALL);
+    TokenParamInvalid = ("token_param_invalid", 1004, "Invalid parameter: {reason}", TOKEN_ALL);
+    TokenInternal = ("token_internal", 1005, "Internal error of token service", TOKEN_ALL);
+    TokenParamEmpty = ("token_param_empty", 1202, "Parameter is empty: {field}", TOKEN_ALL);
+    TokenExpired = ("token_expired", 1203, "The access token has expired", &[TOKEN_REFRESH]);
+    TokenRefreshFailed = ("token_refresh_failed", 1204, "Failed to refresh the access token", &[TOKEN_REFRESH]);
 }
 
 impl ErrorKey {

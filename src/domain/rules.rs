@@ -1,4 +1,5 @@
-//! The EnOS rules that do not depend on storage: device selection, validDay, validity windows.
+//! The EnOS rules that do not depend on storage: device selection, org access, validDay,
+//! validity windows.
 
 use super::errors::{EnosError, ErrorKey};
 use super::model::Product;
@@ -31,6 +32,18 @@ impl DeviceRef {
             }),
             _ => Err(EnosError::new(ErrorKey::DeviceIdentifierInvalid)),
         }
+    }
+}
+
+/// Org access (B10): an authenticated app may only touch its own org. `caller_org` is
+/// `None` when the call was not authenticated as a known app (auth off, or a token the
+/// mock cannot open), and then every org is open.
+pub fn org_access(caller_org: Option<&str>, org_id: &str) -> Result<(), EnosError> {
+    match caller_org {
+        Some(own) if own != org_id => {
+            Err(EnosError::with(ErrorKey::OrgDenied, &[("orgId", org_id)]))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -92,6 +105,15 @@ mod tests {
             resolve_valid_day(Some(1096), &p).unwrap_err().key,
             ErrorKey::ValidDayExceedsMax
         );
+    }
+
+    #[test]
+    fn an_app_only_touches_its_own_org() {
+        assert!(org_access(None, "o1").is_ok());
+        assert!(org_access(Some("o1"), "o1").is_ok());
+        let e = org_access(Some("o1"), "o2").unwrap_err();
+        assert_eq!(e.key, ErrorKey::OrgDenied);
+        assert_eq!(e.msg, "Denied resource:  orgId o2");
     }
 
     #[test]

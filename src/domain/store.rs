@@ -13,7 +13,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::errors::{EnosError, ErrorKey};
 use super::fixtures::Loaded;
-use super::model::{Authority, CertRecord, CertStatus, Device, Org, Product, Revocation};
+use super::model::{App, Authority, CertRecord, CertStatus, Device, Org, Product, Revocation};
 use super::rules::DeviceRef;
 
 /// A device and the lock that serialises operations on it.
@@ -258,6 +258,17 @@ impl Store {
         let mut orgs: Vec<Org> = self.state.read().orgs.values().cloned().collect();
         orgs.sort_by(|a, b| a.org_id.cmp(&b.org_id));
         orgs
+    }
+
+    /// The app with this appKey and the org it belongs to (an appKey names one app, B1).
+    pub fn app(&self, app_key: &str) -> Option<(String, App)> {
+        let s = self.state.read();
+        s.orgs.values().find_map(|org| {
+            org.apps
+                .iter()
+                .find(|a| a.app_key == app_key)
+                .map(|a| (org.org_id.clone(), a.clone()))
+        })
     }
 
     /// Declares an org, or replaces the apps of an existing one. An appKey

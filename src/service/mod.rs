@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+use crate::auth::Gateway;
 use crate::ca::csr::{check_csr, request_from_certificate, CheckedCsr};
 use crate::ca::{Authorities, IssueRequest};
 use crate::clock::Clock;
@@ -20,7 +21,7 @@ use crate::domain::faults::Faults;
 use crate::domain::fixtures::{Fixtures, Loaded};
 use crate::domain::ids::Ids;
 use crate::domain::model::{Authority, CertRecord, CertStatus, Revocation, RevocationReason};
-use crate::domain::rules::{resolve_valid_day, validity_window, DeviceRef};
+use crate::domain::rules::{org_access, resolve_valid_day, validity_window, DeviceRef};
 use crate::domain::store::{DeviceContext, IssueCheck, Store};
 use crate::journal::Journal;
 
@@ -44,6 +45,8 @@ pub struct Target {
     pub device: DeviceRef,
     /// The authenticated app, when there is one (revoker of API revokes, B14).
     pub app_key: Option<String>,
+    /// The org of the authenticated app: any other org is denied (B10).
+    pub caller_org: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +105,8 @@ pub struct Service {
     pub journal: Journal,
     pub public_url: String,
     pub renew_policy: RenewPolicy,
+    /// Gateway authentication and the token service's state.
+    pub gateway: Gateway,
     pub fixtures: RwLock<FixturesSource>,
 }
 
@@ -114,13 +119,15 @@ impl Service {
         format!("{}/enos/CA/crl/{}", self.public_url, authority.as_str())
     }
 
-    /// Everything back to the loaded fixtures: state, clock, faults, journal, identifiers.
+    /// Everything back to the loaded fixtures: state, clock, faults, journal,
+    /// identifiers; issued tokens forgotten.
     pub fn reset(&self) {
         self.store.reset(&self.fixtures.read().loaded);
         self.clock.reset();
         self.faults.clear();
         self.journal.clear();
         self.ids.reset();
+        self.gateway.reset();
     }
 
     /// Re-reads the fixtures file and resets to it. A broken file changes nothing.
@@ -136,9 +143,10 @@ impl Service {
         Ok(())
     }
 
-    /// Existence (org, device), then the product's bi-directional flag.
+    /// Existence (org, device), then org access, then the product's bi-directional flag.
     fn device(&self, target: &Target, bi_directional: bool) -> Result<DeviceContext, EnosError> {
         let ctx = self.store.device_context(&target.org_id, &target.device)?;
+        org_access(target.caller_org.as_deref(), &target.org_id)?;
         if bi_directional && !ctx.product.bi_directional_auth {
             return Err(EnosError::new(ErrorKey::NotBiDirectional));
         }

@@ -15,7 +15,7 @@ use crate::domain::model::{
 use crate::domain::registry::{
     check_device_key, check_name, check_timezone, check_valid_days, DevicePatch, ProductPatch,
 };
-use crate::domain::rules::DeviceRef;
+use crate::domain::rules::{org_access, DeviceRef};
 
 use super::{Service, SERVICE_REVOKER};
 
@@ -48,8 +48,17 @@ pub struct NewDevice {
 
 impl Service {
     /// Returns the new productKey.
-    pub fn create_product(&self, org_id: &str, new: NewProduct) -> Result<String, EnosError> {
+    pub fn create_product(
+        &self,
+        org_id: &str,
+        caller_org: Option<&str>,
+        new: NewProduct,
+    ) -> Result<String, EnosError> {
         check_name("productName", &new.product_name)?;
+        if !self.store.org_exists(org_id) {
+            return Err(EnosError::new(crate::domain::errors::ErrorKey::OrgUnknown));
+        }
+        org_access(caller_org, org_id)?;
         let (default_valid_day, max_valid_day) =
             check_valid_days(new.default_valid_day, new.max_valid_day)?;
         let now_ms = self.clock.now_ms();
@@ -79,32 +88,53 @@ impl Service {
         }
     }
 
-    pub fn get_product(&self, org_id: &str, product_key: &str) -> Result<Product, EnosError> {
-        self.store.product(org_id, product_key)
+    /// Existence (org, product), then org access (B14's order).
+    pub fn get_product(
+        &self,
+        org_id: &str,
+        caller_org: Option<&str>,
+        product_key: &str,
+    ) -> Result<Product, EnosError> {
+        let product = self.store.product(org_id, product_key)?;
+        org_access(caller_org, org_id)?;
+        Ok(product)
     }
 
     pub fn update_product(
         &self,
         org_id: &str,
+        caller_org: Option<&str>,
         product_key: &str,
         patch: &ProductPatch,
     ) -> Result<Product, EnosError> {
+        self.get_product(org_id, caller_org, product_key)?;
         self.store
             .update_product(org_id, product_key, patch, self.clock.now_ms())
     }
 
-    pub fn delete_product(&self, org_id: &str, product_key: &str) -> Result<(), EnosError> {
+    pub fn delete_product(
+        &self,
+        org_id: &str,
+        caller_org: Option<&str>,
+        product_key: &str,
+    ) -> Result<(), EnosError> {
+        self.get_product(org_id, caller_org, product_key)?;
         self.store.delete_product(org_id, product_key)
     }
 
-    pub fn create_device(&self, org_id: &str, new: NewDevice) -> Result<Device, EnosError> {
+    pub fn create_device(
+        &self,
+        org_id: &str,
+        caller_org: Option<&str>,
+        new: NewDevice,
+    ) -> Result<Device, EnosError> {
         check_name("deviceName", &new.device_name)?;
         check_timezone(&new.timezone)?;
         if let Some(key) = &new.device_key {
             check_device_key(key)?;
         }
-        // Existence before conflicts: the product must be this org's.
-        self.store.product(org_id, &new.product_key)?;
+        // Existence, then org access, then conflicts: the product must be this org's.
+        self.get_product(org_id, caller_org, &new.product_key)?;
         let device_key = match new.device_key {
             Some(key) => key,
             None => loop {
@@ -138,16 +168,25 @@ impl Service {
         }
     }
 
-    pub fn get_device(&self, org_id: &str, device: &DeviceRef) -> Result<Device, EnosError> {
-        self.store.device(org_id, device)
+    pub fn get_device(
+        &self,
+        org_id: &str,
+        caller_org: Option<&str>,
+        device: &DeviceRef,
+    ) -> Result<Device, EnosError> {
+        let found = self.store.device(org_id, device)?;
+        org_access(caller_org, org_id)?;
+        Ok(found)
     }
 
     pub fn update_device(
         &self,
         org_id: &str,
+        caller_org: Option<&str>,
         device: &DeviceRef,
         patch: &DevicePatch,
     ) -> Result<Device, EnosError> {
+        self.get_device(org_id, caller_org, device)?;
         self.store.update_device(org_id, device, patch)
     }
 
@@ -156,8 +195,10 @@ impl Service {
     pub async fn delete_device(
         &self,
         org_id: &str,
+        caller_org: Option<&str>,
         device: &DeviceRef,
     ) -> Result<Vec<u64>, EnosError> {
+        self.get_device(org_id, caller_org, device)?;
         let ctx = self.store.device_context(org_id, device)?;
         let _guard = ctx.lock(&self.store).await?;
         self.store.delete_device(

@@ -34,7 +34,7 @@ impl Mock {
         let server = enos_cert_mock::start(config).await.expect("mock starts");
         Mock {
             server,
-            http: reqwest::Client::new(),
+            http: lenient_client(),
         }
     }
 
@@ -150,6 +150,21 @@ impl Mock {
     pub async fn root(&self, authority: &str) -> String {
         self.get_text(&format!("/enos/CA/cacert/{authority}")).await
     }
+}
+
+/// An HTTP client that sends `apim-accesstoken` on every call, which the default
+/// (lenient) gateway accepts without a signature: what every test that is not about
+/// authentication uses. Tests about authentication build their own clients.
+pub fn lenient_client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "apim-accesstoken",
+        reqwest::header::HeaderValue::from_static("test-token"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("HTTP client")
 }
 
 /// Asserts an EnOS error answer: code, exact message, null data, a requestId.
