@@ -1,21 +1,13 @@
 //! `/connect-service/{v2.0|v2.1}/certificates`: Apply, Renew, Revoke and List.
 
-use std::sync::Arc;
-
-use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, Method};
 use axum::response::Response;
-use axum::Extension;
 use serde::Serialize;
 
 use crate::auth::Caller;
 use crate::domain::errors::{EnosError, ErrorKey, APPLY, LIST, RENEW, REVOKE};
-use crate::service::{
-    ApplyParams, IssuedCert, ListedCert, RenewParams, RevokeParams, Service, Target,
-};
+use crate::service::{ApplyParams, IssuedCert, ListedCert, RenewParams, RevokeParams, Target};
 
-use super::enos::{self, Actions};
+use super::enos::{self, Actions, Call, EnosRequest};
 use super::envelope;
 use super::params::{self, Body, Query};
 
@@ -102,15 +94,16 @@ fn target(query: &Query, caller: Option<&Caller>) -> Result<Target, EnosError> {
     })
 }
 
-async fn dispatch(
-    service: Arc<Service>,
-    method: Method,
-    body: Bytes,
-    caller: Option<Caller>,
-    action: &'static str,
-    query: Query,
-    request_id: String,
-) -> Result<Response, EnosError> {
+async fn dispatch(call: Call) -> Result<Response, EnosError> {
+    let Call {
+        service,
+        method,
+        body,
+        caller,
+        action,
+        query,
+        request_id,
+    } = call;
     if action != LIST {
         enos::require_post(&method, action)?;
     }
@@ -153,23 +146,6 @@ async fn dispatch(
     }
 }
 
-pub async fn handle(
-    State(service): State<Arc<Service>>,
-    method: Method,
-    caller: Option<Extension<Caller>>,
-    headers: HeaderMap,
-    RawQuery(raw_query): RawQuery,
-    body: Bytes,
-) -> Response {
-    let caller = caller.map(|Extension(c)| c);
-    enos::answer(
-        service,
-        &headers,
-        raw_query,
-        ACTIONS,
-        move |service, action, query, request_id| {
-            dispatch(service, method, body, caller, action, query, request_id)
-        },
-    )
-    .await
+pub async fn handle(request: EnosRequest) -> Response {
+    request.answer(ACTIONS, dispatch).await
 }

@@ -5,9 +5,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{Method, StatusCode};
+use axum::response::IntoResponse;
 use axum::response::Response;
 
+use crate::auth::Caller;
 use crate::domain::errors::{EnosError, ErrorKey};
 use crate::domain::faults::CallDevice;
 use crate::domain::rules::DeviceRef;
@@ -84,11 +88,10 @@ async fn injected(
     service: &Service,
     action: &str,
     query: &Query,
-    headers: &HeaderMap,
+    fault_header: Option<&str>,
     request_id: &str,
 ) -> Option<Response> {
-    if let Some(value) = headers.get(FAULT_HEADER) {
-        let key = value.to_str().unwrap_or("").trim();
+    if let Some(key) = fault_header {
         let e = match ErrorKey::from_key(key) {
             Some(k) => injected_error(k, query, FAULT_HEADER),
             None => {
@@ -136,31 +139,95 @@ async fn injected(
     }
 }
 
-/// Answers one EnOS call: requestId, action, faults, then `run`, all in the envelope.
-pub async fn answer<F, Fut>(
+/// An EnOS business call as every resource reads it: the gateway's verdict on
+/// the caller, the raw query and the body.
+pub struct EnosRequest {
     service: Arc<Service>,
-    headers: &HeaderMap,
+    method: Method,
+    caller: Option<Caller>,
+    fault_header: Option<String>,
     raw_query: Option<String>,
-    actions: Actions,
-    run: F,
-) -> Response
-where
-    F: FnOnce(Arc<Service>, &'static str, Query, String) -> Fut,
-    Fut: Future<Output = Result<Response, EnosError>>,
-{
-    let query = Query::parse(raw_query.as_deref());
-    let request_id = service.ids.uuid();
-    let action = match action(&query, actions) {
-        Ok(a) => a,
-        Err(e) => return envelope::error(&request_id, &e),
-    };
-    let mut response = match injected(&service, action, &query, headers, &request_id).await {
-        Some(r) => r,
-        None => match run(service, action, query, request_id.clone()).await {
-            Ok(r) => r,
-            Err(e) => envelope::error(&request_id, &e),
-        },
-    };
-    response.extensions_mut().insert(AnswerAction(action));
-    response
+    body: Bytes,
+}
+
+impl FromRequest<Arc<Service>> for EnosRequest {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, service: &Arc<Service>) -> Result<Self, Response> {
+        let (parts, body) = request.into_parts();
+        let caller = parts.extensions.get::<Caller>().cloned();
+        let fault_header = parts
+            .headers
+            .get(FAULT_HEADER)
+            .map(|v| v.to_str().unwrap_or("").trim().to_string());
+        let raw_query = parts.uri.query().map(str::to_string);
+        let method = parts.method.clone();
+        let body = Bytes::from_request(Request::from_parts(parts, body), service)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(EnosRequest {
+            service: service.clone(),
+            method,
+            caller,
+            fault_header,
+            raw_query,
+            body,
+        })
+    }
+}
+
+/// One EnOS call after the shared steps: what a resource's handler works from.
+pub struct Call {
+    pub service: Arc<Service>,
+    pub method: Method,
+    pub body: Bytes,
+    /// The app the gateway recognised, if any.
+    pub caller: Option<Caller>,
+    pub action: &'static str,
+    pub query: Query,
+    pub request_id: String,
+}
+
+impl EnosRequest {
+    /// Answers the call: requestId, action, faults, then `run`, all in the envelope.
+    pub async fn answer<F, Fut>(self, actions: Actions, run: F) -> Response
+    where
+        F: FnOnce(Call) -> Fut,
+        Fut: Future<Output = Result<Response, EnosError>>,
+    {
+        let service = self.service;
+        let query = Query::parse(self.raw_query.as_deref());
+        let request_id = service.ids.uuid();
+        let action = match action(&query, actions) {
+            Ok(a) => a,
+            Err(e) => return envelope::error(&request_id, &e),
+        };
+        let injected = injected(
+            &service,
+            action,
+            &query,
+            self.fault_header.as_deref(),
+            &request_id,
+        )
+        .await;
+        let mut response = match injected {
+            Some(r) => r,
+            None => {
+                let call = Call {
+                    service,
+                    method: self.method,
+                    body: self.body,
+                    caller: self.caller,
+                    action,
+                    query,
+                    request_id: request_id.clone(),
+                };
+                run(call)
+                    .await
+                    .unwrap_or_else(|e| envelope::error(&request_id, &e))
+            }
+        };
+        response.extensions_mut().insert(AnswerAction(action));
+        response
+    }
 }

@@ -1,22 +1,15 @@
 //! `/connect-service/{v2.0|v2.1}/products`: create, get, update, delete (A8).
 
-use std::sync::Arc;
-
-use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, Method};
 use axum::response::Response;
-use axum::Extension;
 
-use crate::auth::Caller;
 use crate::domain::errors::{
     EnosError, PRODUCT_CREATE, PRODUCT_DELETE, PRODUCT_GET, PRODUCT_UPDATE,
 };
 use crate::domain::model::{DataFormat, ProductType};
 use crate::domain::registry::ProductPatch;
-use crate::service::{NewProduct, Service};
+use crate::service::NewProduct;
 
-use super::enos::{self, Actions};
+use super::enos::{self, Actions, Call, EnosRequest};
 use super::envelope;
 use super::params::{required, Body, Query};
 
@@ -72,21 +65,22 @@ fn patch(body: &Body) -> Result<ProductPatch, EnosError> {
     })
 }
 
-async fn dispatch(
-    service: Arc<Service>,
-    method: Method,
-    body: Bytes,
-    caller_org: Option<String>,
-    action: &'static str,
-    query: Query,
-    request_id: String,
-) -> Result<Response, EnosError> {
+async fn dispatch(call: Call) -> Result<Response, EnosError> {
+    let Call {
+        service,
+        method,
+        body,
+        caller,
+        action,
+        query,
+        request_id,
+    } = call;
     // `get` is a GET (POST tolerated); the others change state and need POST.
     if action != PRODUCT_GET {
         enos::require_post(&method, action)?;
     }
     let org_id = enos::org_id(&query)?;
-    let caller = caller_org.as_deref();
+    let caller = caller.as_ref().map(|c| c.org_id.as_str());
     let key = if action == PRODUCT_CREATE {
         None
     } else {
@@ -116,23 +110,6 @@ async fn dispatch(
     }
 }
 
-pub async fn handle(
-    State(service): State<Arc<Service>>,
-    method: Method,
-    caller: Option<Extension<Caller>>,
-    headers: HeaderMap,
-    RawQuery(raw_query): RawQuery,
-    body: Bytes,
-) -> Response {
-    let caller_org = caller.map(|Extension(c)| c.org_id);
-    enos::answer(
-        service,
-        &headers,
-        raw_query,
-        ACTIONS,
-        move |service, action, query, request_id| {
-            dispatch(service, method, body, caller_org, action, query, request_id)
-        },
-    )
-    .await
+pub async fn handle(request: EnosRequest) -> Response {
+    request.answer(ACTIONS, dispatch).await
 }

@@ -27,7 +27,7 @@ pub const DEVICE_DELETE: &str = "device.delete";
 const CERT_ALL: &[&str] = &[APPLY, RENEW, REVOKE, LIST];
 const PRODUCT_DEVICE: &[&str] = &[PRODUCT_GET, PRODUCT_UPDATE, PRODUCT_DELETE, DEVICE_CREATE];
 /// Every EnOS action: the rows that any call can meet.
-const ALL: &[&str] = &[
+pub const ALL: &[&str] = &[
     APPLY,
     RENEW,
     REVOKE,

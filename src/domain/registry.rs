@@ -228,25 +228,8 @@ impl Store {
     }
 
     fn asset_id_of(&self, org_id: &str, device: &DeviceRef) -> Result<String, EnosError> {
-        self.check_org(org_id)?;
         let s = self.state.read();
-        let asset_id = match device {
-            DeviceRef::AssetId(a) => Some(a.clone()),
-            DeviceRef::Keys {
-                product_key,
-                device_key,
-            } => s
-                .device_keys
-                .get(&(product_key.clone(), device_key.clone()))
-                .cloned(),
-        };
-        asset_id
-            .filter(|a| {
-                s.devices
-                    .get(a)
-                    .is_some_and(|slot| slot.device.org_id == org_id)
-            })
-            .ok_or_else(|| EnosError::new(ErrorKey::DeviceNotFound))
+        Ok(s.org_slot(org_id, device)?.device.asset_id.clone())
     }
 
     pub fn device(&self, org_id: &str, device: &DeviceRef) -> Result<Device, EnosError> {
@@ -262,17 +245,7 @@ impl Store {
     /// Both names of a device if it exists (for device-scoped faults).
     pub fn device_names(&self, device: &DeviceRef) -> Option<(String, String, String)> {
         let s = self.state.read();
-        let asset_id = match device {
-            DeviceRef::AssetId(a) => a.clone(),
-            DeviceRef::Keys {
-                product_key,
-                device_key,
-            } => s
-                .device_keys
-                .get(&(product_key.clone(), device_key.clone()))?
-                .clone(),
-        };
-        let d = &s.devices.get(&asset_id)?.device;
+        let d = &s.slot(device)?.device;
         Some((
             d.asset_id.clone(),
             d.product_key.clone(),

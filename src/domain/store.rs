@@ -148,6 +148,35 @@ impl State {
         );
     }
 
+    /// The device a call names, by assetId or productKey + deviceKey.
+    pub(super) fn slot(&self, device: &DeviceRef) -> Option<&DeviceSlot> {
+        let asset_id = match device {
+            DeviceRef::AssetId(a) => a.as_str(),
+            DeviceRef::Keys {
+                product_key,
+                device_key,
+            } => self
+                .device_keys
+                .get(&(product_key.clone(), device_key.clone()))?
+                .as_str(),
+        };
+        self.devices.get(asset_id)
+    }
+
+    /// The device if it exists in `org_id`: another org's device is not found there.
+    pub(super) fn org_slot(
+        &self,
+        org_id: &str,
+        device: &DeviceRef,
+    ) -> Result<&DeviceSlot, EnosError> {
+        if !self.orgs.contains_key(org_id) {
+            return Err(EnosError::new(ErrorKey::OrgUnknown));
+        }
+        self.slot(device)
+            .filter(|slot| slot.device.org_id == org_id)
+            .ok_or_else(|| EnosError::new(ErrorKey::DeviceNotFound))
+    }
+
     fn is_live(&self, serial: u64, now_ms: i64) -> bool {
         match self.certs.get(&serial) {
             Some(c) => c.status(now_ms) == CertStatus::Valid,
@@ -303,23 +332,7 @@ impl Store {
         device: &DeviceRef,
     ) -> Result<DeviceContext, EnosError> {
         let s = self.state.read();
-        if !s.orgs.contains_key(org_id) {
-            return Err(EnosError::new(ErrorKey::OrgUnknown));
-        }
-        let asset_id = match device {
-            DeviceRef::AssetId(a) => Some(a.as_str()),
-            DeviceRef::Keys {
-                product_key,
-                device_key,
-            } => s
-                .device_keys
-                .get(&(product_key.clone(), device_key.clone()))
-                .map(String::as_str),
-        };
-        let slot = asset_id
-            .and_then(|a| s.devices.get(a))
-            .filter(|slot| slot.device.org_id == org_id)
-            .ok_or_else(|| EnosError::new(ErrorKey::DeviceNotFound))?;
+        let slot = s.org_slot(org_id, device)?;
         let product = s
             .products
             .get(&slot.device.product_key)
