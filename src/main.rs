@@ -5,6 +5,11 @@ use enos_cert_mock::config::{Cli, Command, LogFormat};
 use enos_cert_mock::healthcheck;
 use tracing_subscriber::EnvFilter;
 
+// Many small short-lived allocations per request (JSON, DER, PEM): mimalloc spends
+// less CPU on them than glibc's allocator and keeps the heap compact at scale.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn init_logging(filter: &str, format: LogFormat) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     // Colour only for a person at a terminal; redirected logs stay plain.

@@ -4,7 +4,7 @@
 //! which the caller holds across the signature; the table lock is only ever
 //! held for map lookups and inserts, never across crypto.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -71,6 +71,37 @@ pub struct IssueCheck<'a> {
     pub unique_subject: bool,
 }
 
+/// The devices holding certificates for one public key, each with its serials.
+/// A device may renew or re-apply with its own key any number of times; the
+/// 11833 check only looks at the other devices, so it stays cheap.
+#[derive(Debug, Default)]
+struct KeyHolders(Vec<(Arc<str>, Vec<u64>)>);
+
+impl KeyHolders {
+    fn add(&mut self, owner: &Arc<str>, serial: u64) {
+        match self.0.iter_mut().find(|(o, _)| o == owner) {
+            Some((_, serials)) => serials.push(serial),
+            None => self.0.push((owner.clone(), vec![serial])),
+        }
+    }
+
+    /// Returns whether no serial is left.
+    fn remove(&mut self, serial: u64) -> bool {
+        for (_, serials) in &mut self.0 {
+            serials.retain(|s| *s != serial);
+        }
+        self.0.retain(|(_, serials)| !serials.is_empty());
+        self.0.is_empty()
+    }
+
+    fn others<'a>(&'a self, owner: &'a Arc<str>) -> impl Iterator<Item = u64> + 'a {
+        self.0
+            .iter()
+            .filter(move |(o, _)| o != owner)
+            .flat_map(|(_, serials)| serials.iter().copied())
+    }
+}
+
 #[derive(Debug, Default)]
 pub(super) struct State {
     pub(super) orgs: HashMap<String, Org>,
@@ -82,9 +113,10 @@ pub(super) struct State {
     pub(super) certs: HashMap<u64, CertRecord>,
     /// Non-revoked certificates (and reservations) by authority and CN.
     subjects: HashMap<(Authority, Arc<str>), Vec<u64>>,
-    /// Non-revoked certificates (and reservations) by public key.
-    public_keys: HashMap<Arc<[u8]>, Vec<u64>>,
-    pending: HashMap<u64, Arc<str>>,
+    /// Non-revoked certificates (and reservations) by public key, grouped by device.
+    public_keys: HashMap<Arc<[u8]>, KeyHolders>,
+    /// Serials reserved for certificates being signed.
+    pending: HashSet<u64>,
     /// Revoked serials per authority, in revocation order, for the CRLs.
     revoked: [Vec<u64>; 2],
 }
@@ -180,15 +212,8 @@ impl State {
     fn is_live(&self, serial: u64, now_ms: i64) -> bool {
         match self.certs.get(&serial) {
             Some(c) => c.status(now_ms) == CertStatus::Valid,
-            None => self.pending.contains_key(&serial),
+            None => self.pending.contains(&serial),
         }
-    }
-
-    fn owner(&self, serial: u64) -> Option<&Arc<str>> {
-        self.certs
-            .get(&serial)
-            .map(|c| &c.asset_id)
-            .or_else(|| self.pending.get(&serial))
     }
 
     fn unindex(&mut self, serial: u64, authority: Authority, cn: &Arc<str>, key: &Arc<[u8]>) {
@@ -199,9 +224,8 @@ impl State {
                 self.subjects.remove(&subject_key);
             }
         }
-        if let Some(v) = self.public_keys.get_mut(key) {
-            v.retain(|s| *s != serial);
-            if v.is_empty() {
+        if let Some(holders) = self.public_keys.get_mut(key) {
+            if holders.remove(serial) {
                 self.public_keys.remove(key);
             }
         }
@@ -373,11 +397,11 @@ impl Store {
     pub fn reserve(&self, check: IssueCheck<'_>, now_ms: i64) -> Result<Reservation, EnosError> {
         let mut s = self.state.write();
         let subject_key = (check.authority, check.common_name.clone());
-        if let Some(serials) = s.public_keys.get(check.public_key) {
-            let taken = serials.iter().any(|serial| {
-                s.is_live(*serial, now_ms) && s.owner(*serial) != Some(check.asset_id)
-            });
-            if taken {
+        if let Some(holders) = s.public_keys.get(check.public_key) {
+            if holders
+                .others(check.asset_id)
+                .any(|serial| s.is_live(serial, now_ms))
+            {
                 return Err(EnosError::new(ErrorKey::CertBoundElsewhere));
             }
         }
@@ -393,7 +417,7 @@ impl Store {
             }
         }
         let serial = self.next_serial.fetch_add(1, Ordering::Relaxed);
-        s.pending.insert(serial, check.asset_id.clone());
+        s.pending.insert(serial);
         s.subjects
             .entry(subject_key.clone())
             .or_default()
@@ -401,7 +425,7 @@ impl Store {
         s.public_keys
             .entry(check.public_key.clone())
             .or_default()
-            .push(serial);
+            .add(check.asset_id, serial);
         Ok(Reservation {
             serial,
             asset_id: check.asset_id.clone(),
@@ -445,7 +469,7 @@ impl Store {
             s.public_keys
                 .entry(cert.public_key.clone())
                 .or_default()
-                .push(serial);
+                .add(&cert.asset_id, serial);
             s.certs.insert(serial, cert);
         }
         Ok(())
