@@ -1,0 +1,722 @@
+#!/usr/bin/env python3
+"""The benchmark driver behind bench/run.sh (Python 3, standard library only).
+
+Every scenario runs on a fresh server process. Server CPU per request is the
+utime+stime delta of the server (from /proc/<pid>/stat) over the wrk run, divided by
+the requests that succeeded; a run where any request did not give the expected answer
+is reported as INVALID, never as a figure to compare. Ratios are taken within one
+run (the machine is shared and noisy): apply and renew against `openssl speed` of
+the same run, scale against the same scenario at a thousand devices.
+
+Environment (run.sh sets the first three):
+  BENCH_BIN      the release binary
+  BENCH_DATA     the directory bench_data wrote (fixtures.json, *.req)
+  BENCH_OUT      where request files, server logs and results go
+  BENCH_QUICK=1  small counts (a smoke run; the figures mean little)
+  BENCH_SCALE=0  skip the million-device part
+"""
+
+import http.client
+import json
+import os
+import random
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+LUA = HERE / "requests.lua"
+ORG = "o15444172373271"
+PRODUCT = "BenchPrd"
+CERTS = "/connect-service/v2.0/certificates"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+QUICK = os.environ.get("BENCH_QUICK", "0") == "1"
+SCALE = os.environ.get("BENCH_SCALE", "1") != "0"
+BIN = os.environ["BENCH_BIN"]
+DATA = Path(os.environ["BENCH_DATA"]).resolve()
+OUT = Path(os.environ["BENCH_OUT"]).resolve()
+WRK = os.environ.get("BENCH_WRK", "wrk")
+
+if QUICK:
+    N = dict(renew=400, list=50000, mixed_small=10000, mixed_total=100000,
+             startup=5, speed_seconds=1, scale_small=1000, scale_big=50000,
+             scale_list=50000, scale_renew=10000)
+else:
+    N = dict(renew=5000, list=200000, mixed_small=10000, mixed_total=1000000,
+             startup=10, speed_seconds=3, scale_small=1000, scale_big=1000000,
+             scale_list=200000, scale_renew=50000)
+
+TARGETS = {
+    "apply_rsa_c1_ratio": 1.3, "apply_rsa_c32_ratio": 1.3,
+    "apply_ecc_c1_ratio": 1.5, "apply_ecc_c32_ratio": 1.5,
+    "renew_c1_ratio": 1.3, "renew_c32_ratio": 1.3,
+    "list_c32_cpu_us": 16.0,
+    "startup_median_ms": 20.0, "startup_rss_mib": 15.0,
+    "flat_memory_ratio": 1.10,
+    "scale_rss_gib": 4.0, "scale_list_ratio": 1.2, "scale_renew_ratio": 1.2,
+}
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def health_status(port):
+    """The HTTP status of GET /__admin/health, or None if nothing listens yet."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"GET /__admin/health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      b"Connection: close\r\n\r\n")
+            head = b""
+            while b"\r\n" not in head:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                head += chunk
+            parts = head.split(b" ", 2)
+            return int(parts[1]) if len(parts) > 1 else None
+    except (ConnectionRefusedError, ConnectionResetError, socket.timeout, OSError):
+        return None
+
+
+def read_stat(pid):
+    """(utime + stime) in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def read_status_kib(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+class Server:
+    def __init__(self, label, args, fixtures=True):
+        self.label = label
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ENOS_MOCK_")}
+        env["NO_COLOR"] = "1"
+        cmd = [BIN, "--port", str(self.port)]
+        if fixtures:
+            cmd += ["--fixtures", str(DATA / "fixtures.json")]
+        cmd += args
+        self.logfile = open(OUT / f"server-{label}.log", "wb")
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(cmd, stdout=self.logfile, stderr=subprocess.STDOUT,
+                                     env=env)
+        self.pid = self.proc.pid
+        self.ready_ms = None
+        self.conn = None
+
+    def wait_ready(self, timeout=60.0, sleep=0.0002):
+        deadline = self.started + timeout
+        while time.perf_counter() < deadline:
+            if health_status(self.port) == 200:
+                self.ready_ms = (time.perf_counter() - self.started) * 1000
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server {self.label} exited with {self.proc.returncode}"
+                                   f" (see {self.logfile.name})")
+            time.sleep(sleep)
+        raise RuntimeError(f"server {self.label} not ready after {timeout}s")
+
+    def cpu_ticks(self):
+        return read_stat(self.pid)
+
+    def rss_kib(self):
+        return read_status_kib(self.pid, "VmRSS")
+
+    def hwm_kib(self):
+        return read_status_kib(self.pid, "VmHWM")
+
+    def call(self, method, path, body=None, timeout=120):
+        for attempt in range(2):
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+            try:
+                headers = {"apim-accesstoken": "bench-token"}
+                if body is not None:
+                    headers["Content-Type"] = "application/json"
+                self.conn.timeout = timeout
+                self.conn.request(method, path, body=body, headers=headers)
+                resp = self.conn.getresponse()
+                data = resp.read()
+                return resp.status, data
+            except (http.client.HTTPException, OSError):
+                self.conn.close()
+                self.conn = None
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def json_call(self, method, path, body=None, timeout=120):
+        status, data = self.call(method, path, body, timeout)
+        try:
+            return status, json.loads(data)
+        except ValueError:
+            return status, {"raw": data[:200].decode("latin-1")}
+
+    def counts(self):
+        _, h = self.json_call("GET", "/__admin/health")
+        return h["counts"]
+
+    def stop(self):
+        if self.conn:
+            self.conn.close()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.logfile.close()
+
+
+def read_lines(path):
+    with open(path) as f:
+        return [line.rstrip("\n").split("\t") for line in f if line.strip()]
+
+
+def write_lines(path, lines):
+    with open(path, "w") as f:
+        for kind, method, p, body in lines:
+            f.write(f"{kind}\t{method}\t{p}\t{body}\n")
+
+
+def seed(server, path):
+    """Sends each request of a request file once (sequentially); returns the answers."""
+    answers = []
+    for kind, method, p, body in read_lines(path):
+        status, doc = server.json_call(method, p, body or None)
+        if status != 200 or doc.get("code") != 0:
+            raise RuntimeError(f"seeding {path.name} failed on {p}: {status} {doc}")
+        answers.append((p, doc))
+    return answers
+
+
+def run_wrk(server, label, reqfile, total, conns, limit_s=1800):
+    """One wrk run of `total` requests from `reqfile` at `conns` connections."""
+    threads = 1 if conns == 1 else 2
+    if total < conns:
+        raise ValueError(f"{label}: {total} requests for {conns} connections")
+    cmd = [WRK, f"-t{threads}", f"-c{conns}", "-d", "36000s", "--timeout", "60s",
+           "-s", str(LUA), server.url, "--", str(reqfile), str(total), str(threads)]
+    ticks0 = server.cpu_ticks()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    done = threading.Event()
+    stderr_lines = []
+    finished = {"n": 0, "at": None}
+
+    def watch():
+        for line in proc.stderr:
+            if line.strip() == "WRK_THREAD_DONE":
+                finished["n"] += 1
+                if finished["n"] >= threads:
+                    finished["at"] = time.perf_counter()
+                    done.set()
+            else:
+                stderr_lines.append(line)
+        done.set()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    timed_out = not done.wait(limit_s)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    stdout = proc.stdout.read()
+    proc.wait()
+    watcher.join(5)
+    t1 = finished["at"] or time.perf_counter()
+    ticks1 = server.cpu_ticks()
+    (OUT / f"wrk-{label}.txt").write_text(" ".join(cmd) + "\n\n" + stdout
+                                          + "".join(stderr_lines))
+    m = re.search(r"^WRK_RESULT (\{.*\})$", stdout, re.M)
+    result = json.loads(m.group(1)) if m else {}
+    problems = []
+    if timed_out:
+        problems.append(f"not finished after {limit_s}s")
+    if not m:
+        problems.append("no WRK_RESULT from wrk")
+    else:
+        sent = result["sent_ok"] + result["sent_fail"] + result["sent_raw"]
+        if sent != total:
+            problems.append(f"sent {sent} of {total}")
+        if result["got_http_error"]:
+            problems.append(f"{result['got_http_error']} answers with HTTP status != 200")
+        for sent_k, got_k, what in (("sent_ok", "got_code0", "code 0"),
+                                    ("sent_fail", "got_code_other", "a non-zero code"),
+                                    ("sent_raw", "got_raw", "a plain 200")):
+            if result[sent_k] != result[got_k]:
+                problems.append(f"{result[got_k]} answers with {what}, "
+                                f"{result[sent_k]} expected")
+        errs = {k: v for k, v in result["errors"].items() if v}
+        if errs:
+            problems.append(f"wrk errors {errs}")
+    good = result.get("got_code0", 0) + result.get("got_code_other", 0) + result.get("got_raw", 0)
+    cpu_s = (ticks1 - ticks0) / CLK_TCK
+    wall = t1 - t0
+    lat = result.get("latency_us", {})
+    rec = {
+        "label": label, "connections": conns, "wrk_threads": threads,
+        "requests": total, "answered_as_expected": good,
+        "valid": not problems, "problems": problems,
+        "server_cpu_s": round(cpu_s, 3),
+        "cpu_us_per_req": round(cpu_s * 1e6 / good, 2) if good else None,
+        "wall_s": round(wall, 3),
+        "req_per_s": round(good / wall, 1) if wall > 0 else None,
+        "latency_ms": {k: round(v / 1000, 3) for k, v in lat.items()},
+        "rss_mib_after": round(server.rss_kib() / 1024, 1),
+    }
+    flag = "" if rec["valid"] else f"  INVALID: {'; '.join(problems)}"
+    log(f"{label}: {good}/{total} as expected, {rec['cpu_us_per_req']} us CPU/req, "
+        f"{rec['req_per_s']} req/s, p50 {rec['latency_ms'].get('p50')} ms{flag}")
+    if cpu_s < 3 and not QUICK:
+        log(f"{label}: only {cpu_s:.2f} s of server CPU (tick {1000 / CLK_TCK:.0f} ms)")
+    return rec
+
+
+def certs_delta_check(rec, before, after, expected):
+    got = after["certificates"] - before["certificates"]
+    if got != expected:
+        rec["valid"] = False
+        rec["problems"].append(f"{got} certificates issued, {expected} expected")
+        log(f"{rec['label']}: INVALID: {got} certificates issued, {expected} expected")
+
+
+# ---- scenarios -----------------------------------------------------------------
+
+def scenario_apply(kind, conns):
+    label = f"apply_{kind}_c{conns}"
+    reqfile = DATA / f"{label}.req"
+    total = len(read_lines(reqfile))
+    server = Server(label, ["--auth", "off"]).wait_ready()
+    try:
+        before = server.counts()
+        rec = run_wrk(server, label, reqfile, total, conns)
+        certs_delta_check(rec, before, server.counts(), total)
+    finally:
+        server.stop()
+    return rec
+
+
+def renew_lines(answers, action="renew"):
+    lines = []
+    for path, doc in answers:
+        asset = re.search(r"assetId=([^&]+)", path).group(1)
+        sn = int(doc["data"]["certSN"])
+        lines.append(("ok", "POST",
+                      f"{CERTS}?action={action}&orgId={ORG}&assetId={asset}",
+                      json.dumps({"certSn": sn})))
+    return lines
+
+
+def scenario_renew(conns):
+    label = f"renew_c{conns}"
+    server = Server(label, ["--auth", "off", "--renew-policy", "keep"]).wait_ready()
+    try:
+        answers = seed(server, DATA / "seed_rsa.req")
+        reqfile = OUT / f"{label}.req"
+        write_lines(reqfile, renew_lines(answers))
+        before = server.counts()
+        rec = run_wrk(server, label, reqfile, N["renew"], conns)
+        certs_delta_check(rec, before, server.counts(), N["renew"])
+    finally:
+        server.stop()
+    return rec
+
+
+def list_path(asset):
+    return f"{CERTS}?action=list&orgId={ORG}&assetId={asset}"
+
+
+def seed_list_device(server):
+    seed(server, DATA / "seed_list.req")
+    status, doc = server.json_call("GET", list_path("bench0000"))
+    if status != 200 or doc.get("code") != 0 or len(doc.get("data") or []) != 2:
+        raise RuntimeError(f"list of bench0000 does not show two certificates: {doc}")
+    return len(json.dumps(doc))
+
+
+def scenario_list():
+    label = "list_c32"
+    server = Server(label, ["--auth", "off"]).wait_ready()
+    try:
+        body_bytes = seed_list_device(server)
+        reqfile = OUT / f"{label}.req"
+        write_lines(reqfile, [("ok", "GET", list_path("bench0000"), "")])
+        rec = run_wrk(server, label, reqfile, N["list"], 32)
+        rec["response_bytes"] = body_bytes
+    finally:
+        server.stop()
+    return rec
+
+
+def scenario_flat_memory():
+    """Mixed EnOS and CA calls (no control calls); RSS after the first 10,000 and after
+    all of them. Default authentication (lenient), default journal."""
+    label = "mixed"
+    server = Server(label, []).wait_ready()
+    try:
+        seed_list_device(server)
+        apply_missing_csr = (f"{CERTS}?action=apply&orgId={ORG}&assetId=bench0001", "{}")
+        mix = [
+            ("ok", "GET", list_path("bench0000"), ""),
+            ("raw", "GET", "/enos/CA/cacert/RSA", ""),
+            ("fail", "POST", apply_missing_csr[0], apply_missing_csr[1]),
+            ("ok", "GET", list_path("bench0000"), ""),
+            ("raw", "GET", "/enos/CA/cacert/ECC", ""),
+            ("raw", "GET", "/enos/CA/crl/RSA", ""),
+            ("fail", "GET", list_path("no-such-device"), ""),
+            ("raw", "GET", "/enos/CA/crl/ECC?format=pem", ""),
+        ]
+        reqfile = OUT / "mixed.req"
+        write_lines(reqfile, mix)
+        rss0 = server.rss_kib()
+        first = run_wrk(server, "mixed_first", reqfile, N["mixed_small"], 32)
+        rss_small = server.rss_kib()
+        rest = run_wrk(server, "mixed_rest", reqfile, N["mixed_total"] - N["mixed_small"], 32)
+        rss_big = server.rss_kib()
+        rec = {
+            "label": "flat_memory", "valid": first["valid"] and rest["valid"],
+            "problems": first["problems"] + rest["problems"],
+            "mix": [f"{m} {p.split('?')[0]}{' ' + p.split('?')[1][:30] if '?' in p else ''}"
+                    for _, m, p, _ in mix],
+            "rss_mib_ready": round(rss0 / 1024, 2),
+            "requests_small": N["mixed_small"], "requests_total": N["mixed_total"],
+            "rss_mib_small": round(rss_small / 1024, 2),
+            "rss_mib_total": round(rss_big / 1024, 2),
+            "hwm_mib": round(server.hwm_kib() / 1024, 2),
+            "ratio": round(rss_big / rss_small, 3),
+            "cpu_us_per_req": rest["cpu_us_per_req"],
+            "req_per_s": rest["req_per_s"],
+            "latency_ms": rest["latency_ms"],
+        }
+        log(f"flat memory: RSS {rec['rss_mib_small']} MiB after {N['mixed_small']}, "
+            f"{rec['rss_mib_total']} MiB after {N['mixed_total']} (x{rec['ratio']})")
+    finally:
+        server.stop()
+    return rec
+
+
+def scenario_startup():
+    """Spawn to the first 200 on /__admin/health, default fixtures and flags."""
+    times, rss = [], []
+    for i in range(N["startup"]):
+        server = Server(f"startup-{i}", [], fixtures=False)
+        try:
+            server.wait_ready(timeout=30, sleep=0.0001)
+            times.append(server.ready_ms)
+            rss.append(server.rss_kib() / 1024)
+        finally:
+            server.stop()
+    rec = {
+        "label": "startup", "valid": True, "problems": [], "spawns": len(times),
+        "ms": [round(t, 2) for t in times],
+        "median_ms": round(statistics.median(times), 2), "max_ms": round(max(times), 2),
+        "min_ms": round(min(times), 2),
+        "rss_mib_median": round(statistics.median(rss), 2), "rss_mib_max": round(max(rss), 2),
+    }
+    log(f"startup: median {rec['median_ms']} ms, max {rec['max_ms']} ms, "
+        f"RSS {rec['rss_mib_max']} MiB")
+    return rec
+
+
+def openssl_speed():
+    """µs per sign and per verify, as `openssl speed` measures them now."""
+    secs = str(N["speed_seconds"])
+    out = {}
+    for alg, pattern in (("rsa2048", r"^rsa\s+2048 bits\s"), ("ecdsap256", r"\(nistp256\)")):
+        text = subprocess.run(["openssl", "speed", "-seconds", secs, alg],
+                              capture_output=True, text=True, check=True).stdout
+        (OUT / f"openssl-speed-{alg}.txt").write_text(text)
+        line = next((ln for ln in text.splitlines() if re.search(pattern, ln.strip())), None)
+        if line is None:
+            raise RuntimeError(f"openssl speed {alg}: no result line in:\n{text}")
+        nums = re.findall(r"[0-9]+(?:\.[0-9]+)?", line.split("bits", 1)[1])
+        sign_s, verify_s = float(nums[-2]), float(nums[-1])
+        out[alg] = {"sign_per_s": sign_s, "verify_per_s": verify_s,
+                    "sign_us": round(1e6 / sign_s, 2), "verify_us": round(1e6 / verify_s, 2)}
+        log(f"openssl speed {alg}: sign {out[alg]['sign_us']} us, "
+            f"verify {out[alg]['verify_us']} us")
+    return out
+
+
+def scenario_scale(count, tag):
+    """`count` bulk devices with one ECC certificate each; list and renew on random ones."""
+    label = f"scale_{tag}"
+    server = Server(label, ["--auth", "off", "--renew-policy", "keep"]).wait_ready()
+    try:
+        ticks0, t0 = server.cpu_ticks(), time.perf_counter()
+        body = json.dumps({"orgId": ORG, "productKey": PRODUCT, "count": count,
+                           "prefix": "scale", "issueAuthority": "ECC"})
+        status, doc = server.json_call("POST", "/__admin/bulk/devices", body, timeout=3600)
+        if status != 200:
+            raise RuntimeError(f"bulk load of {count} failed: {status} {doc}")
+        load_s = time.perf_counter() - t0
+        load_cpu = (server.cpu_ticks() - ticks0) / CLK_TCK
+        rss_loaded = server.rss_kib()
+        serials = []
+        for i in (0, count - 1):
+            st, d = server.json_call("GET", list_path(f"scale{i}"))
+            serials.append(int(d["data"][0]["certSN"]))
+        if serials[1] - serials[0] != count - 1:
+            raise RuntimeError(f"bulk serials are not consecutive: {serials}")
+        first_sn = serials[0]
+        rng = random.Random(20240605 + count)
+        picks = [rng.randrange(count) for _ in range(N["scale_list"])]
+        listfile = OUT / f"{label}_list.req"
+        write_lines(listfile, [("ok", "GET", list_path(f"scale{i}"), "") for i in picks])
+        list_rec = run_wrk(server, f"{label}_list_c32", listfile, len(picks), 32)
+        picks = [rng.randrange(count) for _ in range(N["scale_renew"])]
+        renewfile = OUT / f"{label}_renew.req"
+        write_lines(renewfile, [
+            ("ok", "POST", f"{CERTS}?action=renew&orgId={ORG}&assetId=scale{i}",
+             json.dumps({"certSn": first_sn + i})) for i in picks])
+        before = server.counts()
+        renew_rec = run_wrk(server, f"{label}_renew_c32", renewfile, len(picks), 32)
+        certs_delta_check(renew_rec, before, server.counts(), len(picks))
+        rec = {
+            "label": label, "devices": count,
+            "valid": list_rec["valid"] and renew_rec["valid"],
+            "problems": list_rec["problems"] + renew_rec["problems"],
+            "bulk_load_s": round(load_s, 2), "bulk_load_cpu_s": round(load_cpu, 2),
+            "bulk_reported": doc,
+            "rss_mib_loaded": round(rss_loaded / 1024, 1),
+            "rss_mib_end": round(server.rss_kib() / 1024, 1),
+            "hwm_mib": round(server.hwm_kib() / 1024, 1),
+            "list": list_rec, "renew": renew_rec,
+        }
+        log(f"{label}: {count} devices loaded in {load_s:.1f} s, RSS "
+            f"{rec['rss_mib_loaded']} MiB")
+    finally:
+        server.stop()
+    return rec
+
+
+# ---- report --------------------------------------------------------------------
+
+def verdict(value, target, valid=True):
+    if value is None or not valid:
+        return "INVALID"
+    return "met" if value <= target else "NOT MET"
+
+
+def machine():
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_kib = read_status_kib_meminfo()
+    return {"nproc": os.cpu_count(), "cpu": cpu, "mem_gib": round(mem_kib / 2**20, 1),
+            "kernel": os.uname().release}
+
+
+def read_status_kib_meminfo():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1])
+    return 0
+
+
+def wrk_version():
+    text = subprocess.run([WRK, "-v"], capture_output=True, text=True).stdout
+    first = (text.splitlines() or ["wrk ?"])[0]
+    return first.split(" Copyright")[0].strip()
+
+
+def main():
+    OUT.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    results = {"quick": QUICK, "scale_enabled": SCALE,
+               "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               "machine": machine(), "counts": N, "clk_tck": CLK_TCK,
+               "wrk": wrk_version(),
+               "openssl": subprocess.run(["openssl", "version"], capture_output=True,
+                                         text=True).stdout.strip()}
+    runs = {}
+    for kind in ("rsa", "ecc"):
+        for conns in (1, 32):
+            runs[f"apply_{kind}_c{conns}"] = scenario_apply(kind, conns)
+    for conns in (1, 32):
+        runs[f"renew_c{conns}"] = scenario_renew(conns)
+    runs["list_c32"] = scenario_list()
+    speed = openssl_speed()
+    startup = scenario_startup()
+    flat = scenario_flat_memory()
+    scale = None
+    if SCALE:
+        scale = {"small": scenario_scale(N["scale_small"], "small"),
+                 "big": scenario_scale(N["scale_big"], "big")}
+    results.update(runs=runs, openssl_speed=speed, startup=startup, flat_memory=flat,
+                   scale=scale)
+
+    rsa_floor = speed["rsa2048"]["sign_us"] + speed["rsa2048"]["verify_us"]
+    ecc_floor = speed["ecdsap256"]["sign_us"] + speed["ecdsap256"]["verify_us"]
+    sign_floor = speed["rsa2048"]["sign_us"]
+    floors = {"apply_rsa": rsa_floor, "apply_ecc": ecc_floor, "renew": sign_floor}
+    figures = {}
+
+    def ratio(run, floor):
+        v = runs[run]["cpu_us_per_req"]
+        return round(v / floor, 3) if v else None
+
+    for run in ("apply_rsa_c1", "apply_rsa_c32", "apply_ecc_c1", "apply_ecc_c32",
+                "renew_c1", "renew_c32"):
+        floor = floors[run.rsplit("_", 1)[0]]
+        figures[f"{run}_cpu_us"] = runs[run]["cpu_us_per_req"]
+        figures[f"{run}_floor_us"] = round(floor, 2)
+        figures[f"{run}_ratio"] = ratio(run, floor)
+    figures["list_c32_cpu_us"] = runs["list_c32"]["cpu_us_per_req"]
+    figures["startup_median_ms"] = startup["median_ms"]
+    figures["startup_max_ms"] = startup["max_ms"]
+    figures["startup_rss_mib"] = startup["rss_mib_max"]
+    figures["flat_memory_rss_small_mib"] = flat["rss_mib_small"]
+    figures["flat_memory_rss_total_mib"] = flat["rss_mib_total"]
+    figures["flat_memory_ratio"] = flat["ratio"]
+    if scale:
+        s, b = scale["small"], scale["big"]
+        figures["scale_devices"] = b["devices"]
+        figures["scale_rss_gib"] = round(b["hwm_mib"] / 1024, 3)
+        figures["scale_rss_loaded_gib"] = round(b["rss_mib_loaded"] / 1024, 3)
+        for what in ("list", "renew"):
+            a_us, b_us = s[what]["cpu_us_per_req"], b[what]["cpu_us_per_req"]
+            figures[f"scale_{what}_small_cpu_us"] = a_us
+            figures[f"scale_{what}_big_cpu_us"] = b_us
+            figures[f"scale_{what}_ratio"] = round(b_us / a_us, 3) if a_us and b_us else None
+
+    validity = {
+        "apply_rsa_c1_ratio": runs["apply_rsa_c1"]["valid"],
+        "apply_rsa_c32_ratio": runs["apply_rsa_c32"]["valid"],
+        "apply_ecc_c1_ratio": runs["apply_ecc_c1"]["valid"],
+        "apply_ecc_c32_ratio": runs["apply_ecc_c32"]["valid"],
+        "renew_c1_ratio": runs["renew_c1"]["valid"],
+        "renew_c32_ratio": runs["renew_c32"]["valid"],
+        "list_c32_cpu_us": runs["list_c32"]["valid"],
+        "startup_median_ms": True, "startup_rss_mib": True,
+        "flat_memory_ratio": flat["valid"],
+    }
+    if scale:
+        validity["scale_rss_gib"] = scale["big"]["valid"]
+        validity["scale_list_ratio"] = scale["small"]["list"]["valid"] and \
+            scale["big"]["list"]["valid"]
+        validity["scale_renew_ratio"] = scale["small"]["renew"]["valid"] and \
+            scale["big"]["renew"]["valid"]
+    verdicts = {}
+    for key, target in TARGETS.items():
+        if key not in validity:
+            continue
+        verdicts[key] = {"value": figures.get(key), "target": target,
+                         "verdict": verdict(figures.get(key), target, validity[key])}
+    results.update(figures=figures, targets=verdicts,
+                   all_valid=all(validity.values()), elapsed_s=round(time.time() - started, 1))
+    (OUT / "results.json").write_text(json.dumps(results, indent=2))
+    print_table(results)
+    print("BENCH_JSON " + json.dumps(results, separators=(",", ":")))
+    return 0 if results["all_valid"] else 1
+
+
+def print_table(r):
+    m = r["machine"]
+    f = r["figures"]
+    print()
+    print(f"enos-cert-mock benchmark  {r['date']}  {'QUICK (smoke counts) ' if r['quick'] else ''}"
+          f"{m['nproc']} x {m['cpu']}, {m['mem_gib']} GiB, {r['openssl']}, {r['wrk']}")
+    print("Server CPU per request from /proc/<pid>/stat; --auth off for apply/renew/list; "
+          "wrk -t1 -c1 or -t2 -c32 on the same machine.")
+    sp = r["openssl_speed"]
+    print(f"openssl speed: RSA-2048 sign {sp['rsa2048']['sign_us']} us, verify "
+          f"{sp['rsa2048']['verify_us']} us; P-256 sign {sp['ecdsap256']['sign_us']} us, "
+          f"verify {sp['ecdsap256']['verify_us']} us")
+    print()
+    hdr = (f"{'scenario':<22}{'requests':>9}{'valid':>7}{'CPU us/req':>12}{'floor us':>10}"
+           f"{'ratio':>8}{'target':>8}{'verdict':>9}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}"
+           f"{'p99 ms':>9}")
+    print(hdr)
+    print("-" * len(hdr))
+    t = r["targets"]
+
+    def row(name, rec, floor=None, ratio=None, key=None, target_s=None):
+        lat = rec.get("latency_ms", {})
+        v = t.get(key, {}).get("verdict", "") if key else ""
+        tgt = target_s if target_s is not None else (f"{t[key]['target']}" if key in t else "")
+        print(f"{name:<22}{rec['requests']:>9}{'yes' if rec['valid'] else 'NO':>7}"
+              f"{fmt(rec['cpu_us_per_req']):>12}{fmt(floor):>10}{fmt(ratio):>8}{tgt:>8}{v:>9}"
+              f"{fmt(rec['req_per_s'], 0):>9}{fmt(lat.get('p50')):>9}{fmt(lat.get('p90')):>9}"
+              f"{fmt(lat.get('p99')):>9}")
+
+    for run in ("apply_rsa_c1", "apply_rsa_c32", "apply_ecc_c1", "apply_ecc_c32",
+                "renew_c1", "renew_c32"):
+        row(run, r["runs"][run], f[f"{run}_floor_us"], f[f"{run}_ratio"], f"{run}_ratio",
+            f"<={t[run + '_ratio']['target']}x")
+    row("list_c32", r["runs"]["list_c32"], key="list_c32_cpu_us",
+        target_s=f"<={t['list_c32_cpu_us']['target']:g}us")
+    fm = r["flat_memory"]
+    print(f"{'mixed (flat memory)':<22}{fm['requests_total']:>9}{'yes' if fm['valid'] else 'NO':>7}"
+          f"{fmt(fm['cpu_us_per_req']):>12}{'':>10}{'':>8}{'':>8}{'':>9}"
+          f"{fmt(fm['req_per_s'], 0):>9}{fmt(fm['latency_ms'].get('p50')):>9}"
+          f"{fmt(fm['latency_ms'].get('p90')):>9}{fmt(fm['latency_ms'].get('p99')):>9}")
+    if r["scale"]:
+        for tag in ("small", "big"):
+            s = r["scale"][tag]
+            for what in ("list", "renew"):
+                key = f"scale_{what}_ratio"
+                is_big = tag == "big"
+                row(f"{what} @{s['devices']} dev", s[what],
+                    ratio=f[key] if is_big else None, key=key if is_big else None,
+                    target_s=f"<={TARGETS[key]}x" if is_big else "")
+    print()
+    st = r["startup"]
+    print(f"start-up ({st['spawns']} spawns, default fixtures): spawn to health 200 median "
+          f"{st['median_ms']} ms, min {st['min_ms']} ms, max {st['max_ms']} ms "
+          f"(<= 20 ms: {t['startup_median_ms']['verdict']}); RSS at ready "
+          f"{st['rss_mib_max']} MiB (<= 15 MiB: {t['startup_rss_mib']['verdict']})")
+    print(f"flat memory: RSS {fm['rss_mib_ready']} MiB at ready, {fm['rss_mib_small']} MiB "
+          f"after {fm['requests_small']} mixed requests, {fm['rss_mib_total']} MiB after "
+          f"{fm['requests_total']}: x{fm['ratio']} (<= 1.10: {t['flat_memory_ratio']['verdict']})")
+    if r["scale"]:
+        s, b = r["scale"]["small"], r["scale"]["big"]
+        print(f"scale: {b['devices']} devices bulk-loaded in {b['bulk_load_s']} s; RSS "
+              f"{b['rss_mib_loaded']} MiB loaded, peak {b['hwm_mib']} MiB "
+              f"(<= 4 GiB: {t['scale_rss_gib']['verdict']}); list x{f['scale_list_ratio']} "
+              f"({t['scale_list_ratio']['verdict']}), renew x{f['scale_renew_ratio']} "
+              f"({t['scale_renew_ratio']['verdict']}) of {s['devices']} devices")
+    else:
+        print("scale: skipped (BENCH_SCALE=0)")
+    bad = [k for k, v in t.items() if v["verdict"] != "met"]
+    print(f"targets not met: {', '.join(bad) if bad else 'none'}; all runs valid: "
+          f"{'yes' if r['all_valid'] else 'NO'}; {r['elapsed_s']} s")
+    print()
+
+
+def fmt(v, digits=2):
+    if v is None:
+        return "-"
+    if isinstance(v, (int, float)):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The benchmark: builds the release binary and the request data, then drives fresh
+# server processes with wrk and prints a table and one `BENCH_JSON {...}` line.
+#
+#   bash bench/run.sh                          # everything (about 10 minutes)
+#   BENCH_SCALE=0 bash bench/run.sh            # without the million-device part
+#   BENCH_QUICK=1 BENCH_SCALE=0 bash bench/run.sh   # smoke run, small counts
+#
+# BENCH_OUT=dir   where request files, server logs, wrk output and results.json go
+#                 (default target/bench-out). Exit status 1 when any run was invalid
+#                 (a request did not get the answer it should); targets not met do not
+#                 change the exit status. See bench/README.md.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$(pwd)
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        echo "bench: need root to run: $*" >&2
+        return 1
+    fi
+}
+
+missing=()
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "bench: installing ${missing[*]}" >&2
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+QUICK=${BENCH_QUICK:-0}
+SCALE=${BENCH_SCALE:-1}
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+OUT=${BENCH_OUT:-$TARGET_DIR/bench-out}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+
+echo "bench: cargo build --release (binary and the bench_data example)" >&2
+cargo build --release --locked >&2
+# Separately, so that dev-dependencies (criterion) cannot change the measured binary.
+cargo build --release --locked --example bench_data >&2
+
+if [ "$QUICK" = 1 ]; then
+    DATA_ARGS=(devices=16 rsa=400 ecc=3000)
+else
+    DATA_ARGS=(devices=256 rsa=6000 ecc=40000)
+fi
+DATA="$OUT/data"
+STAMP="${DATA_ARGS[*]} $(sha256sum examples/bench_data.rs | cut -c1-16)"
+if [ "$(cat "$DATA/params" 2>/dev/null || true)" != "$STAMP" ]; then
+    echo "bench: generating request data (${DATA_ARGS[*]})" >&2
+    rm -rf "$DATA"
+    "$TARGET_DIR/release/examples/bench_data" "$DATA" "${DATA_ARGS[@]}" >&2
+    echo "$STAMP" > "$DATA/params"
+else
+    echo "bench: reusing request data in $DATA" >&2
+fi
+
+BENCH_BIN="$TARGET_DIR/release/enos-cert-mock" \
+BENCH_DATA="$DATA" \
+BENCH_OUT="$OUT" \
+BENCH_QUICK="$QUICK" \
+BENCH_SCALE="$SCALE" \
+    python3 bench/bench.py
