@@ -18,6 +18,8 @@ WORKDIR /build
 # Cargo.toml declares the micro-benchmark (benches/micro.rs), so a dummy of it must
 # exist too; it stays (release builds do not compile benches).
 COPY Cargo.toml Cargo.lock ./
+# Build settings (a C define for the allocator).
+COPY .cargo ./.cargo
 RUN mkdir src benches \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \
