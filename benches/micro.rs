@@ -22,9 +22,9 @@ use rcgen::{
 };
 use tower::ServiceExt;
 
-use enos_cert_mock::ca::csr::{check_csr, request_from_certificate};
+use enos_cert_mock::ca::csr::{check_csr, request_from_record};
 use enos_cert_mock::ca::{keys, Ca, IssueRequest};
-use enos_cert_mock::domain::model::Authority;
+use enos_cert_mock::domain::model::{Authority, CertRecord};
 use enos_cert_mock::domain::rules::DeviceRef;
 use enos_cert_mock::service::{ApplyParams, Target};
 
@@ -139,8 +139,22 @@ fn issuing(c: &mut Criterion) {
                 crl_url: crl_url.clone(),
             })
             .expect("issued");
+        let record = CertRecord {
+            serial: 999,
+            asset_id: Arc::from("bench"),
+            authority,
+            pem: Arc::from(issued.pem.as_str()),
+            issuer: ca.subject.clone(),
+            subject: checked.subject_text.clone(),
+            common_name: checked.common_name.clone(),
+            public_key: checked.public_key.clone(),
+            sign_date_ms: now_ms,
+            not_before_ms: issued.not_before_ms,
+            not_after_ms: issued.not_after_ms,
+            revocation: None,
+        };
         group.bench_function(format!("{}_renew_request", name(authority)), |b| {
-            b.iter(|| request_from_certificate(black_box(&issued.pem), authority).expect("ok"))
+            b.iter(|| request_from_record(black_box(&record), authority).expect("ok"))
         });
     }
     group.finish();

@@ -7,7 +7,7 @@ use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::{SubjectPublicKeyInfo, X509Name};
 
-use crate::domain::model::Authority;
+use crate::domain::model::{Authority, CertRecord};
 use crate::domain::EnosError;
 
 use super::dn;
@@ -254,11 +254,19 @@ pub fn check_csr(text: &str, authority: Authority) -> Result<CheckedCsr, EnosErr
 }
 
 /// The request data of an issued certificate, for renew without a CSR: same
-/// subject, same key. `authority` must suit that key (B13).
-pub fn request_from_certificate(
-    pem_text: &str,
+/// subject, same key. Its key was checked when it was issued, so only the
+/// subject is read back; `authority` must suit that key (B13).
+pub fn request_from_record(
+    record: &CertRecord,
     authority: Authority,
 ) -> Result<CheckedCsr, EnosError> {
+    let issued_kind = match record.authority {
+        Authority::Rsa => KeyKind::Rsa { bits: 2048 },
+        Authority::Ecc => KeyKind::Ec {
+            curve: OID_PRIME256V1.to_string(),
+        },
+    };
+    check_authority(authority, &issued_kind, None)?;
     let fail = |detail: String| {
         EnosError::detailed(
             crate::domain::ErrorKey::RenewFailed,
@@ -266,22 +274,14 @@ pub fn request_from_certificate(
             &detail,
         )
     };
-    let block = pem::parse(pem_text).map_err(|e| fail(e.to_string()))?;
+    let block = pem::parse(&*record.pem).map_err(|e| fail(e.to_string()))?;
     let (_, cert) = x509_parser::certificate::X509Certificate::from_der(block.contents())
         .map_err(|e| fail(e.to_string()))?;
-    check_key_for(authority, cert.public_key())?;
-    let subject = dn::to_rcgen(cert.subject()).map_err(fail)?;
-    let common_name = cert
-        .subject()
-        .iter_common_name()
-        .next()
-        .and_then(|cn| cn.as_str().ok())
-        .unwrap_or_default();
     Ok(CheckedCsr {
         authority,
-        subject,
-        subject_text: Arc::from(dn::java_style(cert.subject())),
-        common_name: Arc::from(common_name),
-        public_key: Arc::from(cert.public_key().subject_public_key.data.as_ref()),
+        subject: dn::to_rcgen(cert.subject()).map_err(fail)?,
+        subject_text: record.subject.clone(),
+        common_name: record.common_name.clone(),
+        public_key: record.public_key.clone(),
     })
 }

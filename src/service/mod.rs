@@ -13,7 +13,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use crate::auth::Gateway;
-use crate::ca::csr::{check_csr, request_from_certificate, CheckedCsr};
+use crate::ca::csr::{check_csr, request_from_record, CheckedCsr};
 use crate::ca::{Authorities, IssueRequest};
 use crate::clock::Clock;
 use crate::domain::errors::{EnosError, ErrorKey};
@@ -183,7 +183,7 @@ impl Service {
         let authority = params.authority.unwrap_or(old.authority);
         let request = match &params.csr {
             Some(csr) => check_csr(csr, authority)?,
-            None => request_from_certificate(&old.pem, authority)?,
+            None => request_from_record(&old, authority)?,
         };
         let supersede = (self.renew_policy == RenewPolicy::Revoke).then(|| {
             (
