@@ -1248,3 +1248,34 @@ async fn admin_health_reports_fixtures_cas_clock_and_counts() {
     let health = mock.get_json("/__admin/health").await;
     assert_eq!(health["counts"]["revoked"], 1, "{health}");
 }
+
+#[tokio::test]
+async fn apply_after_the_root_has_expired_is_a_call_ca_error() {
+    let mock = Mock::start().await;
+    let health = mock.get_json("/__admin/health").await;
+    let not_after = health_ca(&health, "RSA")["notAfter"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let root_not_after = rfc3339_ms(&not_after);
+    let (status, clock) = post_clock(&mock, json!({ "set": ms_rfc3339(root_not_after + DAY_MS) })).await;
+    assert_eq!(status, 200, "{clock}");
+    let r = mock
+        .cert("apply", DEV1, json!({ "csr": rsa_csr("too-late") }))
+        .await;
+    assert_error(
+        &r,
+        99400,
+        &format!(
+            "Call ca error!: Certificate service err info:, code: 400, message: the root CA certificate has expired, detail message: RSA root expired at {not_after}"
+        ),
+    );
+    assert!(mock.list(DEV1).await.is_empty(), "nothing was issued");
+    // The ECC root has its own lifetime; before it ends, ECC still issues.
+    let (status, _) = post_clock(&mock, json!({ "set": ms_rfc3339(root_not_after - DAY_MS) })).await;
+    assert_eq!(status, 200);
+    let r = mock
+        .cert("apply", DEV1, json!({ "csr": ec_csr("in-time"), "issueAuthority": "ECC" }))
+        .await;
+    assert_eq!(r["code"], 0, "{r}");
+}
