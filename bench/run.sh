@@ -51,7 +51,7 @@ cargo build --release --locked --example bench_data >&2
 if [ "$QUICK" = 1 ]; then
     DATA_ARGS=(devices=16 rsa=400 ecc=3000)
 else
-    DATA_ARGS=(devices=256 rsa=6000 ecc=40000)
+    DATA_ARGS=(devices=256 rsa=10000 ecc=40000)
 fi
 DATA="$OUT/data"
 STAMP="${DATA_ARGS[*]} $(sha256sum examples/bench_data.rs | cut -c1-16)"
