@@ -43,6 +43,9 @@ BIN = os.environ["BENCH_BIN"]
 DATA = Path(os.environ["BENCH_DATA"]).resolve()
 OUT = Path(os.environ["BENCH_OUT"]).resolve()
 WRK = os.environ.get("BENCH_WRK", "wrk")
+# BENCH_PROFILE=1: `perf record -g` on the server during every wrk run; the top symbols
+# go to OUT/profile-<run>.txt (perf's overhead makes that run's figures a little worse).
+PROFILE = os.environ.get("BENCH_PROFILE", "0") == "1"
 
 if QUICK:
     N = dict(renew=400, list=50000, mixed_small=10000, mixed_total=100000,
@@ -51,7 +54,7 @@ if QUICK:
 else:
     N = dict(renew=8000, list=200000, mixed_small=10000, mixed_total=1000000,
              startup=10, speed_seconds=3, scale_small=1000, scale_big=1000000,
-             scale_list=200000, scale_renew=50000)
+             scale_list=400000, scale_renew=90000)
 
 TARGETS = {
     "apply_rsa_c1_ratio": 1.3, "apply_rsa_c32_ratio": 1.3,
@@ -219,6 +222,7 @@ def run_wrk(server, label, reqfile, total, conns, limit_s=1800):
         raise ValueError(f"{label}: {total} requests for {conns} connections")
     cmd = [WRK, f"-t{threads}", f"-c{conns}", "-d", "36000s", "--timeout", "60s",
            "-s", str(LUA), server.url, "--", str(reqfile), str(total), str(threads)]
+    perf = start_perf(server, label) if PROFILE else None
     ticks0 = server.cpu_ticks()
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -247,6 +251,8 @@ def run_wrk(server, label, reqfile, total, conns, limit_s=1800):
     watcher.join(5)
     t1 = finished["at"] or time.perf_counter()
     ticks1 = server.cpu_ticks()
+    if perf:
+        stop_perf(perf, label)
     (OUT / f"wrk-{label}.txt").write_text(" ".join(cmd) + "\n\n" + stdout
                                           + "".join(stderr_lines))
     m = re.search(r"^WRK_RESULT (\{.*\})$", stdout, re.M)
@@ -292,6 +298,30 @@ def run_wrk(server, label, reqfile, total, conns, limit_s=1800):
     if cpu_s < 3 and not QUICK:
         log(f"{label}: only {cpu_s:.2f} s of server CPU (tick {1000 / CLK_TCK:.0f} ms)")
     return rec
+
+
+def start_perf(server, label):
+    data = OUT / f"perf-{label}.data"
+    proc = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "999", "-g",
+                             "-p", str(server.pid), "-o", str(data)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    return proc, data
+
+
+def stop_perf(perf, label):
+    proc, data = perf
+    proc.send_signal(signal.SIGINT)
+    proc.wait()
+    report = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--no-children",
+                             "--sort", "dso,symbol", "-g", "none", "--percent-limit", "0.7"],
+                            capture_output=True, text=True).stdout
+    callers = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--children",
+                              "--sort", "symbol", "-g", "none", "--percent-limit", "3"],
+                             capture_output=True, text=True).stdout
+    (OUT / f"profile-{label}.txt").write_text(
+        "# self time\n" + report + "\n# including callees\n" + callers)
+    log(f"{label}: profile in {OUT / f'profile-{label}.txt'}")
 
 
 def certs_delta_check(rec, before, after, expected):
@@ -603,7 +633,7 @@ def wrk_version():
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    results = {"quick": QUICK, "scale_enabled": SCALE,
+    results = {"quick": QUICK, "scale_enabled": SCALE, "profiled": PROFILE,
                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "machine": machine(), "counts": N, "clk_tck": CLK_TCK,
                "wrk": wrk_version(),

@@ -6,6 +6,7 @@
 #   BENCH_SCALE=0 bash bench/run.sh            # without the million-device part
 #   BENCH_QUICK=1 BENCH_SCALE=0 bash bench/run.sh   # smoke run, small counts
 #
+# BENCH_PROFILE=1 perf record -g on the server during every wrk run (OUT/profile-*.txt)
 # BENCH_OUT=dir   where request files, server logs, wrk output and results.json go
 #                 (default target/bench-out). Exit status 1 when any run was invalid
 #                 (a request did not get the answer it should); targets not met do not
@@ -30,6 +31,9 @@ missing=()
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+if [ "${BENCH_PROFILE:-0}" = 1 ]; then
+    command -v perf >/dev/null 2>&1 || missing+=(linux-perf)
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "bench: installing ${missing[*]}" >&2
     as_root apt-get update
