@@ -277,7 +277,9 @@ def run_wrk(server, label, reqfile, total, conns, limit_s=1800):
         errs = {k: v for k, v in result["errors"].items() if v}
         if errs:
             problems.append(f"wrk errors {errs}")
-    good = result.get("got_code0", 0) + result.get("got_code_other", 0) + result.get("got_raw", 0)
+    good = sum(min(result.get(sent_k, 0), result.get(got_k, 0)) for sent_k, got_k in
+               (("sent_ok", "got_code0"), ("sent_fail", "got_code_other"),
+                ("sent_raw", "got_raw")))
     cpu_s = (ticks1 - ticks0) / CLK_TCK
     wall = t1 - t0
     lat = result.get("latency_us", {})

@@ -2,7 +2,7 @@
 # The benchmark: builds the release binary and the request data, then drives fresh
 # server processes with wrk and prints a table and one `BENCH_JSON {...}` line.
 #
-#   bash bench/run.sh                          # everything (about 10 minutes)
+#   bash bench/run.sh                          # everything (about 5 minutes)
 #   BENCH_SCALE=0 bash bench/run.sh            # without the million-device part
 #   BENCH_QUICK=1 BENCH_SCALE=0 bash bench/run.sh   # smoke run, small counts
 #
@@ -57,7 +57,7 @@ if [ "$QUICK" = 1 ]; then
 else
     DATA_ARGS=(devices=256 rsa=10000 ecc=40000)
 fi
-DATA="$OUT/data"
+DATA="$OUT/data-$([ "$QUICK" = 1 ] && echo quick || echo full)"
 STAMP="${DATA_ARGS[*]} $(sha256sum examples/bench_data.rs | cut -c1-16)"
 if [ "$(cat "$DATA/params" 2>/dev/null || true)" != "$STAMP" ]; then
     echo "bench: generating request data (${DATA_ARGS[*]})" >&2
