@@ -43,15 +43,18 @@ BIN = os.environ["BENCH_BIN"]
 DATA = Path(os.environ["BENCH_DATA"]).resolve()
 OUT = Path(os.environ["BENCH_OUT"]).resolve()
 WRK = os.environ.get("BENCH_WRK", "wrk")
+# BENCH_PROFILE=1: `perf record -g` on the server during every wrk run; the top symbols
+# go to OUT/profile-<run>.txt (perf's overhead makes that run's figures a little worse).
+PROFILE = os.environ.get("BENCH_PROFILE", "0") == "1"
 
 if QUICK:
     N = dict(renew=400, list=50000, mixed_small=10000, mixed_total=100000,
              startup=5, speed_seconds=1, scale_small=1000, scale_big=50000,
              scale_list=50000, scale_renew=10000)
 else:
-    N = dict(renew=5000, list=200000, mixed_small=10000, mixed_total=1000000,
+    N = dict(renew=8000, list=200000, mixed_small=10000, mixed_total=1000000,
              startup=10, speed_seconds=3, scale_small=1000, scale_big=1000000,
-             scale_list=200000, scale_renew=50000)
+             scale_list=400000, scale_renew=90000)
 
 TARGETS = {
     "apply_rsa_c1_ratio": 1.3, "apply_rsa_c32_ratio": 1.3,
@@ -219,6 +222,7 @@ def run_wrk(server, label, reqfile, total, conns, limit_s=1800):
         raise ValueError(f"{label}: {total} requests for {conns} connections")
     cmd = [WRK, f"-t{threads}", f"-c{conns}", "-d", "36000s", "--timeout", "60s",
            "-s", str(LUA), server.url, "--", str(reqfile), str(total), str(threads)]
+    perf = start_perf(server, label) if PROFILE else None
     ticks0 = server.cpu_ticks()
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -247,6 +251,8 @@ def run_wrk(server, label, reqfile, total, conns, limit_s=1800):
     watcher.join(5)
     t1 = finished["at"] or time.perf_counter()
     ticks1 = server.cpu_ticks()
+    if perf:
+        stop_perf(perf, label)
     (OUT / f"wrk-{label}.txt").write_text(" ".join(cmd) + "\n\n" + stdout
                                           + "".join(stderr_lines))
     m = re.search(r"^WRK_RESULT (\{.*\})$", stdout, re.M)
@@ -271,7 +277,9 @@ def run_wrk(server, label, reqfile, total, conns, limit_s=1800):
         errs = {k: v for k, v in result["errors"].items() if v}
         if errs:
             problems.append(f"wrk errors {errs}")
-    good = result.get("got_code0", 0) + result.get("got_code_other", 0) + result.get("got_raw", 0)
+    good = sum(min(result.get(sent_k, 0), result.get(got_k, 0)) for sent_k, got_k in
+               (("sent_ok", "got_code0"), ("sent_fail", "got_code_other"),
+                ("sent_raw", "got_raw")))
     cpu_s = (ticks1 - ticks0) / CLK_TCK
     wall = t1 - t0
     lat = result.get("latency_us", {})
@@ -292,6 +300,30 @@ def run_wrk(server, label, reqfile, total, conns, limit_s=1800):
     if cpu_s < 3 and not QUICK:
         log(f"{label}: only {cpu_s:.2f} s of server CPU (tick {1000 / CLK_TCK:.0f} ms)")
     return rec
+
+
+def start_perf(server, label):
+    data = OUT / f"perf-{label}.data"
+    proc = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "999", "-g",
+                             "-p", str(server.pid), "-o", str(data)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    return proc, data
+
+
+def stop_perf(perf, label):
+    proc, data = perf
+    proc.send_signal(signal.SIGINT)
+    proc.wait()
+    report = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--no-children",
+                             "--sort", "dso,symbol", "-g", "none", "--percent-limit", "0.7"],
+                            capture_output=True, text=True).stdout
+    callers = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--children",
+                              "--sort", "symbol", "-g", "none", "--percent-limit", "3"],
+                             capture_output=True, text=True).stdout
+    (OUT / f"profile-{label}.txt").write_text(
+        "# self time\n" + report + "\n# including callees\n" + callers)
+    log(f"{label}: profile in {OUT / f'profile-{label}.txt'}")
 
 
 def certs_delta_check(rec, before, after, expected):
@@ -440,14 +472,22 @@ def scenario_startup():
     return rec
 
 
-def openssl_speed():
+def mean_speed(before, after):
+    """The floor: the mean of the measurements before and after the crypto scenarios."""
+    out = {"before": before, "after": after}
+    for alg in before:
+        out[alg] = {k: round((before[alg][k] + after[alg][k]) / 2, 2) for k in before[alg]}
+    return out
+
+
+def openssl_speed(when):
     """µs per sign and per verify, as `openssl speed` measures them now."""
     secs = str(N["speed_seconds"])
     out = {}
     for alg, pattern in (("rsa2048", r"^rsa\s+2048 bits\s"), ("ecdsap256", r"\(nistp256\)")):
         text = subprocess.run(["openssl", "speed", "-seconds", secs, alg],
                               capture_output=True, text=True, check=True).stdout
-        (OUT / f"openssl-speed-{alg}.txt").write_text(text)
+        (OUT / f"openssl-speed-{alg}-{when}.txt").write_text(text)
         line = next((ln for ln in text.splitlines() if re.search(pattern, ln.strip())), None)
         if line is None:
             raise RuntimeError(f"openssl speed {alg}: no result line in:\n{text}")
@@ -455,61 +495,107 @@ def openssl_speed():
         sign_s, verify_s = float(nums[-2]), float(nums[-1])
         out[alg] = {"sign_per_s": sign_s, "verify_per_s": verify_s,
                     "sign_us": round(1e6 / sign_s, 2), "verify_us": round(1e6 / verify_s, 2)}
-        log(f"openssl speed {alg}: sign {out[alg]['sign_us']} us, "
+        log(f"openssl speed {alg} ({when}): sign {out[alg]['sign_us']} us, "
             f"verify {out[alg]['verify_us']} us")
     return out
 
 
-def scenario_scale(count, tag):
-    """`count` bulk devices with one ECC certificate each; list and renew on random ones."""
+def bulk_load(count, tag):
+    """A server with `count` bulk devices `scale0`... with one ECC certificate each."""
     label = f"scale_{tag}"
     server = Server(label, ["--auth", "off", "--renew-policy", "keep"]).wait_ready()
-    try:
-        ticks0, t0 = server.cpu_ticks(), time.perf_counter()
-        body = json.dumps({"orgId": ORG, "productKey": PRODUCT, "count": count,
-                           "prefix": "scale", "issueAuthority": "ECC"})
-        status, doc = server.json_call("POST", "/__admin/bulk/devices", body, timeout=3600)
-        if status != 200:
-            raise RuntimeError(f"bulk load of {count} failed: {status} {doc}")
-        load_s = time.perf_counter() - t0
-        load_cpu = (server.cpu_ticks() - ticks0) / CLK_TCK
-        rss_loaded = server.rss_kib()
-        serials = []
-        for i in (0, count - 1):
-            st, d = server.json_call("GET", list_path(f"scale{i}"))
-            serials.append(int(d["data"][0]["certSN"]))
-        if serials[1] - serials[0] != count - 1:
-            raise RuntimeError(f"bulk serials are not consecutive: {serials}")
-        first_sn = serials[0]
-        rng = random.Random(20240605 + count)
-        picks = [rng.randrange(count) for _ in range(N["scale_list"])]
-        listfile = OUT / f"{label}_list.req"
-        write_lines(listfile, [("ok", "GET", list_path(f"scale{i}"), "") for i in picks])
-        list_rec = run_wrk(server, f"{label}_list_c32", listfile, len(picks), 32)
-        picks = [rng.randrange(count) for _ in range(N["scale_renew"])]
-        renewfile = OUT / f"{label}_renew.req"
-        write_lines(renewfile, [
-            ("ok", "POST", f"{CERTS}?action=renew&orgId={ORG}&assetId=scale{i}",
-             json.dumps({"certSn": first_sn + i})) for i in picks])
-        before = server.counts()
-        renew_rec = run_wrk(server, f"{label}_renew_c32", renewfile, len(picks), 32)
-        certs_delta_check(renew_rec, before, server.counts(), len(picks))
-        rec = {
-            "label": label, "devices": count,
-            "valid": list_rec["valid"] and renew_rec["valid"],
-            "problems": list_rec["problems"] + renew_rec["problems"],
-            "bulk_load_s": round(load_s, 2), "bulk_load_cpu_s": round(load_cpu, 2),
-            "bulk_reported": doc,
-            "rss_mib_loaded": round(rss_loaded / 1024, 1),
-            "rss_mib_end": round(server.rss_kib() / 1024, 1),
-            "hwm_mib": round(server.hwm_kib() / 1024, 1),
-            "list": list_rec, "renew": renew_rec,
-        }
-        log(f"{label}: {count} devices loaded in {load_s:.1f} s, RSS "
-            f"{rec['rss_mib_loaded']} MiB")
-    finally:
+    ticks0, t0 = server.cpu_ticks(), time.perf_counter()
+    body = json.dumps({"orgId": ORG, "productKey": PRODUCT, "count": count,
+                       "prefix": "scale", "issueAuthority": "ECC"})
+    status, doc = server.json_call("POST", "/__admin/bulk/devices", body, timeout=3600)
+    if status != 200:
         server.stop()
-    return rec
+        raise RuntimeError(f"bulk load of {count} failed: {status} {doc}")
+    load_s = time.perf_counter() - t0
+    info = {"label": label, "devices": count, "bulk_load_s": round(load_s, 2),
+            "bulk_load_cpu_s": round((server.cpu_ticks() - ticks0) / CLK_TCK, 2),
+            "bulk_reported": doc, "rss_mib_loaded": round(server.rss_kib() / 1024, 1)}
+    serials = []
+    for i in (0, count - 1):
+        _, d = server.json_call("GET", list_path(f"scale{i}"))
+        serials.append(int(d["data"][0]["certSN"]))
+    if serials[1] - serials[0] != count - 1:
+        server.stop()
+        raise RuntimeError(f"bulk serials are not consecutive: {serials}")
+    info["first_serial"] = serials[0]
+    log(f"{label}: {count} devices loaded in {load_s:.1f} s, RSS {info['rss_mib_loaded']} MiB")
+    return server, info
+
+
+def aggregate(label, recs):
+    """Several rounds of one scenario as one figure: total CPU over total requests."""
+    good = sum(r["answered_as_expected"] for r in recs)
+    cpu = sum(r["server_cpu_s"] for r in recs)
+    wall = sum(r["wall_s"] for r in recs)
+    lat = {k: round(statistics.median(r["latency_ms"].get(k, 0) for r in recs), 3)
+           for k in ("p50", "p90", "p99", "p99.9", "mean", "max")}
+    return {
+        "label": label, "requests": sum(r["requests"] for r in recs),
+        "answered_as_expected": good, "valid": all(r["valid"] for r in recs),
+        "problems": [p for r in recs for p in r["problems"]],
+        "server_cpu_s": round(cpu, 3),
+        "cpu_us_per_req": round(cpu * 1e6 / good, 2) if good else None,
+        "wall_s": round(wall, 3), "req_per_s": round(good / wall, 1) if wall else None,
+        "latency_ms": lat, "latency_note": "median over the rounds",
+        "rounds": recs,
+    }
+
+
+def scenario_scale(rounds=3):
+    """Two servers alive together, one with a thousand bulk devices and one with a
+    million; list, then renew (keep policy, ECC), on random devices of each, in
+    alternating rounds so that a change of machine load hits both alike."""
+    servers = {}
+    try:
+        for tag, count in (("small", N["scale_small"]), ("big", N["scale_big"])):
+            servers[tag] = bulk_load(count, tag)
+        recs = {(tag, what): [] for tag in servers for what in ("list", "renew")}
+        for what, total in (("list", N["scale_list"]), ("renew", N["scale_renew"])):
+            per_round = total // rounds
+            for r in range(rounds):
+                for tag, (server, info) in servers.items():
+                    count = info["devices"]
+                    rng = random.Random(f"{what}-{tag}-{r}")
+                    picks = [rng.randrange(count) for _ in range(per_round)]
+                    reqfile = OUT / f"scale_{tag}_{what}.req"
+                    if what == "list":
+                        lines = [("ok", "GET", list_path(f"scale{i}"), "") for i in picks]
+                    else:
+                        lines = [("ok", "POST",
+                                  f"{CERTS}?action=renew&orgId={ORG}&assetId=scale{i}",
+                                  json.dumps({"certSn": info["first_serial"] + i}))
+                                 for i in picks]
+                    write_lines(reqfile, lines)
+                    before = server.counts()
+                    rec = run_wrk(server, f"scale_{tag}_{what}_c32_r{r + 1}", reqfile,
+                                  per_round, 32)
+                    expected = per_round if what == "renew" else 0
+                    certs_delta_check(rec, before, server.counts(), expected)
+                    recs[(tag, what)].append(rec)
+        out = {}
+        for tag, (server, info) in servers.items():
+            info = dict(info)
+            info["list"] = aggregate(f"scale_{tag}_list_c32", recs[(tag, "list")])
+            info["renew"] = aggregate(f"scale_{tag}_renew_c32", recs[(tag, "renew")])
+            info["valid"] = info["list"]["valid"] and info["renew"]["valid"]
+            info["problems"] = info["list"]["problems"] + info["renew"]["problems"]
+            info["rss_mib_end"] = round(server.rss_kib() / 1024, 1)
+            info["hwm_mib"] = round(server.hwm_kib() / 1024, 1)
+            out[tag] = info
+        for what in ("list", "renew"):
+            out[f"{what}_round_ratios"] = [
+                round(b["cpu_us_per_req"] / a["cpu_us_per_req"], 3)
+                if a["cpu_us_per_req"] and b["cpu_us_per_req"] else None
+                for a, b in zip(recs[("small", what)], recs[("big", what)])]
+        return out
+    finally:
+        for server, _ in servers.values():
+            server.stop()
 
 
 # ---- report --------------------------------------------------------------------
@@ -549,26 +635,24 @@ def wrk_version():
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    results = {"quick": QUICK, "scale_enabled": SCALE,
+    results = {"quick": QUICK, "scale_enabled": SCALE, "profiled": PROFILE,
                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "machine": machine(), "counts": N, "clk_tck": CLK_TCK,
                "wrk": wrk_version(),
                "openssl": subprocess.run(["openssl", "version"], capture_output=True,
                                          text=True).stdout.strip()}
     runs = {}
+    speed_before = openssl_speed("before")
     for kind in ("rsa", "ecc"):
         for conns in (1, 32):
             runs[f"apply_{kind}_c{conns}"] = scenario_apply(kind, conns)
     for conns in (1, 32):
         runs[f"renew_c{conns}"] = scenario_renew(conns)
     runs["list_c32"] = scenario_list()
-    speed = openssl_speed()
+    speed = mean_speed(speed_before, openssl_speed("after"))
     startup = scenario_startup()
     flat = scenario_flat_memory()
-    scale = None
-    if SCALE:
-        scale = {"small": scenario_scale(N["scale_small"], "small"),
-                 "big": scenario_scale(N["scale_big"], "big")}
+    scale = scenario_scale() if SCALE else None
     results.update(runs=runs, openssl_speed=speed, startup=startup, flat_memory=flat,
                    scale=scale)
 
@@ -646,8 +730,11 @@ def print_table(r):
     print("Server CPU per request from /proc/<pid>/stat; --auth off for apply/renew/list; "
           "wrk -t1 -c1 or -t2 -c32 on the same machine.")
     sp = r["openssl_speed"]
-    print(f"openssl speed: RSA-2048 sign {sp['rsa2048']['sign_us']} us, verify "
-          f"{sp['rsa2048']['verify_us']} us; P-256 sign {sp['ecdsap256']['sign_us']} us, "
+    print(f"openssl speed (floor = mean of a run before and after the crypto scenarios): "
+          f"RSA-2048 sign {sp['rsa2048']['sign_us']} us "
+          f"({sp['before']['rsa2048']['sign_us']}/{sp['after']['rsa2048']['sign_us']}), verify "
+          f"{sp['rsa2048']['verify_us']} us; P-256 sign {sp['ecdsap256']['sign_us']} us "
+          f"({sp['before']['ecdsap256']['sign_us']}/{sp['after']['ecdsap256']['sign_us']}), "
           f"verify {sp['ecdsap256']['verify_us']} us")
     print()
     hdr = (f"{'scenario':<22}{'requests':>9}{'valid':>7}{'CPU us/req':>12}{'floor us':>10}"
@@ -701,7 +788,8 @@ def print_table(r):
               f"{b['rss_mib_loaded']} MiB loaded, peak {b['hwm_mib']} MiB "
               f"(<= 4 GiB: {t['scale_rss_gib']['verdict']}); list x{f['scale_list_ratio']} "
               f"({t['scale_list_ratio']['verdict']}), renew x{f['scale_renew_ratio']} "
-              f"({t['scale_renew_ratio']['verdict']}) of {s['devices']} devices")
+              f"({t['scale_renew_ratio']['verdict']}) of {s['devices']} devices; per round: list "
+              f"{r['scale']['list_round_ratios']}, renew {r['scale']['renew_round_ratios']}")
     else:
         print("scale: skipped (BENCH_SCALE=0)")
     bad = [k for k, v in t.items() if v["verdict"] != "met"]

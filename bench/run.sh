@@ -2,10 +2,11 @@
 # The benchmark: builds the release binary and the request data, then drives fresh
 # server processes with wrk and prints a table and one `BENCH_JSON {...}` line.
 #
-#   bash bench/run.sh                          # everything (about 10 minutes)
+#   bash bench/run.sh                          # everything (about 5 minutes)
 #   BENCH_SCALE=0 bash bench/run.sh            # without the million-device part
 #   BENCH_QUICK=1 BENCH_SCALE=0 bash bench/run.sh   # smoke run, small counts
 #
+# BENCH_PROFILE=1 perf record -g on the server during every wrk run (OUT/profile-*.txt)
 # BENCH_OUT=dir   where request files, server logs, wrk output and results.json go
 #                 (default target/bench-out). Exit status 1 when any run was invalid
 #                 (a request did not get the answer it should); targets not met do not
@@ -30,6 +31,9 @@ missing=()
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+if [ "${BENCH_PROFILE:-0}" = 1 ]; then
+    command -v perf >/dev/null 2>&1 || missing+=(linux-perf)
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "bench: installing ${missing[*]}" >&2
     as_root apt-get update
@@ -51,9 +55,9 @@ cargo build --release --locked --example bench_data >&2
 if [ "$QUICK" = 1 ]; then
     DATA_ARGS=(devices=16 rsa=400 ecc=3000)
 else
-    DATA_ARGS=(devices=256 rsa=6000 ecc=40000)
+    DATA_ARGS=(devices=256 rsa=10000 ecc=40000)
 fi
-DATA="$OUT/data"
+DATA="$OUT/data-$([ "$QUICK" = 1 ] && echo quick || echo full)"
 STAMP="${DATA_ARGS[*]} $(sha256sum examples/bench_data.rs | cut -c1-16)"
 if [ "$(cat "$DATA/params" 2>/dev/null || true)" != "$STAMP" ]; then
     echo "bench: generating request data (${DATA_ARGS[*]})" >&2
