@@ -1258,7 +1258,8 @@ async fn apply_after_the_root_has_expired_is_a_call_ca_error() {
         .unwrap()
         .to_string();
     let root_not_after = rfc3339_ms(&not_after);
-    let (status, clock) = post_clock(&mock, json!({ "set": ms_rfc3339(root_not_after + DAY_MS) })).await;
+    let (status, clock) =
+        post_clock(&mock, json!({ "set": ms_rfc3339(root_not_after + DAY_MS) })).await;
     assert_eq!(status, 200, "{clock}");
     let r = mock
         .cert("apply", DEV1, json!({ "csr": rsa_csr("too-late") }))
@@ -1271,11 +1272,16 @@ async fn apply_after_the_root_has_expired_is_a_call_ca_error() {
         ),
     );
     assert!(mock.list(DEV1).await.is_empty(), "nothing was issued");
-    // The ECC root has its own lifetime; before it ends, ECC still issues.
-    let (status, _) = post_clock(&mock, json!({ "set": ms_rfc3339(root_not_after - DAY_MS) })).await;
+    // Back before the end of the roots, issuing works again.
+    let (status, _) =
+        post_clock(&mock, json!({ "set": ms_rfc3339(root_not_after - DAY_MS) })).await;
     assert_eq!(status, 200);
     let r = mock
-        .cert("apply", DEV1, json!({ "csr": ec_csr("in-time"), "issueAuthority": "ECC" }))
+        .cert(
+            "apply",
+            DEV1,
+            json!({ "csr": ec_csr("in-time"), "issueAuthority": "ECC" }),
+        )
         .await;
     assert_eq!(r["code"], 0, "{r}");
 }
