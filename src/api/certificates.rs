@@ -3,13 +3,12 @@
 use axum::response::Response;
 use serde::Serialize;
 
-use crate::auth::Caller;
 use crate::domain::errors::{EnosError, ErrorKey, APPLY, LIST, RENEW, REVOKE};
 use crate::service::{ApplyParams, IssuedCert, ListedCert, RenewParams, RevokeParams, Target};
 
 use super::enos::{self, Actions, Call, EnosRequest};
 use super::envelope;
-use super::params::{self, Body, Query};
+use super::params::{self, Body};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -84,68 +83,57 @@ const ACTIONS: Actions = &[
     (LIST, LIST),
 ];
 
-/// Argument syntax in contract order: orgId, device identifier, then the body.
-fn target(query: &Query, caller: Option<&Caller>) -> Result<Target, EnosError> {
+/// Argument syntax in contract order (after orgId): device identifier, then the body.
+fn target(call: &Call) -> Result<Target, EnosError> {
     Ok(Target {
-        org_id: enos::org_id(query)?,
-        device: enos::device_ref(query)?,
-        app_key: caller.map(|c| c.app_key.clone()),
-        caller_org: caller.map(|c| c.org_id.clone()),
+        org_id: call.org_id.clone(),
+        device: enos::device_ref(&call.query)?,
+        app_key: call.caller.as_ref().map(|c| c.app_key.clone()),
+        caller_org: call.caller_org().map(str::to_string),
     })
 }
 
 async fn dispatch(call: Call) -> Result<Response, EnosError> {
-    let Call {
-        service,
-        method,
-        body,
-        caller,
-        action,
-        query,
-        request_id,
-    } = call;
-    if action != LIST {
-        enos::require_post(&method, action)?;
-    }
-    let target = target(&query, caller.as_ref())?;
-    let body = Body::parse(&body)?;
-    match action {
+    let target = target(&call)?;
+    let body = Body::parse(&call.body)?;
+    let (service, query, request_id) = (&call.service, &call.query, &call.request_id);
+    match call.action {
         APPLY => {
             let csr = params::csr(&body)?.ok_or_else(|| EnosError::new(ErrorKey::CsrMissing))?;
             let params = ApplyParams {
                 csr,
-                valid_day: params::valid_day(&query, &body)?,
+                valid_day: params::valid_day(query, &body)?,
                 authority: params::authority(&body)?,
             };
             let issued = service.apply(&target, params).await?;
-            Ok(envelope::ok(&request_id, Some(IssuedView::from(&issued))))
+            Ok(envelope::ok(request_id, Some(IssuedView::from(&issued))))
         }
         RENEW => {
             let params = RenewParams {
                 cert_sn: params::cert_sn(None, &body)?,
                 csr: params::csr(&body)?,
-                valid_day: params::valid_day(&query, &body)?,
+                valid_day: params::valid_day(query, &body)?,
                 authority: params::authority(&body)?,
             };
             let issued = service.renew(&target, params).await?;
-            Ok(envelope::ok(&request_id, Some(IssuedView::from(&issued))))
+            Ok(envelope::ok(request_id, Some(IssuedView::from(&issued))))
         }
         REVOKE => {
             let params = RevokeParams {
-                cert_sn: params::cert_sn(Some(&query), &body)?,
-                reason: params::reason(&query, &body)?,
+                cert_sn: params::cert_sn(Some(query), &body)?,
+                reason: params::reason(query, &body)?,
             };
             service.revoke(&target, params).await?;
-            Ok(envelope::ok::<()>(&request_id, None))
+            Ok(envelope::ok::<()>(request_id, None))
         }
         _ => {
             let certs = service.list(&target)?;
             let views: Vec<ListedView<'_>> = certs.iter().map(ListedView::from).collect();
-            Ok(envelope::ok(&request_id, Some(views)))
+            Ok(envelope::ok(request_id, Some(views)))
         }
     }
 }
 
 pub async fn handle(request: EnosRequest) -> Response {
-    request.answer(ACTIONS, dispatch).await
+    request.answer(ACTIONS, &[LIST], dispatch).await
 }

@@ -53,50 +53,39 @@ fn patch(body: &Body) -> Result<DevicePatch, EnosError> {
 }
 
 async fn dispatch(call: Call) -> Result<Response, EnosError> {
-    let Call {
-        service,
-        method,
-        body,
-        caller,
-        action,
-        query,
-        request_id,
-    } = call;
-    if action != DEVICE_GET {
-        enos::require_post(&method, action)?;
-    }
-    let org_id = enos::org_id(&query)?;
-    let caller = caller.as_ref().map(|c| c.org_id.as_str());
+    let (service, query, request_id, org_id) =
+        (&call.service, &call.query, &call.request_id, &call.org_id);
+    let (action, caller) = (call.action, call.caller_org());
     if action == DEVICE_CREATE {
-        let body = Body::parse(&body)?;
-        let d = service.create_device(&org_id, caller, new_device(&body)?)?;
+        let body = Body::parse(&call.body)?;
+        let d = service.create_device(org_id, caller, new_device(&body)?)?;
         let created = Created {
             asset_id: &d.asset_id,
             product_key: &d.product_key,
             device_key: &d.device_key,
             device_secret: &d.device_secret,
         };
-        return Ok(envelope::ok(&request_id, Some(created)));
+        return Ok(envelope::ok(request_id, Some(created)));
     }
-    let device = enos::device_ref(&query)?;
-    let body = Body::parse(&body)?;
+    let device = enos::device_ref(query)?;
+    let body = Body::parse(&call.body)?;
     match action {
         DEVICE_GET => Ok(envelope::ok(
-            &request_id,
-            Some(service.get_device(&org_id, caller, &device)?),
+            request_id,
+            Some(service.get_device(org_id, caller, &device)?),
         )),
         DEVICE_UPDATE => {
             let patch = patch(&body)?;
-            service.update_device(&org_id, caller, &device, &patch)?;
-            Ok(envelope::ok::<()>(&request_id, None))
+            service.update_device(org_id, caller, &device, &patch)?;
+            Ok(envelope::ok::<()>(request_id, None))
         }
         _ => {
-            service.delete_device(&org_id, caller, &device).await?;
-            Ok(envelope::ok::<()>(&request_id, None))
+            service.delete_device(org_id, caller, &device).await?;
+            Ok(envelope::ok::<()>(request_id, None))
         }
     }
 }
 
 pub async fn handle(request: EnosRequest) -> Response {
-    request.answer(ACTIONS, dispatch).await
+    request.answer(ACTIONS, &[DEVICE_GET], dispatch).await
 }

@@ -38,7 +38,7 @@ fn action(query: &Query, actions: Actions) -> Result<&'static str, EnosError> {
 }
 
 /// `orgId`, mandatory on every EnOS call.
-pub fn org_id(query: &Query) -> Result<String, EnosError> {
+fn org_id(query: &Query) -> Result<String, EnosError> {
     query
         .non_empty("orgId")
         .map(str::to_string)
@@ -54,7 +54,7 @@ pub fn device_ref(query: &Query) -> Result<DeviceRef, EnosError> {
     )
 }
 
-pub fn require_post(method: &Method, action: &str) -> Result<(), EnosError> {
+fn require_post(method: &Method, action: &str) -> Result<(), EnosError> {
     if method == Method::POST {
         Ok(())
     } else {
@@ -179,18 +179,26 @@ impl FromRequest<Arc<Service>> for EnosRequest {
 /// One EnOS call after the shared steps: what a resource's handler works from.
 pub struct Call {
     pub service: Arc<Service>,
-    pub method: Method,
     pub body: Bytes,
     /// The app the gateway recognised, if any.
     pub caller: Option<Caller>,
     pub action: &'static str,
+    pub org_id: String,
     pub query: Query,
     pub request_id: String,
 }
 
+impl Call {
+    /// The recognised app's org, for the org-access rule.
+    pub fn caller_org(&self) -> Option<&str> {
+        self.caller.as_ref().map(|c| c.org_id.as_str())
+    }
+}
+
 impl EnosRequest {
-    /// Answers the call: requestId, action, faults, then `run`, all in the envelope.
-    pub async fn answer<F, Fut>(self, actions: Actions, run: F) -> Response
+    /// Answers the call in the envelope: requestId, action, injected faults, the
+    /// method (`reads` may be GET, the rest need POST), orgId, then `run`.
+    pub async fn answer<F, Fut>(self, actions: Actions, reads: &[&str], run: F) -> Response
     where
         F: FnOnce(Call) -> Fut,
         Fut: Future<Output = Result<Response, EnosError>>,
@@ -202,27 +210,27 @@ impl EnosRequest {
             Ok(a) => a,
             Err(e) => return envelope::error(&request_id, &e),
         };
-        let injected = injected(
-            &service,
-            action,
-            &query,
-            self.fault_header.as_deref(),
-            &request_id,
-        )
-        .await;
-        let mut response = match injected {
+        let fault_header = self.fault_header.as_deref();
+        let mut response = match injected(&service, action, &query, fault_header, &request_id).await
+        {
             Some(r) => r,
             None => {
-                let call = Call {
-                    service,
-                    method: self.method,
-                    body: self.body,
-                    caller: self.caller,
-                    action,
-                    query,
-                    request_id: request_id.clone(),
+                let answered = async {
+                    if !reads.contains(&action) {
+                        require_post(&self.method, action)?;
+                    }
+                    let call = Call {
+                        service,
+                        body: self.body,
+                        caller: self.caller,
+                        action,
+                        org_id: org_id(&query)?,
+                        query,
+                        request_id: request_id.clone(),
+                    };
+                    run(call).await
                 };
-                run(call)
+                answered
                     .await
                     .unwrap_or_else(|e| envelope::error(&request_id, &e))
             }

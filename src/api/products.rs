@@ -9,7 +9,7 @@ use crate::domain::model::{DataFormat, ProductType};
 use crate::domain::registry::ProductPatch;
 use crate::service::NewProduct;
 
-use super::enos::{self, Actions, Call, EnosRequest};
+use super::enos::{Actions, Call, EnosRequest};
 use super::envelope;
 use super::params::{required, Body, Query};
 
@@ -66,50 +66,38 @@ fn patch(body: &Body) -> Result<ProductPatch, EnosError> {
 }
 
 async fn dispatch(call: Call) -> Result<Response, EnosError> {
-    let Call {
-        service,
-        method,
-        body,
-        caller,
-        action,
-        query,
-        request_id,
-    } = call;
-    // `get` is a GET (POST tolerated); the others change state and need POST.
-    if action != PRODUCT_GET {
-        enos::require_post(&method, action)?;
-    }
-    let org_id = enos::org_id(&query)?;
-    let caller = caller.as_ref().map(|c| c.org_id.as_str());
+    let (service, query, request_id, org_id) =
+        (&call.service, &call.query, &call.request_id, &call.org_id);
+    let (action, caller) = (call.action, call.caller_org());
     let key = if action == PRODUCT_CREATE {
         None
     } else {
-        Some(product_key(&query)?)
+        Some(product_key(query)?)
     };
-    let body = Body::parse(&body)?;
+    let body = Body::parse(&call.body)?;
     let key = key.as_deref().unwrap_or_default();
     match action {
         PRODUCT_CREATE => {
             let new = new_product(&body)?;
-            let product_key = service.create_product(&org_id, caller, new)?;
-            Ok(envelope::ok(&request_id, Some(product_key)))
+            let product_key = service.create_product(org_id, caller, new)?;
+            Ok(envelope::ok(request_id, Some(product_key)))
         }
         PRODUCT_GET => Ok(envelope::ok(
-            &request_id,
-            Some(service.get_product(&org_id, caller, key)?),
+            request_id,
+            Some(service.get_product(org_id, caller, key)?),
         )),
         PRODUCT_UPDATE => {
             let patch = patch(&body)?;
-            service.update_product(&org_id, caller, key, &patch)?;
-            Ok(envelope::ok::<()>(&request_id, None))
+            service.update_product(org_id, caller, key, &patch)?;
+            Ok(envelope::ok::<()>(request_id, None))
         }
         _ => {
-            service.delete_product(&org_id, caller, key)?;
-            Ok(envelope::ok::<()>(&request_id, None))
+            service.delete_product(org_id, caller, key)?;
+            Ok(envelope::ok::<()>(request_id, None))
         }
     }
 }
 
 pub async fn handle(request: EnosRequest) -> Response {
-    request.answer(ACTIONS, dispatch).await
+    request.answer(ACTIONS, &[PRODUCT_GET], dispatch).await
 }
