@@ -1461,3 +1461,86 @@ async fn health_reports_the_seed_and_the_fixtures_file() {
     assert_eq!(h["fixturesFile"], path.display().to_string());
     assert_eq!(h["journal"], json!({ "entries": 0, "capacity": 7 }));
 }
+
+// ------------------------------------------------------------------ bulk loading
+
+#[tokio::test]
+async fn bulk_devices_are_real_devices_with_verifiable_certificates() {
+    let mock = Mock::start().await;
+    let body = json!({ "orgId": ORG, "productKey": BIDI_PRODUCT, "count": 40, "prefix": "bk", "issueAuthority": "ECC" });
+    let (status, text) = mock
+        .post_raw("/__admin/bulk/devices", body.to_string())
+        .await;
+    assert_eq!(status, 200, "{text}");
+    let loaded: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(loaded["devices"], 40, "{loaded}");
+    assert_eq!(loaded["certificates"], 40, "{loaded}");
+
+    // Each device lists one certificate, issued by the ECC root for its own CN.
+    let rows = mock.list("bk7").await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let row = &rows[0];
+    assert_eq!(
+        row["subject"],
+        "CN=bk7, OU=EnOS, O=EnOS, L=Shanghai, ST=Shanghai, C=CN"
+    );
+    assert_eq!(row["issueAuthority"], "ECC");
+    let cert = row["cert"].as_str().unwrap();
+    verify(&mock.root("ECC").await, cert).unwrap();
+    let subject = x509(cert, &["-subject", "-nameopt", "RFC2253"]);
+    assert!(
+        subject.contains("CN=bk7,OU=EnOS,O=EnOS,L=Shanghai,ST=Shanghai,C=CN"),
+        "{subject}"
+    );
+    // The devices take part in the EnOS rules like any other: renew works,
+    // and a CN in use is a duplicate subject for the same authority.
+    let sn = row["certSN"].as_str().unwrap().parse::<u64>().unwrap();
+    let r = mock.cert("renew", "bk7", json!({ "certSn": sn })).await;
+    assert_eq!(r["code"], 0, "{r}");
+    let r = mock
+        .cert(
+            "apply",
+            DEV1,
+            json!({ "csr": ec_csr("bk8"), "issueAuthority": "ECC" }),
+        )
+        .await;
+    assert_eq!(r["code"], 99400, "{r}");
+    assert!(
+        r["msg"].as_str().unwrap().starts_with("Duplicate subject"),
+        "{r}"
+    );
+    let health = mock.get_json("/__admin/health").await;
+    assert_eq!(health["counts"]["devices"], 6 + 40, "{health}");
+
+    // Refused whole: taken names, bad counts, unknown products.
+    for (bad, why) in [
+        (
+            json!({ "orgId": ORG, "productKey": BIDI_PRODUCT, "count": 5, "prefix": "bk" }),
+            "already exists",
+        ),
+        (
+            json!({ "orgId": ORG, "productKey": BIDI_PRODUCT, "count": 0 }),
+            "count must be between",
+        ),
+        (
+            json!({ "orgId": ORG, "productKey": "NoSuchPr", "count": 1 }),
+            "Product cannot be found",
+        ),
+        (
+            json!({ "orgId": ORG, "productKey": BIDI_PRODUCT, "count": 1, "issueAuthority": "DSA" }),
+            "issueAuthority",
+        ),
+    ] {
+        let (status, text) = mock
+            .post_raw("/__admin/bulk/devices", bad.to_string())
+            .await;
+        assert_eq!(status, 400, "{bad}: {text}");
+        assert!(text.contains(why), "{bad}: {text}");
+    }
+    let health = mock.get_json("/__admin/health").await;
+    assert_eq!(
+        health["counts"]["devices"],
+        6 + 40,
+        "nothing half-loaded: {health}"
+    );
+}

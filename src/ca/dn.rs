@@ -63,6 +63,20 @@ pub fn java_style(name: &X509Name<'_>) -> String {
                 .join(" + ")
         })
         .collect();
+    join_reversed(rdns)
+}
+
+/// The same text for a name the mock builds itself: single-valued RDNs as
+/// `(short name, value)`, in certificate order.
+pub fn java_style_of(rdns: &[(&str, &str)]) -> String {
+    join_reversed(
+        rdns.iter()
+            .map(|(n, v)| format!("{n}={}", escape(v)))
+            .collect(),
+    )
+}
+
+fn join_reversed(rdns: Vec<String>) -> String {
     rdns.into_iter().rev().collect::<Vec<_>>().join(", ")
 }
 
@@ -117,6 +131,14 @@ pub fn to_rcgen(name: &X509Name<'_>) -> Result<DistinguishedName, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn built_names_read_like_parsed_ones() {
+        assert_eq!(
+            java_style_of(&[("C", "CN"), ("O", "EnOS"), ("CN", "a,b")]),
+            "CN=a\\,b, O=EnOS, C=CN"
+        );
+    }
 
     #[test]
     fn escapes_special_characters() {

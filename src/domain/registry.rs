@@ -159,14 +159,6 @@ impl DevicePatch {
 }
 
 impl Store {
-    fn check_org(&self, org_id: &str) -> Result<(), EnosError> {
-        if self.org_exists(org_id) {
-            Ok(())
-        } else {
-            Err(EnosError::new(ErrorKey::OrgUnknown))
-        }
-    }
-
     pub fn product(&self, org_id: &str, product_key: &str) -> Result<Product, EnosError> {
         self.check_org(org_id)?;
         self.state

@@ -195,15 +195,22 @@ impl State {
         self.devices.get(asset_id)
     }
 
+    /// Only declared orgs exist (B1).
+    pub(super) fn check_org(&self, org_id: &str) -> Result<(), EnosError> {
+        if self.orgs.contains_key(org_id) {
+            Ok(())
+        } else {
+            Err(EnosError::new(ErrorKey::OrgUnknown))
+        }
+    }
+
     /// The device if it exists in `org_id`: another org's device is not found there.
     pub(super) fn org_slot(
         &self,
         org_id: &str,
         device: &DeviceRef,
     ) -> Result<&DeviceSlot, EnosError> {
-        if !self.orgs.contains_key(org_id) {
-            return Err(EnosError::new(ErrorKey::OrgUnknown));
-        }
+        self.check_org(org_id)?;
         self.slot(device)
             .filter(|slot| slot.device.org_id == org_id)
             .ok_or_else(|| EnosError::new(ErrorKey::DeviceNotFound))
@@ -214,6 +221,24 @@ impl State {
             Some(c) => c.status(now_ms) == CertStatus::Valid,
             None => self.pending.contains(&serial),
         }
+    }
+
+    /// Adds a certificate (or reservation) to the conflict indexes; `unindex` takes it out.
+    fn index(
+        &mut self,
+        serial: u64,
+        subject_key: &(Authority, Arc<str>),
+        public_key: &Arc<[u8]>,
+        owner: &Arc<str>,
+    ) {
+        self.subjects
+            .entry(subject_key.clone())
+            .or_default()
+            .push(serial);
+        self.public_keys
+            .entry(public_key.clone())
+            .or_default()
+            .add(owner, serial);
     }
 
     fn unindex(&mut self, serial: u64, authority: Authority, cn: &Arc<str>, key: &Arc<[u8]>) {
@@ -303,8 +328,9 @@ impl Store {
         }
     }
 
-    pub fn org_exists(&self, org_id: &str) -> bool {
-        self.state.read().orgs.contains_key(org_id)
+    /// `Invalid Argument orgId:  orgId does not exist` unless the org is declared.
+    pub fn check_org(&self, org_id: &str) -> Result<(), EnosError> {
+        self.state.read().check_org(org_id)
     }
 
     pub fn orgs(&self) -> Vec<Org> {
@@ -418,14 +444,7 @@ impl Store {
         }
         let serial = self.next_serial.fetch_add(1, Ordering::Relaxed);
         s.pending.insert(serial);
-        s.subjects
-            .entry(subject_key.clone())
-            .or_default()
-            .push(serial);
-        s.public_keys
-            .entry(check.public_key.clone())
-            .or_default()
-            .add(check.asset_id, serial);
+        s.index(serial, &subject_key, check.public_key, check.asset_id);
         Ok(Reservation {
             serial,
             asset_id: check.asset_id.clone(),
@@ -462,14 +481,12 @@ impl Store {
             if let Some(slot) = s.devices.get_mut(&*cert.asset_id) {
                 slot.device.certs.push(serial);
             }
-            s.subjects
-                .entry((cert.authority, cert.common_name.clone()))
-                .or_default()
-                .push(serial);
-            s.public_keys
-                .entry(cert.public_key.clone())
-                .or_default()
-                .add(&cert.asset_id, serial);
+            s.index(
+                serial,
+                &(cert.authority, cert.common_name.clone()),
+                &cert.public_key,
+                &cert.asset_id,
+            );
             s.certs.insert(serial, cert);
         }
         Ok(())

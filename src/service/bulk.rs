@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use rcgen::{DistinguishedName, DnType};
 
-use crate::ca::IssueRequest;
+use crate::ca::{dn, IssueRequest};
 use crate::domain::fixtures::DEFAULT_TIMEZONE;
 use crate::domain::ids::DEVICE_SECRET_LEN;
 use crate::domain::model::{Authority, CertRecord, Device, I18n, DEVICE_INACTIVE};
@@ -136,17 +136,19 @@ impl Service {
         let days = resolve_valid_day(None, product).map_err(|e| e.msg)?;
         let (not_before_ms, not_after_ms) = validity_window(now_ms, days, ca.not_after_ms)
             .ok_or("the root CA certificate has expired")?;
+        let rdns = [
+            (DnType::CountryName, "C", "CN"),
+            (DnType::StateOrProvinceName, "ST", "Shanghai"),
+            (DnType::LocalityName, "L", "Shanghai"),
+            (DnType::OrganizationName, "O", "EnOS"),
+            (DnType::OrganizationalUnitName, "OU", "EnOS"),
+            (DnType::CommonName, "CN", cn),
+        ];
         let mut subject = DistinguishedName::new();
-        for (ty, value) in [
-            (DnType::CountryName, "CN"),
-            (DnType::StateOrProvinceName, "Shanghai"),
-            (DnType::LocalityName, "Shanghai"),
-            (DnType::OrganizationName, "EnOS"),
-            (DnType::OrganizationalUnitName, "EnOS"),
-            (DnType::CommonName, cn),
-        ] {
-            subject.push(ty, value);
+        for (ty, _, value) in &rdns {
+            subject.push(ty.clone(), *value);
         }
+        let subject_text = dn::java_style_of(&rdns.map(|(_, short, value)| (short, value)));
         let issued = ca.issue(IssueRequest {
             serial,
             subject,
@@ -161,9 +163,7 @@ impl Service {
             authority,
             pem: Arc::from(issued.pem),
             issuer: ca.subject.clone(),
-            subject: Arc::from(format!(
-                "CN={cn}, OU=EnOS, O=EnOS, L=Shanghai, ST=Shanghai, C=CN"
-            )),
+            subject: Arc::from(subject_text),
             common_name: Arc::from(cn),
             public_key,
             sign_date_ms: now_ms,

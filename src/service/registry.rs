@@ -55,9 +55,7 @@ impl Service {
         new: NewProduct,
     ) -> Result<String, EnosError> {
         check_name("productName", &new.product_name)?;
-        if !self.store.org_exists(org_id) {
-            return Err(EnosError::new(crate::domain::errors::ErrorKey::OrgUnknown));
-        }
+        self.store.check_org(org_id)?;
         org_access(caller_org, org_id)?;
         let (default_valid_day, max_valid_day) =
             check_valid_days(new.default_valid_day, new.max_valid_day)?;
