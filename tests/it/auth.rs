@@ -2,14 +2,11 @@
 //! Poseidon tokens, the three modes and org access. Every request here is built by
 //! hand: these tests use their own HTTP client, never the harness's lenient token.
 
-mod common;
 
 use aws_lc_rs::digest::{digest, SHA256};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use common::*;
-use enos_cert_mock::auth::AuthMode;
-use enos_cert_mock::Config;
+use crate::common::*;
 use serde_json::{json, Value};
 
 /// The apps of the default fixtures: one in ORG, one in OTHER_ORG.
@@ -46,7 +43,7 @@ fn sha256_hex(data: &[u8]) -> String {
 /// The mock clock, epoch ms, as the control API tells it.
 async fn mock_now(mock: &Mock) -> i64 {
     let clock = mock.get_json("/__admin/clock").await;
-    enos_cert_mock::clock::parse_rfc3339(clock["now"].as_str().unwrap()).unwrap()
+    crate::common::clock::parse_rfc3339(clock["now"].as_str().unwrap()).unwrap()
 }
 
 async fn advance(mock: &Mock, seconds: i64) {
@@ -217,7 +214,7 @@ fn poseidon_token(public_b64: &str, plain: &str) -> String {
 
 fn poseidon_for(app_key: &str, secret: &str) -> String {
     poseidon_token(
-        enos_cert_mock::DEFAULT_POSEIDON_PUBLIC_KEY,
+        crate::common::DEFAULT_POSEIDON_PUBLIC_KEY,
         &format!(
             "123456${app_key}${secret}${}${}",
             "a".repeat(64),
@@ -863,7 +860,7 @@ async fn strict_mode_opens_poseidon_tokens_with_the_key_given_by_flag() {
 async fn a_broken_poseidon_key_file_stops_start_up_with_its_name() {
     let dir = tmp();
     let path = write(dir.path(), "broken.pem", "not a key");
-    let err = enos_cert_mock::start(Config {
+    let err = crate::common::start(Config {
         poseidon_key: Some(path.clone()),
         ..Config::default()
     })

@@ -1,13 +1,12 @@
 //! Black-box tests of every reachable error row of the contract
 //! (`shared/spec/enos-certificate-service.md`, A2-A5, B1-B8, B14), over real HTTP.
 
-mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use rcgen::string::PrintableString;
 use rcgen::{DnType, DnValue};
 use reqwest::Method;
@@ -178,19 +177,13 @@ fn enos_subject(country: &str, cn: &str) -> Vec<(DnType, DnValue)> {
     ]
 }
 
-/// A CSR built with rcgen (for subjects openssl refuses to write, e.g. C=CHN or a
-/// 65-character CN), signed SHA-256 with an openssl-made key.
+/// A CSR for a subject openssl refuses to write (e.g. C=CHN or a 65-character CN).
 fn rcgen_csr(key_spec: &str, subject: Vec<(DnType, DnValue)>) -> String {
-    let dir = tmp();
-    let key_pem = std::fs::read_to_string(key(dir.path(), key_spec)).unwrap();
-    let key_pair = rcgen::KeyPair::from_pem(&key_pem).unwrap();
-    let mut params = rcgen::CertificateParams::default();
     let mut dn = rcgen::DistinguishedName::new();
     for (ty, value) in subject {
         dn.push(ty, value);
     }
-    params.distinguished_name = dn;
-    params.serialize_request(&key_pair).unwrap().pem().unwrap()
+    csr_with_key_pem(&key_pem(key_spec), dn, "sha256")
 }
 
 /// The DER of a PEM CSR, changed by `edit`, re-armoured.
@@ -641,7 +634,7 @@ async fn apply_rsa_1024_csr_is_refused() {
     let r = apply_csr(
         &mock,
         DEV1,
-        &csr("rsa:1024", &subject("rsa-1024"), "sha256"),
+        &openssl_csr("rsa:1024", &subject("rsa-1024"), "sha256"),
         None,
     )
     .await;
@@ -675,7 +668,7 @@ async fn apply_p384_csr_as_ecc_is_refused() {
     let r = apply_csr(
         &mock,
         DEV1,
-        &csr("ec:secp384r1", &subject("p-384"), "sha256"),
+        &openssl_csr("ec:secp384r1", &subject("p-384"), "sha256"),
         Some("ECC"),
     )
     .await;
@@ -692,7 +685,7 @@ async fn apply_sha1_signed_rsa_csr_is_refused() {
     let r = apply_csr(
         &mock,
         DEV1,
-        &csr("rsa:2048", &subject("sha-1"), "sha1"),
+        &openssl_csr("rsa:2048", &subject("sha-1"), "sha1"),
         None,
     )
     .await;
@@ -726,7 +719,7 @@ async fn apply_sha384_signed_ecc_csr_is_refused() {
     let r = apply_csr(
         &mock,
         DEV1,
-        &csr("ec:prime256v1", &subject("ecdsa-384"), "sha384"),
+        &openssl_csr("ec:prime256v1", &subject("ecdsa-384"), "sha384"),
         Some("ECC"),
     )
     .await;
@@ -1309,7 +1302,7 @@ async fn renew_with_bad_csr_is_refused() {
         .cert(
             "renew",
             DEV1,
-            json!({ "certSn": serial(&old), "csr": csr("rsa:2048", &subject("renew-sha1"), "sha1") }),
+            json!({ "certSn": serial(&old), "csr": openssl_csr("rsa:2048", &subject("renew-sha1"), "sha1") }),
         )
         .await;
     assert_cert_request(
@@ -2031,7 +2024,7 @@ async fn hostile_inputs_never_give_5xx() {
         "\"设备🚀\"".as_bytes().to_vec(),
     ];
     not_objects.push(format!("{{\"certSn\": {huge_digits}}}").into_bytes());
-    let sha1_csr = csr("rsa:2048", &subject("hostile-sha1"), "sha1");
+    let sha1_csr = openssl_csr("rsa:2048", &subject("hostile-sha1"), "sha1");
     let unicode_cn_wrong_alg = {
         // A unicode CN on an otherwise unacceptable (ECC key for RSA) request.
         rcgen_csr("ec:prime256v1", enos_subject("CN", "设备-🚀-Ünïcødé"))
@@ -2172,7 +2165,7 @@ async fn csr_is_checked_before_valid_day_and_conflicts() {
     let r = apply_csr(
         &mock,
         DEV2,
-        &csr("rsa:2048", &subject("order-dup"), "sha1"),
+        &openssl_csr("rsa:2048", &subject("order-dup"), "sha1"),
         None,
     )
     .await;
