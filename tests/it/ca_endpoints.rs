@@ -1,11 +1,10 @@
 //! A7: the public CA endpoints (roots and CRLs), CA material (shipped, fresh,
 //! imported) and fixtures files. Every root, certificate and CRL is judged by openssl.
 
-
 use std::path::{Path, PathBuf};
 
-use crate::common::*;
 use crate::common::judge::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const DAY_MS: i64 = 86_400_000;

@@ -2,12 +2,11 @@
 //! uniqueness under load, and the B5 conflict checks under races.
 //! CSRs are made before the requests are fired, so the requests really overlap.
 
-
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use crate::common::judge::*;
 use crate::common::*;
 use futures::future::join_all;
-use crate::common::judge::*;
 use serde_json::{json, Value};
 
 const REVOKED_MSG: &str = "The original certificate has been revoked and cannot be updated.";

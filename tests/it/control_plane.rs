@@ -3,13 +3,12 @@
 //! journal (`/__admin/requests`), reset, health and fixtures hot reload
 //! (`shared/spec/enos-certificate-service.md`, A2-A5, B11, B12, B14, B15), over real HTTP.
 
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::common::*;
 use crate::common::judge::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 

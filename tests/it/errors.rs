@@ -1,7 +1,6 @@
 //! Black-box tests of every reachable error row of the contract
 //! (`shared/spec/enos-certificate-service.md`, A2-A5, B1-B8, B14), over real HTTP.
 
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -341,43 +340,29 @@ async fn identifier_form_is_checked_before_org_existence() {
 // ---------------------------------------------------------------------------
 // device identifier and device existence
 
-async fn identifier_forms_are_refused(action: &str) {
+/// Identifier forms that name no device: nothing, one key alone, or an empty value.
+const INVALID_IDENTIFIERS: [&str; 7] = [
+    "",
+    "&productKey=BiDiProd",
+    "&deviceKey=meter-001",
+    "&assetId=&productKey=BiDiProd",
+    "&assetId=&deviceKey=meter-001",
+    "&productKey=&deviceKey=meter-001",
+    "&productKey=BiDiProd&deviceKey=",
+];
+
+#[tokio::test]
+async fn every_action_refuses_an_invalid_device_identifier() {
     let mock = Mock::start().await;
     let body = json!({ "csr": rsa_csr("id-check"), "certSn": 1000 });
-    for ids in [
-        "",
-        "&productKey=BiDiProd",
-        "&deviceKey=meter-001",
-        "&assetId=&productKey=BiDiProd",
-        "&assetId=&deviceKey=meter-001",
-        "&productKey=&deviceKey=meter-001",
-        "&productKey=BiDiProd&deviceKey=",
-    ] {
-        let r = mock
-            .cert_query(&format!("action={action}&orgId={ORG}{ids}"), body.clone())
-            .await;
-        assert_error(&r, 99400, DEVICE_ID_INVALID);
+    for action in ALL_ACTIONS {
+        for ids in INVALID_IDENTIFIERS {
+            let r = mock
+                .cert_query(&format!("action={action}&orgId={ORG}{ids}"), body.clone())
+                .await;
+            assert_error(&r, 99400, DEVICE_ID_INVALID);
+        }
     }
-}
-
-#[tokio::test]
-async fn apply_device_identifier_invalid() {
-    identifier_forms_are_refused("apply").await;
-}
-
-#[tokio::test]
-async fn renew_device_identifier_invalid() {
-    identifier_forms_are_refused("renew").await;
-}
-
-#[tokio::test]
-async fn revoke_device_identifier_invalid() {
-    identifier_forms_are_refused("revoke").await;
-}
-
-#[tokio::test]
-async fn list_device_identifier_invalid() {
-    identifier_forms_are_refused("list").await;
 }
 
 async fn device_not_found_for_every_action(ids: &str) {
@@ -628,38 +613,60 @@ async fn apply_csr_with_tampered_signature_is_refused() {
     assert_eq!(r["code"], 0, "{r}");
 }
 
-#[tokio::test]
-async fn apply_rsa_1024_csr_is_refused() {
-    let mock = Mock::start().await;
-    let r = apply_csr(
-        &mock,
-        DEV1,
-        &openssl_csr("rsa:1024", &subject("rsa-1024"), "sha256"),
-        None,
-    )
-    .await;
-    assert_error(
-        &r,
-        99400,
-        "Invalid cert request!message:  issueAuthority RSA requires an RSA 2048-bit public key, detail message: the key to certify is RSA 1024-bit",
-    );
+/// Keys and signature algorithms an authority refuses: (case, CSR, issueAuthority, message).
+/// RSA-1024, SHA-1 and P-256 with SHA-384 are made by openssl (rcgen cannot sign them).
+fn refused_key_or_signature_cases(
+) -> Vec<(&'static str, String, Option<&'static str>, &'static str)> {
+    vec![
+        (
+            "RSA-1024",
+            openssl_csr("rsa:1024", &subject("rsa-1024"), "sha256"),
+            None,
+            "Invalid cert request!message:  issueAuthority RSA requires an RSA 2048-bit public key, detail message: the key to certify is RSA 1024-bit",
+        ),
+        (
+            "RSA-4096",
+            csr("rsa:4096", &subject("rsa-4096"), "sha256"),
+            Some("RSA"),
+            "Invalid cert request!message:  issueAuthority RSA requires an RSA 2048-bit public key, detail message: the key to certify is RSA 4096-bit",
+        ),
+        (
+            "SHA1withRSA",
+            openssl_csr("rsa:2048", &subject("sha-1"), "sha1"),
+            None,
+            "Invalid cert request!message:  issueAuthority RSA requires the signature algorithm SHA256withRSA, detail message: the CSR is signed with SHA1withRSA",
+        ),
+        (
+            "SHA384withRSA",
+            csr("rsa:2048", &subject("sha-384"), "sha384"),
+            None,
+            "Invalid cert request!message:  issueAuthority RSA requires the signature algorithm SHA256withRSA, detail message: the CSR is signed with SHA384withRSA",
+        ),
+        (
+            "SHA384withECDSA",
+            openssl_csr("ec:prime256v1", &subject("ecdsa-384"), "sha384"),
+            Some("ECC"),
+            "Invalid cert request!message:  issueAuthority ECC requires the signature algorithm SHA256withECDSA, detail message: the CSR is signed with SHA384withECDSA",
+        ),
+        (
+            "RSA key as ECC",
+            rsa_csr("rsa-as-ecc"),
+            Some("ECC"),
+            "Invalid cert request!message:  issueAuthority ECC requires an EC prime256v1 (P-256) public key, detail message: the key to certify is RSA 2048-bit",
+        ),
+    ]
 }
 
 #[tokio::test]
-async fn apply_rsa_4096_csr_is_refused() {
+async fn apply_with_a_refused_key_or_signature_algorithm_is_refused() {
     let mock = Mock::start().await;
-    let r = apply_csr(
-        &mock,
-        DEV1,
-        &csr("rsa:4096", &subject("rsa-4096"), "sha256"),
-        Some("RSA"),
-    )
-    .await;
-    assert_error(
-        &r,
-        99400,
-        "Invalid cert request!message:  issueAuthority RSA requires an RSA 2048-bit public key, detail message: the key to certify is RSA 4096-bit",
-    );
+    let cases = refused_key_or_signature_cases();
+    assert_eq!(cases.len(), 6);
+    for (case, csr, authority, msg) in cases {
+        let r = apply_csr(&mock, DEV1, &csr, authority).await;
+        println!("{case}");
+        assert_error(&r, 99400, msg);
+    }
 }
 
 #[tokio::test]
@@ -680,57 +687,6 @@ async fn apply_p384_csr_as_ecc_is_refused() {
 }
 
 #[tokio::test]
-async fn apply_sha1_signed_rsa_csr_is_refused() {
-    let mock = Mock::start().await;
-    let r = apply_csr(
-        &mock,
-        DEV1,
-        &openssl_csr("rsa:2048", &subject("sha-1"), "sha1"),
-        None,
-    )
-    .await;
-    assert_error(
-        &r,
-        99400,
-        "Invalid cert request!message:  issueAuthority RSA requires the signature algorithm SHA256withRSA, detail message: the CSR is signed with SHA1withRSA",
-    );
-}
-
-#[tokio::test]
-async fn apply_sha384_signed_rsa_csr_is_refused() {
-    let mock = Mock::start().await;
-    let r = apply_csr(
-        &mock,
-        DEV1,
-        &csr("rsa:2048", &subject("sha-384"), "sha384"),
-        None,
-    )
-    .await;
-    assert_error(
-        &r,
-        99400,
-        "Invalid cert request!message:  issueAuthority RSA requires the signature algorithm SHA256withRSA, detail message: the CSR is signed with SHA384withRSA",
-    );
-}
-
-#[tokio::test]
-async fn apply_sha384_signed_ecc_csr_is_refused() {
-    let mock = Mock::start().await;
-    let r = apply_csr(
-        &mock,
-        DEV1,
-        &openssl_csr("ec:prime256v1", &subject("ecdsa-384"), "sha384"),
-        Some("ECC"),
-    )
-    .await;
-    assert_error(
-        &r,
-        99400,
-        "Invalid cert request!message:  issueAuthority ECC requires the signature algorithm SHA256withECDSA, detail message: the CSR is signed with SHA384withECDSA",
-    );
-}
-
-#[tokio::test]
 async fn apply_ecc_csr_as_rsa_is_refused() {
     let mock = Mock::start().await;
     let expected = "Invalid cert request!message:  issueAuthority RSA requires an RSA 2048-bit public key, detail message: the key to certify is EC on curve 1.2.840.10045.3.1.7";
@@ -740,65 +696,41 @@ async fn apply_ecc_csr_as_rsa_is_refused() {
     assert_error(&r, 99400, expected);
 }
 
-#[tokio::test]
-async fn apply_rsa_csr_as_ecc_is_refused() {
-    let mock = Mock::start().await;
-    let r = apply_csr(&mock, DEV1, &rsa_csr("rsa-as-ecc"), Some("ECC")).await;
-    assert_error(
-        &r,
-        99400,
-        "Invalid cert request!message:  issueAuthority ECC requires an EC prime256v1 (P-256) public key, detail message: the key to certify is RSA 2048-bit",
-    );
-}
-
-async fn subject_is_refused(subj: &str, detail: &str) {
-    let mock = Mock::start().await;
-    let r = apply_csr(&mock, DEV1, &csr("rsa:2048", subj, "sha256"), None).await;
-    assert_error(
-        &r,
-        99400,
-        &format!(
-            "Invalid cert request!message:  the CSR subject is invalid, detail message: {detail}"
-        ),
-    );
-}
-
-#[tokio::test]
-async fn apply_csr_without_ou_is_refused() {
-    subject_is_refused(
+/// Subjects missing one EnOS attribute: (subject, detail of the refusal).
+const SUBJECTS_MISSING_AN_ATTRIBUTE: [(&str, &str); 6] = [
+    (
         "/C=CN/ST=Shanghai/L=Shanghai/O=EnOS/CN=no-ou",
         "OU is missing",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn apply_csr_without_cn_is_refused() {
-    subject_is_refused(
+    ),
+    (
         "/C=CN/ST=Shanghai/L=Shanghai/O=EnOS/OU=EnOS",
         "CN is missing",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn apply_csr_without_c_is_refused() {
-    subject_is_refused(
+    ),
+    (
         "/ST=Shanghai/L=Shanghai/O=EnOS/CN=no-c/OU=EnOS",
         "C is missing",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn apply_csr_without_st_l_or_o_is_refused() {
-    subject_is_refused("/C=CN/L=Shanghai/O=EnOS/CN=no-st/OU=EnOS", "ST is missing").await;
-    subject_is_refused("/C=CN/ST=Shanghai/O=EnOS/CN=no-l/OU=EnOS", "L is missing").await;
-    subject_is_refused(
+    ),
+    ("/C=CN/L=Shanghai/O=EnOS/CN=no-st/OU=EnOS", "ST is missing"),
+    ("/C=CN/ST=Shanghai/O=EnOS/CN=no-l/OU=EnOS", "L is missing"),
+    (
         "/C=CN/ST=Shanghai/L=Shanghai/CN=no-o/OU=EnOS",
         "O is missing",
-    )
-    .await;
+    ),
+];
+
+#[tokio::test]
+async fn apply_csr_missing_a_subject_attribute_is_refused() {
+    let mock = Mock::start().await;
+    for (subj, detail) in SUBJECTS_MISSING_AN_ATTRIBUTE {
+        let r = apply_csr(&mock, DEV1, &csr("rsa:2048", subj, "sha256"), None).await;
+        assert_error(
+            &r,
+            99400,
+            &format!(
+                "Invalid cert request!message:  the CSR subject is invalid, detail message: {detail}"
+            ),
+        );
+    }
 }
 
 #[tokio::test]

@@ -2,9 +2,8 @@
 //! addressing, and the control API that drives them (clock, reset, orgs, health).
 //! Every certificate is judged by the openssl CLI.
 
-
-use crate::common::*;
 use crate::common::judge::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const DAY_MS: i64 = 86_400_000;

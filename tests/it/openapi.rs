@@ -1,7 +1,6 @@
 //! The OpenAPI document at `GET /__admin/openapi.json` describes exactly the routes
 //! of the router: every `.route(...)` of `src/api/mod.rs` with its methods, and nothing else.
 
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::common::*;

@@ -6,7 +6,6 @@
 //! Needs python3 with the venv module and PyPI reachable on the first run; without
 //! them the tests fail with a message saying so rather than skip.
 
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;

@@ -14,7 +14,11 @@ async fn openssl_made_csrs_are_certified_and_openssl_verifies_them() {
     ] {
         let csr = openssl_csr(spec, &subject(cn), "sha256");
         let r = mock
-            .cert("apply", DEV1, json!({ "csr": csr, "issueAuthority": authority }))
+            .cert(
+                "apply",
+                DEV1,
+                json!({ "csr": csr, "issueAuthority": authority }),
+            )
             .await;
         assert_eq!(r["code"], 0, "{spec}: {r}");
         let root = mock.root(authority).await;

@@ -12,10 +12,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rcgen::string::PrintableString;
+use rcgen::string::{Ia5String, PrintableString};
 use rcgen::{CertificateParams, DistinguishedName, DnType, DnValue, KeyPair, RsaKeySize};
 
 use super::{openssl, tmp};
+
+/// PKCS #9 emailAddress.
+const EMAIL_ADDRESS: [u64; 7] = [1, 2, 840, 113549, 1, 9, 1];
 
 /// A PKCS#8 PEM private key: `rsa:2048`, `rsa:4096`, `ec:prime256v1` or `ec:secp384r1`
 /// (other specs: see [`openssl_key`]).
@@ -66,7 +69,8 @@ fn pooled_rsa_key(size: RsaKeySize, bits: u32) -> String {
 }
 
 /// An openssl-style subject (`/C=CN/ST=Shanghai/.../CN=x/OU=EnOS`) as a name, in order;
-/// C is a PrintableString and the rest UTF8String, as `openssl req` writes them.
+/// C is a PrintableString, emailAddress an IA5String and the rest UTF8String, as
+/// `openssl req` writes them.
 pub fn distinguished_name(subj: &str) -> DistinguishedName {
     let mut dn = DistinguishedName::new();
     for part in subj.split('/').filter(|p| !p.is_empty()) {
@@ -80,10 +84,14 @@ pub fn distinguished_name(subj: &str) -> DistinguishedName {
             "O" => DnType::OrganizationName,
             "OU" => DnType::OrganizationalUnitName,
             "CN" => DnType::CommonName,
+            "emailAddress" => DnType::CustomDnType(EMAIL_ADDRESS.to_vec()),
             _ => panic!("unknown attribute {name:?} in {subj:?}"),
         };
         let value = match ty {
-            DnType::CountryName => DnValue::PrintableString(PrintableString::try_from(value).unwrap()),
+            DnType::CountryName => {
+                DnValue::PrintableString(PrintableString::try_from(value).unwrap())
+            }
+            DnType::CustomDnType(_) => DnValue::Ia5String(Ia5String::try_from(value).unwrap()),
             _ => value.into(),
         };
         dn.push(ty, value);
@@ -93,15 +101,20 @@ pub fn distinguished_name(subj: &str) -> DistinguishedName {
 
 /// A CSR for a PEM key, a name and a digest (`sha256`; `sha384` for RSA), made by rcgen.
 pub fn csr_with_key_pem(key_pem: &str, dn: DistinguishedName, digest: &str) -> String {
-    let guessed = KeyPair::from_pem(key_pem).expect("a PKCS#8 key");
-    let key_pair = match (guessed.algorithm(), digest) {
-        (_, "sha256") => guessed,
-        (alg, "sha384") if alg == &rcgen::PKCS_RSA_SHA256 => {
-            KeyPair::from_pem_and_sign_algo(key_pem, &rcgen::PKCS_RSA_SHA384).unwrap()
+    let key_alg = KeyPair::from_pem(key_pem)
+        .expect("a PKCS#8 key")
+        .algorithm();
+    let alg = match digest {
+        "sha256"
+            if [&rcgen::PKCS_RSA_SHA256, &rcgen::PKCS_ECDSA_P256_SHA256].contains(&key_alg) =>
+        {
+            key_alg
         }
-        (alg, _) if alg == &rcgen::PKCS_ECDSA_P384_SHA384 && digest == "sha384" => guessed,
-        _ => panic!("rcgen cannot sign this key with {digest}; use openssl_csr"),
+        "sha384" if key_alg == &rcgen::PKCS_RSA_SHA256 => &rcgen::PKCS_RSA_SHA384,
+        "sha384" if key_alg == &rcgen::PKCS_ECDSA_P384_SHA384 => key_alg,
+        _ => panic!("rcgen cannot sign a {key_alg:?} key with {digest}; use openssl_csr"),
     };
+    let key_pair = KeyPair::from_pem_and_sign_algo(key_pem, alg).unwrap();
     let mut params = CertificateParams::default();
     params.distinguished_name = dn;
     params.serialize_request(&key_pair).unwrap().pem().unwrap()
@@ -157,6 +170,14 @@ pub fn openssl_csr(spec: &str, subj: &str, digest: &str) -> String {
     let dir = tmp();
     let key = openssl_key(dir.path(), spec);
     let key = key.to_str().unwrap();
-    let out = openssl(&["req", "-new", "-key", key, "-subj", subj, &format!("-{digest}")]);
+    let out = openssl(&[
+        "req",
+        "-new",
+        "-key",
+        key,
+        "-subj",
+        subj,
+        &format!("-{digest}"),
+    ]);
     String::from_utf8(out).unwrap()
 }
