@@ -799,14 +799,7 @@ async fn mode_strict_accepts_a_poseidon_token_for_the_mock_key_and_a_known_app()
     assert_unauthorized(&call(&mock, &list_query(DEV1), None, &ok(unknown)).await);
     let dir = tmp();
     let other_key = key(dir.path(), "rsa:2048");
-    let der = openssl(&[
-        "pkey",
-        "-in",
-        other_key.to_str().unwrap(),
-        "-pubout",
-        "-outform",
-        "DER",
-    ]);
+    let der = public_key_der(&other_key);
     let foreign = poseidon_token(
         &STANDARD.encode(der),
         &format!("123456${APP_KEY}${APP_SECRET}$a$b"),
@@ -818,14 +811,7 @@ async fn mode_strict_accepts_a_poseidon_token_for_the_mock_key_and_a_known_app()
 async fn strict_mode_opens_poseidon_tokens_with_the_key_given_by_flag() {
     let dir = tmp();
     let key_path = key(dir.path(), "rsa:2048");
-    let der = openssl(&[
-        "pkey",
-        "-in",
-        key_path.to_str().unwrap(),
-        "-pubout",
-        "-outform",
-        "DER",
-    ]);
+    let der = public_key_der(&key_path);
     let mock = Mock::start_with(Config {
         auth: AuthMode::Strict,
         poseidon_key: Some(key_path),

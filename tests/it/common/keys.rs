@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rcgen::string::{Ia5String, PrintableString};
-use rcgen::{CertificateParams, DistinguishedName, DnType, DnValue, KeyPair, RsaKeySize};
+use rcgen::{
+    CertificateParams, DistinguishedName, DnType, DnValue, KeyPair, PublicKeyData, RsaKeySize,
+};
 
 use super::{openssl, tmp};
 
@@ -37,6 +39,12 @@ pub fn key(dir: &Path, spec: &str) -> PathBuf {
     let path = dir.join(format!("{}.key", spec.replace(':', "-")));
     std::fs::write(&path, key_pem(spec)).unwrap();
     path
+}
+
+/// The SubjectPublicKeyInfo DER of a key file.
+pub fn public_key_der(key: &Path) -> Vec<u8> {
+    let pem = std::fs::read_to_string(key).unwrap();
+    KeyPair::from_pem(&pem).unwrap().subject_public_key_info()
 }
 
 fn generate(alg: &'static rcgen::SignatureAlgorithm) -> String {
@@ -180,4 +188,36 @@ pub fn openssl_csr(spec: &str, subj: &str, digest: &str) -> String {
         &format!("-{digest}"),
     ]);
     String::from_utf8(out).unwrap()
+}
+
+/// The subject Name DER of a PEM CSR.
+fn subject_der(csr_pem: &str) -> Vec<u8> {
+    use x509_parser::prelude::FromDer;
+    let block = pem::parse(csr_pem).unwrap();
+    let (_, csr) =
+        x509_parser::certification_request::X509CertificationRequest::from_der(block.contents())
+            .unwrap();
+    csr.certification_request_info.subject.as_raw().to_vec()
+}
+
+#[test]
+fn in_process_csrs_carry_the_subject_openssl_would_write_byte_for_byte() {
+    for subj in [
+        subject("same-as-openssl"),
+        "/C=CN/ST=Beijing/L=Beijing/O=EnOS/CN=renew-csr-2/OU=Ops".to_string(),
+        "/C=DE/ST=Berlin/L=Berlin/O=Test Org/OU=Test CA/CN=Imported Test Root".to_string(),
+        "/C=CN/ST=Shanghai/L=Shanghai/O=EnOS/CN=dev-mail/OU=EnOS/emailAddress=dev@example.com"
+            .to_string(),
+        "/ST=Shanghai/L=Shanghai/O=EnOS/CN=no-c/OU=EnOS".to_string(),
+    ] {
+        let ours = csr("ec:prime256v1", &subj, "sha256");
+        let theirs = openssl_csr("ec:prime256v1", &subj, "sha256");
+        assert_eq!(subject_der(&ours), subject_der(&theirs), "{subj}");
+    }
+}
+
+#[test]
+fn pooled_rsa_keys_are_distinct_within_a_run() {
+    let keys: std::collections::HashSet<String> = (0..3).map(|_| key_pem("rsa:2048")).collect();
+    assert_eq!(keys.len(), 3);
 }
