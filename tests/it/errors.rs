@@ -1035,43 +1035,52 @@ async fn renew_without_cert_sn_is_refused() {
     assert_error(&r, 99400, CERT_SN_MISSING);
 }
 
-#[tokio::test]
-async fn renew_with_null_cert_sn_is_refused() {
-    let mock = Mock::start().await;
-    let r = mock.cert("renew", DEV1, json!({ "certSn": null })).await;
-    assert_error(&r, 99400, CERT_SN_REQUIRED);
+/// certSn values renew and revoke refuse: (value, exact message or `None` for the
+/// `Invalid Argument certSn:` prefix row).
+fn bad_cert_sns() -> Vec<(Value, Option<&'static str>)> {
+    vec![
+        (Value::Null, Some(CERT_SN_REQUIRED)),
+        (json!(-1), Some(CERT_SN_NEGATIVE)),
+        (json!("-1"), Some(CERT_SN_NEGATIVE)),
+        (json!(-9_000_000_000_i64), Some(CERT_SN_NEGATIVE)),
+        (json!("abc"), None),
+        (json!(1.5), None),
+        (json!(true), None),
+        (json!(false), None),
+        (json!([1000]), None),
+        (json!({ "sn": 1000 }), None),
+        (json!("123456789012345678901234567890"), None),
+    ]
 }
 
 #[tokio::test]
-async fn renew_with_negative_cert_sn_is_refused() {
+async fn renew_and_revoke_refuse_a_bad_cert_sn() {
     let mock = Mock::start().await;
-    for sn in [json!(-1), json!("-1"), json!(-9_000_000_000_i64)] {
-        let r = mock.cert("renew", DEV1, json!({ "certSn": sn })).await;
-        assert_error(&r, 99400, CERT_SN_NEGATIVE);
-    }
-}
-
-#[tokio::test]
-async fn renew_with_non_integer_cert_sn_is_refused() {
-    let mock = Mock::start().await;
-    for sn in [
-        json!("abc"),
-        json!(1.5),
-        json!(true),
-        json!([1000]),
-        json!({ "sn": 1000 }),
-        json!("123456789012345678901234567890"),
-    ] {
-        let r = mock.cert("renew", DEV1, json!({ "certSn": sn })).await;
+    for action in ["renew", "revoke"] {
+        for (sn, exact) in bad_cert_sns() {
+            let r = mock.cert(action, DEV1, json!({ "certSn": sn })).await;
+            match exact {
+                Some(msg) => assert_error(&r, 99400, msg),
+                None => assert_error_prefix(&r, 99400, "Invalid Argument certSn:"),
+            }
+        }
+        // A 30-digit JSON number.
+        let r = post_text(
+            &mock,
+            &q(action, DEV1),
+            r#"{"certSn": 123456789012345678901234567890}"#,
+        )
+        .await;
         assert_error_prefix(&r, 99400, "Invalid Argument certSn:");
     }
-    // A 30-digit JSON number.
-    let r = post_text(
-        &mock,
-        &q("renew", DEV1),
-        r#"{"certSn": 123456789012345678901234567890}"#,
-    )
-    .await;
+    // Revoke also reads certSn from the query.
+    let r = mock
+        .cert_query(&format!("{}&certSn=-5", q("revoke", DEV1)), json!({}))
+        .await;
+    assert_error(&r, 99400, CERT_SN_NEGATIVE);
+    let r = mock
+        .cert_query(&format!("{}&certSn=abc", q("revoke", DEV1)), json!({}))
+        .await;
     assert_error_prefix(&r, 99400, "Invalid Argument certSn:");
 }
 
@@ -1295,37 +1304,6 @@ async fn revoke_without_cert_sn_is_refused() {
     }
     let r = call(&mock, Method::POST, &q("revoke", DEV1), None, None).await;
     assert_error(&r, 99400, CERT_SN_MISSING);
-}
-
-#[tokio::test]
-async fn revoke_with_null_cert_sn_is_refused() {
-    let mock = Mock::start().await;
-    let r = mock.cert("revoke", DEV1, json!({ "certSn": null })).await;
-    assert_error(&r, 99400, CERT_SN_REQUIRED);
-}
-
-#[tokio::test]
-async fn revoke_with_negative_cert_sn_is_refused() {
-    let mock = Mock::start().await;
-    let r = mock.cert("revoke", DEV1, json!({ "certSn": -1 })).await;
-    assert_error(&r, 99400, CERT_SN_NEGATIVE);
-    let r = mock
-        .cert_query(&format!("{}&certSn=-5", q("revoke", DEV1)), json!({}))
-        .await;
-    assert_error(&r, 99400, CERT_SN_NEGATIVE);
-}
-
-#[tokio::test]
-async fn revoke_with_non_integer_cert_sn_is_refused() {
-    let mock = Mock::start().await;
-    for sn in [json!("abc"), json!(1.5), json!(false), json!([1])] {
-        let r = mock.cert("revoke", DEV1, json!({ "certSn": sn })).await;
-        assert_error_prefix(&r, 99400, "Invalid Argument certSn:");
-    }
-    let r = mock
-        .cert_query(&format!("{}&certSn=abc", q("revoke", DEV1)), json!({}))
-        .await;
-    assert_error_prefix(&r, 99400, "Invalid Argument certSn:");
 }
 
 #[tokio::test]
