@@ -1,6 +1,6 @@
 //! openssl-based judges shared by the test modules:
 //! what a certificate or CRL says, read by the openssl CLI, plus clock helpers.
-//! Kept apart from `common` so that it can grow without touching the shared harness.
+//! A file of its own (`common::judge`) so that it can grow without touching the harness.
 #![allow(dead_code)]
 
 use std::path::Path;
