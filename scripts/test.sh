@@ -17,14 +17,15 @@ as_root() {
     fi
 }
 
-# The tests drive openssl to make CSRs and to verify certificates and CRLs.
+# The tests drive openssl to verify certificates and CRLs (and to make the few
+# CSRs that cover openssl-made input).
 if ! command -v openssl >/dev/null 2>&1; then
     echo "test.sh: installing openssl"
     as_root apt-get update
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssl
 fi
 
-# The official-client test (tests/python_client.rs) builds a virtual environment with python3.
+# The official-client test (tests/it/python_client.rs) builds a virtual environment with python3.
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     echo "test.sh: installing python3 and python3-venv"
     as_root apt-get update

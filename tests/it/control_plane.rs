@@ -3,16 +3,12 @@
 //! journal (`/__admin/requests`), reset, health and fixtures hot reload
 //! (`shared/spec/enos-certificate-service.md`, A2-A5, B11, B12, B14, B15), over real HTTP.
 
-mod common;
-mod judge;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::*;
-use enos_cert_mock::Config;
-use judge::*;
+use crate::common::judge::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -216,7 +212,7 @@ async fn get_device(mock: &Mock, asset_id: &str) -> Value {
 
 /// The default fixtures as JSON, with extra devices appended.
 fn fixtures_with(devices: &[Value]) -> Value {
-    let mut fixtures: Value = serde_json::from_str(enos_cert_mock::DEFAULT_FIXTURES).unwrap();
+    let mut fixtures: Value = serde_json::from_str(crate::common::DEFAULT_FIXTURES).unwrap();
     let list = fixtures["devices"].as_array_mut().unwrap();
     list.extend(devices.iter().cloned());
     fixtures
@@ -1334,7 +1330,7 @@ async fn reload_refuses_a_fixtures_file_that_start_up_refuses_for_its_missing_ca
     broken["ca"] = json!({ "rsa": { "cert": "missing-rsa.pem", "key": "missing-rsa.key" } });
     write_json(&path, &broken);
     // Start-up refuses this file (B15: a broken file stops start-up with a message)...
-    let refused = enos_cert_mock::start(Config {
+    let refused = crate::common::start(Config {
         fixtures: Some(path.clone()),
         ..Config::default()
     })

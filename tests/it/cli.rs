@@ -6,13 +6,14 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
-use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+use crate::common::rsa_csr;
 
 const BIN: &str = env!("CARGO_BIN_EXE_enos-cert-mock");
 const ORG: &str = "o15444172373271";
@@ -455,26 +456,6 @@ fn bad_flag_values_are_refused() {
     }
 }
 
-/// An RSA-2048 CSR made by openssl with the EnOS-shaped subject.
-fn openssl_csr(dir: &Path, cn: &str) -> String {
-    let key = dir.join("k");
-    let out = Command::new("openssl")
-        .args(["req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout"])
-        .arg(&key)
-        .args([
-            "-subj",
-            &format!("/C=CN/ST=Shanghai/L=Shanghai/O=EnOS/CN={cn}/OU=EnOS"),
-        ])
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "openssl req failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[tokio::test]
 async fn env_vars_configure_port_and_first_serial() {
     let mut command = mock_command();
@@ -493,7 +474,7 @@ async fn env_vars_configure_port_and_first_serial() {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let csr = openssl_csr(dir.path(), "x");
+    let csr = rsa_csr("x");
     let http = reqwest::Client::new();
     let url = format!(
         "{}/connect-service/v2.0/certificates?action=apply&orgId={ORG}&assetId={DEVICE}",
@@ -536,7 +517,7 @@ async fn env_vars_configure_port_and_first_serial() {
 
     let r: Value = http
         .post(&url)
-        .json(&json!({ "csr": openssl_csr(dir.path(), "y") }))
+        .json(&json!({ "csr": rsa_csr("y") }))
         .send()
         .await
         .unwrap()

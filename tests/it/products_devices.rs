@@ -3,12 +3,8 @@
 //! device does to its certificates, the v2.0 alias, and `--seed`.
 //! Certificates and CRLs are judged by the openssl CLI.
 
-mod common;
-mod judge;
-
-use common::*;
-use enos_cert_mock::Config;
-use judge::*;
+use crate::common::judge::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -1624,7 +1620,7 @@ async fn a_deleted_devices_subject_and_key_can_be_used_again() {
     let dev1 = dev1["assetId"].as_str().unwrap().to_string();
     let dev2 = new_device(&mock, &key).await;
     let dir = tmp();
-    let key1 = common::key(dir.path(), "rsa:2048");
+    let key1 = crate::common::key(dir.path(), "rsa:2048");
     let csr1 = csr_for_key(&key1, &subject("reused-cn"), "sha256");
     let csr2 = rsa_csr("reused-cn");
 
@@ -2102,7 +2098,7 @@ async fn a_device_deleted_amid_applies_leaves_no_valid_certificate_behind() {
     let mock = Mock::start().await;
     let product_key = create_product(&mock, json!({})).await;
     let dir = tmp();
-    let device_key = common::key(dir.path(), "rsa:2048");
+    let device_key = crate::common::key(dir.path(), "rsa:2048");
     let csrs: Vec<String> = (0..40)
         .map(|i| csr_for_key(&device_key, &subject(&format!("amid-{i}")), "sha256"))
         .collect();

@@ -1,13 +1,25 @@
 //! Shared harness for the black-box tests: a mock on a free port, an HTTP
-//! client, and openssl to make CSRs and judge what the mock returns.
+//! client, CSRs (`keys`), and openssl to judge what the mock returns (here and in `judge`).
 #![allow(dead_code)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use enos_cert_mock::{Config, MockServer};
 use serde_json::{json, Value};
+
+pub mod judge;
+mod keys;
+
+pub use keys::*;
+
+// The library API the tests use, imported in this one place.
+pub use enos_cert_mock::auth::AuthMode;
+pub use enos_cert_mock::clock;
+pub use enos_cert_mock::service::RenewPolicy;
+pub use enos_cert_mock::{
+    start, Config, MockServer, DEFAULT_FIXTURES, DEFAULT_POSEIDON_PUBLIC_KEY,
+};
 
 pub const ORG: &str = "o15444172373271";
 pub const OTHER_ORG: &str = "o15590000000001";
@@ -31,7 +43,7 @@ impl Mock {
     }
 
     pub async fn start_with(config: Config) -> Mock {
-        let server = enos_cert_mock::start(config).await.expect("mock starts");
+        let server = start(config).await.expect("mock starts");
         Mock {
             server,
             http: lenient_client(),
@@ -229,68 +241,6 @@ pub fn write(dir: &Path, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, content).unwrap();
     path
-}
-
-/// The EnOS-shaped subject with a given CN.
-pub fn subject(cn: &str) -> String {
-    format!("/C=CN/ST=Shanghai/L=Shanghai/O=EnOS/CN={cn}/OU=EnOS")
-}
-
-/// A key made by openssl: `rsa:2048`, `rsa:1024`, `ec:prime256v1`, `ec:secp384r1`.
-pub fn key(dir: &Path, spec: &str) -> PathBuf {
-    let path = dir.join(format!("{}.key", spec.replace(':', "-")));
-    let p = path.to_str().unwrap();
-    match spec.split_once(':') {
-        Some(("rsa", bits)) => openssl(&[
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            &format!("rsa_keygen_bits:{bits}"),
-            "-out",
-            p,
-        ]),
-        Some(("ec", curve)) => openssl(&[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            &format!("ec_paramgen_curve:{curve}"),
-            "-out",
-            p,
-        ]),
-        _ => panic!("unknown key spec {spec}"),
-    };
-    path
-}
-
-/// A CSR from `openssl req` with an existing key, subject and digest.
-pub fn csr_for_key(key: &Path, subj: &str, digest: &str) -> String {
-    String::from_utf8(openssl(&[
-        "req",
-        "-new",
-        "-key",
-        key.to_str().unwrap(),
-        "-subj",
-        subj,
-        &format!("-{digest}"),
-    ]))
-    .unwrap()
-}
-
-/// A fresh CSR: key spec, subject, digest.
-pub fn csr(spec: &str, subj: &str, digest: &str) -> String {
-    let dir = tmp();
-    let key = key(dir.path(), spec);
-    csr_for_key(&key, subj, digest)
-}
-
-pub fn rsa_csr(cn: &str) -> String {
-    csr("rsa:2048", &subject(cn), "sha256")
-}
-
-pub fn ec_csr(cn: &str) -> String {
-    csr("ec:prime256v1", &subject(cn), "sha256")
 }
 
 /// `openssl verify` of a certificate against a root; returns the output on failure.

@@ -2,13 +2,8 @@
 //! addressing, and the control API that drives them (clock, reset, orgs, health).
 //! Every certificate is judged by the openssl CLI.
 
-mod common;
-mod judge;
-
-use common::*;
-use enos_cert_mock::service::RenewPolicy;
-use enos_cert_mock::Config;
-use judge::*;
+use crate::common::judge::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const DAY_MS: i64 = 86_400_000;

@@ -1,14 +1,10 @@
 //! A7: the public CA endpoints (roots and CRLs), CA material (shipped, fresh,
 //! imported) and fixtures files. Every root, certificate and CRL is judged by openssl.
 
-mod common;
-mod judge;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
-use enos_cert_mock::Config;
-use judge::*;
+use crate::common::judge::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const DAY_MS: i64 = 86_400_000;
@@ -69,7 +65,7 @@ async fn crl(mock: &Mock, path: &str) -> (Vec<u8>, CrlView) {
 
 /// `start` must fail; returns its message.
 async fn start_err(config: Config) -> String {
-    match enos_cert_mock::start(config).await {
+    match crate::common::start(config).await {
         Ok(server) => {
             let url = server.url().to_string();
             server.shutdown().await;

@@ -1,6 +1,6 @@
-//! openssl-based judges shared by lifecycle.rs, ca_endpoints.rs and concurrency.rs:
+//! openssl-based judges shared by the test modules:
 //! what a certificate or CRL says, read by the openssl CLI, plus clock helpers.
-//! Kept apart from `common` so that it can grow without touching the shared harness.
+//! A file of its own (`common::judge`) so that it can grow without touching the harness.
 #![allow(dead_code)]
 
 use std::path::Path;
@@ -281,7 +281,7 @@ pub fn row(list: &[Value], serial: u64) -> Value {
         .clone()
 }
 
-/// Runs `f(i)` for `0..n` on parallel threads (openssl key generation is slow).
+/// Runs `f(i)` for `0..n` on parallel threads (RSA key generation is slow on a cold key pool).
 pub fn par<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     let threads = std::thread::available_parallelism()
         .map(|p| p.get())

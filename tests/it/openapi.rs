@@ -1,11 +1,9 @@
 //! The OpenAPI document at `GET /__admin/openapi.json` describes exactly the routes
 //! of the router: every `.route(...)` of `src/api/mod.rs` with its methods, and nothing else.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const HTTP_METHODS: [&str; 8] = [

@@ -6,15 +6,11 @@
 //! Needs python3 with the venv module and PyPI reachable on the first run; without
 //! them the tests fail with a message saying so rather than skip.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::*;
-use enos_cert_mock::auth::AuthMode;
-use enos_cert_mock::Config;
+use crate::common::*;
 use serde_json::Value;
 
 const CLIENT: &str = "enos-poseidon==0.2.0";

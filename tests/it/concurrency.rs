@@ -2,14 +2,11 @@
 //! uniqueness under load, and the B5 conflict checks under races.
 //! CSRs are made before the requests are fired, so the requests really overlap.
 
-mod common;
-mod judge;
-
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use common::*;
+use crate::common::judge::*;
+use crate::common::*;
 use futures::future::join_all;
-use judge::*;
 use serde_json::{json, Value};
 
 const REVOKED_MSG: &str = "The original certificate has been revoked and cannot be updated.";

@@ -1,0 +1,16 @@
+//! The black-box tests over real HTTP (and the real binary in `cli`), one module per
+//! area, linked into one test binary so the crate is linked once.
+
+mod common;
+
+mod auth;
+mod ca_endpoints;
+mod cli;
+mod concurrency;
+mod control_plane;
+mod errors;
+mod lifecycle;
+mod openapi;
+mod products_devices;
+mod python_client;
+mod smoke;
