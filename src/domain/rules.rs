@@ -1,39 +1,10 @@
-//! The EnOS rules that do not depend on storage: device selection, org access, validDay,
+//! The EnOS rules that do not depend on storage: org access, validDay,
 //! validity windows.
 
 use super::errors::{EnosError, ErrorKey};
 use super::model::Product;
 
 pub const DAY_MS: i64 = 86_400_000;
-
-/// How a call names its device. If both forms are given, `assetId` wins.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeviceRef {
-    AssetId(String),
-    Keys {
-        product_key: String,
-        device_key: String,
-    },
-}
-
-impl DeviceRef {
-    /// Empty values count as absent.
-    pub fn from_parts(
-        asset_id: Option<&str>,
-        product_key: Option<&str>,
-        device_key: Option<&str>,
-    ) -> Result<Self, EnosError> {
-        let present = |v: Option<&str>| v.filter(|s| !s.is_empty()).map(str::to_string);
-        match (present(asset_id), present(product_key), present(device_key)) {
-            (Some(asset_id), _, _) => Ok(DeviceRef::AssetId(asset_id)),
-            (None, Some(product_key), Some(device_key)) => Ok(DeviceRef::Keys {
-                product_key,
-                device_key,
-            }),
-            _ => Err(EnosError::new(ErrorKey::DeviceIdentifierInvalid)),
-        }
-    }
-}
 
 /// Org access (B10): an authenticated app may only touch its own org. `caller_org` is
 /// `None` when the call was not authenticated as a known app (auth off, or a token the
@@ -84,16 +55,6 @@ mod tests {
         p.default_valid_day = default_valid_day;
         p.max_valid_day = max_valid_day;
         p
-    }
-
-    #[test]
-    fn asset_id_wins_and_half_keys_are_invalid() {
-        assert_eq!(
-            DeviceRef::from_parts(Some("a"), Some("p"), Some("d")).unwrap(),
-            DeviceRef::AssetId("a".into())
-        );
-        assert!(DeviceRef::from_parts(None, Some("p"), None).is_err());
-        assert!(DeviceRef::from_parts(Some(""), Some("p"), Some("")).is_err());
     }
 
     #[test]
