@@ -278,3 +278,7 @@ pub fn request_from_record(
         public_key: record.public_key.clone(),
     })
 }
+
+#[cfg(test)]
+#[path = "csr_tests.rs"]
+mod tests;

@@ -43,14 +43,8 @@ pub fn check_valid_days(
     default_valid_day: Option<u32>,
     max_valid_day: Option<u32>,
 ) -> Result<(u32, u32), EnosError> {
-    product_valid_days(default_valid_day, max_valid_day).map_err(|e| {
-        let field = if e.starts_with("maxValidDay") {
-            "maxValidDay"
-        } else {
-            "defaultValidDay"
-        };
-        invalid(field, e)
-    })
+    product_valid_days(default_valid_day, max_valid_day)
+        .map_err(|e| invalid(e.field(), e.to_string()))
 }
 
 pub fn check_name(field: &str, name: &I18n) -> Result<(), EnosError> {
