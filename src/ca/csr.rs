@@ -36,7 +36,7 @@ pub struct CertRequest {
 
 /// What a public key is, as far as the EnOS rules care.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyKind {
+pub(crate) enum KeyKind {
     Rsa { bits: usize },
     Ec { curve: String },
     Other(String),
@@ -66,7 +66,7 @@ fn invalid(message: &str, detail: impl AsRef<str>) -> EnosError {
 }
 
 /// Classifies a key with the rsa and p256 crates, which also validate it.
-pub fn key_kind(spki: &SubjectPublicKeyInfo<'_>) -> Result<KeyKind, EnosError> {
+pub(crate) fn key_kind(spki: &SubjectPublicKeyInfo<'_>) -> Result<KeyKind, EnosError> {
     let alg = spki.algorithm.algorithm.to_id_string();
     let raw = spki.subject_public_key.data.as_ref();
     match alg.as_str() {

@@ -168,7 +168,7 @@ impl Ca {
 
     /// A fresh key pair of this root's kind, for bulk-loaded devices; only the
     /// public key is kept (nobody holds the private one).
-    pub fn generate_public_key(&self) -> Result<Vec<u8>, String> {
+    pub(crate) fn generate_public_key(&self) -> Result<Vec<u8>, String> {
         KeyPair::generate_for(self.key_algorithm())
             .map(|k| k.public_key_raw().to_vec())
             .map_err(|e| format!("key generation failed: {e}"))
@@ -176,7 +176,7 @@ impl Ca {
 
     /// The current CRL (DER, PEM), rebuilt only when `generation` (revocations,
     /// clock moves) changes or the cached one has passed its nextUpdate.
-    pub fn crl(
+    pub(crate) fn crl(
         &self,
         generation: (u64, u64),
         now_ms: i64,
@@ -243,7 +243,7 @@ pub struct Roots {
 }
 
 impl Roots {
-    pub fn get(&self, authority: Authority) -> &Ca {
+    pub(crate) fn get(&self, authority: Authority) -> &Ca {
         match authority {
             Authority::Rsa => &self.rsa,
             Authority::Ecc => &self.ecc,

@@ -14,9 +14,9 @@ use serde_json::{Map, Value};
 use super::ids::{Ids, DEVICE_SECRET_LEN, PRODUCT_SECRET_LEN};
 use super::model::{App, DataFormat, Device, I18n, Org, Product, ProductType, DEVICE_INACTIVE};
 
-pub const DEFAULT_VALID_DAY: u32 = 730;
-pub const DEFAULT_MAX_VALID_DAY: u32 = 1095;
-pub const MAX_VALID_DAY_LIMIT: u32 = 3650;
+pub(crate) const DEFAULT_VALID_DAY: u32 = 730;
+pub(crate) const DEFAULT_MAX_VALID_DAY: u32 = 1095;
+pub(crate) const MAX_VALID_DAY_LIMIT: u32 = 3650;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -135,7 +135,7 @@ pub struct DeviceFixture {
 /// Secrets the fixtures leave out come from a fixed sequence, so every load
 /// (start, reset, reload) gives the same ones.
 const FIXTURE_SECRET_SEED: u64 = 0x5EC2E7;
-pub const DEFAULT_TIMEZONE: &str = "+08:00";
+pub(crate) const DEFAULT_TIMEZONE: &str = "+08:00";
 
 /// Fixtures checked and turned into the model.
 #[derive(Debug, Clone, Default)]
@@ -147,7 +147,7 @@ pub struct Loaded {
 
 /// Why a product's validity days are refused; `field` names the one at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ValidDaysError {
+pub(crate) enum ValidDaysError {
     #[error("{field} {value} is outside 1..={MAX_VALID_DAY_LIMIT}")]
     OutOfRange { field: &'static str, value: u32 },
     #[error("defaultValidDay {default} exceeds maxValidDay {max}")]
@@ -156,7 +156,7 @@ pub enum ValidDaysError {
 
 impl ValidDaysError {
     /// The request field the error is about.
-    pub fn field(&self) -> &'static str {
+    pub(crate) fn field(&self) -> &'static str {
         match self {
             ValidDaysError::OutOfRange { field, .. } => field,
             ValidDaysError::DefaultAboveMax { .. } => "defaultValidDay",
@@ -165,7 +165,7 @@ impl ValidDaysError {
 }
 
 /// Product validity defaults (B14): max absent → 1095; default absent → min(730, max).
-pub fn product_valid_days(
+pub(crate) fn product_valid_days(
     default_valid_day: Option<u32>,
     max_valid_day: Option<u32>,
 ) -> Result<(u32, u32), ValidDaysError> {
@@ -183,13 +183,13 @@ pub fn product_valid_days(
 }
 
 impl Fixtures {
-    pub fn parse(text: &str) -> Result<Fixtures, String> {
+    pub(crate) fn parse(text: &str) -> Result<Fixtures, String> {
         serde_json::from_str(text).map_err(|e| e.to_string())
     }
 
     /// Checks every reference and uniqueness rule, then builds the model,
     /// stamped with `now_ms` as creation time.
-    pub fn load(&self, now_ms: i64) -> Result<Loaded, String> {
+    pub(crate) fn load(&self, now_ms: i64) -> Result<Loaded, String> {
         let secrets = Ids::new(Some(FIXTURE_SECRET_SEED));
         let orgs = load_orgs(&self.orgs)?;
         let products = load_products(&self.products, &orgs, &secrets, now_ms)?;
@@ -372,7 +372,7 @@ fn load_devices(
 }
 
 /// EnOS timezones are UTC offsets: `+08:00`, `-05:30`, `+00:00`.
-pub fn valid_timezone(tz: &str) -> bool {
+pub(crate) fn valid_timezone(tz: &str) -> bool {
     let b = tz.as_bytes();
     b.len() == 6
         && matches!(b[0], b'+' | b'-')

@@ -39,7 +39,7 @@ fn invalid(field: &str, reason: impl AsRef<str>) -> EnosError {
 }
 
 /// The validity-day pair a product ends up with, under B14's defaults and ranges.
-pub fn check_valid_days(
+pub(crate) fn check_valid_days(
     default_valid_day: Option<u32>,
     max_valid_day: Option<u32>,
 ) -> Result<(u32, u32), EnosError> {
@@ -47,7 +47,7 @@ pub fn check_valid_days(
         .map_err(|e| invalid(e.field(), e.to_string()))
 }
 
-pub fn check_name(field: &str, name: &I18n) -> Result<(), EnosError> {
+pub(crate) fn check_name(field: &str, name: &I18n) -> Result<(), EnosError> {
     if name.default_value.trim().is_empty() {
         return Err(invalid(
             field,
@@ -57,7 +57,7 @@ pub fn check_name(field: &str, name: &I18n) -> Result<(), EnosError> {
     Ok(())
 }
 
-pub fn check_timezone(tz: &str) -> Result<(), EnosError> {
+pub(crate) fn check_timezone(tz: &str) -> Result<(), EnosError> {
     if valid_timezone(tz) {
         Ok(())
     } else {
@@ -69,7 +69,7 @@ pub fn check_timezone(tz: &str) -> Result<(), EnosError> {
 }
 
 /// deviceKey: 1–64 letters, digits, `_ - . :`, as EnOS allows.
-pub fn check_device_key(key: &str) -> Result<(), EnosError> {
+pub(crate) fn check_device_key(key: &str) -> Result<(), EnosError> {
     let ok = (1..=64).contains(&key.len())
         && key
             .chars()
@@ -86,7 +86,7 @@ pub fn check_device_key(key: &str) -> Result<(), EnosError> {
 
 impl ProductPatch {
     /// Applies the patch to a copy, checking the result as a whole.
-    pub fn apply(&self, product: &Product, now_ms: i64) -> Result<Product, EnosError> {
+    pub(crate) fn apply(&self, product: &Product, now_ms: i64) -> Result<Product, EnosError> {
         let mut p = product.clone();
         if let Some(name) = &self.product_name {
             check_name("productName", name)?;
@@ -125,7 +125,7 @@ impl ProductPatch {
 }
 
 impl DevicePatch {
-    pub fn apply(&self, device: &mut Device) -> Result<(), EnosError> {
+    pub(crate) fn apply(&self, device: &mut Device) -> Result<(), EnosError> {
         if let Some(name) = &self.device_name {
             check_name("deviceName", name)?;
         }

@@ -4,12 +4,12 @@
 use super::errors::{EnosError, ErrorKey};
 use super::model::Product;
 
-pub const DAY_MS: i64 = 86_400_000;
+pub(crate) const DAY_MS: i64 = 86_400_000;
 
 /// Org access (B10): an authenticated app may only touch its own org. `caller_org` is
 /// `None` when the call was not authenticated as a known app (auth off, or a token the
 /// mock cannot open), and then every org is open.
-pub fn org_access(caller_org: Option<&str>, org_id: &str) -> Result<(), EnosError> {
+pub(crate) fn org_access(caller_org: Option<&str>, org_id: &str) -> Result<(), EnosError> {
     match caller_org {
         Some(own) if own != org_id => {
             Err(EnosError::with(ErrorKey::OrgDenied, &[("orgId", org_id)]))
@@ -19,7 +19,10 @@ pub fn org_access(caller_org: Option<&str>, org_id: &str) -> Result<(), EnosErro
 }
 
 /// validDay rules 1–3: absent → the product default; above the product maximum → refused.
-pub fn resolve_valid_day(requested: Option<i64>, product: &Product) -> Result<i64, EnosError> {
+pub(crate) fn resolve_valid_day(
+    requested: Option<i64>,
+    product: &Product,
+) -> Result<i64, EnosError> {
     match requested {
         None => Ok(product.default_valid_day as i64),
         Some(days) if days > product.max_valid_day as i64 => {
@@ -31,7 +34,11 @@ pub fn resolve_valid_day(requested: Option<i64>, product: &Product) -> Result<i6
 
 /// validDay rules 4–5: the window starts now and never outlives the root.
 /// `None` when the root itself has expired.
-pub fn validity_window(now_ms: i64, valid_day: i64, root_not_after_ms: i64) -> Option<(i64, i64)> {
+pub(crate) fn validity_window(
+    now_ms: i64,
+    valid_day: i64,
+    root_not_after_ms: i64,
+) -> Option<(i64, i64)> {
     if now_ms >= root_not_after_ms {
         return None;
     }

@@ -12,7 +12,7 @@ use crate::domain::model::{Authority, CertRecord, CertStatus, Device, Revocation
 /// A serial and its conflict-index entries, held between check and commit
 /// so that two concurrent issuances cannot both pass the same check.
 #[derive(Debug, Clone)]
-pub struct Reservation {
+pub(crate) struct Reservation {
     pub serial: u64,
     asset_id: Arc<str>,
     authority: Authority,
@@ -69,7 +69,7 @@ impl State {
 
 impl Store {
     /// The certificate `serial` if it is bound to this device.
-    pub fn bound_cert(&self, asset_id: &str, serial: u64) -> Result<CertRecord, EnosError> {
+    pub(crate) fn bound_cert(&self, asset_id: &str, serial: u64) -> Result<CertRecord, EnosError> {
         self.state
             .read()
             .certs
@@ -80,7 +80,7 @@ impl Store {
     }
 
     /// Every certificate ever bound to the device, ascending by serial.
-    pub fn device_certs(&self, asset_id: &str) -> Vec<CertRecord> {
+    pub(crate) fn device_certs(&self, asset_id: &str) -> Vec<CertRecord> {
         let s = self.state.read();
         let Some(slot) = s.devices.get(asset_id) else {
             return Vec::new();
@@ -93,7 +93,11 @@ impl Store {
     }
 
     /// B5 conflict checks, then a serial and index entries held for the caller.
-    pub fn reserve(&self, check: IssueCheck<'_>, now_ms: i64) -> Result<Reservation, EnosError> {
+    pub(crate) fn reserve(
+        &self,
+        check: IssueCheck<'_>,
+        now_ms: i64,
+    ) -> Result<Reservation, EnosError> {
         let mut s = self.state.write();
         s.conflicts
             .check(&check, |serial| s.is_live(serial, now_ms))?;
@@ -110,13 +114,17 @@ impl Store {
     }
 
     /// Takes `n` consecutive serials at once (bulk loading).
-    pub fn allocate_serials(&self, n: u64) -> u64 {
+    pub(crate) fn allocate_serials(&self, n: u64) -> u64 {
         self.next_serial.fetch_add(n, Ordering::Relaxed)
     }
 
     /// Adds many devices and their certificates in one step; refused whole if any
     /// assetId or deviceKey is taken.
-    pub fn insert_bulk(&self, devices: Vec<Device>, certs: Vec<CertRecord>) -> Result<(), String> {
+    pub(crate) fn insert_bulk(
+        &self,
+        devices: Vec<Device>,
+        certs: Vec<CertRecord>,
+    ) -> Result<(), String> {
         let mut s = self.state.write();
         for d in &devices {
             if s.devices.contains_key(&d.asset_id)
@@ -143,14 +151,14 @@ impl Store {
     }
 
     /// Gives back a reservation whose certificate was not issued.
-    pub fn release(&self, reservation: &Reservation) {
+    pub(crate) fn release(&self, reservation: &Reservation) {
         let mut s = self.state.write();
         s.pending.remove(&reservation.serial);
         s.conflicts.remove(&reservation.entry());
     }
 
     /// Binds the issued certificate to its device and, for renew, revokes the one it supersedes.
-    pub fn commit(
+    pub(crate) fn commit(
         &self,
         reservation: &Reservation,
         cert: CertRecord,
@@ -174,14 +182,14 @@ impl Store {
     }
 
     /// Revokes a certificate; the caller has checked that it is bound and valid.
-    pub fn revoke(&self, serial: u64, revocation: Revocation) {
+    pub(crate) fn revoke(&self, serial: u64, revocation: Revocation) {
         if self.state.write().revoke(serial, revocation) {
             self.crl_changed();
         }
     }
 
     /// A CRL's entries for one authority, and a generation that changes with them.
-    pub fn revoked(&self, authority: Authority) -> (u64, Vec<RevokedEntry>) {
+    pub(crate) fn revoked(&self, authority: Authority) -> (u64, Vec<RevokedEntry>) {
         let s = self.state.read();
         let generation = self.crl_generation.load(Ordering::Relaxed);
         let entries = s.revoked[authority.index()]
@@ -197,7 +205,7 @@ impl Store {
         (generation, entries)
     }
 
-    pub fn crl_generation(&self) -> u64 {
+    pub(crate) fn crl_generation(&self) -> u64 {
         self.crl_generation.load(Ordering::Relaxed)
     }
 }

@@ -10,7 +10,7 @@ use crate::domain::errors::{EnosError, ErrorKey};
 use crate::domain::model::Authority;
 
 /// What a new certificate must not collide with.
-pub struct IssueCheck<'a> {
+pub(crate) struct IssueCheck<'a> {
     pub asset_id: &'a Arc<str>,
     pub authority: Authority,
     pub common_name: &'a Arc<str>,

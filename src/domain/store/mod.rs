@@ -10,8 +10,7 @@ mod registry;
 #[cfg(test)]
 mod tests;
 
-pub use certs::Reservation;
-pub use conflicts::IssueCheck;
+pub(crate) use conflicts::IssueCheck;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,7 +33,7 @@ pub(super) struct DeviceSlot {
 
 /// What an operation learns about its device before it starts.
 #[derive(Debug, Clone)]
-pub struct DeviceContext {
+pub(crate) struct DeviceContext {
     pub asset_id: Arc<str>,
     pub product: Product,
     lock: Arc<Mutex<()>>,
@@ -44,7 +43,7 @@ impl DeviceContext {
     /// Serialises this operation with every other one on the same device, and
     /// makes sure the device is still there once it is this operation's turn
     /// (an operation queued behind a delete, or a reset, finds it gone).
-    pub async fn lock(&self, store: &Store) -> Result<OwnedMutexGuard<()>, EnosError> {
+    pub(crate) async fn lock(&self, store: &Store) -> Result<OwnedMutexGuard<()>, EnosError> {
         let guard = self.lock.clone().lock_owned().await;
         let same = store
             .state
@@ -80,7 +79,7 @@ pub(super) struct State {
 /// Table sizes, for health and benchmarks.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Counts {
+pub(crate) struct Counts {
     pub orgs: usize,
     pub products: usize,
     pub devices: usize,
@@ -187,7 +186,7 @@ impl State {
 }
 
 impl Store {
-    pub fn new(loaded: &Loaded, first_serial: u64) -> Self {
+    pub(crate) fn new(loaded: &Loaded, first_serial: u64) -> Self {
         Store {
             state: RwLock::new(State::from_loaded(loaded)),
             next_serial: AtomicU64::new(first_serial.max(1)),
@@ -200,12 +199,12 @@ impl Store {
     }
 
     /// Back to the fixtures. Serials keep counting up, so a serial is never reused.
-    pub fn reset(&self, loaded: &Loaded) {
+    pub(crate) fn reset(&self, loaded: &Loaded) {
         *self.state.write() = State::from_loaded(loaded);
         self.crl_generation.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn counts(&self) -> Counts {
+    pub(crate) fn counts(&self) -> Counts {
         let s = self.state.read();
         Counts {
             orgs: s.orgs.len(),
@@ -217,18 +216,18 @@ impl Store {
     }
 
     /// `Invalid Argument orgId:  orgId does not exist` unless the org is declared.
-    pub fn check_org(&self, org_id: &str) -> Result<(), EnosError> {
+    pub(crate) fn check_org(&self, org_id: &str) -> Result<(), EnosError> {
         self.state.read().check_org(org_id)
     }
 
-    pub fn orgs(&self) -> Vec<Org> {
+    pub(crate) fn orgs(&self) -> Vec<Org> {
         let mut orgs: Vec<Org> = self.state.read().orgs.values().cloned().collect();
         orgs.sort_by(|a, b| a.org_id.cmp(&b.org_id));
         orgs
     }
 
     /// The app with this appKey and the org it belongs to (an appKey names one app, B1).
-    pub fn app(&self, app_key: &str) -> Option<(String, App)> {
+    pub(crate) fn app(&self, app_key: &str) -> Option<(String, App)> {
         let s = self.state.read();
         s.orgs.values().find_map(|org| {
             org.apps
@@ -240,7 +239,7 @@ impl Store {
 
     /// Declares an org, or replaces the apps of an existing one. An appKey
     /// belongs to one org only.
-    pub fn upsert_org(&self, org: Org) -> Result<(), String> {
+    pub(crate) fn upsert_org(&self, org: Org) -> Result<(), String> {
         let mut s = self.state.write();
         for app in &org.apps {
             if let Some(other) = s
@@ -264,7 +263,7 @@ impl Store {
     }
 
     /// Existence checks in contract order: the org, then the device within it.
-    pub fn device_context(
+    pub(crate) fn device_context(
         &self,
         org_id: &str,
         device: &DeviceId,

@@ -7,7 +7,7 @@ use crate::domain::model::{CertStatus, Device, DeviceId, DeviceNames, Product, R
 use crate::domain::registry::{DevicePatch, ProductPatch};
 
 impl Store {
-    pub fn product(&self, org_id: &str, product_key: &str) -> Result<Product, EnosError> {
+    pub(crate) fn product(&self, org_id: &str, product_key: &str) -> Result<Product, EnosError> {
         self.check_org(org_id)?;
         self.state
             .read()
@@ -19,7 +19,7 @@ impl Store {
     }
 
     /// Adds a product whose key the caller generated; `false` if the key is taken.
-    pub fn insert_product(&self, product: Product) -> Result<bool, EnosError> {
+    pub(crate) fn insert_product(&self, product: Product) -> Result<bool, EnosError> {
         self.check_org(&product.org_id)?;
         let mut s = self.state.write();
         if s.products.contains_key(&product.product_key) {
@@ -29,7 +29,7 @@ impl Store {
         Ok(true)
     }
 
-    pub fn update_product(
+    pub(crate) fn update_product(
         &self,
         org_id: &str,
         product_key: &str,
@@ -48,7 +48,7 @@ impl Store {
         Ok(updated)
     }
 
-    pub fn delete_product(&self, org_id: &str, product_key: &str) -> Result<(), EnosError> {
+    pub(crate) fn delete_product(&self, org_id: &str, product_key: &str) -> Result<(), EnosError> {
         self.check_org(org_id)?;
         let mut s = self.state.write();
         if s.products
@@ -72,7 +72,7 @@ impl Store {
         Ok(s.org_slot(org_id, device)?.device.asset_id.clone())
     }
 
-    pub fn device(&self, org_id: &str, device: &DeviceId) -> Result<Device, EnosError> {
+    pub(crate) fn device(&self, org_id: &str, device: &DeviceId) -> Result<Device, EnosError> {
         let asset_id = self.asset_id_of(org_id, device)?;
         self.state
             .read()
@@ -83,7 +83,7 @@ impl Store {
     }
 
     /// Both names of a device if it exists (for device-scoped faults).
-    pub fn device_names(&self, device: &DeviceId) -> Option<DeviceNames> {
+    pub(crate) fn device_names(&self, device: &DeviceId) -> Option<DeviceNames> {
         let s = self.state.read();
         let d = &s.slot(device)?.device;
         Some(DeviceNames {
@@ -94,7 +94,7 @@ impl Store {
     }
 
     /// Adds a device whose assetId the caller generated; `Ok(false)` if that assetId is taken.
-    pub fn insert_device(&self, device: Device) -> Result<bool, EnosError> {
+    pub(crate) fn insert_device(&self, device: Device) -> Result<bool, EnosError> {
         self.check_org(&device.org_id)?;
         let mut s = self.state.write();
         if s.products
@@ -116,7 +116,7 @@ impl Store {
     }
 
     /// Whether a deviceKey is free in a product (for generating one).
-    pub fn device_key_free(&self, product_key: &str, device_key: &str) -> bool {
+    pub(crate) fn device_key_free(&self, product_key: &str, device_key: &str) -> bool {
         !self
             .state
             .read()
@@ -124,7 +124,7 @@ impl Store {
             .contains_key(&(product_key.to_string(), device_key.to_string()))
     }
 
-    pub fn update_device(
+    pub(crate) fn update_device(
         &self,
         org_id: &str,
         device: &DeviceId,
@@ -143,7 +143,7 @@ impl Store {
     }
 
     /// Deletes a device, revoking its valid certificates with `revocation`; returns their serials.
-    pub fn delete_device(
+    pub(crate) fn delete_device(
         &self,
         org_id: &str,
         device: &DeviceId,
