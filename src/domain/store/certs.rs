@@ -31,17 +31,6 @@ impl Reservation {
     }
 }
 
-impl<'a> Entry<'a> {
-    pub(super) fn of(cert: &'a CertRecord) -> Self {
-        Entry {
-            serial: cert.serial,
-            authority: cert.authority,
-            common_name: &cert.common_name,
-            public_key: &cert.public_key,
-        }
-    }
-}
-
 impl State {
     /// A valid certificate, or a reservation still being signed.
     fn is_live(&self, serial: u64, now_ms: i64) -> bool {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::domain::errors::{EnosError, ErrorKey};
-use crate::domain::model::Authority;
+use crate::domain::model::{Authority, CertRecord};
 
 /// What a new certificate must not collide with.
 pub(crate) struct IssueCheck<'a> {
@@ -56,6 +56,18 @@ pub(super) struct Entry<'a> {
     pub(super) authority: Authority,
     pub(super) common_name: &'a Arc<str>,
     pub(super) public_key: &'a Arc<[u8]>,
+}
+
+impl<'a> Entry<'a> {
+    /// A stored certificate's entries.
+    pub(super) fn of(cert: &'a CertRecord) -> Self {
+        Entry {
+            serial: cert.serial,
+            authority: cert.authority,
+            common_name: &cert.common_name,
+            public_key: &cert.public_key,
+        }
+    }
 }
 
 #[derive(Debug, Default)]

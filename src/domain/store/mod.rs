@@ -26,8 +26,8 @@ use conflicts::{Conflicts, Entry};
 
 /// A device and the lock that serialises operations on it.
 #[derive(Debug)]
-pub(super) struct DeviceSlot {
-    pub(super) device: Device,
+struct DeviceSlot {
+    device: Device,
     lock: Arc<Mutex<()>>,
 }
 
@@ -60,14 +60,14 @@ impl DeviceContext {
 }
 
 #[derive(Debug, Default)]
-pub(super) struct State {
-    pub(super) orgs: HashMap<String, Org>,
-    pub(super) products: HashMap<String, Product>,
-    pub(super) devices: HashMap<String, DeviceSlot>,
-    pub(super) device_keys: HashMap<(String, String), String>,
+struct State {
+    orgs: HashMap<String, Org>,
+    products: HashMap<String, Product>,
+    devices: HashMap<String, DeviceSlot>,
+    device_keys: HashMap<(String, String), String>,
     /// Devices per productKey, so a product with devices cannot be deleted.
-    pub(super) product_devices: HashMap<String, usize>,
-    pub(super) certs: HashMap<u64, CertRecord>,
+    product_devices: HashMap<String, usize>,
+    certs: HashMap<u64, CertRecord>,
     /// Non-revoked certificates and reservations, by CN and by public key.
     conflicts: Conflicts,
     /// Serials reserved for certificates being signed.
@@ -89,7 +89,7 @@ pub(crate) struct Counts {
 
 #[derive(Debug)]
 pub struct Store {
-    pub(super) state: RwLock<State>,
+    state: RwLock<State>,
     next_serial: AtomicU64,
     /// Changes whenever any CRL's content may have changed (revocations, reset).
     crl_generation: AtomicU64,
@@ -110,7 +110,7 @@ impl State {
         state
     }
 
-    pub(super) fn insert_device(&mut self, device: Device) {
+    fn insert_device(&mut self, device: Device) {
         *self
             .product_devices
             .entry(device.product_key.clone())
@@ -129,7 +129,7 @@ impl State {
     }
 
     /// The device a call names, by assetId or productKey + deviceKey.
-    pub(super) fn slot(&self, device: &DeviceId) -> Option<&DeviceSlot> {
+    fn slot(&self, device: &DeviceId) -> Option<&DeviceSlot> {
         let asset_id = match device {
             DeviceId::AssetId(a) => a.as_str(),
             DeviceId::Keys {
@@ -144,7 +144,7 @@ impl State {
     }
 
     /// Only declared orgs exist (B1).
-    pub(super) fn check_org(&self, org_id: &str) -> Result<(), EnosError> {
+    fn check_org(&self, org_id: &str) -> Result<(), EnosError> {
         if self.orgs.contains_key(org_id) {
             Ok(())
         } else {
@@ -153,11 +153,7 @@ impl State {
     }
 
     /// The device if it exists in `org_id`: another org's device is not found there.
-    pub(super) fn org_slot(
-        &self,
-        org_id: &str,
-        device: &DeviceId,
-    ) -> Result<&DeviceSlot, EnosError> {
+    fn org_slot(&self, org_id: &str, device: &DeviceId) -> Result<&DeviceSlot, EnosError> {
         self.check_org(org_id)?;
         self.slot(device)
             .filter(|slot| slot.device.org_id == org_id)
@@ -165,7 +161,7 @@ impl State {
     }
 
     /// Removes a device; its certificates stay (they are on the CRLs) but leave the conflict indexes.
-    pub(super) fn remove_device(&mut self, asset_id: &str) -> Option<Device> {
+    fn remove_device(&mut self, asset_id: &str) -> Option<Device> {
         let slot = self.devices.remove(asset_id)?;
         let d = &slot.device;
         self.device_keys
@@ -194,7 +190,7 @@ impl Store {
         }
     }
 
-    pub(super) fn crl_changed(&self) {
+    fn crl_changed(&self) {
         self.crl_generation.fetch_add(1, Ordering::Relaxed);
     }
 
