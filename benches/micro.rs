@@ -24,8 +24,8 @@ use tower::ServiceExt;
 
 use enos_cert_mock::ca::csr::{check_csr, request_from_record};
 use enos_cert_mock::ca::{keys, Ca, IssueRequest};
+use enos_cert_mock::domain::model::DeviceId;
 use enos_cert_mock::domain::model::{Authority, CertRecord};
-use enos_cert_mock::domain::rules::DeviceRef;
 use enos_cert_mock::service::{ApplyParams, Target};
 
 const YEAR_MS: i64 = 365 * 86_400_000;
@@ -174,7 +174,7 @@ fn listing(c: &mut Criterion) {
     let service = server.service().clone();
     let target = Target {
         org_id: "o15444172373271".into(),
-        device: DeviceRef::AssetId("Uvmm5AXU".into()),
+        device: DeviceId::AssetId("Uvmm5AXU".into()),
         app_key: None,
         caller_org: None,
     };

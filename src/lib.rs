@@ -33,7 +33,7 @@ pub use config::Config;
 
 use auth::poseidon::PoseidonKey;
 use auth::Gateway;
-use ca::{keys, Authorities, Ca};
+use ca::{keys, Ca, Roots};
 use clock::Clock;
 use domain::faults::Faults;
 use domain::fixtures::{CaFiles, CaFixture, Fixtures};
@@ -229,7 +229,7 @@ pub async fn start(config: Config) -> Result<MockServer, String> {
         .unwrap_or(Path::new("."))
         .to_path_buf();
     let ca_fixture = fixtures.ca.as_ref();
-    let cas = Authorities {
+    let cas = Roots {
         rsa: load_ca(
             Authority::Rsa,
             &config,

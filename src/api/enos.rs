@@ -14,7 +14,7 @@ use axum::response::Response;
 use crate::auth::Caller;
 use crate::domain::errors::{EnosError, ErrorKey};
 use crate::domain::faults::CallDevice;
-use crate::domain::rules::DeviceRef;
+use crate::domain::model::DeviceId;
 use crate::service::Service;
 
 use super::envelope::{self, AnswerAction};
@@ -46,8 +46,8 @@ fn org_id(query: &Query) -> Result<String, EnosError> {
 }
 
 /// `assetId`, or `productKey` + `deviceKey`, from the query.
-pub fn device_ref(query: &Query) -> Result<DeviceRef, EnosError> {
-    DeviceRef::from_parts(
+pub fn device_ref(query: &Query) -> Result<DeviceId, EnosError> {
+    DeviceId::from_parts(
         query.get("assetId"),
         query.get("productKey"),
         query.get("deviceKey"),
@@ -103,21 +103,15 @@ async fn injected(
     if service.faults.is_empty() {
         return None;
     }
-    let names = device_ref(query).ok().map(|d| {
-        service.store.device_names(&d).unwrap_or_else(|| match d {
-            DeviceRef::AssetId(a) => (a, String::new(), String::new()),
-            DeviceRef::Keys {
-                product_key,
-                device_key,
-            } => (String::new(), product_key, device_key),
-        })
-    });
+    let names = device_ref(query)
+        .ok()
+        .map(|d| service.store.device_names(&d).unwrap_or_else(|| d.into()));
     let device = names
         .as_ref()
-        .map(|(a, p, d)| CallDevice {
-            asset_id: Some(a.as_str()).filter(|s| !s.is_empty()),
-            product_key: Some(p.as_str()).filter(|s| !s.is_empty()),
-            device_key: Some(d.as_str()).filter(|s| !s.is_empty()),
+        .map(|n| CallDevice {
+            asset_id: Some(n.asset_id.as_str()).filter(|s| !s.is_empty()),
+            product_key: Some(n.product_key.as_str()).filter(|s| !s.is_empty()),
+            device_key: Some(n.device_key.as_str()).filter(|s| !s.is_empty()),
         })
         .unwrap_or_default();
     let fault = service.faults.take(action, &device)?;

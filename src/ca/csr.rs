@@ -22,9 +22,10 @@ const OID_ECDSA_WITH_SHA256: &str = "1.2.840.10045.4.3.2";
 const REQUIRED_SUBJECT: [&str; 6] = ["C", "ST", "L", "O", "OU", "CN"];
 const MAX_SUBJECT_LEN: usize = 64;
 
-/// A request that passed every check: what issuing needs, already extracted.
+/// What issuing needs, already checked: from a CSR that passed every rule, or
+/// read back from a stored certificate (renew without a CSR).
 #[derive(Debug, Clone)]
-pub struct CheckedCsr {
+pub struct CertRequest {
     pub authority: Authority,
     pub subject: DistinguishedName,
     pub subject_text: Arc<str>,
@@ -35,7 +36,7 @@ pub struct CheckedCsr {
 
 /// What a public key is, as far as the EnOS rules care.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyKind {
+pub(crate) enum KeyKind {
     Rsa { bits: usize },
     Ec { curve: String },
     Other(String),
@@ -65,7 +66,7 @@ fn invalid(message: &str, detail: impl AsRef<str>) -> EnosError {
 }
 
 /// Classifies a key with the rsa and p256 crates, which also validate it.
-pub fn key_kind(spki: &SubjectPublicKeyInfo<'_>) -> Result<KeyKind, EnosError> {
+pub(crate) fn key_kind(spki: &SubjectPublicKeyInfo<'_>) -> Result<KeyKind, EnosError> {
     let alg = spki.algorithm.algorithm.to_id_string();
     let raw = spki.subject_public_key.data.as_ref();
     match alg.as_str() {
@@ -153,14 +154,6 @@ fn signature_name(oid: &str) -> String {
     }
 }
 
-/// An explicit `issueAuthority` must match the key that will be certified (B13).
-pub fn check_key_for(
-    authority: Authority,
-    spki: &SubjectPublicKeyInfo<'_>,
-) -> Result<(), EnosError> {
-    check_authority(authority, &key_kind(spki)?, None)
-}
-
 fn decode_pem(text: &str) -> Result<Vec<u8>, EnosError> {
     let pem = pem::parse(text.trim()).map_err(|e| {
         invalid(
@@ -217,7 +210,7 @@ fn check_subject(name: &X509Name<'_>) -> Result<Arc<str>, EnosError> {
 }
 
 /// Parses a PEM CSR and applies every rule for `authority` (B4, A6).
-pub fn check_csr(text: &str, authority: Authority) -> Result<CheckedCsr, EnosError> {
+pub fn check_csr(text: &str, authority: Authority) -> Result<CertRequest, EnosError> {
     let der = decode_pem(text)?;
     let (rest, csr) = X509CertificationRequest::from_der(&der).map_err(|e| {
         invalid(
@@ -244,7 +237,7 @@ pub fn check_csr(text: &str, authority: Authority) -> Result<CheckedCsr, EnosErr
     let common_name = check_subject(&info.subject)?;
     let subject =
         dn::to_rcgen(&info.subject).map_err(|e| invalid("the CSR subject is invalid", e))?;
-    Ok(CheckedCsr {
+    Ok(CertRequest {
         authority,
         subject,
         subject_text: Arc::from(dn::java_style(&info.subject)),
@@ -259,7 +252,7 @@ pub fn check_csr(text: &str, authority: Authority) -> Result<CheckedCsr, EnosErr
 pub fn request_from_record(
     record: &CertRecord,
     authority: Authority,
-) -> Result<CheckedCsr, EnosError> {
+) -> Result<CertRequest, EnosError> {
     let issued_kind = match record.authority {
         Authority::Rsa => KeyKind::Rsa { bits: 2048 },
         Authority::Ecc => KeyKind::Ec {
@@ -277,7 +270,7 @@ pub fn request_from_record(
     let block = pem::parse(&*record.pem).map_err(|e| fail(e.to_string()))?;
     let (_, cert) = x509_parser::certificate::X509Certificate::from_der(block.contents())
         .map_err(|e| fail(e.to_string()))?;
-    Ok(CheckedCsr {
+    Ok(CertRequest {
         authority,
         subject: dn::to_rcgen(cert.subject()).map_err(fail)?,
         subject_text: record.subject.clone(),
@@ -285,3 +278,7 @@ pub fn request_from_record(
         public_key: record.public_key.clone(),
     })
 }
+
+#[cfg(test)]
+#[path = "csr_tests.rs"]
+mod tests;

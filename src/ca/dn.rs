@@ -25,7 +25,7 @@ fn short_name(oid: &str) -> Option<&'static str> {
 }
 
 /// The attribute's short name (or `OID.x.y.z`) and its text value.
-pub fn attribute_text(attr: &AttributeTypeAndValue<'_>) -> (String, Option<String>) {
+pub(crate) fn attribute_text(attr: &AttributeTypeAndValue<'_>) -> (String, Option<String>) {
     let oid = attr.attr_type().to_id_string();
     let name = short_name(&oid)
         .map(str::to_string)
@@ -50,7 +50,7 @@ fn escape(value: &str) -> String {
 }
 
 /// RDNs in reverse order joined by `", "`, as EnOS (a Java service) shows them.
-pub fn java_style(name: &X509Name<'_>) -> String {
+pub(crate) fn java_style(name: &X509Name<'_>) -> String {
     let rdns: Vec<String> = name
         .iter()
         .map(|rdn| {
@@ -68,7 +68,7 @@ pub fn java_style(name: &X509Name<'_>) -> String {
 
 /// The same text for a name the mock builds itself: single-valued RDNs as
 /// `(short name, value)`, in certificate order.
-pub fn java_style_of(rdns: &[(&str, &str)]) -> String {
+pub(crate) fn java_style_of(rdns: &[(&str, &str)]) -> String {
     join_reversed(
         rdns.iter()
             .map(|(n, v)| format!("{n}={}", escape(v)))
@@ -83,7 +83,7 @@ fn join_reversed(rdns: Vec<String>) -> String {
 /// The same name for rcgen, keeping each value's string type so the issued
 /// certificate carries the request's subject unchanged. Multi-valued RDNs and
 /// repeated attribute types are refused: rcgen could not reproduce them.
-pub fn to_rcgen(name: &X509Name<'_>) -> Result<DistinguishedName, String> {
+pub(crate) fn to_rcgen(name: &X509Name<'_>) -> Result<DistinguishedName, String> {
     let mut dn = DistinguishedName::new();
     for rdn in name.iter() {
         let attrs: Vec<_> = rdn.iter().collect();

@@ -12,10 +12,10 @@ use crate::domain::model::Authority;
 use super::csr::{key_kind, KeyKind};
 
 /// The test CA that ships in `fixtures/ca/`, built in so the binary runs from anywhere.
-pub const SHIPPED_RSA_CERT: &str = include_str!("../../fixtures/ca/rsa-ca.pem");
-pub const SHIPPED_RSA_KEY: &str = include_str!("../../fixtures/ca/rsa-ca.key");
-pub const SHIPPED_ECC_CERT: &str = include_str!("../../fixtures/ca/ecc-ca.pem");
-pub const SHIPPED_ECC_KEY: &str = include_str!("../../fixtures/ca/ecc-ca.key");
+pub(crate) const SHIPPED_RSA_CERT: &str = include_str!("../../fixtures/ca/rsa-ca.pem");
+pub(crate) const SHIPPED_RSA_KEY: &str = include_str!("../../fixtures/ca/rsa-ca.key");
+pub(crate) const SHIPPED_ECC_CERT: &str = include_str!("../../fixtures/ca/ecc-ca.pem");
+pub(crate) const SHIPPED_ECC_KEY: &str = include_str!("../../fixtures/ca/ecc-ca.key");
 
 /// A root certificate (DER) and its private key, checked to belong together.
 pub struct Material {
@@ -61,7 +61,11 @@ fn load_key(pem_text: &str, authority: Authority) -> Result<KeyPair, String> {
 
 /// Imports a root from PEM text, refusing a key that does not match the certificate,
 /// a key of the wrong type, or a certificate that may not sign certificates and CRLs.
-pub fn import(authority: Authority, cert_pem: &str, key_pem: &str) -> Result<Material, String> {
+pub(crate) fn import(
+    authority: Authority,
+    cert_pem: &str,
+    key_pem: &str,
+) -> Result<Material, String> {
     let block =
         pem::parse(cert_pem.trim()).map_err(|e| format!("the certificate is not PEM: {e}"))?;
     if block.tag() != "CERTIFICATE" {
@@ -108,7 +112,7 @@ pub fn shipped(authority: Authority) -> Material {
 }
 
 /// A fresh self-signed root, valid for twenty years from `now_ms`.
-pub fn generate(authority: Authority, now_ms: i64) -> Result<Material, String> {
+pub(crate) fn generate(authority: Authority, now_ms: i64) -> Result<Material, String> {
     let key = match authority {
         Authority::Rsa => KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048),
         Authority::Ecc => KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256),

@@ -16,8 +16,7 @@ use rcgen::{
 use x509_parser::prelude::FromDer;
 
 use crate::clock::{datetime_to_ms, ms_to_datetime};
-use crate::domain::model::{Authority, RevocationReason};
-use crate::domain::store::RevokedEntry;
+use crate::domain::model::{Authority, RevocationReason, RevokedEntry};
 
 /// How long a CRL is good for; a fresh one is made sooner whenever revocations
 /// change or the mock clock moves.
@@ -49,7 +48,7 @@ pub struct IssueRequest<'a> {
 }
 
 /// An issued certificate and the times it actually carries (second precision).
-pub struct Issued {
+pub struct SignedCert {
     pub pem: String,
     pub not_before_ms: i64,
     pub not_after_ms: i64,
@@ -141,7 +140,7 @@ impl Ca {
 
     /// Signs a certificate: the request's subject and key unchanged, CA:FALSE,
     /// key identifiers and a CRL distribution point. Holds no lock.
-    pub fn issue(&self, req: IssueRequest<'_>) -> Result<Issued, String> {
+    pub fn issue(&self, req: IssueRequest<'_>) -> Result<SignedCert, String> {
         let mut params = CertificateParams::default();
         params.distinguished_name = req.subject;
         params.serial_number = Some(serial_bytes(req.serial));
@@ -160,7 +159,7 @@ impl Ca {
         let cert = params
             .signed_by(&key, &self.issuer)
             .map_err(|e| format!("signing failed: {e}"))?;
-        Ok(Issued {
+        Ok(SignedCert {
             pem: cert.pem(),
             not_before_ms: datetime_to_ms(params.not_before),
             not_after_ms: datetime_to_ms(params.not_after),
@@ -169,7 +168,7 @@ impl Ca {
 
     /// A fresh key pair of this root's kind, for bulk-loaded devices; only the
     /// public key is kept (nobody holds the private one).
-    pub fn generate_public_key(&self) -> Result<Vec<u8>, String> {
+    pub(crate) fn generate_public_key(&self) -> Result<Vec<u8>, String> {
         KeyPair::generate_for(self.key_algorithm())
             .map(|k| k.public_key_raw().to_vec())
             .map_err(|e| format!("key generation failed: {e}"))
@@ -177,7 +176,7 @@ impl Ca {
 
     /// The current CRL (DER, PEM), rebuilt only when `generation` (revocations,
     /// clock moves) changes or the cached one has passed its nextUpdate.
-    pub fn crl(
+    pub(crate) fn crl(
         &self,
         generation: (u64, u64),
         now_ms: i64,
@@ -238,13 +237,13 @@ fn reason_code(reason: RevocationReason) -> Option<rcgen::RevocationReason> {
 }
 
 /// The two roots.
-pub struct Authorities {
+pub struct Roots {
     pub rsa: Ca,
     pub ecc: Ca,
 }
 
-impl Authorities {
-    pub fn get(&self, authority: Authority) -> &Ca {
+impl Roots {
+    pub(crate) fn get(&self, authority: Authority) -> &Ca {
         match authority {
             Authority::Rsa => &self.rsa,
             Authority::Ecc => &self.ecc,

@@ -8,7 +8,7 @@ use super::errors::ErrorKey;
 
 /// What a test asks for (`POST /__admin/faults`), already checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FaultSpec {
+pub(crate) struct FaultSpec {
     /// An action name (`apply`, `product.create`, ...) or `*`.
     pub action: String,
     pub error: Option<ErrorKey>,
@@ -22,7 +22,7 @@ pub struct FaultSpec {
 /// A fault limited to one device, named either way.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct DeviceScope {
+pub(crate) struct DeviceScope {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub asset_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -33,7 +33,7 @@ pub struct DeviceScope {
 
 /// The device a call is about, in both forms when the device exists.
 #[derive(Debug, Clone, Default)]
-pub struct CallDevice<'a> {
+pub(crate) struct CallDevice<'a> {
     pub asset_id: Option<&'a str>,
     pub product_key: Option<&'a str>,
     pub device_key: Option<&'a str>,
@@ -56,7 +56,7 @@ impl DeviceScope {
 /// A registered fault and how many hits it has left.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Fault {
+pub(crate) struct Fault {
     pub id: String,
     pub action: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -75,7 +75,7 @@ pub struct Fault {
 }
 
 impl Fault {
-    pub fn error_key(&self) -> Option<ErrorKey> {
+    pub(crate) fn error_key(&self) -> Option<ErrorKey> {
         self.key
     }
 }
@@ -92,7 +92,7 @@ pub struct Faults {
 }
 
 impl Faults {
-    pub fn add(&self, spec: FaultSpec) -> Fault {
+    pub(crate) fn add(&self, spec: FaultSpec) -> Fault {
         let mut r = self.inner.lock();
         r.next_id += 1;
         let fault = Fault {
@@ -110,20 +110,20 @@ impl Faults {
         fault
     }
 
-    pub fn list(&self) -> Vec<Fault> {
+    pub(crate) fn list(&self) -> Vec<Fault> {
         self.inner.lock().faults.clone()
     }
 
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         self.inner.lock().faults.clear();
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.inner.lock().faults.is_empty()
     }
 
     /// The first fault matching this call, counted as hit; spent faults are dropped.
-    pub fn take(&self, action: &str, device: &CallDevice<'_>) -> Option<Fault> {
+    pub(crate) fn take(&self, action: &str, device: &CallDevice<'_>) -> Option<Fault> {
         let mut r = self.inner.lock();
         let index = r.faults.iter().position(|f| {
             (f.action == "*" || f.action == action)

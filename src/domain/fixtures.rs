@@ -14,9 +14,9 @@ use serde_json::{Map, Value};
 use super::ids::{Ids, DEVICE_SECRET_LEN, PRODUCT_SECRET_LEN};
 use super::model::{App, DataFormat, Device, I18n, Org, Product, ProductType, DEVICE_INACTIVE};
 
-pub const DEFAULT_VALID_DAY: u32 = 730;
-pub const DEFAULT_MAX_VALID_DAY: u32 = 1095;
-pub const MAX_VALID_DAY_LIMIT: u32 = 3650;
+pub(crate) const DEFAULT_VALID_DAY: u32 = 730;
+pub(crate) const DEFAULT_MAX_VALID_DAY: u32 = 1095;
+pub(crate) const MAX_VALID_DAY_LIMIT: u32 = 3650;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -135,7 +135,7 @@ pub struct DeviceFixture {
 /// Secrets the fixtures leave out come from a fixed sequence, so every load
 /// (start, reset, reload) gives the same ones.
 const FIXTURE_SECRET_SEED: u64 = 0x5EC2E7;
-pub const DEFAULT_TIMEZONE: &str = "+08:00";
+pub(crate) const DEFAULT_TIMEZONE: &str = "+08:00";
 
 /// Fixtures checked and turned into the model.
 #[derive(Debug, Clone, Default)]
@@ -145,183 +145,55 @@ pub struct Loaded {
     pub devices: Vec<Device>,
 }
 
+/// Why a product's validity days are refused; `field` names the one at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ValidDaysError {
+    #[error("{field} {value} is outside 1..={MAX_VALID_DAY_LIMIT}")]
+    OutOfRange { field: &'static str, value: u32 },
+    #[error("defaultValidDay {default} exceeds maxValidDay {max}")]
+    DefaultAboveMax { default: u32, max: u32 },
+}
+
+impl ValidDaysError {
+    /// The request field the error is about.
+    pub(crate) fn field(&self) -> &'static str {
+        match self {
+            ValidDaysError::OutOfRange { field, .. } => field,
+            ValidDaysError::DefaultAboveMax { .. } => "defaultValidDay",
+        }
+    }
+}
+
 /// Product validity defaults (B14): max absent → 1095; default absent → min(730, max).
-pub fn product_valid_days(
+pub(crate) fn product_valid_days(
     default_valid_day: Option<u32>,
     max_valid_day: Option<u32>,
-) -> Result<(u32, u32), String> {
+) -> Result<(u32, u32), ValidDaysError> {
     let max = max_valid_day.unwrap_or(DEFAULT_MAX_VALID_DAY);
     let default = default_valid_day.unwrap_or(DEFAULT_VALID_DAY.min(max));
-    for (name, v) in [("defaultValidDay", default), ("maxValidDay", max)] {
-        if !(1..=MAX_VALID_DAY_LIMIT).contains(&v) {
-            return Err(format!("{name} {v} is outside 1..={MAX_VALID_DAY_LIMIT}"));
+    for (field, value) in [("defaultValidDay", default), ("maxValidDay", max)] {
+        if !(1..=MAX_VALID_DAY_LIMIT).contains(&value) {
+            return Err(ValidDaysError::OutOfRange { field, value });
         }
     }
     if default > max {
-        return Err(format!(
-            "defaultValidDay {default} exceeds maxValidDay {max}"
-        ));
+        return Err(ValidDaysError::DefaultAboveMax { default, max });
     }
     Ok((default, max))
 }
 
 impl Fixtures {
-    pub fn parse(text: &str) -> Result<Fixtures, String> {
+    pub(crate) fn parse(text: &str) -> Result<Fixtures, String> {
         serde_json::from_str(text).map_err(|e| e.to_string())
     }
 
     /// Checks every reference and uniqueness rule, then builds the model,
     /// stamped with `now_ms` as creation time.
-    pub fn load(&self, now_ms: i64) -> Result<Loaded, String> {
+    pub(crate) fn load(&self, now_ms: i64) -> Result<Loaded, String> {
         let secrets = Ids::new(Some(FIXTURE_SECRET_SEED));
-        let mut org_ids = HashSet::new();
-        let mut app_keys = HashSet::new();
-        let mut orgs = Vec::new();
-        for (i, o) in self.orgs.iter().enumerate() {
-            if o.org_id.is_empty() {
-                return Err(format!("orgs[{i}]: orgId is empty"));
-            }
-            if !org_ids.insert(o.org_id.as_str()) {
-                return Err(format!("orgs[{i}]: orgId {:?} is declared twice", o.org_id));
-            }
-            let mut apps = Vec::new();
-            for (j, a) in o.apps.iter().enumerate() {
-                if a.app_key.is_empty() || a.app_secret.is_empty() {
-                    return Err(format!(
-                        "orgs[{i}].apps[{j}]: appKey and appSecret must not be empty"
-                    ));
-                }
-                if !app_keys.insert(a.app_key.as_str()) {
-                    return Err(format!(
-                        "orgs[{i}].apps[{j}]: appKey {:?} is declared twice",
-                        a.app_key
-                    ));
-                }
-                apps.push(App {
-                    app_key: a.app_key.clone(),
-                    app_secret: a.app_secret.clone(),
-                });
-            }
-            orgs.push(Org {
-                org_id: o.org_id.clone(),
-                apps,
-            });
-        }
-
-        let mut products = Vec::new();
-        for (i, p) in self.products.iter().enumerate() {
-            let at = format!("products[{i}] (productKey {:?})", p.product_key);
-            if p.product_key.is_empty() {
-                return Err(format!("products[{i}]: productKey is empty"));
-            }
-            if !org_ids.contains(p.org_id.as_str()) {
-                return Err(format!(
-                    "{at}: orgId {:?} is not declared in orgs",
-                    p.org_id
-                ));
-            }
-            if products
-                .iter()
-                .any(|q: &Product| q.product_key == p.product_key)
-            {
-                return Err(format!("{at}: productKey is declared twice"));
-            }
-            let (default_valid_day, max_valid_day) =
-                product_valid_days(p.default_valid_day, p.max_valid_day)
-                    .map_err(|e| format!("{at}: {e}"))?;
-            products.push(Product {
-                org_id: p.org_id.clone(),
-                product_key: p.product_key.clone(),
-                product_name: p
-                    .product_name
-                    .clone()
-                    .map(Text::into_i18n)
-                    .unwrap_or_else(|| I18n::plain(&p.product_key)),
-                product_desc: p.product_desc.clone().unwrap_or_default(),
-                product_type: p.product_type.unwrap_or(ProductType::Device),
-                data_format: p.data_format.unwrap_or(DataFormat::Json),
-                model_id: p.model_id.clone().unwrap_or_default(),
-                bi_directional_auth: p.bi_directional_auth,
-                dynamic_activate_enabled: p.dynamic_activate_enabled,
-                product_tags: p.product_tags.clone(),
-                default_valid_day,
-                max_valid_day,
-                create_time: now_ms,
-                update_time: now_ms,
-                product_secret: p
-                    .product_secret
-                    .clone()
-                    .unwrap_or_else(|| secrets.alnum(PRODUCT_SECRET_LEN)),
-            });
-        }
-
-        let mut asset_ids = HashSet::new();
-        let mut device_keys = HashSet::new();
-        let mut devices = Vec::new();
-        for (i, d) in self.devices.iter().enumerate() {
-            let at = format!("devices[{i}] (assetId {:?})", d.asset_id);
-            if d.asset_id.is_empty() || d.device_key.is_empty() {
-                return Err(format!(
-                    "devices[{i}]: assetId and deviceKey must not be empty"
-                ));
-            }
-            let product = products
-                .iter()
-                .find(|p| p.product_key == d.product_key)
-                .ok_or_else(|| {
-                    format!(
-                        "{at}: productKey {:?} is not declared in products",
-                        d.product_key
-                    )
-                })?;
-            let org_id = d.org_id.clone().unwrap_or_else(|| product.org_id.clone());
-            if org_id != product.org_id {
-                return Err(format!(
-                    "{at}: orgId {org_id:?} differs from its product's orgId {:?}",
-                    product.org_id
-                ));
-            }
-            if !asset_ids.insert(d.asset_id.as_str()) {
-                return Err(format!("{at}: assetId is declared twice"));
-            }
-            if !device_keys.insert((d.product_key.as_str(), d.device_key.as_str())) {
-                return Err(format!(
-                    "{at}: deviceKey {:?} is declared twice in product {:?}",
-                    d.device_key, d.product_key
-                ));
-            }
-            let timezone = d
-                .timezone
-                .clone()
-                .unwrap_or_else(|| DEFAULT_TIMEZONE.to_string());
-            if !valid_timezone(&timezone) {
-                return Err(format!(
-                    "{at}: timezone {timezone:?} is not of the form +08:00"
-                ));
-            }
-            devices.push(Device {
-                org_id,
-                asset_id: d.asset_id.clone(),
-                product_key: d.product_key.clone(),
-                device_key: d.device_key.clone(),
-                device_name: d
-                    .device_name
-                    .clone()
-                    .map(Text::into_i18n)
-                    .unwrap_or_else(|| I18n::plain(&d.device_key)),
-                device_desc: d.device_desc.clone().unwrap_or_default(),
-                timezone,
-                device_secret: d
-                    .device_secret
-                    .clone()
-                    .unwrap_or_else(|| secrets.alnum(DEVICE_SECRET_LEN)),
-                device_attributes: d.device_attributes.clone(),
-                device_tags: d.device_tags.clone(),
-                create_time: now_ms,
-                status: DEVICE_INACTIVE,
-                certs: Vec::new(),
-            });
-        }
+        let orgs = load_orgs(&self.orgs)?;
+        let products = load_products(&self.products, &orgs, &secrets, now_ms)?;
+        let devices = load_devices(&self.devices, &products, &secrets, now_ms)?;
         Ok(Loaded {
             orgs,
             products,
@@ -330,8 +202,177 @@ impl Fixtures {
     }
 }
 
+/// Orgs and their apps: orgIds and appKeys unique, nothing empty.
+fn load_orgs(fixtures: &[OrgFixture]) -> Result<Vec<Org>, String> {
+    let mut org_ids = HashSet::new();
+    let mut app_keys = HashSet::new();
+    let mut orgs = Vec::new();
+    for (i, o) in fixtures.iter().enumerate() {
+        if o.org_id.is_empty() {
+            return Err(format!("orgs[{i}]: orgId is empty"));
+        }
+        if !org_ids.insert(o.org_id.as_str()) {
+            return Err(format!("orgs[{i}]: orgId {:?} is declared twice", o.org_id));
+        }
+        let mut apps = Vec::new();
+        for (j, a) in o.apps.iter().enumerate() {
+            if a.app_key.is_empty() || a.app_secret.is_empty() {
+                return Err(format!(
+                    "orgs[{i}].apps[{j}]: appKey and appSecret must not be empty"
+                ));
+            }
+            if !app_keys.insert(a.app_key.as_str()) {
+                return Err(format!(
+                    "orgs[{i}].apps[{j}]: appKey {:?} is declared twice",
+                    a.app_key
+                ));
+            }
+            apps.push(App {
+                app_key: a.app_key.clone(),
+                app_secret: a.app_secret.clone(),
+            });
+        }
+        orgs.push(Org {
+            org_id: o.org_id.clone(),
+            apps,
+        });
+    }
+    Ok(orgs)
+}
+
+/// Products: in a declared org, productKeys unique, validity days under B14.
+fn load_products(
+    fixtures: &[ProductFixture],
+    orgs: &[Org],
+    secrets: &Ids,
+    now_ms: i64,
+) -> Result<Vec<Product>, String> {
+    let mut products: Vec<Product> = Vec::new();
+    for (i, p) in fixtures.iter().enumerate() {
+        let at = format!("products[{i}] (productKey {:?})", p.product_key);
+        if p.product_key.is_empty() {
+            return Err(format!("products[{i}]: productKey is empty"));
+        }
+        if !orgs.iter().any(|o| o.org_id == p.org_id) {
+            return Err(format!(
+                "{at}: orgId {:?} is not declared in orgs",
+                p.org_id
+            ));
+        }
+        if products.iter().any(|q| q.product_key == p.product_key) {
+            return Err(format!("{at}: productKey is declared twice"));
+        }
+        let (default_valid_day, max_valid_day) =
+            product_valid_days(p.default_valid_day, p.max_valid_day)
+                .map_err(|e| format!("{at}: {e}"))?;
+        products.push(Product {
+            org_id: p.org_id.clone(),
+            product_key: p.product_key.clone(),
+            product_name: p
+                .product_name
+                .clone()
+                .map(Text::into_i18n)
+                .unwrap_or_else(|| I18n::plain(&p.product_key)),
+            product_desc: p.product_desc.clone().unwrap_or_default(),
+            product_type: p.product_type.unwrap_or(ProductType::Device),
+            data_format: p.data_format.unwrap_or(DataFormat::Json),
+            model_id: p.model_id.clone().unwrap_or_default(),
+            bi_directional_auth: p.bi_directional_auth,
+            dynamic_activate_enabled: p.dynamic_activate_enabled,
+            product_tags: p.product_tags.clone(),
+            default_valid_day,
+            max_valid_day,
+            create_time: now_ms,
+            update_time: now_ms,
+            product_secret: p
+                .product_secret
+                .clone()
+                .unwrap_or_else(|| secrets.alnum(PRODUCT_SECRET_LEN)),
+        });
+    }
+    Ok(products)
+}
+
+/// Devices: in a declared product and its org, assetIds and deviceKeys unique,
+/// a valid timezone.
+fn load_devices(
+    fixtures: &[DeviceFixture],
+    products: &[Product],
+    secrets: &Ids,
+    now_ms: i64,
+) -> Result<Vec<Device>, String> {
+    let mut asset_ids = HashSet::new();
+    let mut device_keys = HashSet::new();
+    let mut devices = Vec::new();
+    for (i, d) in fixtures.iter().enumerate() {
+        let at = format!("devices[{i}] (assetId {:?})", d.asset_id);
+        if d.asset_id.is_empty() || d.device_key.is_empty() {
+            return Err(format!(
+                "devices[{i}]: assetId and deviceKey must not be empty"
+            ));
+        }
+        let product = products
+            .iter()
+            .find(|p| p.product_key == d.product_key)
+            .ok_or_else(|| {
+                format!(
+                    "{at}: productKey {:?} is not declared in products",
+                    d.product_key
+                )
+            })?;
+        let org_id = d.org_id.clone().unwrap_or_else(|| product.org_id.clone());
+        if org_id != product.org_id {
+            return Err(format!(
+                "{at}: orgId {org_id:?} differs from its product's orgId {:?}",
+                product.org_id
+            ));
+        }
+        if !asset_ids.insert(d.asset_id.as_str()) {
+            return Err(format!("{at}: assetId is declared twice"));
+        }
+        if !device_keys.insert((d.product_key.as_str(), d.device_key.as_str())) {
+            return Err(format!(
+                "{at}: deviceKey {:?} is declared twice in product {:?}",
+                d.device_key, d.product_key
+            ));
+        }
+        let timezone = d
+            .timezone
+            .clone()
+            .unwrap_or_else(|| DEFAULT_TIMEZONE.to_string());
+        if !valid_timezone(&timezone) {
+            return Err(format!(
+                "{at}: timezone {timezone:?} is not of the form +08:00"
+            ));
+        }
+        devices.push(Device {
+            org_id,
+            asset_id: d.asset_id.clone(),
+            product_key: d.product_key.clone(),
+            device_key: d.device_key.clone(),
+            device_name: d
+                .device_name
+                .clone()
+                .map(Text::into_i18n)
+                .unwrap_or_else(|| I18n::plain(&d.device_key)),
+            device_desc: d.device_desc.clone().unwrap_or_default(),
+            timezone,
+            device_secret: d
+                .device_secret
+                .clone()
+                .unwrap_or_else(|| secrets.alnum(DEVICE_SECRET_LEN)),
+            device_attributes: d.device_attributes.clone(),
+            device_tags: d.device_tags.clone(),
+            create_time: now_ms,
+            status: DEVICE_INACTIVE,
+            certs: Vec::new(),
+        });
+    }
+    Ok(devices)
+}
+
 /// EnOS timezones are UTC offsets: `+08:00`, `-05:30`, `+00:00`.
-pub fn valid_timezone(tz: &str) -> bool {
+pub(crate) fn valid_timezone(tz: &str) -> bool {
     let b = tz.as_bytes();
     b.len() == 6
         && matches!(b[0], b'+' | b'-')
@@ -400,8 +441,14 @@ mod tests {
     fn product_defaults_follow_b14() {
         assert_eq!(product_valid_days(None, None).unwrap(), (730, 1095));
         assert_eq!(product_valid_days(None, Some(365)).unwrap(), (365, 365));
-        assert!(product_valid_days(Some(400), Some(365)).is_err());
-        assert!(product_valid_days(Some(0), None).is_err());
-        assert!(product_valid_days(None, Some(3651)).is_err());
+        let e = product_valid_days(Some(400), Some(365)).unwrap_err();
+        assert_eq!(e.field(), "defaultValidDay");
+        assert_eq!(e.to_string(), "defaultValidDay 400 exceeds maxValidDay 365");
+        let e = product_valid_days(Some(0), None).unwrap_err();
+        assert_eq!(e.field(), "defaultValidDay");
+        assert_eq!(e.to_string(), "defaultValidDay 0 is outside 1..=3650");
+        let e = product_valid_days(None, Some(3651)).unwrap_err();
+        assert_eq!(e.field(), "maxValidDay");
+        assert_eq!(e.to_string(), "maxValidDay 3651 is outside 1..=3650");
     }
 }

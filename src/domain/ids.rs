@@ -10,11 +10,11 @@ use rand::{Rng, RngCore, SeedableRng};
 const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 /// Lengths EnOS uses.
-pub const PRODUCT_KEY_LEN: usize = 8;
-pub const ASSET_ID_LEN: usize = 8;
-pub const DEVICE_KEY_LEN: usize = 10;
-pub const DEVICE_SECRET_LEN: usize = 20;
-pub const PRODUCT_SECRET_LEN: usize = 16;
+pub(crate) const PRODUCT_KEY_LEN: usize = 8;
+pub(crate) const ASSET_ID_LEN: usize = 8;
+pub(crate) const DEVICE_KEY_LEN: usize = 10;
+pub(crate) const DEVICE_SECRET_LEN: usize = 20;
+pub(crate) const PRODUCT_SECRET_LEN: usize = 16;
 
 #[derive(Debug)]
 pub struct Ids {
@@ -30,23 +30,23 @@ fn rng_for(seed: Option<u64>) -> StdRng {
 }
 
 impl Ids {
-    pub fn new(seed: Option<u64>) -> Self {
+    pub(crate) fn new(seed: Option<u64>) -> Self {
         Ids {
             seed,
             rng: Mutex::new(rng_for(seed)),
         }
     }
 
-    pub fn seed(&self) -> Option<u64> {
+    pub(crate) fn seed(&self) -> Option<u64> {
         self.seed
     }
 
     /// Back to the start of the seeded sequence (a fresh random one without a seed).
-    pub fn reset(&self) {
+    pub(crate) fn reset(&self) {
         *self.rng.lock() = rng_for(self.seed);
     }
 
-    pub fn alnum(&self, len: usize) -> String {
+    pub(crate) fn alnum(&self, len: usize) -> String {
         let mut rng = self.rng.lock();
         (0..len)
             .map(|_| ALNUM[rng.gen_range(0..ALNUM.len())] as char)
@@ -54,7 +54,7 @@ impl Ids {
     }
 
     /// A UUID v4 string, as EnOS writes requestIds.
-    pub fn uuid(&self) -> String {
+    pub(crate) fn uuid(&self) -> String {
         let mut bytes = [0u8; 16];
         self.rng.lock().fill_bytes(&mut bytes);
         uuid::Builder::from_random_bytes(bytes)

@@ -5,6 +5,65 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::errors::{EnosError, ErrorKey};
+
+/// How a call names its device. If both forms are given, `assetId` wins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceId {
+    AssetId(String),
+    Keys {
+        product_key: String,
+        device_key: String,
+    },
+}
+
+impl DeviceId {
+    /// Empty values count as absent.
+    pub fn from_parts(
+        asset_id: Option<&str>,
+        product_key: Option<&str>,
+        device_key: Option<&str>,
+    ) -> Result<Self, EnosError> {
+        let present = |v: Option<&str>| v.filter(|s| !s.is_empty()).map(str::to_string);
+        match (present(asset_id), present(product_key), present(device_key)) {
+            (Some(asset_id), _, _) => Ok(DeviceId::AssetId(asset_id)),
+            (None, Some(product_key), Some(device_key)) => Ok(DeviceId::Keys {
+                product_key,
+                device_key,
+            }),
+            _ => Err(EnosError::new(ErrorKey::DeviceIdentifierInvalid)),
+        }
+    }
+}
+
+/// Both names of a device: its assetId and its productKey + deviceKey.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceNames {
+    pub asset_id: String,
+    pub product_key: String,
+    pub device_key: String,
+}
+
+/// The names a call gave for a device the store does not know; the others are empty.
+impl From<DeviceId> for DeviceNames {
+    fn from(id: DeviceId) -> Self {
+        match id {
+            DeviceId::AssetId(asset_id) => DeviceNames {
+                asset_id,
+                ..DeviceNames::default()
+            },
+            DeviceId::Keys {
+                product_key,
+                device_key,
+            } => DeviceNames {
+                asset_id: String::new(),
+                product_key,
+                device_key,
+            },
+        }
+    }
+}
+
 /// Which root signs a certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum Authority {
@@ -192,6 +251,13 @@ pub struct Revocation {
     pub revoker: String,
 }
 
+/// One revoked certificate, as a CRL lists it.
+#[derive(Debug, Clone)]
+pub struct RevokedEntry {
+    pub serial: u64,
+    pub revocation: Revocation,
+}
+
 /// An issued certificate, with everything List shows already rendered,
 /// so that reads never parse a certificate again.
 #[derive(Debug, Clone)]
@@ -253,6 +319,49 @@ mod tests {
             Some(RevocationReason::PrivilegeWithdrawn)
         );
         assert_eq!(RevocationReason::KeyCompromise.display(), "KEY COMPROMISE");
+    }
+
+    #[test]
+    fn asset_id_wins_and_half_keys_are_invalid() {
+        assert_eq!(
+            DeviceId::from_parts(Some("a"), Some("p"), Some("d")).unwrap(),
+            DeviceId::AssetId("a".into())
+        );
+        assert_eq!(
+            DeviceId::from_parts(None, Some("p"), Some("d")).unwrap(),
+            DeviceId::Keys {
+                product_key: "p".into(),
+                device_key: "d".into()
+            }
+        );
+        assert!(DeviceId::from_parts(None, Some("p"), None).is_err());
+        assert_eq!(
+            DeviceId::from_parts(Some(""), Some("p"), Some(""))
+                .unwrap_err()
+                .key,
+            ErrorKey::DeviceIdentifierInvalid
+        );
+    }
+
+    #[test]
+    fn unknown_devices_keep_the_names_the_call_gave() {
+        let names = DeviceNames::from(DeviceId::AssetId("a".into()));
+        assert_eq!(
+            (names.asset_id.as_str(), names.product_key.as_str()),
+            ("a", "")
+        );
+        let names = DeviceNames::from(DeviceId::Keys {
+            product_key: "p".into(),
+            device_key: "d".into(),
+        });
+        assert_eq!(
+            names,
+            DeviceNames {
+                asset_id: String::new(),
+                product_key: "p".into(),
+                device_key: "d".into()
+            }
+        );
     }
 
     #[test]

@@ -1,14 +1,13 @@
-//! Products and devices (A8): their rules, and the store operations behind the EnOS APIs.
+//! Products and devices (A8): the rules their create and update calls apply. The
+//! store operations behind them are in `store::registry`.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::errors::{EnosError, ErrorKey};
+use super::errors::EnosError;
 use super::fixtures::{product_valid_days, valid_timezone};
-use super::model::{CertStatus, DataFormat, Device, I18n, Product, ProductType, Revocation};
-use super::rules::DeviceRef;
-use super::store::Store;
+use super::model::{DataFormat, Device, I18n, Product, ProductType};
 
 /// Fields a product update may change; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
@@ -40,21 +39,15 @@ fn invalid(field: &str, reason: impl AsRef<str>) -> EnosError {
 }
 
 /// The validity-day pair a product ends up with, under B14's defaults and ranges.
-pub fn check_valid_days(
+pub(crate) fn check_valid_days(
     default_valid_day: Option<u32>,
     max_valid_day: Option<u32>,
 ) -> Result<(u32, u32), EnosError> {
-    product_valid_days(default_valid_day, max_valid_day).map_err(|e| {
-        let field = if e.starts_with("maxValidDay") {
-            "maxValidDay"
-        } else {
-            "defaultValidDay"
-        };
-        invalid(field, e)
-    })
+    product_valid_days(default_valid_day, max_valid_day)
+        .map_err(|e| invalid(e.field(), e.to_string()))
 }
 
-pub fn check_name(field: &str, name: &I18n) -> Result<(), EnosError> {
+pub(crate) fn check_name(field: &str, name: &I18n) -> Result<(), EnosError> {
     if name.default_value.trim().is_empty() {
         return Err(invalid(
             field,
@@ -64,7 +57,7 @@ pub fn check_name(field: &str, name: &I18n) -> Result<(), EnosError> {
     Ok(())
 }
 
-pub fn check_timezone(tz: &str) -> Result<(), EnosError> {
+pub(crate) fn check_timezone(tz: &str) -> Result<(), EnosError> {
     if valid_timezone(tz) {
         Ok(())
     } else {
@@ -76,7 +69,7 @@ pub fn check_timezone(tz: &str) -> Result<(), EnosError> {
 }
 
 /// deviceKey: 1–64 letters, digits, `_ - . :`, as EnOS allows.
-pub fn check_device_key(key: &str) -> Result<(), EnosError> {
+pub(crate) fn check_device_key(key: &str) -> Result<(), EnosError> {
     let ok = (1..=64).contains(&key.len())
         && key
             .chars()
@@ -93,7 +86,7 @@ pub fn check_device_key(key: &str) -> Result<(), EnosError> {
 
 impl ProductPatch {
     /// Applies the patch to a copy, checking the result as a whole.
-    pub fn apply(&self, product: &Product, now_ms: i64) -> Result<Product, EnosError> {
+    pub(crate) fn apply(&self, product: &Product, now_ms: i64) -> Result<Product, EnosError> {
         let mut p = product.clone();
         if let Some(name) = &self.product_name {
             check_name("productName", name)?;
@@ -132,7 +125,7 @@ impl ProductPatch {
 }
 
 impl DevicePatch {
-    pub fn apply(&self, device: &mut Device) -> Result<(), EnosError> {
+    pub(crate) fn apply(&self, device: &mut Device) -> Result<(), EnosError> {
         if let Some(name) = &self.device_name {
             check_name("deviceName", name)?;
         }
@@ -155,174 +148,5 @@ impl DevicePatch {
             device.device_tags = v.clone();
         }
         Ok(())
-    }
-}
-
-impl Store {
-    pub fn product(&self, org_id: &str, product_key: &str) -> Result<Product, EnosError> {
-        self.check_org(org_id)?;
-        self.state
-            .read()
-            .products
-            .get(product_key)
-            .filter(|p| p.org_id == org_id)
-            .cloned()
-            .ok_or_else(|| EnosError::new(ErrorKey::ProductNotFound))
-    }
-
-    /// Adds a product whose key the caller generated; `false` if the key is taken.
-    pub fn insert_product(&self, product: Product) -> Result<bool, EnosError> {
-        self.check_org(&product.org_id)?;
-        let mut s = self.state.write();
-        if s.products.contains_key(&product.product_key) {
-            return Ok(false);
-        }
-        s.products.insert(product.product_key.clone(), product);
-        Ok(true)
-    }
-
-    pub fn update_product(
-        &self,
-        org_id: &str,
-        product_key: &str,
-        patch: &ProductPatch,
-        now_ms: i64,
-    ) -> Result<Product, EnosError> {
-        self.check_org(org_id)?;
-        let mut s = self.state.write();
-        let current = s
-            .products
-            .get(product_key)
-            .filter(|p| p.org_id == org_id)
-            .ok_or_else(|| EnosError::new(ErrorKey::ProductNotFound))?;
-        let updated = patch.apply(current, now_ms)?;
-        s.products.insert(product_key.to_string(), updated.clone());
-        Ok(updated)
-    }
-
-    pub fn delete_product(&self, org_id: &str, product_key: &str) -> Result<(), EnosError> {
-        self.check_org(org_id)?;
-        let mut s = self.state.write();
-        if s.products
-            .get(product_key)
-            .is_none_or(|p| p.org_id != org_id)
-        {
-            return Err(EnosError::new(ErrorKey::ProductNotFound));
-        }
-        if let Some(n) = s.product_devices.get(product_key) {
-            return Err(EnosError::with(
-                ErrorKey::ProductHasDevices,
-                &[("count", &n.to_string())],
-            ));
-        }
-        s.products.remove(product_key);
-        Ok(())
-    }
-
-    fn asset_id_of(&self, org_id: &str, device: &DeviceRef) -> Result<String, EnosError> {
-        let s = self.state.read();
-        Ok(s.org_slot(org_id, device)?.device.asset_id.clone())
-    }
-
-    pub fn device(&self, org_id: &str, device: &DeviceRef) -> Result<Device, EnosError> {
-        let asset_id = self.asset_id_of(org_id, device)?;
-        self.state
-            .read()
-            .devices
-            .get(&asset_id)
-            .map(|slot| slot.device.clone())
-            .ok_or_else(|| EnosError::new(ErrorKey::DeviceNotFound))
-    }
-
-    /// Both names of a device if it exists (for device-scoped faults).
-    pub fn device_names(&self, device: &DeviceRef) -> Option<(String, String, String)> {
-        let s = self.state.read();
-        let d = &s.slot(device)?.device;
-        Some((
-            d.asset_id.clone(),
-            d.product_key.clone(),
-            d.device_key.clone(),
-        ))
-    }
-
-    /// Adds a device whose assetId the caller generated; `Ok(false)` if that assetId is taken.
-    pub fn insert_device(&self, device: Device) -> Result<bool, EnosError> {
-        self.check_org(&device.org_id)?;
-        let mut s = self.state.write();
-        if s.products
-            .get(&device.product_key)
-            .is_none_or(|p| p.org_id != device.org_id)
-        {
-            return Err(EnosError::new(ErrorKey::ProductNotFound));
-        }
-        if s.device_keys
-            .contains_key(&(device.product_key.clone(), device.device_key.clone()))
-        {
-            return Err(EnosError::new(ErrorKey::DeviceKeyExists));
-        }
-        if s.devices.contains_key(&device.asset_id) {
-            return Ok(false);
-        }
-        s.insert_device(device);
-        Ok(true)
-    }
-
-    /// Whether a deviceKey is free in a product (for generating one).
-    pub fn device_key_free(&self, product_key: &str, device_key: &str) -> bool {
-        !self
-            .state
-            .read()
-            .device_keys
-            .contains_key(&(product_key.to_string(), device_key.to_string()))
-    }
-
-    pub fn update_device(
-        &self,
-        org_id: &str,
-        device: &DeviceRef,
-        patch: &DevicePatch,
-    ) -> Result<Device, EnosError> {
-        let asset_id = self.asset_id_of(org_id, device)?;
-        let mut s = self.state.write();
-        let slot = s
-            .devices
-            .get_mut(&asset_id)
-            .ok_or_else(|| EnosError::new(ErrorKey::DeviceNotFound))?;
-        let mut updated = slot.device.clone();
-        patch.apply(&mut updated)?;
-        slot.device = updated.clone();
-        Ok(updated)
-    }
-
-    /// Deletes a device, revoking its valid certificates with `revocation`; returns their serials.
-    pub fn delete_device(
-        &self,
-        org_id: &str,
-        device: &DeviceRef,
-        revocation: Revocation,
-    ) -> Result<Vec<u64>, EnosError> {
-        let asset_id = self.asset_id_of(org_id, device)?;
-        let mut s = self.state.write();
-        let serials = s
-            .devices
-            .get(&asset_id)
-            .map(|slot| slot.device.certs.clone())
-            .unwrap_or_default();
-        let mut revoked = Vec::new();
-        for serial in serials {
-            let valid = s
-                .certs
-                .get(&serial)
-                .is_some_and(|c| c.status(revocation.at_ms) == CertStatus::Valid);
-            if valid && s.revoke(serial, revocation.clone()) {
-                revoked.push(serial);
-            }
-        }
-        s.remove_device(&asset_id);
-        drop(s);
-        if !revoked.is_empty() {
-            self.crl_changed();
-        }
-        Ok(revoked)
     }
 }

@@ -1,44 +1,15 @@
-//! The EnOS rules that do not depend on storage: device selection, org access, validDay,
+//! The EnOS rules that do not depend on storage: org access, validDay,
 //! validity windows.
 
 use super::errors::{EnosError, ErrorKey};
 use super::model::Product;
 
-pub const DAY_MS: i64 = 86_400_000;
-
-/// How a call names its device. If both forms are given, `assetId` wins.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeviceRef {
-    AssetId(String),
-    Keys {
-        product_key: String,
-        device_key: String,
-    },
-}
-
-impl DeviceRef {
-    /// Empty values count as absent.
-    pub fn from_parts(
-        asset_id: Option<&str>,
-        product_key: Option<&str>,
-        device_key: Option<&str>,
-    ) -> Result<Self, EnosError> {
-        let present = |v: Option<&str>| v.filter(|s| !s.is_empty()).map(str::to_string);
-        match (present(asset_id), present(product_key), present(device_key)) {
-            (Some(asset_id), _, _) => Ok(DeviceRef::AssetId(asset_id)),
-            (None, Some(product_key), Some(device_key)) => Ok(DeviceRef::Keys {
-                product_key,
-                device_key,
-            }),
-            _ => Err(EnosError::new(ErrorKey::DeviceIdentifierInvalid)),
-        }
-    }
-}
+pub(crate) const DAY_MS: i64 = 86_400_000;
 
 /// Org access (B10): an authenticated app may only touch its own org. `caller_org` is
 /// `None` when the call was not authenticated as a known app (auth off, or a token the
 /// mock cannot open), and then every org is open.
-pub fn org_access(caller_org: Option<&str>, org_id: &str) -> Result<(), EnosError> {
+pub(crate) fn org_access(caller_org: Option<&str>, org_id: &str) -> Result<(), EnosError> {
     match caller_org {
         Some(own) if own != org_id => {
             Err(EnosError::with(ErrorKey::OrgDenied, &[("orgId", org_id)]))
@@ -48,7 +19,10 @@ pub fn org_access(caller_org: Option<&str>, org_id: &str) -> Result<(), EnosErro
 }
 
 /// validDay rules 1–3: absent → the product default; above the product maximum → refused.
-pub fn resolve_valid_day(requested: Option<i64>, product: &Product) -> Result<i64, EnosError> {
+pub(crate) fn resolve_valid_day(
+    requested: Option<i64>,
+    product: &Product,
+) -> Result<i64, EnosError> {
     match requested {
         None => Ok(product.default_valid_day as i64),
         Some(days) if days > product.max_valid_day as i64 => {
@@ -60,7 +34,11 @@ pub fn resolve_valid_day(requested: Option<i64>, product: &Product) -> Result<i6
 
 /// validDay rules 4–5: the window starts now and never outlives the root.
 /// `None` when the root itself has expired.
-pub fn validity_window(now_ms: i64, valid_day: i64, root_not_after_ms: i64) -> Option<(i64, i64)> {
+pub(crate) fn validity_window(
+    now_ms: i64,
+    valid_day: i64,
+    root_not_after_ms: i64,
+) -> Option<(i64, i64)> {
     if now_ms >= root_not_after_ms {
         return None;
     }
@@ -84,16 +62,6 @@ mod tests {
         p.default_valid_day = default_valid_day;
         p.max_valid_day = max_valid_day;
         p
-    }
-
-    #[test]
-    fn asset_id_wins_and_half_keys_are_invalid() {
-        assert_eq!(
-            DeviceRef::from_parts(Some("a"), Some("p"), Some("d")).unwrap(),
-            DeviceRef::AssetId("a".into())
-        );
-        assert!(DeviceRef::from_parts(None, Some("p"), None).is_err());
-        assert!(DeviceRef::from_parts(Some(""), Some("p"), Some("")).is_err());
     }
 
     #[test]

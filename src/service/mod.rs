@@ -13,15 +13,17 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use crate::auth::Gateway;
-use crate::ca::csr::{check_csr, request_from_record, CheckedCsr};
-use crate::ca::{Authorities, IssueRequest};
+use crate::ca::csr::{check_csr, request_from_record, CertRequest};
+use crate::ca::{IssueRequest, Roots};
 use crate::clock::Clock;
 use crate::domain::errors::{EnosError, ErrorKey};
 use crate::domain::faults::Faults;
 use crate::domain::fixtures::{Fixtures, Loaded};
 use crate::domain::ids::Ids;
-use crate::domain::model::{Authority, CertRecord, CertStatus, Revocation, RevocationReason};
-use crate::domain::rules::{org_access, resolve_valid_day, validity_window, DeviceRef};
+use crate::domain::model::{
+    Authority, CertRecord, CertStatus, DeviceId, Revocation, RevocationReason,
+};
+use crate::domain::rules::{org_access, resolve_valid_day, validity_window};
 use crate::domain::store::{DeviceContext, IssueCheck, Store};
 use crate::journal::Journal;
 
@@ -42,7 +44,7 @@ pub const SERVICE_REVOKER: &str = "IoT_Hub";
 #[derive(Debug, Clone)]
 pub struct Target {
     pub org_id: String,
-    pub device: DeviceRef,
+    pub device: DeviceId,
     /// The authenticated app, when there is one (revoker of API revokes, B14).
     pub app_key: Option<String>,
     /// The org of the authenticated app: any other org is denied (B10).
@@ -99,7 +101,7 @@ pub struct FixturesSource {
 pub struct Service {
     pub clock: Arc<Clock>,
     pub store: Store,
-    pub cas: Authorities,
+    pub cas: Roots,
     pub ids: Ids,
     pub faults: Faults,
     pub journal: Journal,
@@ -203,7 +205,7 @@ impl Service {
     async fn issue(
         &self,
         ctx: &DeviceContext,
-        request: CheckedCsr,
+        request: CertRequest,
         valid_day: Option<i64>,
         unique_subject: bool,
         supersede: Option<(u64, Revocation)>,

@@ -9,13 +9,14 @@ use crate::domain::errors::EnosError;
 use crate::domain::ids::{
     ASSET_ID_LEN, DEVICE_KEY_LEN, DEVICE_SECRET_LEN, PRODUCT_KEY_LEN, PRODUCT_SECRET_LEN,
 };
+use crate::domain::model::DeviceId;
 use crate::domain::model::{
     DataFormat, Device, I18n, Product, ProductType, Revocation, RevocationReason, DEVICE_INACTIVE,
 };
 use crate::domain::registry::{
     check_device_key, check_name, check_timezone, check_valid_days, DevicePatch, ProductPatch,
 };
-use crate::domain::rules::{org_access, DeviceRef};
+use crate::domain::rules::org_access;
 
 use super::{Service, SERVICE_REVOKER};
 
@@ -170,7 +171,7 @@ impl Service {
         &self,
         org_id: &str,
         caller_org: Option<&str>,
-        device: &DeviceRef,
+        device: &DeviceId,
     ) -> Result<Device, EnosError> {
         let found = self.store.device(org_id, device)?;
         org_access(caller_org, org_id)?;
@@ -181,7 +182,7 @@ impl Service {
         &self,
         org_id: &str,
         caller_org: Option<&str>,
-        device: &DeviceRef,
+        device: &DeviceId,
         patch: &DevicePatch,
     ) -> Result<Device, EnosError> {
         self.get_device(org_id, caller_org, device)?;
@@ -194,7 +195,7 @@ impl Service {
         &self,
         org_id: &str,
         caller_org: Option<&str>,
-        device: &DeviceRef,
+        device: &DeviceId,
     ) -> Result<Vec<u64>, EnosError> {
         self.get_device(org_id, caller_org, device)?;
         let ctx = self.store.device_context(org_id, device)?;

@@ -1,0 +1,302 @@
+//! Every refusal of the CSR checker, with the exact row it answers. Keys and CSRs
+//! are made in-process with rcgen.
+
+use std::sync::LazyLock;
+
+use rcgen::{
+    CertificateParams, DistinguishedName, DnType, KeyPair, RsaKeySize, SignatureAlgorithm,
+    PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256, PKCS_RSA_SHA384,
+};
+
+use super::*;
+use crate::domain::ErrorKey;
+
+static RSA_2048: LazyLock<KeyPair> = LazyLock::new(|| {
+    KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_2048).expect("RSA key")
+});
+static P256: LazyLock<KeyPair> =
+    LazyLock::new(|| KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("P-256 key"));
+
+/// The same key, signing with another algorithm.
+fn resigning(key: &KeyPair, alg: &'static SignatureAlgorithm) -> KeyPair {
+    KeyPair::from_pkcs8_der_and_sign_algo(&key.serialize_der().as_slice().into(), alg).expect("key")
+}
+
+const SUBJECT: [(DnType, &str); 6] = [
+    (DnType::CountryName, "CN"),
+    (DnType::StateOrProvinceName, "Shanghai"),
+    (DnType::LocalityName, "Shanghai"),
+    (DnType::OrganizationName, "EnOS"),
+    (DnType::OrganizationalUnitName, "IoT"),
+    (DnType::CommonName, "device-1"),
+];
+
+fn csr_der(key: &KeyPair, subject: &[(DnType, &str)]) -> Vec<u8> {
+    let mut dn = DistinguishedName::new();
+    for (ty, value) in subject {
+        dn.push(ty.clone(), *value);
+    }
+    let mut params = CertificateParams::default();
+    params.distinguished_name = dn;
+    params.serialize_request(key).expect("CSR").der().to_vec()
+}
+
+fn pem_of(der: Vec<u8>) -> String {
+    pem::encode(&pem::Pem::new("CERTIFICATE REQUEST", der))
+}
+
+fn csr(key: &KeyPair) -> String {
+    pem_of(csr_der(key, &SUBJECT))
+}
+
+/// The standard subject with one attribute replaced (`None`: left out).
+fn csr_with(key: &KeyPair, ty: DnType, value: Option<&str>) -> String {
+    let subject: Vec<(DnType, &str)> = SUBJECT
+        .iter()
+        .filter_map(|(t, v)| match (*t == ty, value) {
+            (false, _) => Some((t.clone(), *v)),
+            (true, Some(replaced)) => Some((t.clone(), replaced)),
+            (true, None) => None,
+        })
+        .collect();
+    pem_of(csr_der(key, &subject))
+}
+
+fn refused(result: Result<CertRequest, EnosError>) -> String {
+    let e = result.expect_err("the CSR is refused");
+    assert_eq!(e.key, ErrorKey::InvalidCertRequest, "{}", e.msg);
+    e.msg
+}
+
+fn row(message: &str, detail: &str) -> String {
+    format!("Invalid cert request!message:  {message}, detail message: {detail}")
+}
+
+#[test]
+fn good_csrs_pass_for_their_authority() {
+    for (key, authority) in [(&*RSA_2048, Authority::Rsa), (&*P256, Authority::Ecc)] {
+        let request = check_csr(&csr(key), authority).expect("a good CSR");
+        assert_eq!(request.authority, authority);
+        assert_eq!(&*request.common_name, "device-1");
+        assert_eq!(
+            &*request.subject_text,
+            "CN=device-1, OU=IoT, O=EnOS, L=Shanghai, ST=Shanghai, C=CN"
+        );
+        assert_eq!(&*request.public_key, key.public_key_raw());
+    }
+}
+
+#[test]
+fn text_that_is_not_pem_is_refused() {
+    let msg = refused(check_csr("hello", Authority::Rsa));
+    assert!(
+        msg.starts_with(&row(
+            "the CSR is not PEM encoded",
+            "expected a -----BEGIN CERTIFICATE REQUEST----- block: "
+        )),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_pem_block_of_another_kind_is_refused() {
+    let text = pem::encode(&pem::Pem::new("CERTIFICATE", csr_der(&P256, &SUBJECT)));
+    assert_eq!(
+        refused(check_csr(&text, Authority::Ecc)),
+        row(
+            "the CSR is not a certificate request",
+            "the PEM block is labelled CERTIFICATE"
+        )
+    );
+}
+
+#[test]
+fn malformed_der_is_refused() {
+    let msg = refused(check_csr(&pem_of(vec![1, 2, 3]), Authority::Ecc));
+    assert!(
+        msg.starts_with(&row("the CSR cannot be parsed", "malformed PKCS#10 DER: ")),
+        "{msg}"
+    );
+    let mut der = csr_der(&P256, &SUBJECT);
+    der.push(0);
+    assert_eq!(
+        refused(check_csr(&pem_of(der), Authority::Ecc)),
+        row(
+            "the CSR cannot be parsed",
+            "trailing bytes after the PKCS#10 structure"
+        )
+    );
+}
+
+#[test]
+fn a_bad_signature_is_refused() {
+    let mut der = csr_der(&RSA_2048, &SUBJECT);
+    *der.last_mut().unwrap() ^= 1;
+    assert_eq!(
+        refused(check_csr(&pem_of(der), Authority::Rsa)),
+        row(
+            "the CSR signature is invalid",
+            "the request's self-signature does not verify with its public key"
+        )
+    );
+}
+
+#[test]
+fn each_authority_refuses_the_other_kind_of_key() {
+    assert_eq!(
+        refused(check_csr(&csr(&P256), Authority::Rsa)),
+        row(
+            "issueAuthority RSA requires an RSA 2048-bit public key",
+            "the key to certify is EC on curve 1.2.840.10045.3.1.7"
+        )
+    );
+    assert_eq!(
+        refused(check_csr(&csr(&RSA_2048), Authority::Ecc)),
+        row(
+            "issueAuthority ECC requires an EC prime256v1 (P-256) public key",
+            "the key to certify is RSA 2048-bit"
+        )
+    );
+}
+
+#[test]
+fn other_key_sizes_curves_and_algorithms_are_refused() {
+    let rsa_3072 = KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_3072).expect("RSA key");
+    assert_eq!(
+        refused(check_csr(&csr(&rsa_3072), Authority::Rsa)),
+        row(
+            "issueAuthority RSA requires an RSA 2048-bit public key",
+            "the key to certify is RSA 3072-bit"
+        )
+    );
+    let p384 = KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384).expect("P-384 key");
+    assert_eq!(
+        refused(check_csr(&csr(&p384), Authority::Ecc)),
+        row(
+            "issueAuthority ECC requires an EC prime256v1 (P-256) public key",
+            "the key to certify is EC on curve 1.3.132.0.34"
+        )
+    );
+    let ed25519 = KeyPair::generate_for(&PKCS_ED25519).expect("Ed25519 key");
+    assert_eq!(
+        refused(check_csr(&csr(&ed25519), Authority::Ecc)),
+        row(
+            "issueAuthority ECC requires an EC prime256v1 (P-256) public key",
+            "the key to certify is key algorithm 1.3.101.112"
+        )
+    );
+}
+
+#[test]
+fn the_signature_algorithm_must_be_sha256() {
+    let sha384 = resigning(&RSA_2048, &PKCS_RSA_SHA384);
+    assert_eq!(
+        refused(check_csr(&csr(&sha384), Authority::Rsa)),
+        row(
+            "issueAuthority RSA requires the signature algorithm SHA256withRSA",
+            "the CSR is signed with SHA384withRSA"
+        )
+    );
+}
+
+#[test]
+fn every_required_subject_attribute_must_be_there_and_not_empty() {
+    for (ty, short) in [
+        (DnType::CountryName, "C"),
+        (DnType::StateOrProvinceName, "ST"),
+        (DnType::LocalityName, "L"),
+        (DnType::OrganizationName, "O"),
+        (DnType::OrganizationalUnitName, "OU"),
+        (DnType::CommonName, "CN"),
+    ] {
+        assert_eq!(
+            refused(check_csr(
+                &csr_with(&P256, ty.clone(), None),
+                Authority::Ecc
+            )),
+            row("the CSR subject is invalid", &format!("{short} is missing"))
+        );
+        if short != "C" {
+            assert_eq!(
+                refused(check_csr(&csr_with(&P256, ty, Some("  ")), Authority::Ecc)),
+                row("the CSR subject is invalid", &format!("{short} is empty"))
+            );
+        }
+    }
+}
+
+#[test]
+fn subject_values_are_at_most_64_characters() {
+    let ok = "x".repeat(64);
+    assert!(check_csr(
+        &csr_with(&P256, DnType::CommonName, Some(&ok)),
+        Authority::Ecc
+    )
+    .is_ok());
+    let long = "x".repeat(65);
+    assert_eq!(
+        refused(check_csr(
+            &csr_with(&P256, DnType::OrganizationName, Some(&long)),
+            Authority::Ecc
+        )),
+        row(
+            "the CSR subject is invalid",
+            "O is longer than 64 characters"
+        )
+    );
+}
+
+#[test]
+fn the_country_is_two_letters() {
+    for bad in ["CHN", "C1"] {
+        assert_eq!(
+            refused(check_csr(
+                &csr_with(&P256, DnType::CountryName, Some(bad)),
+                Authority::Ecc
+            )),
+            row(
+                "the CSR subject is invalid",
+                &format!("C must be a two-letter country code, got {bad:?}")
+            )
+        );
+    }
+}
+
+#[test]
+fn renew_without_a_csr_keeps_the_subject_and_key_of_a_suitable_authority() {
+    let request = check_csr(&csr(&P256), Authority::Ecc).unwrap();
+    let mut params = CertificateParams::default();
+    params.distinguished_name = request.subject.clone();
+    let cert = params.self_signed(&*P256).expect("certificate");
+    let record = CertRecord {
+        serial: 7,
+        asset_id: Arc::from("a1"),
+        authority: Authority::Ecc,
+        pem: Arc::from(cert.pem()),
+        issuer: Arc::from("CN=root"),
+        subject: request.subject_text.clone(),
+        common_name: request.common_name.clone(),
+        public_key: request.public_key.clone(),
+        sign_date_ms: 0,
+        not_before_ms: 0,
+        not_after_ms: 1,
+        revocation: None,
+    };
+    let renewed = request_from_record(&record, Authority::Ecc).unwrap();
+    assert_eq!(renewed.common_name, request.common_name);
+    assert_eq!(renewed.public_key, request.public_key);
+    assert_eq!(renewed.subject_text, request.subject_text);
+    assert_eq!(
+        refused(request_from_record(&record, Authority::Rsa)),
+        row(
+            "issueAuthority RSA requires an RSA 2048-bit public key",
+            "the key to certify is EC on curve 1.2.840.10045.3.1.7"
+        )
+    );
+    let broken = CertRecord {
+        pem: Arc::from("not a certificate"),
+        ..record
+    };
+    let e = request_from_record(&broken, Authority::Ecc).unwrap_err();
+    assert_eq!(e.key, ErrorKey::RenewFailed);
+}

@@ -1,0 +1,200 @@
+//! Certificates in the store: reserve a serial under the conflict checks, commit
+//! or release it, revoke, bulk insert, and the revoked entries behind the CRLs.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::conflicts::{Entry, IssueCheck};
+use super::{State, Store};
+use crate::domain::errors::{EnosError, ErrorKey};
+use crate::domain::model::{Authority, CertRecord, CertStatus, Device, Revocation, RevokedEntry};
+
+/// A serial and its conflict-index entries, held between check and commit
+/// so that two concurrent issuances cannot both pass the same check.
+#[derive(Debug, Clone)]
+pub(crate) struct Reservation {
+    pub serial: u64,
+    asset_id: Arc<str>,
+    authority: Authority,
+    common_name: Arc<str>,
+    public_key: Arc<[u8]>,
+}
+
+impl Reservation {
+    fn entry(&self) -> Entry<'_> {
+        Entry {
+            serial: self.serial,
+            authority: self.authority,
+            common_name: &self.common_name,
+            public_key: &self.public_key,
+        }
+    }
+}
+
+impl State {
+    /// A valid certificate, or a reservation still being signed.
+    fn is_live(&self, serial: u64, now_ms: i64) -> bool {
+        match self.certs.get(&serial) {
+            Some(c) => c.status(now_ms) == CertStatus::Valid,
+            None => self.pending.contains(&serial),
+        }
+    }
+
+    /// Returns whether the certificate was valid and is now revoked.
+    pub(super) fn revoke(&mut self, serial: u64, revocation: Revocation) -> bool {
+        let Some(cert) = self.certs.get_mut(&serial) else {
+            return false;
+        };
+        if cert.revocation.is_some() {
+            return false;
+        }
+        cert.revocation = Some(revocation);
+        let cert = &self.certs[&serial];
+        self.revoked[cert.authority.index()].push(serial);
+        self.conflicts.remove(&Entry::of(cert));
+        true
+    }
+}
+
+impl Store {
+    /// The certificate `serial` if it is bound to this device.
+    pub(crate) fn bound_cert(&self, asset_id: &str, serial: u64) -> Result<CertRecord, EnosError> {
+        self.state
+            .read()
+            .certs
+            .get(&serial)
+            .filter(|c| &*c.asset_id == asset_id)
+            .cloned()
+            .ok_or_else(|| EnosError::new(ErrorKey::CertNotBound))
+    }
+
+    /// Every certificate ever bound to the device, ascending by serial.
+    pub(crate) fn device_certs(&self, asset_id: &str) -> Vec<CertRecord> {
+        let s = self.state.read();
+        let Some(slot) = s.devices.get(asset_id) else {
+            return Vec::new();
+        };
+        slot.device
+            .certs
+            .iter()
+            .filter_map(|serial| s.certs.get(serial).cloned())
+            .collect()
+    }
+
+    /// B5 conflict checks, then a serial and index entries held for the caller.
+    pub(crate) fn reserve(
+        &self,
+        check: IssueCheck<'_>,
+        now_ms: i64,
+    ) -> Result<Reservation, EnosError> {
+        let mut s = self.state.write();
+        s.conflicts
+            .check(&check, |serial| s.is_live(serial, now_ms))?;
+        let reservation = Reservation {
+            serial: self.next_serial.fetch_add(1, Ordering::Relaxed),
+            asset_id: check.asset_id.clone(),
+            authority: check.authority,
+            common_name: check.common_name.clone(),
+            public_key: check.public_key.clone(),
+        };
+        s.pending.insert(reservation.serial);
+        s.conflicts.add(&reservation.entry(), &reservation.asset_id);
+        Ok(reservation)
+    }
+
+    /// Takes `n` consecutive serials at once (bulk loading).
+    pub(crate) fn allocate_serials(&self, n: u64) -> u64 {
+        self.next_serial.fetch_add(n, Ordering::Relaxed)
+    }
+
+    /// Adds many devices and their certificates in one step; refused whole if any
+    /// assetId or deviceKey is taken.
+    pub(crate) fn insert_bulk(
+        &self,
+        devices: Vec<Device>,
+        certs: Vec<CertRecord>,
+    ) -> Result<(), String> {
+        let mut s = self.state.write();
+        for d in &devices {
+            if s.devices.contains_key(&d.asset_id)
+                || s.device_keys
+                    .contains_key(&(d.product_key.clone(), d.device_key.clone()))
+            {
+                return Err(format!(
+                    "device {} ({}) already exists",
+                    d.asset_id, d.device_key
+                ));
+            }
+        }
+        for d in devices {
+            s.insert_device(d);
+        }
+        for cert in certs {
+            if let Some(slot) = s.devices.get_mut(&*cert.asset_id) {
+                slot.device.certs.push(cert.serial);
+            }
+            s.conflicts.add(&Entry::of(&cert), &cert.asset_id);
+            s.certs.insert(cert.serial, cert);
+        }
+        Ok(())
+    }
+
+    /// Gives back a reservation whose certificate was not issued.
+    pub(crate) fn release(&self, reservation: &Reservation) {
+        let mut s = self.state.write();
+        s.pending.remove(&reservation.serial);
+        s.conflicts.remove(&reservation.entry());
+    }
+
+    /// Binds the issued certificate to its device and, for renew, revokes the one it supersedes.
+    pub(crate) fn commit(
+        &self,
+        reservation: &Reservation,
+        cert: CertRecord,
+        supersede: Option<(u64, Revocation)>,
+    ) -> Result<(), EnosError> {
+        let mut s = self.state.write();
+        s.pending.remove(&reservation.serial);
+        let Some(slot) = s.devices.get_mut(&*reservation.asset_id) else {
+            // The device went away (a reset) while the certificate was signed.
+            s.conflicts.remove(&reservation.entry());
+            return Err(EnosError::new(ErrorKey::DeviceNotFound));
+        };
+        slot.device.certs.push(cert.serial);
+        s.certs.insert(cert.serial, cert);
+        if let Some((old, revocation)) = supersede {
+            if s.revoke(old, revocation) {
+                self.crl_changed();
+            }
+        }
+        Ok(())
+    }
+
+    /// Revokes a certificate; the caller has checked that it is bound and valid.
+    pub(crate) fn revoke(&self, serial: u64, revocation: Revocation) {
+        if self.state.write().revoke(serial, revocation) {
+            self.crl_changed();
+        }
+    }
+
+    /// A CRL's entries for one authority, and a generation that changes with them.
+    pub(crate) fn revoked(&self, authority: Authority) -> (u64, Vec<RevokedEntry>) {
+        let s = self.state.read();
+        let generation = self.crl_generation.load(Ordering::Relaxed);
+        let entries = s.revoked[authority.index()]
+            .iter()
+            .filter_map(|serial| {
+                let cert = s.certs.get(serial)?;
+                Some(RevokedEntry {
+                    serial: *serial,
+                    revocation: cert.revocation.clone()?,
+                })
+            })
+            .collect();
+        (generation, entries)
+    }
+
+    pub(crate) fn crl_generation(&self) -> u64 {
+        self.crl_generation.load(Ordering::Relaxed)
+    }
+}

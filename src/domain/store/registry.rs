@@ -1,0 +1,176 @@
+//! Products and devices in the store: the operations behind the EnOS product and
+//! device APIs (A8). Their field rules are in `domain::registry`.
+
+use super::Store;
+use crate::domain::errors::{EnosError, ErrorKey};
+use crate::domain::model::{CertStatus, Device, DeviceId, DeviceNames, Product, Revocation};
+use crate::domain::registry::{DevicePatch, ProductPatch};
+
+impl Store {
+    pub(crate) fn product(&self, org_id: &str, product_key: &str) -> Result<Product, EnosError> {
+        self.check_org(org_id)?;
+        self.state
+            .read()
+            .products
+            .get(product_key)
+            .filter(|p| p.org_id == org_id)
+            .cloned()
+            .ok_or_else(|| EnosError::new(ErrorKey::ProductNotFound))
+    }
+
+    /// Adds a product whose key the caller generated; `false` if the key is taken.
+    pub(crate) fn insert_product(&self, product: Product) -> Result<bool, EnosError> {
+        self.check_org(&product.org_id)?;
+        let mut s = self.state.write();
+        if s.products.contains_key(&product.product_key) {
+            return Ok(false);
+        }
+        s.products.insert(product.product_key.clone(), product);
+        Ok(true)
+    }
+
+    pub(crate) fn update_product(
+        &self,
+        org_id: &str,
+        product_key: &str,
+        patch: &ProductPatch,
+        now_ms: i64,
+    ) -> Result<Product, EnosError> {
+        self.check_org(org_id)?;
+        let mut s = self.state.write();
+        let current = s
+            .products
+            .get(product_key)
+            .filter(|p| p.org_id == org_id)
+            .ok_or_else(|| EnosError::new(ErrorKey::ProductNotFound))?;
+        let updated = patch.apply(current, now_ms)?;
+        s.products.insert(product_key.to_string(), updated.clone());
+        Ok(updated)
+    }
+
+    pub(crate) fn delete_product(&self, org_id: &str, product_key: &str) -> Result<(), EnosError> {
+        self.check_org(org_id)?;
+        let mut s = self.state.write();
+        if s.products
+            .get(product_key)
+            .is_none_or(|p| p.org_id != org_id)
+        {
+            return Err(EnosError::new(ErrorKey::ProductNotFound));
+        }
+        if let Some(n) = s.product_devices.get(product_key) {
+            return Err(EnosError::with(
+                ErrorKey::ProductHasDevices,
+                &[("count", &n.to_string())],
+            ));
+        }
+        s.products.remove(product_key);
+        Ok(())
+    }
+
+    fn asset_id_of(&self, org_id: &str, device: &DeviceId) -> Result<String, EnosError> {
+        let s = self.state.read();
+        Ok(s.org_slot(org_id, device)?.device.asset_id.clone())
+    }
+
+    pub(crate) fn device(&self, org_id: &str, device: &DeviceId) -> Result<Device, EnosError> {
+        let asset_id = self.asset_id_of(org_id, device)?;
+        self.state
+            .read()
+            .devices
+            .get(&asset_id)
+            .map(|slot| slot.device.clone())
+            .ok_or_else(|| EnosError::new(ErrorKey::DeviceNotFound))
+    }
+
+    /// Both names of a device if it exists (for device-scoped faults).
+    pub(crate) fn device_names(&self, device: &DeviceId) -> Option<DeviceNames> {
+        let s = self.state.read();
+        let d = &s.slot(device)?.device;
+        Some(DeviceNames {
+            asset_id: d.asset_id.clone(),
+            product_key: d.product_key.clone(),
+            device_key: d.device_key.clone(),
+        })
+    }
+
+    /// Adds a device whose assetId the caller generated; `Ok(false)` if that assetId is taken.
+    pub(crate) fn insert_device(&self, device: Device) -> Result<bool, EnosError> {
+        self.check_org(&device.org_id)?;
+        let mut s = self.state.write();
+        if s.products
+            .get(&device.product_key)
+            .is_none_or(|p| p.org_id != device.org_id)
+        {
+            return Err(EnosError::new(ErrorKey::ProductNotFound));
+        }
+        if s.device_keys
+            .contains_key(&(device.product_key.clone(), device.device_key.clone()))
+        {
+            return Err(EnosError::new(ErrorKey::DeviceKeyExists));
+        }
+        if s.devices.contains_key(&device.asset_id) {
+            return Ok(false);
+        }
+        s.insert_device(device);
+        Ok(true)
+    }
+
+    /// Whether a deviceKey is free in a product (for generating one).
+    pub(crate) fn device_key_free(&self, product_key: &str, device_key: &str) -> bool {
+        !self
+            .state
+            .read()
+            .device_keys
+            .contains_key(&(product_key.to_string(), device_key.to_string()))
+    }
+
+    pub(crate) fn update_device(
+        &self,
+        org_id: &str,
+        device: &DeviceId,
+        patch: &DevicePatch,
+    ) -> Result<Device, EnosError> {
+        let asset_id = self.asset_id_of(org_id, device)?;
+        let mut s = self.state.write();
+        let slot = s
+            .devices
+            .get_mut(&asset_id)
+            .ok_or_else(|| EnosError::new(ErrorKey::DeviceNotFound))?;
+        let mut updated = slot.device.clone();
+        patch.apply(&mut updated)?;
+        slot.device = updated.clone();
+        Ok(updated)
+    }
+
+    /// Deletes a device, revoking its valid certificates with `revocation`; returns their serials.
+    pub(crate) fn delete_device(
+        &self,
+        org_id: &str,
+        device: &DeviceId,
+        revocation: Revocation,
+    ) -> Result<Vec<u64>, EnosError> {
+        let asset_id = self.asset_id_of(org_id, device)?;
+        let mut s = self.state.write();
+        let serials = s
+            .devices
+            .get(&asset_id)
+            .map(|slot| slot.device.certs.clone())
+            .unwrap_or_default();
+        let mut revoked = Vec::new();
+        for serial in serials {
+            let valid = s
+                .certs
+                .get(&serial)
+                .is_some_and(|c| c.status(revocation.at_ms) == CertStatus::Valid);
+            if valid && s.revoke(serial, revocation.clone()) {
+                revoked.push(serial);
+            }
+        }
+        s.remove_device(&asset_id);
+        drop(s);
+        if !revoked.is_empty() {
+            self.crl_changed();
+        }
+        Ok(revoked)
+    }
+}
