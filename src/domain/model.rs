@@ -54,6 +54,21 @@ pub struct Org {
     pub apps: Vec<App>,
 }
 
+/// The app a business call was authenticated as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub app_key: String,
+    pub org_id: String,
+}
+
+/// Both names of a device: its assetId and its productKey + deviceKey.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DeviceNames {
+    pub asset_id: String,
+    pub product_key: String,
+    pub device_key: String,
+}
+
 /// EnOS's internationalised string: `{"defaultValue": "...", "i18nValue": {"zh_CN": "..."}}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

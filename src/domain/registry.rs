@@ -6,8 +6,10 @@ use serde_json::{Map, Value};
 
 use super::errors::{EnosError, ErrorKey};
 use super::fixtures::{product_valid_days, valid_timezone};
-use super::model::{CertStatus, DataFormat, Device, I18n, Product, ProductType, Revocation};
-use super::rules::DeviceRef;
+use super::model::{
+    CertStatus, DataFormat, Device, DeviceNames, I18n, Product, ProductType, Revocation,
+};
+use super::rules::DeviceId;
 use super::store::Store;
 
 /// Fields a product update may change; `None` leaves a field as it is.
@@ -219,12 +221,12 @@ impl Store {
         Ok(())
     }
 
-    fn asset_id_of(&self, org_id: &str, device: &DeviceRef) -> Result<String, EnosError> {
+    fn asset_id_of(&self, org_id: &str, device: &DeviceId) -> Result<String, EnosError> {
         let s = self.state.read();
         Ok(s.org_slot(org_id, device)?.device.asset_id.clone())
     }
 
-    pub fn device(&self, org_id: &str, device: &DeviceRef) -> Result<Device, EnosError> {
+    pub fn device(&self, org_id: &str, device: &DeviceId) -> Result<Device, EnosError> {
         let asset_id = self.asset_id_of(org_id, device)?;
         self.state
             .read()
@@ -235,14 +237,14 @@ impl Store {
     }
 
     /// Both names of a device if it exists (for device-scoped faults).
-    pub fn device_names(&self, device: &DeviceRef) -> Option<(String, String, String)> {
+    pub fn device_names(&self, device: &DeviceId) -> Option<DeviceNames> {
         let s = self.state.read();
         let d = &s.slot(device)?.device;
-        Some((
-            d.asset_id.clone(),
-            d.product_key.clone(),
-            d.device_key.clone(),
-        ))
+        Some(DeviceNames {
+            asset_id: d.asset_id.clone(),
+            product_key: d.product_key.clone(),
+            device_key: d.device_key.clone(),
+        })
     }
 
     /// Adds a device whose assetId the caller generated; `Ok(false)` if that assetId is taken.
@@ -279,7 +281,7 @@ impl Store {
     pub fn update_device(
         &self,
         org_id: &str,
-        device: &DeviceRef,
+        device: &DeviceId,
         patch: &DevicePatch,
     ) -> Result<Device, EnosError> {
         let asset_id = self.asset_id_of(org_id, device)?;
@@ -298,7 +300,7 @@ impl Store {
     pub fn delete_device(
         &self,
         org_id: &str,
-        device: &DeviceRef,
+        device: &DeviceId,
         revocation: Revocation,
     ) -> Result<Vec<u64>, EnosError> {
         let asset_id = self.asset_id_of(org_id, device)?;

@@ -1,14 +1,17 @@
 //! The EnOS rules that do not depend on storage: device selection, org access, validDay,
 //! validity windows.
 
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
 use super::errors::{EnosError, ErrorKey};
-use super::model::Product;
+use super::fixtures::MAX_VALID_DAY_LIMIT;
+use super::model::{Caller, DeviceNames, Org, Product};
 
 pub const DAY_MS: i64 = 86_400_000;
 
 /// How a call names its device. If both forms are given, `assetId` wins.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeviceRef {
+pub enum DeviceId {
     AssetId(String),
     Keys {
         product_key: String,
@@ -16,7 +19,7 @@ pub enum DeviceRef {
     },
 }
 
-impl DeviceRef {
+impl DeviceId {
     /// Empty values count as absent.
     pub fn from_parts(
         asset_id: Option<&str>,
@@ -25,26 +28,108 @@ impl DeviceRef {
     ) -> Result<Self, EnosError> {
         let present = |v: Option<&str>| v.filter(|s| !s.is_empty()).map(str::to_string);
         match (present(asset_id), present(product_key), present(device_key)) {
-            (Some(asset_id), _, _) => Ok(DeviceRef::AssetId(asset_id)),
-            (None, Some(product_key), Some(device_key)) => Ok(DeviceRef::Keys {
+            (Some(asset_id), _, _) => Ok(DeviceId::AssetId(asset_id)),
+            (None, Some(product_key), Some(device_key)) => Ok(DeviceId::Keys {
                 product_key,
                 device_key,
             }),
             _ => Err(EnosError::new(ErrorKey::DeviceIdentifierInvalid)),
         }
     }
+
+    /// Whether the device these names belong to is the one this identifier names.
+    /// Empty names are unknown and match nothing.
+    pub fn names(&self, names: &DeviceNames) -> bool {
+        let known = |given: &str, name: &str| !given.is_empty() && given == name;
+        match self {
+            DeviceId::AssetId(asset_id) => known(asset_id, &names.asset_id),
+            DeviceId::Keys {
+                product_key,
+                device_key,
+            } => known(product_key, &names.product_key) && known(device_key, &names.device_key),
+        }
+    }
 }
 
-/// Org access (B10): an authenticated app may only touch its own org. `caller_org` is
+/// As the query names it: `{"assetId"}` or `{"productKey", "deviceKey"}`.
+impl Serialize for DeviceId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            DeviceId::AssetId(asset_id) => {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("assetId", asset_id)?;
+                map.end()
+            }
+            DeviceId::Keys {
+                product_key,
+                device_key,
+            } => {
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("productKey", product_key)?;
+                map.serialize_entry("deviceKey", device_key)?;
+                map.end()
+            }
+        }
+    }
+}
+
+impl DeviceNames {
+    /// The names a call gave for a device the store does not know: the others are empty.
+    pub fn given(device: &DeviceId) -> DeviceNames {
+        match device {
+            DeviceId::AssetId(asset_id) => DeviceNames {
+                asset_id: asset_id.clone(),
+                product_key: String::new(),
+                device_key: String::new(),
+            },
+            DeviceId::Keys {
+                product_key,
+                device_key,
+            } => DeviceNames {
+                asset_id: String::new(),
+                product_key: product_key.clone(),
+                device_key: device_key.clone(),
+            },
+        }
+    }
+}
+
+/// Org access (B10): an authenticated app may only touch its own org. `caller` is
 /// `None` when the call was not authenticated as a known app (auth off, or a token the
 /// mock cannot open), and then every org is open.
-pub fn org_access(caller_org: Option<&str>, org_id: &str) -> Result<(), EnosError> {
-    match caller_org {
-        Some(own) if own != org_id => {
+pub fn org_access(caller: Option<&Caller>, org_id: &str) -> Result<(), EnosError> {
+    match caller {
+        Some(own) if own.org_id != org_id => {
             Err(EnosError::with(ErrorKey::OrgDenied, &[("orgId", org_id)]))
         }
         _ => Ok(()),
     }
+}
+
+/// A product's validity setting (`defaultValidDay`, `maxValidDay`): 1–3650 days.
+pub fn validity_setting(field: &str, days: i64) -> Result<u32, EnosError> {
+    match u32::try_from(days) {
+        Ok(days) if (1..=MAX_VALID_DAY_LIMIT).contains(&days) => Ok(days),
+        _ => Err(EnosError::invalid_argument(
+            field,
+            format!("{field} must be between 1 and {MAX_VALID_DAY_LIMIT}"),
+        )),
+    }
+}
+
+/// An org as the control plane declares it: a name, and apps with both halves.
+pub fn check_new_org(org: &Org) -> Result<(), String> {
+    if org.org_id.is_empty() {
+        return Err("orgId must not be empty".into());
+    }
+    if org
+        .apps
+        .iter()
+        .any(|a| a.app_key.is_empty() || a.app_secret.is_empty())
+    {
+        return Err("appKey and appSecret must not be empty".into());
+    }
+    Ok(())
 }
 
 /// validDay rules 1–3: absent → the product default; above the product maximum → refused.
@@ -89,11 +174,33 @@ mod tests {
     #[test]
     fn asset_id_wins_and_half_keys_are_invalid() {
         assert_eq!(
-            DeviceRef::from_parts(Some("a"), Some("p"), Some("d")).unwrap(),
-            DeviceRef::AssetId("a".into())
+            DeviceId::from_parts(Some("a"), Some("p"), Some("d")).unwrap(),
+            DeviceId::AssetId("a".into())
         );
-        assert!(DeviceRef::from_parts(None, Some("p"), None).is_err());
-        assert!(DeviceRef::from_parts(Some(""), Some("p"), Some("")).is_err());
+        assert!(DeviceId::from_parts(None, Some("p"), None).is_err());
+        assert!(DeviceId::from_parts(Some(""), Some("p"), Some("")).is_err());
+    }
+
+    #[test]
+    fn an_identifier_names_a_device_by_either_name() {
+        let names = DeviceNames {
+            asset_id: "A1".into(),
+            product_key: "P".into(),
+            device_key: "D".into(),
+        };
+        assert!(DeviceId::AssetId("A1".into()).names(&names));
+        assert!(!DeviceId::AssetId("A2".into()).names(&names));
+        let keys = DeviceId::Keys {
+            product_key: "P".into(),
+            device_key: "D".into(),
+        };
+        assert!(keys.names(&names));
+        let unknown = DeviceNames::given(&DeviceId::AssetId("A1".into()));
+        assert!(!keys.names(&unknown), "unknown names match nothing");
+        assert_eq!(
+            serde_json::to_string(&keys).unwrap(),
+            r#"{"productKey":"P","deviceKey":"D"}"#
+        );
     }
 
     #[test]
@@ -109,9 +216,13 @@ mod tests {
 
     #[test]
     fn an_app_only_touches_its_own_org() {
+        let caller = Caller {
+            app_key: "k".into(),
+            org_id: "o1".into(),
+        };
         assert!(org_access(None, "o1").is_ok());
-        assert!(org_access(Some("o1"), "o1").is_ok());
-        let e = org_access(Some("o1"), "o2").unwrap_err();
+        assert!(org_access(Some(&caller), "o1").is_ok());
+        let e = org_access(Some(&caller), "o2").unwrap_err();
         assert_eq!(e.key, ErrorKey::OrgDenied);
         assert_eq!(e.msg, "Denied resource:  orgId o2");
     }

@@ -14,7 +14,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use super::errors::{EnosError, ErrorKey};
 use super::fixtures::Loaded;
 use super::model::{App, Authority, CertRecord, CertStatus, Device, Org, Product, Revocation};
-use super::rules::DeviceRef;
+use super::rules::DeviceId;
 
 /// A device and the lock that serialises operations on it.
 #[derive(Debug)]
@@ -181,10 +181,10 @@ impl State {
     }
 
     /// The device a call names, by assetId or productKey + deviceKey.
-    pub(super) fn slot(&self, device: &DeviceRef) -> Option<&DeviceSlot> {
+    pub(super) fn slot(&self, device: &DeviceId) -> Option<&DeviceSlot> {
         let asset_id = match device {
-            DeviceRef::AssetId(a) => a.as_str(),
-            DeviceRef::Keys {
+            DeviceId::AssetId(a) => a.as_str(),
+            DeviceId::Keys {
                 product_key,
                 device_key,
             } => self
@@ -208,7 +208,7 @@ impl State {
     pub(super) fn org_slot(
         &self,
         org_id: &str,
-        device: &DeviceRef,
+        device: &DeviceId,
     ) -> Result<&DeviceSlot, EnosError> {
         self.check_org(org_id)?;
         self.slot(device)
@@ -379,7 +379,7 @@ impl Store {
     pub fn device_context(
         &self,
         org_id: &str,
-        device: &DeviceRef,
+        device: &DeviceId,
     ) -> Result<DeviceContext, EnosError> {
         let s = self.state.read();
         let slot = s.org_slot(org_id, device)?;
