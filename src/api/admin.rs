@@ -216,9 +216,9 @@ pub(crate) async fn list_faults(State(faults): State<Arc<Faults>>) -> Answer<Vec
     Answer(faults.list())
 }
 
-pub(crate) async fn clear_faults(State(faults): State<Arc<Faults>>) -> Answer<[(); 0]> {
+pub(crate) async fn clear_faults(State(faults): State<Arc<Faults>>) -> Answer<Vec<Value>> {
     faults.clear();
-    Answer([])
+    Answer(Vec::new())
 }
 
 /// `?action=&code=&limit=` of `GET /__admin/requests`.
@@ -248,9 +248,9 @@ pub(crate) async fn requests(
     Ok(Answer(journal.query(&filter)))
 }
 
-pub(crate) async fn clear_requests(State(journal): State<Arc<Journal>>) -> Answer<[(); 0]> {
+pub(crate) async fn clear_requests(State(journal): State<Arc<Journal>>) -> Answer<Vec<Value>> {
     journal.clear();
-    Answer([])
+    Answer(Vec::new())
 }
 
 #[derive(Deserialize)]
