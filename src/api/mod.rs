@@ -163,18 +163,3 @@ async fn size_limit_message(request: Request, next: Next) -> Response {
         response
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use crate::service::links::{CACERT_PATH, CRL_PATH};
-
-    /// The links written into certificates name routes this router serves.
-    #[test]
-    fn ca_links_are_routes() {
-        let source = include_str!("mod.rs");
-        for path in [CACERT_PATH, CRL_PATH] {
-            let route = format!(".route(\"{path}/{{kind}}\"");
-            assert!(source.contains(&route), "no route {path}/{{kind}}");
-        }
-    }
-}

@@ -34,3 +34,23 @@ impl CaLinks {
         format!("{}{CRL_PATH}/{}", self.public_url, authority.as_str())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The links written into certificates name routes the HTTP router serves.
+    #[test]
+    fn links_name_routes_of_the_router() {
+        let router = include_str!("../api/mod.rs");
+        for path in [CACERT_PATH, CRL_PATH] {
+            let route = format!("\"{path}/{{kind}}\"");
+            assert!(router.contains(&route), "no route {path}/{{kind}}");
+        }
+        let links = CaLinks::new("http://mock:8080/");
+        assert_eq!(
+            links.crl(Authority::Ecc),
+            "http://mock:8080/enos/CA/crl/ECC"
+        );
+    }
+}
