@@ -24,9 +24,9 @@ use tower::ServiceExt;
 
 use enos_cert_mock::ca::csr::{check_csr, request_from_record};
 use enos_cert_mock::ca::{keys, Ca, IssueRequest};
-use enos_cert_mock::domain::model::DeviceId;
-use enos_cert_mock::domain::model::{Authority, CertRecord};
-use enos_cert_mock::service::{ApplyParams, Target};
+use enos_cert_mock::domain::model::{Authority, CertRecord, DeviceId};
+
+use enos_cert_mock::service::{CertArgs, Target};
 
 const YEAR_MS: i64 = 365 * 86_400_000;
 
@@ -174,26 +174,25 @@ fn listing(c: &mut Criterion) {
     let service = server.service().clone();
     let target = Target {
         org_id: "o15444172373271".into(),
-        device: DeviceId::AssetId("Uvmm5AXU".into()),
-        app_key: None,
-        caller_org: None,
+        caller: None,
     };
+    let device = CertArgs::device(DeviceId::AssetId("Uvmm5AXU".into()));
     for (authority, cn) in [(Authority::Rsa, "list-rsa"), (Authority::Ecc, "list-ecc")] {
-        let params = ApplyParams {
-            csr: csr(&key(authority), cn),
-            valid_day: None,
+        let params = CertArgs {
+            csr: Some(csr(&key(authority), cn)),
             authority: Some(authority),
+            ..device.clone()
         };
-        rt.block_on(service.apply(&target, params))
+        rt.block_on(service.apply(&target, &params))
             .expect("apply succeeds");
     }
-    assert_eq!(service.list(&target).expect("list").len(), 2);
+    assert_eq!(service.list(&target, &device).expect("list").len(), 2);
 
     let mut group = c.benchmark_group("list");
     group.bench_function("service_list_2certs", |b| {
-        b.iter(|| service.list(black_box(&target)).expect("list"))
+        b.iter(|| service.list(black_box(&target), &device).expect("list"))
     });
-    let router = enos_cert_mock::api::router(Arc::clone(&service), 1 << 20);
+    let router = enos_cert_mock::api::router(server.state().clone(), 1 << 20);
     let uri =
         "/connect-service/v2.0/certificates?action=list&orgId=o15444172373271&assetId=Uvmm5AXU";
     group.bench_function("router_get_list_2certs", |b| {

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::auth::AuthMode;
@@ -141,5 +142,26 @@ impl Default for Config {
         let mut config = Cli::parse_from(["enos-cert-mock"]).config;
         config.port = 0;
         config
+    }
+}
+
+/// The gateway modes as flag values, with the line the start-up log shows as help.
+impl ValueEnum for AuthMode {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[AuthMode::Off, AuthMode::Lenient, AuthMode::Strict]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.as_str()).help(self.describe()))
+    }
+}
+
+impl ValueEnum for RenewPolicy {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[RenewPolicy::Revoke, RenewPolicy::Keep]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.as_str()).help(self.describe()))
     }
 }

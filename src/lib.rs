@@ -11,6 +11,7 @@
 //! ```
 
 pub mod api;
+pub mod app;
 pub mod auth;
 pub mod ca;
 pub mod clock;
@@ -21,7 +22,6 @@ pub mod journal;
 pub mod service;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -29,23 +29,22 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use app::fixtures_source::{DEFAULT_FIXTURES, DEFAULT_FIXTURES_NAME};
 pub use config::Config;
 
+use app::faults::Faults;
+use app::fixtures_source::{load_ca, read_file, read_fixtures, FixturesSource};
+use app::AppState;
 use auth::poseidon::PoseidonKey;
 use auth::Gateway;
-use ca::{keys, Ca, Roots};
+use ca::Roots;
 use clock::Clock;
-use domain::faults::Faults;
-use domain::fixtures::{CaFiles, CaFixture, Fixtures};
 use domain::ids::Ids;
 use domain::model::Authority;
 use domain::store::Store;
 use journal::Journal;
-use service::{FixturesSource, Service};
-
-/// The fixtures built into the binary: a copy of `fixtures/default.json`.
-pub const DEFAULT_FIXTURES: &str = include_str!("../fixtures/default.json");
-pub const DEFAULT_FIXTURES_NAME: &str = "built-in fixtures/default.json";
+use service::links::CaLinks;
+use service::Service;
 
 /// The RSA key that opens Poseidon tokens unless `--poseidon-key` names another: a copy of
 /// `fixtures/poseidon-test-key.pem`. A test key, public by design.
@@ -58,7 +57,7 @@ pub const DEFAULT_POSEIDON_PUBLIC_KEY: &str = include_str!("../fixtures/poseidon
 pub struct MockServer {
     addr: SocketAddr,
     url: String,
-    service: Arc<Service>,
+    state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -73,8 +72,14 @@ impl MockServer {
         &self.url
     }
 
+    /// The EnOS core the server runs on, for in-process calls.
     pub fn service(&self) -> &Arc<Service> {
-        &self.service
+        &self.state.service
+    }
+
+    /// Everything the transports share: the core, gateway, journal, faults and fixtures.
+    pub fn state(&self) -> &AppState {
+        &self.state
     }
 
     pub async fn shutdown(mut self) {
@@ -119,84 +124,6 @@ pub fn stop_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
-/// Reads and parses a fixtures file (`None`: the built-in one); the error names the file and the problem.
-pub fn read_fixtures(path: Option<&Path>) -> Result<(String, Fixtures), String> {
-    let (name, text) = match path {
-        None => (
-            DEFAULT_FIXTURES_NAME.to_string(),
-            DEFAULT_FIXTURES.to_string(),
-        ),
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| format!("fixtures file {}: {e}", p.display()))?;
-            (p.display().to_string(), text)
-        }
-    };
-    let fixtures = Fixtures::parse(&text).map_err(|e| format!("fixtures file {name}: {e}"))?;
-    Ok((name, fixtures))
-}
-
-fn read_file(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// Where one root comes from: flags first, then the fixtures' `ca` section, then the shipped test CA.
-fn load_ca(
-    authority: Authority,
-    config: &Config,
-    ca_fixture: Option<&CaFixture>,
-    fixtures_dir: &Path,
-    now_ms: i64,
-) -> Result<Ca, String> {
-    let what = format!("{} root", authority.as_str());
-    let flags = match authority {
-        Authority::Rsa => (config.rsa_ca_cert.as_ref(), config.rsa_ca_key.as_ref()),
-        Authority::Ecc => (config.ecc_ca_cert.as_ref(), config.ecc_ca_key.as_ref()),
-    };
-    let from_fixture = ca_fixture.and_then(|c| match authority {
-        Authority::Rsa => c.rsa.as_ref(),
-        Authority::Ecc => c.ecc.as_ref(),
-    });
-    let material = if let (Some(cert), Some(key)) = flags {
-        keys::import(authority, &read_file(cert)?, &read_file(key)?)
-            .map_err(|e| format!("{what} from {}: {e}", cert.display()))?
-    } else if config.fresh_ca || ca_fixture.is_some_and(|c| c.generate) {
-        keys::generate(authority, now_ms).map_err(|e| format!("{what}: {e}"))?
-    } else if let Some(files) = from_fixture {
-        import_fixture_ca(authority, files, fixtures_dir)?
-    } else {
-        keys::shipped(authority)
-    };
-    Ca::new(authority, material).map_err(|e| format!("{what}: {e}"))
-}
-
-/// A root named by a fixtures file's `ca` section, paths relative to the file.
-fn import_fixture_ca(
-    authority: Authority,
-    files: &CaFiles,
-    fixtures_dir: &Path,
-) -> Result<keys::Material, String> {
-    let cert = fixtures_dir.join(&files.cert);
-    let key = fixtures_dir.join(&files.key);
-    keys::import(authority, &read_file(&cert)?, &read_file(&key)?)
-        .map_err(|e| format!("{} root from {}: {e}", authority.as_str(), cert.display()))
-}
-
-/// Checks the roots a fixtures file names, as start-up would load them. Reload
-/// uses it to refuse a file start-up would refuse; the running roots stay.
-pub fn check_fixture_cas(fixtures: &Fixtures, path: Option<&Path>) -> Result<(), String> {
-    let dir = path.and_then(Path::parent).unwrap_or(Path::new("."));
-    let Some(ca) = fixtures.ca.as_ref() else {
-        return Ok(());
-    };
-    for (authority, files) in [(Authority::Rsa, &ca.rsa), (Authority::Ecc, &ca.ecc)] {
-        if let Some(files) = files {
-            import_fixture_ca(authority, files, dir)?;
-        }
-    }
-    Ok(())
-}
-
 /// The gateway of `config`, with the Poseidon key from `--poseidon-key` or the built-in one.
 fn gateway(config: &Config) -> Result<(Gateway, String), String> {
     let (source, pem) = match &config.poseidon_key {
@@ -221,29 +148,26 @@ pub async fn start(config: Config) -> Result<MockServer, String> {
     let (fixtures_name, fixtures) = read_fixtures(config.fixtures.as_deref())?;
     let (gateway, poseidon_source) = gateway(&config)?;
     let clock = Arc::new(Clock::new());
-    let loaded = service::load_fixtures(&fixtures, &fixtures_name, clock.now_ms())?;
-    let fixtures_dir = config
-        .fixtures
-        .as_deref()
-        .and_then(Path::parent)
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
+    let source = FixturesSource::load(
+        config.fixtures.as_deref(),
+        fixtures_name,
+        &fixtures,
+        clock.now_ms(),
+    )?;
+    let fixtures_dir = source.dir();
     let ca_fixture = fixtures.ca.as_ref();
+    let root = |authority| {
+        load_ca(
+            authority,
+            &config,
+            ca_fixture,
+            &fixtures_dir,
+            clock.now_ms(),
+        )
+    };
     let cas = Roots {
-        rsa: load_ca(
-            Authority::Rsa,
-            &config,
-            ca_fixture,
-            &fixtures_dir,
-            clock.now_ms(),
-        )?,
-        ecc: load_ca(
-            Authority::Ecc,
-            &config,
-            ca_fixture,
-            &fixtures_dir,
-            clock.now_ms(),
-        )?,
+        rsa: root(Authority::Rsa)?,
+        ecc: root(Authority::Ecc)?,
     };
 
     let listener = TcpListener::bind((config.host.as_str(), config.port))
@@ -251,29 +175,25 @@ pub async fn start(config: Config) -> Result<MockServer, String> {
         .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let url = format!("http://{addr}");
-    let public_url = config
-        .public_url
-        .clone()
-        .map(|u| u.trim_end_matches('/').to_string())
-        .unwrap_or_else(|| url.clone());
+    let public_url = config.public_url.clone().unwrap_or_else(|| url.clone());
 
     let service = Arc::new(Service {
-        store: Store::new(&loaded, config.first_serial),
+        store: Store::new(&source.loaded, config.first_serial),
         clock,
         cas,
         ids: Ids::new(config.seed),
-        faults: Faults::default(),
-        journal: Journal::new(config.journal_size),
-        public_url,
         renew_policy: config.renew_policy,
-        gateway,
-        fixtures: RwLock::new(FixturesSource {
-            path: config.fixtures.clone(),
-            name: fixtures_name.clone(),
-            loaded,
-        }),
+        links: CaLinks::new(&public_url),
     });
-    let app = api::router(service.clone(), config.body_limit);
+    let fixtures_name = source.name.clone();
+    let state = AppState {
+        service,
+        gateway: Arc::new(gateway),
+        journal: Arc::new(Journal::new(config.journal_size)),
+        faults: Arc::new(Faults::default()),
+        fixtures: Arc::new(RwLock::new(source)),
+    };
+    let app = api::router(state.clone(), config.body_limit);
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
@@ -298,14 +218,14 @@ pub async fn start(config: Config) -> Result<MockServer, String> {
         auth = %config.auth,
         renew_policy = ?config.renew_policy,
         seed = ?config.seed,
-        rsa_root = %service.cas.rsa.fingerprint,
-        ecc_root = %service.cas.ecc.fingerprint,
+        rsa_root = %state.service.cas.rsa.fingerprint,
+        ecc_root = %state.service.cas.ecc.fingerprint,
         "listening on {url}"
     );
     Ok(MockServer {
         addr,
         url,
-        service,
+        state,
         shutdown: Some(tx),
         task,
     })

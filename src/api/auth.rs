@@ -2,8 +2,6 @@
 //! and the raw body, asks [`Gateway::check`](crate::auth::Gateway::check), and hands the
 //! body on unchanged with the caller in the request's extensions.
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -11,13 +9,13 @@ use axum::middleware::Next;
 use axum::response::Response;
 use http_body_util::LengthLimitError;
 
+use crate::app::AppState;
 use crate::auth::{AuthMode, Credentials};
-use crate::service::Service;
 
 use super::envelope;
 
 /// The gateway's one answer to a refused call (B10), whatever the reason.
-pub const UNAUTHORIZED: &str = "Invalid authentication credentials";
+pub(crate) const UNAUTHORIZED: &str = "Invalid authentication credentials";
 
 fn header<'a>(request: &'a axum::http::request::Parts, name: &str) -> Option<&'a str> {
     request.headers.get(name).and_then(|v| v.to_str().ok())
@@ -38,12 +36,12 @@ fn body_error(e: axum::Error) -> Response {
     )
 }
 
-pub async fn gateway(
-    State(service): State<Arc<Service>>,
+pub(crate) async fn gateway(
+    State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
-    if service.gateway.mode() == AuthMode::Off {
+    if state.gateway.mode() == AuthMode::Off {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
@@ -59,7 +57,8 @@ pub async fn gateway(
         raw_query: parts.uri.query().unwrap_or(""),
         body: &bytes,
     };
-    let verdict = service
+    let service = &state.service;
+    let verdict = state
         .gateway
         .check(&service.store, service.clock.now_ms(), &credentials);
     match verdict {

@@ -12,13 +12,20 @@ use crate::service::Service;
 use super::envelope;
 use super::params::Query;
 
-fn authority(kind: &str) -> Result<Authority, Response> {
-    Authority::parse(kind).ok_or_else(|| {
+/// A CA path naming no root: 404 in `{"message"}`.
+pub(crate) struct UnknownAuthority(String);
+
+impl IntoResponse for UnknownAuthority {
+    fn into_response(self) -> Response {
         envelope::message(
             StatusCode::NOT_FOUND,
-            &format!("unknown certificate authority {kind:?}: use RSA or ECC"),
+            &format!("unknown certificate authority {:?}: use RSA or ECC", self.0),
         )
-    })
+    }
+}
+
+fn authority(kind: &str) -> Result<Authority, UnknownAuthority> {
+    Authority::parse(kind).ok_or_else(|| UnknownAuthority(kind.to_string()))
 }
 
 fn with_type(body: impl IntoResponse, content_type: &'static str) -> Response {
@@ -56,28 +63,28 @@ fn crl(service: &Service, authority: Authority, raw_query: Option<String>) -> Re
     }
 }
 
-pub async fn rsa_cacert(State(service): State<Arc<Service>>) -> Response {
+pub(crate) async fn rsa_cacert(State(service): State<Arc<Service>>) -> Response {
     cacert(&service, Authority::Rsa)
 }
 
-pub async fn cacert_of(State(service): State<Arc<Service>>, Path(kind): Path<String>) -> Response {
-    match authority(&kind) {
-        Ok(a) => cacert(&service, a),
-        Err(r) => r,
-    }
+pub(crate) async fn cacert_of(
+    State(service): State<Arc<Service>>,
+    Path(kind): Path<String>,
+) -> Result<Response, UnknownAuthority> {
+    Ok(cacert(&service, authority(&kind)?))
 }
 
-pub async fn rsa_crl(State(service): State<Arc<Service>>, RawQuery(q): RawQuery) -> Response {
+pub(crate) async fn rsa_crl(
+    State(service): State<Arc<Service>>,
+    RawQuery(q): RawQuery,
+) -> Response {
     crl(&service, Authority::Rsa, q)
 }
 
-pub async fn crl_of(
+pub(crate) async fn crl_of(
     State(service): State<Arc<Service>>,
     Path(kind): Path<String>,
     RawQuery(q): RawQuery,
-) -> Response {
-    match authority(&kind) {
-        Ok(a) => crl(&service, a, q),
-        Err(r) => r,
-    }
+) -> Result<Response, UnknownAuthority> {
+    Ok(crl(&service, authority(&kind)?, q))
 }

@@ -3,12 +3,15 @@
 use axum::response::Response;
 use serde::Serialize;
 
-use crate::domain::errors::{EnosError, ErrorKey, APPLY, LIST, RENEW, REVOKE};
-use crate::service::{ApplyParams, IssuedCert, ListedCert, RenewParams, RevokeParams, Target};
+use crate::domain::actions::CertAction;
+use crate::domain::errors::EnosError;
+use crate::domain::model::DeviceId;
+use crate::domain::model::{Authority, RevocationReason};
+use crate::service::{CertParams, IssuedCert, ListedCert};
 
-use super::enos::{self, Actions, Call, EnosRequest};
+use super::enos::{self, Call, EnosRequest};
 use super::envelope;
-use super::params::{self, Body};
+use super::params::{self, Body, Query};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -76,64 +79,74 @@ impl<'a> From<&'a ListedCert> for ListedView<'a> {
     }
 }
 
-const ACTIONS: Actions = &[
-    (APPLY, APPLY),
-    (RENEW, RENEW),
-    (REVOKE, REVOKE),
-    (LIST, LIST),
-];
-
-/// Argument syntax in contract order (after orgId): device identifier, then the body.
-fn target(call: &Call) -> Result<Target, EnosError> {
-    Ok(Target {
-        org_id: call.org_id.clone(),
-        device: enos::device_ref(&call.query)?,
-        app_key: call.caller.as_ref().map(|c| c.app_key.clone()),
-        caller_org: call.caller_org().map(str::to_string),
-    })
+/// The certificate calls' parameters as HTTP carries them: the query and a JSON body.
+struct HttpParams<'a> {
+    query: &'a Query,
+    body: Result<Body, EnosError>,
 }
 
-async fn dispatch(call: Call) -> Result<Response, EnosError> {
-    let target = target(&call)?;
-    let body = Body::parse(&call.body)?;
-    let (service, query, request_id) = (&call.service, &call.query, &call.request_id);
+impl HttpParams<'_> {
+    fn parsed(&self) -> Result<&Body, EnosError> {
+        self.body.as_ref().map_err(Clone::clone)
+    }
+}
+
+impl CertParams for HttpParams<'_> {
+    fn device(&self) -> Result<DeviceId, EnosError> {
+        enos::device_id(self.query)
+    }
+    fn body(&self) -> Result<(), EnosError> {
+        self.parsed().map(drop)
+    }
+    fn csr(&self) -> Result<Option<String>, EnosError> {
+        params::csr(self.parsed()?)
+    }
+    fn valid_day(&self) -> Result<Option<i64>, EnosError> {
+        params::valid_day(self.query, self.parsed()?)
+    }
+    fn authority(&self) -> Result<Option<Authority>, EnosError> {
+        params::authority(self.parsed()?)
+    }
+    /// Renew reads certSn from the body only; revoke also from the query (B3).
+    fn cert_sn(&self, action: CertAction) -> Result<u64, EnosError> {
+        let query = match action {
+            CertAction::Revoke => Some(self.query),
+            CertAction::Apply | CertAction::Renew | CertAction::List => None,
+        };
+        params::cert_sn(query, self.parsed()?)
+    }
+    fn reason(&self) -> Result<RevocationReason, EnosError> {
+        params::reason(self.query, self.parsed()?)
+    }
+}
+
+async fn dispatch(call: Call<CertAction>) -> Result<Response, EnosError> {
+    let params = HttpParams {
+        query: &call.query,
+        body: Body::parse(&call.body),
+    };
+    let (service, target, request_id) = (&call.state.service, &call.target, &call.request_id);
     match call.action {
-        APPLY => {
-            let csr = params::csr(&body)?.ok_or_else(|| EnosError::new(ErrorKey::CsrMissing))?;
-            let params = ApplyParams {
-                csr,
-                valid_day: params::valid_day(query, &body)?,
-                authority: params::authority(&body)?,
-            };
-            let issued = service.apply(&target, params).await?;
+        CertAction::Apply => {
+            let issued = service.apply(target, &params).await?;
             Ok(envelope::ok(request_id, Some(IssuedView::from(&issued))))
         }
-        RENEW => {
-            let params = RenewParams {
-                cert_sn: params::cert_sn(None, &body)?,
-                csr: params::csr(&body)?,
-                valid_day: params::valid_day(query, &body)?,
-                authority: params::authority(&body)?,
-            };
-            let issued = service.renew(&target, params).await?;
+        CertAction::Renew => {
+            let issued = service.renew(target, &params).await?;
             Ok(envelope::ok(request_id, Some(IssuedView::from(&issued))))
         }
-        REVOKE => {
-            let params = RevokeParams {
-                cert_sn: params::cert_sn(Some(query), &body)?,
-                reason: params::reason(query, &body)?,
-            };
-            service.revoke(&target, params).await?;
+        CertAction::Revoke => {
+            service.revoke(target, &params).await?;
             Ok(envelope::ok::<()>(request_id, None))
         }
-        _ => {
-            let certs = service.list(&target)?;
+        CertAction::List => {
+            let certs = service.list(target, &params)?;
             let views: Vec<ListedView<'_>> = certs.iter().map(ListedView::from).collect();
             Ok(envelope::ok(request_id, Some(views)))
         }
     }
 }
 
-pub async fn handle(request: EnosRequest) -> Response {
-    request.answer(ACTIONS, &[LIST], dispatch).await
+pub(crate) async fn handle(request: EnosRequest) -> Response {
+    request.answer(dispatch).await
 }

@@ -3,20 +3,15 @@
 use axum::response::Response;
 use serde::Serialize;
 
-use crate::domain::errors::{EnosError, DEVICE_CREATE, DEVICE_DELETE, DEVICE_GET, DEVICE_UPDATE};
+use crate::domain::actions::{DeviceAction, RecordAction};
+use crate::domain::errors::EnosError;
+use crate::domain::model::DeviceId;
 use crate::domain::registry::DevicePatch;
 use crate::service::NewDevice;
 
-use super::enos::{self, Actions, Call, EnosRequest};
+use super::enos::{self, Call, EnosRequest};
 use super::envelope;
 use super::params::{required, Body};
-
-const ACTIONS: Actions = &[
-    ("create", DEVICE_CREATE),
-    ("get", DEVICE_GET),
-    ("update", DEVICE_UPDATE),
-    ("delete", DEVICE_DELETE),
-];
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -52,40 +47,45 @@ fn patch(body: &Body) -> Result<DevicePatch, EnosError> {
     })
 }
 
-async fn dispatch(call: Call) -> Result<Response, EnosError> {
-    let (service, query, request_id, org_id) =
-        (&call.service, &call.query, &call.request_id, &call.org_id);
-    let (action, caller) = (call.action, call.caller_org());
-    if action == DEVICE_CREATE {
-        let body = Body::parse(&call.body)?;
-        let d = service.create_device(org_id, caller, new_device(&body)?)?;
-        let created = Created {
-            asset_id: &d.asset_id,
-            product_key: &d.product_key,
-            device_key: &d.device_key,
-            device_secret: &d.device_secret,
-        };
-        return Ok(envelope::ok(request_id, Some(created)));
-    }
-    let device = enos::device_ref(query)?;
-    let body = Body::parse(&call.body)?;
-    match action {
-        DEVICE_GET => Ok(envelope::ok(
-            request_id,
-            Some(service.get_device(org_id, caller, &device)?),
-        )),
-        DEVICE_UPDATE => {
+/// Every action but create names its device, before the body is read.
+fn device_and_body(call: &Call<DeviceAction>) -> Result<(DeviceId, Body), EnosError> {
+    let device = enos::device_id(&call.query)?;
+    Ok((device, Body::parse(&call.body)?))
+}
+
+async fn dispatch(call: Call<DeviceAction>) -> Result<Response, EnosError> {
+    let (service, request_id, target) = (&call.state.service, &call.request_id, &call.target);
+    match call.action.0 {
+        RecordAction::Create => {
+            let body = Body::parse(&call.body)?;
+            let d = service.create_device(target, new_device(&body)?)?;
+            let created = Created {
+                asset_id: &d.asset_id,
+                product_key: &d.product_key,
+                device_key: &d.device_key,
+                device_secret: &d.device_secret,
+            };
+            Ok(envelope::ok(request_id, Some(created)))
+        }
+        RecordAction::Get => {
+            let (device, _) = device_and_body(&call)?;
+            let found = service.get_device(target, &device)?;
+            Ok(envelope::ok(request_id, Some(found)))
+        }
+        RecordAction::Update => {
+            let (device, body) = device_and_body(&call)?;
             let patch = patch(&body)?;
-            service.update_device(org_id, caller, &device, &patch)?;
+            service.update_device(target, &device, &patch)?;
             Ok(envelope::ok::<()>(request_id, None))
         }
-        _ => {
-            service.delete_device(org_id, caller, &device).await?;
+        RecordAction::Delete => {
+            let (device, _) = device_and_body(&call)?;
+            service.delete_device(target, &device).await?;
             Ok(envelope::ok::<()>(request_id, None))
         }
     }
 }
 
-pub async fn handle(request: EnosRequest) -> Response {
-    request.answer(ACTIONS, &[DEVICE_GET], dispatch).await
+pub(crate) async fn handle(request: EnosRequest) -> Response {
+    request.answer(dispatch).await
 }

@@ -1,8 +1,7 @@
 //! What every EnOS business call shares: a requestId, the action from the
-//! query, injected faults, and the envelope around the answer.
+//! query, injected faults, the method, `orgId`, and the envelope around the answer.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -11,30 +10,25 @@ use axum::http::{Method, StatusCode};
 use axum::response::IntoResponse;
 use axum::response::Response;
 
-use crate::auth::Caller;
+use crate::app::faults::Fault;
+use crate::app::AppState;
+use crate::domain::actions::{Action, ResourceAction};
 use crate::domain::errors::{EnosError, ErrorKey};
-use crate::domain::faults::CallDevice;
+use crate::domain::model::Caller;
 use crate::domain::model::DeviceId;
-use crate::service::Service;
+use crate::service::Target;
 
 use super::envelope::{self, AnswerAction};
 use super::params::Query;
 
 /// The header that makes one call fail with a catalogue row, without an admin call.
-pub const FAULT_HEADER: &str = "x-enos-mock-fault";
+pub(crate) const FAULT_HEADER: &str = "x-enos-mock-fault";
 
-/// A query `action` value and the name the mock knows it by.
-pub type Actions = &'static [(&'static str, &'static str)];
-
-fn action(query: &Query, actions: Actions) -> Result<&'static str, EnosError> {
+fn action<A: ResourceAction>(query: &Query) -> Result<A, EnosError> {
     let given = query
         .non_empty("action")
         .ok_or_else(|| EnosError::new(ErrorKey::ActionMissing))?;
-    actions
-        .iter()
-        .find(|(value, _)| *value == given)
-        .map(|(_, name)| *name)
-        .ok_or_else(|| EnosError::new(ErrorKey::ActionInvalid))
+    A::from_query(given).ok_or_else(|| EnosError::new(ErrorKey::ActionInvalid))
 }
 
 /// `orgId`, mandatory on every EnOS call.
@@ -46,7 +40,7 @@ fn org_id(query: &Query) -> Result<String, EnosError> {
 }
 
 /// `assetId`, or `productKey` + `deviceKey`, from the query.
-pub fn device_ref(query: &Query) -> Result<DeviceId, EnosError> {
+pub(crate) fn device_id(query: &Query) -> Result<DeviceId, EnosError> {
     DeviceId::from_parts(
         query.get("assetId"),
         query.get("productKey"),
@@ -83,43 +77,23 @@ fn injected_error(key: ErrorKey, query: &Query, detail: &str) -> EnosError {
     )
 }
 
-/// The fault this call meets, if any: the header first, then registered faults.
-async fn injected(
-    service: &Service,
-    action: &str,
-    query: &Query,
-    fault_header: Option<&str>,
-    request_id: &str,
-) -> Option<Response> {
-    if let Some(key) = fault_header {
-        let e = match ErrorKey::from_key(key) {
-            Some(k) => injected_error(k, query, FAULT_HEADER),
-            None => {
-                EnosError::invalid_argument(FAULT_HEADER, format!("unknown catalogue key {key:?}"))
-            }
-        };
-        return Some(envelope::error(request_id, &e));
-    }
-    if service.faults.is_empty() {
-        return None;
-    }
-    let names = device_ref(query)
-        .ok()
-        .map(|d| service.store.device_names(&d).unwrap_or_else(|| d.into()));
-    let device = names
-        .as_ref()
-        .map(|n| CallDevice {
-            asset_id: Some(n.asset_id.as_str()).filter(|s| !s.is_empty()),
-            product_key: Some(n.product_key.as_str()).filter(|s| !s.is_empty()),
-            device_key: Some(n.device_key.as_str()).filter(|s| !s.is_empty()),
-        })
-        .unwrap_or_default();
-    let fault = service.faults.take(action, &device)?;
+/// The answer to a call that names a row in the fault header.
+fn header_fault(key: &str, query: &Query, request_id: &str) -> Response {
+    let e = match ErrorKey::from_key(key) {
+        Some(k) => injected_error(k, query, FAULT_HEADER),
+        None => EnosError::invalid_argument(FAULT_HEADER, format!("unknown catalogue key {key:?}")),
+    };
+    envelope::error(request_id, &e)
+}
+
+/// A registered fault's answer after its delay: its row (under its status, or 200),
+/// a bare status, or `None` for a delay only.
+async fn fault_answer(fault: &Fault, query: &Query, request_id: &str) -> Option<Response> {
     if let Some(ms) = fault.delay_ms {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
     let status = fault.http_status.and_then(|s| StatusCode::from_u16(s).ok());
-    match (fault.error_key(), status) {
+    match (fault.error, status) {
         (Some(key), status) => Some(envelope::enos_error(
             status.unwrap_or(StatusCode::OK),
             request_id,
@@ -133,10 +107,26 @@ async fn injected(
     }
 }
 
+/// The fault this call meets, if any: the header first, then registered faults.
+async fn injected(
+    state: &AppState,
+    action: Action,
+    query: &Query,
+    fault_header: Option<&str>,
+    request_id: &str,
+) -> Option<Response> {
+    if let Some(key) = fault_header {
+        return Some(header_fault(key, query, request_id));
+    }
+    let device = device_id(query).ok();
+    let fault = state.fault_for(action, device.as_ref())?;
+    fault_answer(&fault, query, request_id).await
+}
+
 /// An EnOS business call as every resource reads it: the gateway's verdict on
 /// the caller, the raw query and the body.
-pub struct EnosRequest {
-    service: Arc<Service>,
+pub(crate) struct EnosRequest {
+    state: AppState,
     method: Method,
     caller: Option<Caller>,
     fault_header: Option<String>,
@@ -144,10 +134,10 @@ pub struct EnosRequest {
     body: Bytes,
 }
 
-impl FromRequest<Arc<Service>> for EnosRequest {
+impl FromRequest<AppState> for EnosRequest {
     type Rejection = Response;
 
-    async fn from_request(request: Request, service: &Arc<Service>) -> Result<Self, Response> {
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
         let (parts, body) = request.into_parts();
         let caller = parts.extensions.get::<Caller>().cloned();
         let fault_header = parts
@@ -156,11 +146,11 @@ impl FromRequest<Arc<Service>> for EnosRequest {
             .map(|v| v.to_str().unwrap_or("").trim().to_string());
         let raw_query = parts.uri.query().map(str::to_string);
         let method = parts.method.clone();
-        let body = Bytes::from_request(Request::from_parts(parts, body), service)
+        let body = Bytes::from_request(Request::from_parts(parts, body), state)
             .await
             .map_err(IntoResponse::into_response)?;
         Ok(EnosRequest {
-            service: service.clone(),
+            state: state.clone(),
             method,
             caller,
             fault_header,
@@ -171,54 +161,49 @@ impl FromRequest<Arc<Service>> for EnosRequest {
 }
 
 /// One EnOS call after the shared steps: what a resource's handler works from.
-pub struct Call {
-    pub service: Arc<Service>,
+pub(crate) struct Call<A> {
+    pub state: AppState,
     pub body: Bytes,
-    /// The app the gateway recognised, if any.
-    pub caller: Option<Caller>,
-    pub action: &'static str,
-    pub org_id: String,
+    pub action: A,
+    pub target: Target,
     pub query: Query,
     pub request_id: String,
 }
 
-impl Call {
-    /// The recognised app's org, for the org-access rule.
-    pub fn caller_org(&self) -> Option<&str> {
-        self.caller.as_ref().map(|c| c.org_id.as_str())
-    }
-}
-
 impl EnosRequest {
     /// Answers the call in the envelope: requestId, action, injected faults, the
-    /// method (`reads` may be GET, the rest need POST), orgId, then `run`.
-    pub async fn answer<F, Fut>(self, actions: Actions, reads: &[&str], run: F) -> Response
+    /// method (reads may be GET, the rest need POST), orgId, then `run`.
+    pub(crate) async fn answer<A, F, Fut>(self, run: F) -> Response
     where
-        F: FnOnce(Call) -> Fut,
+        A: ResourceAction + Into<Action>,
+        F: FnOnce(Call<A>) -> Fut,
         Fut: Future<Output = Result<Response, EnosError>>,
     {
-        let service = self.service;
+        let state = self.state;
         let query = Query::parse(self.raw_query.as_deref());
-        let request_id = service.ids.uuid();
-        let action = match action(&query, actions) {
+        let request_id = state.service.ids.uuid();
+        let action: A = match action(&query) {
             Ok(a) => a,
             Err(e) => return envelope::error(&request_id, &e),
         };
         let fault_header = self.fault_header.as_deref();
-        let mut response = match injected(&service, action, &query, fault_header, &request_id).await
-        {
+        let injected = injected(&state, action.into(), &query, fault_header, &request_id).await;
+        let mut response = match injected {
             Some(r) => r,
             None => {
                 let answered = async {
-                    if !reads.contains(&action) {
-                        require_post(&self.method, action)?;
+                    if !action.is_read() {
+                        require_post(&self.method, action.name())?;
                     }
-                    let call = Call {
-                        service,
-                        body: self.body,
-                        caller: self.caller,
-                        action,
+                    let target = Target {
                         org_id: org_id(&query)?,
+                        caller: self.caller,
+                    };
+                    let call = Call {
+                        state,
+                        body: self.body,
+                        action,
+                        target,
                         query,
                         request_id: request_id.clone(),
                     };
@@ -229,7 +214,9 @@ impl EnosRequest {
                     .unwrap_or_else(|e| envelope::error(&request_id, &e))
             }
         };
-        response.extensions_mut().insert(AnswerAction(action));
+        response
+            .extensions_mut()
+            .insert(AnswerAction(action.name()));
         response
     }
 }

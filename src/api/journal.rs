@@ -1,14 +1,13 @@
 //! Records EnOS, token-service and CA calls in the request journal.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
+use crate::app::AppState;
 use crate::journal::Entry;
-use crate::service::Service;
 
 use super::envelope::{AnswerAction, AnswerCode};
 use super::params::Query;
@@ -16,15 +15,19 @@ use super::params::Query;
 /// Paths whose calls are journaled; the control plane never is.
 const JOURNALED: [&str; 3] = ["/connect-service/", "/apim-token-service/", "/enos/CA"];
 
-pub async fn record(State(service): State<Arc<Service>>, request: Request, next: Next) -> Response {
+pub(crate) async fn record(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let path = request.uri().path();
-    if service.journal.capacity() == 0 || !JOURNALED.iter().any(|p| path.starts_with(p)) {
+    if state.journal.capacity() == 0 || !JOURNALED.iter().any(|p| path.starts_with(p)) {
         return next.run(request).await;
     }
     let path = path.to_string();
     let method = request.method().to_string();
     let query = request.uri().query().unwrap_or("").to_string();
-    let time_ms = service.clock.now_ms();
+    let time_ms = state.service.clock.now_ms();
     let started = Instant::now();
     let response = next.run(request).await;
     let latency_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
@@ -34,7 +37,7 @@ pub async fn record(State(service): State<Arc<Service>>, request: Request, next:
             .non_empty("action")
             .map(str::to_string),
     };
-    service.journal.record(Entry {
+    state.journal.record(Entry {
         time_ms,
         method,
         path,

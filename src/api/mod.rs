@@ -1,25 +1,22 @@
 //! HTTP: the EnOS routes, the CA routes and the `/__admin` control plane.
 //! Handlers translate between JSON and the service; the rules live below them.
 
-// Handlers short-circuit with a finished response as their error value.
-#![allow(clippy::result_large_err)]
-
 mod admin;
-pub mod auth;
+mod auth;
 mod ca;
 mod certificates;
 mod devices;
-pub mod enos;
-pub mod envelope;
+mod enos;
+mod envelope;
 mod journal;
-pub mod openapi;
-pub mod params;
+mod openapi;
+mod params;
 mod products;
 mod token;
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, FromRef, Request};
 use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -29,11 +26,40 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::app::faults::Faults;
+use crate::app::AppState;
+use crate::auth::Gateway;
 use crate::domain::errors::{EnosError, ErrorKey};
+use crate::journal::Journal;
 use crate::service::Service;
 
+// Sub-states: a handler takes only the part of the app state it uses.
+impl FromRef<AppState> for Arc<Service> {
+    fn from_ref(state: &AppState) -> Self {
+        state.service.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Gateway> {
+    fn from_ref(state: &AppState) -> Self {
+        state.gateway.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Journal> {
+    fn from_ref(state: &AppState) -> Self {
+        state.journal.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Faults> {
+    fn from_ref(state: &AppState) -> Self {
+        state.faults.clone()
+    }
+}
+
 /// The EnOS business routes: the only ones behind the gateway (B10).
-fn business(service: &Arc<Service>) -> Router<Arc<Service>> {
+fn business(state: &AppState) -> Router<AppState> {
     Router::new()
         .route(
             "/connect-service/v2.0/certificates",
@@ -47,16 +73,14 @@ fn business(service: &Arc<Service>) -> Router<Arc<Service>> {
         .route("/connect-service/v2.1/products", any(products::handle))
         .route("/connect-service/v2.0/devices", any(devices::handle))
         .route("/connect-service/v2.1/devices", any(devices::handle))
-        .route_layer(middleware::from_fn_with_state(
-            service.clone(),
-            auth::gateway,
-        ))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::gateway))
 }
 
-pub fn router(service: Arc<Service>, body_limit: usize) -> Router {
-    let journal = middleware::from_fn_with_state(service.clone(), journal::record);
+/// Every route; the CA paths are the ones `service::links` writes into certificates.
+pub fn router(state: AppState, body_limit: usize) -> Router {
+    let journal = middleware::from_fn_with_state(state.clone(), journal::record);
     Router::new()
-        .merge(business(&service))
+        .merge(business(&state))
         .route("/apim-token-service/v2.0/token/get", post(token::get))
         .route(
             "/apim-token-service/v2.0/token/refresh",
@@ -92,7 +116,7 @@ pub fn router(service: Arc<Service>, body_limit: usize) -> Router {
         .route("/__admin/openapi.json", get(openapi::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(service)
+        .with_state(state)
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(middleware::from_fn(size_limit_message))

@@ -105,7 +105,7 @@ fn kind_param() -> Value {
 }
 
 /// The whole document.
-pub fn document() -> Value {
+pub(crate) fn document() -> Value {
     let cert_body = json!({ "type": "object", "properties": {
         "csr": { "type": "string" }, "validDay": { "type": "integer" }, "issueAuthority": { "type": "string", "enum": ["RSA", "ECC"] },
         "certSn": { "type": "integer" }, "reason": { "oneOf": [{ "type": "integer" }, { "type": "string" }] } } });
@@ -210,6 +210,6 @@ pub fn document() -> Value {
     })
 }
 
-pub async fn serve() -> Response {
+pub(crate) async fn serve() -> Response {
     envelope::json(StatusCode::OK, &document())
 }

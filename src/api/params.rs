@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::domain::errors::{EnosError, ErrorKey};
 use crate::domain::model::{Authority, I18n, RevocationReason};
+use crate::domain::rules::validity_setting;
 
 /// Query parameters in arrival order; the first occurrence of a name wins.
 #[derive(Debug, Default)]
@@ -217,16 +218,10 @@ impl Body {
         self.typed(name, "true or false")
     }
 
-    /// A validity in days, 1–3650.
+    /// A product's validity setting in days (the range is the domain's rule).
     pub fn days(&self, name: &str) -> Result<Option<u32>, EnosError> {
         let days: Option<i64> = self.typed(name, "an integer")?;
-        match days {
-            Some(d) if !(1..=3650).contains(&d) => Err(EnosError::invalid_argument(
-                name,
-                format!("{name} must be between 1 and 3650"),
-            )),
-            d => Ok(d.map(|d| d as u32)),
-        }
+        days.map(|d| validity_setting(name, d)).transpose()
     }
 
     /// A `StringI18n` object; a plain string is taken as its default value.

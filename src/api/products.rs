@@ -2,23 +2,15 @@
 
 use axum::response::Response;
 
-use crate::domain::errors::{
-    EnosError, PRODUCT_CREATE, PRODUCT_DELETE, PRODUCT_GET, PRODUCT_UPDATE,
-};
+use crate::domain::actions::{ProductAction, RecordAction};
+use crate::domain::errors::EnosError;
 use crate::domain::model::{DataFormat, ProductType};
 use crate::domain::registry::ProductPatch;
 use crate::service::NewProduct;
 
-use super::enos::{Actions, Call, EnosRequest};
+use super::enos::{Call, EnosRequest};
 use super::envelope;
 use super::params::{required, Body, Query};
-
-const ACTIONS: Actions = &[
-    ("create", PRODUCT_CREATE),
-    ("get", PRODUCT_GET),
-    ("update", PRODUCT_UPDATE),
-    ("delete", PRODUCT_DELETE),
-];
 const TYPES: &str = "Device, Gateway";
 const FORMATS: &str = "Custom, Json";
 
@@ -65,39 +57,39 @@ fn patch(body: &Body) -> Result<ProductPatch, EnosError> {
     })
 }
 
-async fn dispatch(call: Call) -> Result<Response, EnosError> {
-    let (service, query, request_id, org_id) =
-        (&call.service, &call.query, &call.request_id, &call.org_id);
-    let (action, caller) = (call.action, call.caller_org());
-    let key = if action == PRODUCT_CREATE {
-        None
-    } else {
-        Some(product_key(query)?)
-    };
-    let body = Body::parse(&call.body)?;
-    let key = key.as_deref().unwrap_or_default();
-    match action {
-        PRODUCT_CREATE => {
-            let new = new_product(&body)?;
-            let product_key = service.create_product(org_id, caller, new)?;
+/// Every action but create names its product, before the body is read.
+fn key_and_body(call: &Call<ProductAction>) -> Result<(String, Body), EnosError> {
+    let key = product_key(&call.query)?;
+    Ok((key, Body::parse(&call.body)?))
+}
+
+async fn dispatch(call: Call<ProductAction>) -> Result<Response, EnosError> {
+    let (service, request_id, target) = (&call.state.service, &call.request_id, &call.target);
+    match call.action.0 {
+        RecordAction::Create => {
+            let body = Body::parse(&call.body)?;
+            let product_key = service.create_product(target, new_product(&body)?)?;
             Ok(envelope::ok(request_id, Some(product_key)))
         }
-        PRODUCT_GET => Ok(envelope::ok(
-            request_id,
-            Some(service.get_product(org_id, caller, key)?),
-        )),
-        PRODUCT_UPDATE => {
+        RecordAction::Get => {
+            let (key, _) = key_and_body(&call)?;
+            let found = service.get_product(target, &key)?;
+            Ok(envelope::ok(request_id, Some(found)))
+        }
+        RecordAction::Update => {
+            let (key, body) = key_and_body(&call)?;
             let patch = patch(&body)?;
-            service.update_product(org_id, caller, key, &patch)?;
+            service.update_product(target, &key, &patch)?;
             Ok(envelope::ok::<()>(request_id, None))
         }
-        _ => {
-            service.delete_product(org_id, caller, key)?;
+        RecordAction::Delete => {
+            let (key, _) = key_and_body(&call)?;
+            service.delete_product(target, &key)?;
             Ok(envelope::ok::<()>(request_id, None))
         }
     }
 }
 
-pub async fn handle(request: EnosRequest) -> Response {
-    request.answer(ACTIONS, &[PRODUCT_GET], dispatch).await
+pub(crate) async fn handle(request: EnosRequest) -> Response {
+    request.answer(dispatch).await
 }

@@ -1,8 +1,6 @@
 //! `/apim-token-service/v2.0/token/{get,refresh}` (A9.1): always HTTP 200, the outcome in
 //! `status` of `{status, msg, business, data}`.
 
-use std::sync::Arc;
-
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -10,10 +8,10 @@ use axum::response::Response;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::app::AppState;
 use crate::auth::tokens::Issued;
 use crate::auth::TokenRequest;
 use crate::domain::errors::{EnosError, ErrorKey};
-use crate::service::Service;
 
 use super::envelope;
 
@@ -88,17 +86,19 @@ fn parse(bytes: &[u8]) -> Result<TokenRequest, EnosError> {
     })
 }
 
-pub async fn get(State(service): State<Arc<Service>>, body: Bytes) -> Response {
+pub(crate) async fn get(State(state): State<AppState>, body: Bytes) -> Response {
+    let service = &state.service;
     reply(parse(&body).and_then(|request| {
-        service
+        state
             .gateway
             .token_get(&service.store, service.clock.now_ms(), &request)
     }))
 }
 
-pub async fn refresh(State(service): State<Arc<Service>>, body: Bytes) -> Response {
+pub(crate) async fn refresh(State(state): State<AppState>, body: Bytes) -> Response {
+    let service = &state.service;
     reply(parse(&body).and_then(|request| {
-        service
+        state
             .gateway
             .token_refresh(&service.store, service.clock.now_ms(), &request)
     }))

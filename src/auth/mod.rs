@@ -11,6 +11,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::domain::model::Caller;
 use crate::domain::store::Store;
 use poseidon::PoseidonKey;
 use tokens::{Lookup, Tokens};
@@ -18,7 +19,7 @@ use tokens::{Lookup, Tokens};
 pub use token_service::TokenRequest;
 
 /// How much the gateway checks (B10).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMode {
     /// No checks at all.
@@ -38,7 +39,7 @@ impl AuthMode {
         }
     }
 
-    /// One line for the start-up log.
+    /// One line for the start-up log and `--help`.
     pub fn describe(self) -> &'static str {
         match self {
             AuthMode::Off => "no checks on business calls",
@@ -56,13 +57,6 @@ impl fmt::Display for AuthMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// The app a business call was authenticated as.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    pub app_key: String,
-    pub org_id: String,
 }
 
 /// What a business call brought, exactly as received.

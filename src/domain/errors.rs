@@ -6,23 +6,25 @@
 
 use std::fmt;
 
-/// EnOS actions a row can be answered to (the `actions` column).
-pub const APPLY: &str = "apply";
-pub const RENEW: &str = "renew";
-pub const REVOKE: &str = "revoke";
-pub const LIST: &str = "list";
+use super::actions::{CertAction, DeviceAction, ProductAction, RecordAction};
+
+/// EnOS actions a row can be answered to (the `actions` column), by their names.
+pub const APPLY: &str = CertAction::Apply.name();
+pub const RENEW: &str = CertAction::Renew.name();
+pub const REVOKE: &str = CertAction::Revoke.name();
+pub const LIST: &str = CertAction::List.name();
 /// The token service's two operations (A9.1), answered in its own `{status, msg}` shape.
 pub const TOKEN_GET: &str = "token/get";
 pub const TOKEN_REFRESH: &str = "token/refresh";
 
-pub const PRODUCT_CREATE: &str = "product.create";
-pub const PRODUCT_GET: &str = "product.get";
-pub const PRODUCT_UPDATE: &str = "product.update";
-pub const PRODUCT_DELETE: &str = "product.delete";
-pub const DEVICE_CREATE: &str = "device.create";
-pub const DEVICE_GET: &str = "device.get";
-pub const DEVICE_UPDATE: &str = "device.update";
-pub const DEVICE_DELETE: &str = "device.delete";
+pub const PRODUCT_CREATE: &str = ProductAction(RecordAction::Create).name();
+pub const PRODUCT_GET: &str = ProductAction(RecordAction::Get).name();
+pub const PRODUCT_UPDATE: &str = ProductAction(RecordAction::Update).name();
+pub const PRODUCT_DELETE: &str = ProductAction(RecordAction::Delete).name();
+pub const DEVICE_CREATE: &str = DeviceAction(RecordAction::Create).name();
+pub const DEVICE_GET: &str = DeviceAction(RecordAction::Get).name();
+pub const DEVICE_UPDATE: &str = DeviceAction(RecordAction::Update).name();
+pub const DEVICE_DELETE: &str = DeviceAction(RecordAction::Delete).name();
 
 const CERT_ALL: &[&str] = &[APPLY, RENEW, REVOKE, LIST];
 const PRODUCT_DEVICE: &[&str] = &[PRODUCT_GET, PRODUCT_UPDATE, PRODUCT_DELETE, DEVICE_CREATE];

@@ -1,7 +1,7 @@
 //! The model, the store and the rules of the EnOS certificate service. No HTTP, no crypto.
 
+pub mod actions;
 pub mod errors;
-pub mod faults;
 pub mod fixtures;
 pub mod ids;
 pub mod model;

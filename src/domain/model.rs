@@ -34,6 +34,42 @@ impl DeviceId {
             _ => Err(EnosError::new(ErrorKey::DeviceIdentifierInvalid)),
         }
     }
+
+    /// Whether the device these names belong to is the one this identifier names.
+    /// Empty names are unknown and match nothing.
+    pub fn names(&self, names: &DeviceNames) -> bool {
+        let known = |given: &str, name: &str| !given.is_empty() && given == name;
+        match self {
+            DeviceId::AssetId(asset_id) => known(asset_id, &names.asset_id),
+            DeviceId::Keys {
+                product_key,
+                device_key,
+            } => known(product_key, &names.product_key) && known(device_key, &names.device_key),
+        }
+    }
+}
+
+/// As the query names it: `{"assetId"}` or `{"productKey", "deviceKey"}`.
+impl Serialize for DeviceId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            DeviceId::AssetId(asset_id) => {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("assetId", asset_id)?;
+                map.end()
+            }
+            DeviceId::Keys {
+                product_key,
+                device_key,
+            } => {
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("productKey", product_key)?;
+                map.serialize_entry("deviceKey", device_key)?;
+                map.end()
+            }
+        }
+    }
 }
 
 /// Both names of a device: its assetId and its productKey + deviceKey.
@@ -111,6 +147,13 @@ pub struct App {
 pub struct Org {
     pub org_id: String,
     pub apps: Vec<App>,
+}
+
+/// The app a business call was authenticated as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub app_key: String,
+    pub org_id: String,
 }
 
 /// EnOS's internationalised string: `{"defaultValue": "...", "i18nValue": {"zh_CN": "..."}}`.

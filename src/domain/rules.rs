@@ -1,28 +1,52 @@
-//! The EnOS rules that do not depend on storage: org access, validDay,
+//! The EnOS rules that do not depend on storage: device selection, org access, validDay,
 //! validity windows.
 
 use super::errors::{EnosError, ErrorKey};
-use super::model::Product;
+use super::fixtures::MAX_VALID_DAY_LIMIT;
+use super::model::{Caller, Org, Product};
 
 pub(crate) const DAY_MS: i64 = 86_400_000;
 
-/// Org access (B10): an authenticated app may only touch its own org. `caller_org` is
+/// Org access (B10): an authenticated app may only touch its own org. `caller` is
 /// `None` when the call was not authenticated as a known app (auth off, or a token the
 /// mock cannot open), and then every org is open.
-pub(crate) fn org_access(caller_org: Option<&str>, org_id: &str) -> Result<(), EnosError> {
-    match caller_org {
-        Some(own) if own != org_id => {
+pub fn org_access(caller: Option<&Caller>, org_id: &str) -> Result<(), EnosError> {
+    match caller {
+        Some(own) if own.org_id != org_id => {
             Err(EnosError::with(ErrorKey::OrgDenied, &[("orgId", org_id)]))
         }
         _ => Ok(()),
     }
 }
 
+/// A product's validity setting (`defaultValidDay`, `maxValidDay`): 1–3650 days.
+pub fn validity_setting(field: &str, days: i64) -> Result<u32, EnosError> {
+    match u32::try_from(days) {
+        Ok(days) if (1..=MAX_VALID_DAY_LIMIT).contains(&days) => Ok(days),
+        _ => Err(EnosError::invalid_argument(
+            field,
+            format!("{field} must be between 1 and {MAX_VALID_DAY_LIMIT}"),
+        )),
+    }
+}
+
+/// An org as the control plane declares it: a name, and apps with both halves.
+pub fn check_new_org(org: &Org) -> Result<(), String> {
+    if org.org_id.is_empty() {
+        return Err("orgId must not be empty".into());
+    }
+    if org
+        .apps
+        .iter()
+        .any(|a| a.app_key.is_empty() || a.app_secret.is_empty())
+    {
+        return Err("appKey and appSecret must not be empty".into());
+    }
+    Ok(())
+}
+
 /// validDay rules 1–3: absent → the product default; above the product maximum → refused.
-pub(crate) fn resolve_valid_day(
-    requested: Option<i64>,
-    product: &Product,
-) -> Result<i64, EnosError> {
+pub fn resolve_valid_day(requested: Option<i64>, product: &Product) -> Result<i64, EnosError> {
     match requested {
         None => Ok(product.default_valid_day as i64),
         Some(days) if days > product.max_valid_day as i64 => {
@@ -34,11 +58,7 @@ pub(crate) fn resolve_valid_day(
 
 /// validDay rules 4–5: the window starts now and never outlives the root.
 /// `None` when the root itself has expired.
-pub(crate) fn validity_window(
-    now_ms: i64,
-    valid_day: i64,
-    root_not_after_ms: i64,
-) -> Option<(i64, i64)> {
+pub fn validity_window(now_ms: i64, valid_day: i64, root_not_after_ms: i64) -> Option<(i64, i64)> {
     if now_ms >= root_not_after_ms {
         return None;
     }
@@ -49,6 +69,7 @@ pub(crate) fn validity_window(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::model::{DeviceId, DeviceNames};
 
     fn product(default_valid_day: u32, max_valid_day: u32) -> Product {
         let text = r#"{"orgs": [{"orgId": "o"}],
@@ -65,6 +86,38 @@ mod tests {
     }
 
     #[test]
+    fn asset_id_wins_and_half_keys_are_invalid() {
+        assert_eq!(
+            DeviceId::from_parts(Some("a"), Some("p"), Some("d")).unwrap(),
+            DeviceId::AssetId("a".into())
+        );
+        assert!(DeviceId::from_parts(None, Some("p"), None).is_err());
+        assert!(DeviceId::from_parts(Some(""), Some("p"), Some("")).is_err());
+    }
+
+    #[test]
+    fn an_identifier_names_a_device_by_either_name() {
+        let names = DeviceNames {
+            asset_id: "A1".into(),
+            product_key: "P".into(),
+            device_key: "D".into(),
+        };
+        assert!(DeviceId::AssetId("A1".into()).names(&names));
+        assert!(!DeviceId::AssetId("A2".into()).names(&names));
+        let keys = DeviceId::Keys {
+            product_key: "P".into(),
+            device_key: "D".into(),
+        };
+        assert!(keys.names(&names));
+        let unknown = DeviceNames::from(DeviceId::AssetId("A1".into()));
+        assert!(!keys.names(&unknown), "unknown names match nothing");
+        assert_eq!(
+            serde_json::to_string(&keys).unwrap(),
+            r#"{"productKey":"P","deviceKey":"D"}"#
+        );
+    }
+
+    #[test]
     fn valid_day_defaults_and_maximum() {
         let p = product(730, 1095);
         assert_eq!(resolve_valid_day(None, &p).unwrap(), 730);
@@ -77,9 +130,13 @@ mod tests {
 
     #[test]
     fn an_app_only_touches_its_own_org() {
+        let caller = Caller {
+            app_key: "k".into(),
+            org_id: "o1".into(),
+        };
         assert!(org_access(None, "o1").is_ok());
-        assert!(org_access(Some("o1"), "o1").is_ok());
-        let e = org_access(Some("o1"), "o2").unwrap_err();
+        assert!(org_access(Some(&caller), "o1").is_ok());
+        let e = org_access(Some(&caller), "o2").unwrap_err();
         assert_eq!(e.key, ErrorKey::OrgDenied);
         assert_eq!(e.msg, "Denied resource:  orgId o2");
     }

@@ -18,7 +18,7 @@ use crate::domain::registry::{
 };
 use crate::domain::rules::org_access;
 
-use super::{Service, SERVICE_REVOKER};
+use super::{Service, Target, SERVICE_REVOKER};
 
 /// Product create's body, parsed.
 #[derive(Debug, Clone)]
@@ -49,15 +49,11 @@ pub struct NewDevice {
 
 impl Service {
     /// Returns the new productKey.
-    pub fn create_product(
-        &self,
-        org_id: &str,
-        caller_org: Option<&str>,
-        new: NewProduct,
-    ) -> Result<String, EnosError> {
+    pub fn create_product(&self, target: &Target, new: NewProduct) -> Result<String, EnosError> {
         check_name("productName", &new.product_name)?;
+        let org_id = target.org_id.as_str();
         self.store.check_org(org_id)?;
-        org_access(caller_org, org_id)?;
+        org_access(target.caller.as_ref(), org_id)?;
         let (default_valid_day, max_valid_day) =
             check_valid_days(new.default_valid_day, new.max_valid_day)?;
         let now_ms = self.clock.now_ms();
@@ -88,52 +84,36 @@ impl Service {
     }
 
     /// Existence (org, product), then org access (B14's order).
-    pub fn get_product(
-        &self,
-        org_id: &str,
-        caller_org: Option<&str>,
-        product_key: &str,
-    ) -> Result<Product, EnosError> {
-        let product = self.store.product(org_id, product_key)?;
-        org_access(caller_org, org_id)?;
+    pub fn get_product(&self, target: &Target, product_key: &str) -> Result<Product, EnosError> {
+        let product = self.store.product(&target.org_id, product_key)?;
+        org_access(target.caller.as_ref(), &target.org_id)?;
         Ok(product)
     }
 
     pub fn update_product(
         &self,
-        org_id: &str,
-        caller_org: Option<&str>,
+        target: &Target,
         product_key: &str,
         patch: &ProductPatch,
     ) -> Result<Product, EnosError> {
-        self.get_product(org_id, caller_org, product_key)?;
+        self.get_product(target, product_key)?;
         self.store
-            .update_product(org_id, product_key, patch, self.clock.now_ms())
+            .update_product(&target.org_id, product_key, patch, self.clock.now_ms())
     }
 
-    pub fn delete_product(
-        &self,
-        org_id: &str,
-        caller_org: Option<&str>,
-        product_key: &str,
-    ) -> Result<(), EnosError> {
-        self.get_product(org_id, caller_org, product_key)?;
-        self.store.delete_product(org_id, product_key)
+    pub fn delete_product(&self, target: &Target, product_key: &str) -> Result<(), EnosError> {
+        self.get_product(target, product_key)?;
+        self.store.delete_product(&target.org_id, product_key)
     }
 
-    pub fn create_device(
-        &self,
-        org_id: &str,
-        caller_org: Option<&str>,
-        new: NewDevice,
-    ) -> Result<Device, EnosError> {
+    pub fn create_device(&self, target: &Target, new: NewDevice) -> Result<Device, EnosError> {
         check_name("deviceName", &new.device_name)?;
         check_timezone(&new.timezone)?;
         if let Some(key) = &new.device_key {
             check_device_key(key)?;
         }
         // Existence, then org access, then conflicts: the product must be this org's.
-        self.get_product(org_id, caller_org, &new.product_key)?;
+        self.get_product(target, &new.product_key)?;
         let device_key = match new.device_key {
             Some(key) => key,
             None => loop {
@@ -144,7 +124,7 @@ impl Service {
             },
         };
         let mut device = Device {
-            org_id: org_id.to_string(),
+            org_id: target.org_id.clone(),
             asset_id: String::new(),
             product_key: new.product_key,
             device_key,
@@ -167,41 +147,34 @@ impl Service {
         }
     }
 
-    pub fn get_device(
-        &self,
-        org_id: &str,
-        caller_org: Option<&str>,
-        device: &DeviceId,
-    ) -> Result<Device, EnosError> {
-        let found = self.store.device(org_id, device)?;
-        org_access(caller_org, org_id)?;
+    pub fn get_device(&self, target: &Target, device: &DeviceId) -> Result<Device, EnosError> {
+        let found = self.store.device(&target.org_id, device)?;
+        org_access(target.caller.as_ref(), &target.org_id)?;
         Ok(found)
     }
 
     pub fn update_device(
         &self,
-        org_id: &str,
-        caller_org: Option<&str>,
+        target: &Target,
         device: &DeviceId,
         patch: &DevicePatch,
     ) -> Result<Device, EnosError> {
-        self.get_device(org_id, caller_org, device)?;
-        self.store.update_device(org_id, device, patch)
+        self.get_device(target, device)?;
+        self.store.update_device(&target.org_id, device, patch)
     }
 
     /// Deletes the device after any certificate operation on it has finished;
     /// its valid certificates are revoked (CESSATION_OF_OPERATION, by IoT_Hub).
     pub async fn delete_device(
         &self,
-        org_id: &str,
-        caller_org: Option<&str>,
+        target: &Target,
         device: &DeviceId,
     ) -> Result<Vec<u64>, EnosError> {
-        self.get_device(org_id, caller_org, device)?;
-        let ctx = self.store.device_context(org_id, device)?;
-        let _guard = ctx.lock(&self.store).await?;
+        self.get_device(target, device)?;
+        let ctx = self.store.device_context(&target.org_id, device)?;
+        let _turn = ctx.lock(&self.store).await?;
         self.store.delete_device(
-            org_id,
+            &target.org_id,
             device,
             Revocation {
                 at_ms: self.clock.now_ms(),

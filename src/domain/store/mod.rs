@@ -10,6 +10,7 @@ mod registry;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use certs::Reservation;
 pub(crate) use conflicts::IssueCheck;
 
 use std::collections::{HashMap, HashSet};

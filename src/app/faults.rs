@@ -1,0 +1,302 @@
+//! Injected faults, a test-control concern every transport shares: the next matching
+//! calls fail with a catalogue error, an HTTP status and/or a delay. Checking a request,
+//! matching and counting live here; answering is each transport's.
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::domain::actions::Action;
+use crate::domain::errors::{ErrorKey, ALL};
+use crate::domain::model::DeviceId;
+use crate::domain::model::DeviceNames;
+
+/// The most a fault may delay a call.
+const MAX_DELAY_MS: u64 = 600_000;
+
+/// The calls a fault hits: one action, or every one (`*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultAction {
+    Any,
+    One(Action),
+}
+
+impl FaultAction {
+    fn parse(text: &str) -> Option<FaultAction> {
+        match text {
+            "*" => Some(FaultAction::Any),
+            name => Action::from_name(name).map(FaultAction::One),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            FaultAction::Any => "*",
+            FaultAction::One(action) => action.name(),
+        }
+    }
+
+    fn covers(self, action: Action) -> bool {
+        match self {
+            FaultAction::Any => true,
+            FaultAction::One(one) => one == action,
+        }
+    }
+}
+
+impl Serialize for FaultAction {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+/// `POST /__admin/faults`, as sent.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NewFault {
+    action: String,
+    error: Option<String>,
+    http_status: Option<u16>,
+    delay_ms: Option<u64>,
+    times: Option<u32>,
+    asset_id: Option<String>,
+    product_key: Option<String>,
+    device_key: Option<String>,
+}
+
+/// What a test asks for, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultSpec {
+    pub action: FaultAction,
+    pub error: Option<ErrorKey>,
+    /// The HTTP status the call answers with, where the transport has one.
+    pub http_status: Option<u16>,
+    pub delay_ms: Option<u64>,
+    /// How many matching calls it hits; `None` = until cleared.
+    pub times: Option<u32>,
+    /// `None`: every device.
+    pub scope: Option<DeviceId>,
+}
+
+impl TryFrom<NewFault> for FaultSpec {
+    type Error = String;
+
+    fn try_from(new: NewFault) -> Result<FaultSpec, String> {
+        let action = FaultAction::parse(&new.action)
+            .ok_or_else(|| format!("action must be one of *, {}", ALL.join(", ")))?;
+        let error = new.error.as_deref().map(error_key).transpose()?;
+        if new.http_status.is_some_and(|s| !(100..=599).contains(&s)) {
+            return Err("httpStatus must be between 100 and 599".into());
+        }
+        if error.is_none() && new.http_status.is_none() && new.delay_ms.is_none() {
+            return Err("give at least one of error, httpStatus, delayMs".into());
+        }
+        if new.delay_ms.is_some_and(|d| d > MAX_DELAY_MS) {
+            return Err(format!("delayMs must be at most {MAX_DELAY_MS}"));
+        }
+        if new.times == Some(0) {
+            return Err("times must be at least 1 (leave it out for every matching call)".into());
+        }
+        Ok(FaultSpec {
+            action,
+            error,
+            http_status: new.http_status,
+            delay_ms: new.delay_ms,
+            times: new.times,
+            scope: scope(new.asset_id, new.product_key, new.device_key)?,
+        })
+    }
+}
+
+fn error_key(key: &str) -> Result<ErrorKey, String> {
+    ErrorKey::from_key(key)
+        .ok_or_else(|| format!("error {key:?} is not a catalogue key (see GET /__admin/errors)"))
+}
+
+/// A device scope is an assetId (which wins), or a productKey with its deviceKey.
+fn scope(
+    asset_id: Option<String>,
+    product_key: Option<String>,
+    device_key: Option<String>,
+) -> Result<Option<DeviceId>, String> {
+    match (asset_id, product_key, device_key) {
+        (None, None, None) => Ok(None),
+        (Some(asset_id), _, _) => Ok(Some(DeviceId::AssetId(asset_id))),
+        (None, Some(product_key), Some(device_key)) => Ok(Some(DeviceId::Keys {
+            product_key,
+            device_key,
+        })),
+        _ => Err("a device scope is assetId, or productKey with deviceKey".into()),
+    }
+}
+
+/// A registered fault and how many hits it has left.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Fault {
+    pub id: String,
+    pub action: FaultAction,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "key_name")]
+    pub error: Option<ErrorKey>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    /// Hits left; absent = until cleared.
+    pub times: Option<u32>,
+    pub hits: u32,
+    #[serde(skip_serializing_if = "Option::is_none", flatten)]
+    pub scope: Option<DeviceId>,
+}
+
+fn key_name<S: Serializer>(key: &Option<ErrorKey>, serializer: S) -> Result<S::Ok, S::Error> {
+    match key {
+        Some(key) => serializer.serialize_str(key.def().key),
+        None => serializer.serialize_none(),
+    }
+}
+
+impl Fault {
+    /// Whether this fault hits `action` on the device `device` names (`None`: the call
+    /// names no device).
+    fn hits_call(&self, action: Action, device: Option<&DeviceNames>) -> bool {
+        self.action.covers(action)
+            && self
+                .scope
+                .as_ref()
+                .is_none_or(|scope| device.is_some_and(|names| scope.names(names)))
+    }
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    faults: Vec<Fault>,
+    next_id: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Faults {
+    inner: Mutex<Registry>,
+}
+
+impl Faults {
+    pub fn add(&self, spec: FaultSpec) -> Fault {
+        let mut r = self.inner.lock();
+        r.next_id += 1;
+        let fault = Fault {
+            id: format!("fault-{}", r.next_id),
+            action: spec.action,
+            error: spec.error,
+            http_status: spec.http_status,
+            delay_ms: spec.delay_ms,
+            times: spec.times,
+            hits: 0,
+            scope: spec.scope,
+        };
+        r.faults.push(fault.clone());
+        fault
+    }
+
+    pub fn list(&self) -> Vec<Fault> {
+        self.inner.lock().faults.clone()
+    }
+
+    pub fn clear(&self) {
+        self.inner.lock().faults.clear();
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inner.lock().faults.is_empty()
+    }
+
+    /// The first fault matching this call, counted as hit; spent faults are dropped.
+    pub fn take(&self, action: Action, device: Option<&DeviceNames>) -> Option<Fault> {
+        let mut r = self.inner.lock();
+        let index = r.faults.iter().position(|f| f.hits_call(action, device))?;
+        let fault = &mut r.faults[index];
+        fault.hits += 1;
+        if let Some(times) = fault.times.as_mut() {
+            *times -= 1;
+        }
+        let hit = fault.clone();
+        if hit.times == Some(0) {
+            r.faults.remove(index);
+        }
+        Some(hit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::actions::CertAction;
+
+    fn spec(action: FaultAction, times: Option<u32>, scope: Option<DeviceId>) -> FaultSpec {
+        FaultSpec {
+            action,
+            error: Some(ErrorKey::CertServiceInternal),
+            http_status: None,
+            delay_ms: None,
+            times,
+            scope,
+        }
+    }
+
+    const APPLY: Action = Action::Cert(CertAction::Apply);
+    const RENEW: Action = Action::Cert(CertAction::Renew);
+    const LIST: Action = Action::Cert(CertAction::List);
+
+    #[test]
+    fn times_count_down_and_spent_faults_go() {
+        let faults = Faults::default();
+        faults.add(spec(FaultAction::One(APPLY), Some(2), None));
+        assert!(faults.take(LIST, None).is_none());
+        assert_eq!(faults.take(APPLY, None).unwrap().times, Some(1));
+        assert_eq!(faults.take(APPLY, None).unwrap().hits, 2);
+        assert!(faults.take(APPLY, None).is_none());
+        assert!(faults.is_empty());
+    }
+
+    #[test]
+    fn device_scope_matches_either_name() {
+        let faults = Faults::default();
+        let scope = DeviceId::AssetId("A1".into());
+        faults.add(spec(FaultAction::Any, None, Some(scope)));
+        let by_keys = DeviceNames {
+            asset_id: "A1".into(),
+            product_key: "P".into(),
+            device_key: "D".into(),
+        };
+        let other = DeviceNames {
+            asset_id: "A2".into(),
+            ..DeviceNames::default()
+        };
+        assert!(faults.take(RENEW, Some(&other)).is_none());
+        assert!(faults.take(RENEW, None).is_none(), "no device, no hit");
+        assert!(faults.take(RENEW, Some(&by_keys)).is_some());
+        assert!(
+            faults.take(RENEW, Some(&by_keys)).is_some(),
+            "no times: until cleared"
+        );
+    }
+
+    fn new_fault(json: &str) -> Result<FaultSpec, String> {
+        FaultSpec::try_from(serde_json::from_str::<NewFault>(json).unwrap())
+    }
+
+    #[test]
+    fn requests_are_checked() {
+        assert!(new_fault(r#"{"action":"apply","error":"cert_revoked"}"#).is_ok());
+        assert!(new_fault(r#"{"action":"nope","delayMs":1}"#).is_err());
+        assert!(new_fault(r#"{"action":"*"}"#).is_err());
+        assert!(new_fault(r#"{"action":"*","httpStatus":600}"#).is_err());
+        assert!(new_fault(r#"{"action":"*","delayMs":1,"productKey":"p"}"#).is_err());
+        let fault = Faults::default().add(
+            new_fault(r#"{"action":"*","delayMs":1,"productKey":"p","deviceKey":"d"}"#).unwrap(),
+        );
+        assert_eq!(
+            serde_json::to_value(&fault).unwrap(),
+            serde_json::json!({"id": "fault-1", "action": "*", "delayMs": 1, "times": null,
+                "hits": 0, "productKey": "p", "deviceKey": "d"})
+        );
+    }
+}

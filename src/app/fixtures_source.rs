@@ -1,0 +1,139 @@
+//! Where the fixtures come from: reading and parsing the file, building the model from
+//! it, and the roots it names. Start-up and reload both read fixtures through here.
+
+use std::path::{Path, PathBuf};
+
+use crate::ca::{keys, Ca};
+use crate::config::Config;
+use crate::domain::fixtures::{CaFiles, CaFixture, Fixtures, Loaded};
+use crate::domain::model::Authority;
+
+/// The fixtures built into the binary: a copy of `fixtures/default.json`.
+pub const DEFAULT_FIXTURES: &str = include_str!("../../fixtures/default.json");
+pub const DEFAULT_FIXTURES_NAME: &str = "built-in fixtures/default.json";
+
+/// Where the fixtures came from, and what they declared (for reset, reload and health).
+#[derive(Debug, Clone)]
+pub struct FixturesSource {
+    /// The file, or `None` for the built-in default.
+    pub path: Option<PathBuf>,
+    pub name: String,
+    pub loaded: Loaded,
+}
+
+impl FixturesSource {
+    /// Builds the model from parsed fixtures; the error names the file.
+    pub(crate) fn load(
+        path: Option<&Path>,
+        name: String,
+        fixtures: &Fixtures,
+        now_ms: i64,
+    ) -> Result<FixturesSource, String> {
+        let loaded = fixtures
+            .load(now_ms)
+            .map_err(|e| format!("fixtures file {name}: {e}"))?;
+        Ok(FixturesSource {
+            path: path.map(Path::to_path_buf),
+            name,
+            loaded,
+        })
+    }
+
+    /// The file again, as start-up would take it, roots included (they are only
+    /// checked: the running roots stay). A broken file is refused whole.
+    pub fn reread(&self, now_ms: i64) -> Result<FixturesSource, String> {
+        let path = self.path.as_deref();
+        let (name, fixtures) = read_fixtures(path)?;
+        let source = FixturesSource::load(path, name, &fixtures, now_ms)?;
+        check_fixture_cas(&fixtures, &source.dir())
+            .map_err(|e| format!("fixtures file {}: {e}", source.name))?;
+        Ok(source)
+    }
+
+    /// The directory the file's relative paths start from.
+    pub fn dir(&self) -> PathBuf {
+        self.path
+            .as_deref()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new("."))
+            .to_path_buf()
+    }
+}
+
+/// Reads and parses a fixtures file (`None`: the built-in one); the error names the file and the problem.
+pub(crate) fn read_fixtures(path: Option<&Path>) -> Result<(String, Fixtures), String> {
+    let (name, text) = match path {
+        None => (
+            DEFAULT_FIXTURES_NAME.to_string(),
+            DEFAULT_FIXTURES.to_string(),
+        ),
+        Some(p) => (
+            p.display().to_string(),
+            read_file(p).map_err(|e| format!("fixtures file {e}"))?,
+        ),
+    };
+    let fixtures = Fixtures::parse(&text).map_err(|e| format!("fixtures file {name}: {e}"))?;
+    Ok((name, fixtures))
+}
+
+pub(crate) fn read_file(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Where one root comes from: flags first, then the fixtures' `ca` section, then the shipped test CA.
+pub(crate) fn load_ca(
+    authority: Authority,
+    config: &Config,
+    ca_fixture: Option<&CaFixture>,
+    fixtures_dir: &Path,
+    now_ms: i64,
+) -> Result<Ca, String> {
+    let what = format!("{} root", authority.as_str());
+    let flags = match authority {
+        Authority::Rsa => (config.rsa_ca_cert.as_ref(), config.rsa_ca_key.as_ref()),
+        Authority::Ecc => (config.ecc_ca_cert.as_ref(), config.ecc_ca_key.as_ref()),
+    };
+    let material = if let (Some(cert), Some(key)) = flags {
+        keys::import(authority, &read_file(cert)?, &read_file(key)?)
+            .map_err(|e| format!("{what} from {}: {e}", cert.display()))?
+    } else if config.fresh_ca || ca_fixture.is_some_and(|c| c.generate) {
+        keys::generate(authority, now_ms).map_err(|e| format!("{what}: {e}"))?
+    } else if let Some(files) = ca_fixture.and_then(|c| fixture_files(c, authority)) {
+        import_fixture_ca(authority, files, fixtures_dir)?
+    } else {
+        keys::shipped(authority)
+    };
+    Ca::new(authority, material).map_err(|e| format!("{what}: {e}"))
+}
+
+fn fixture_files(ca: &CaFixture, authority: Authority) -> Option<&CaFiles> {
+    match authority {
+        Authority::Rsa => ca.rsa.as_ref(),
+        Authority::Ecc => ca.ecc.as_ref(),
+    }
+}
+
+/// A root named by a fixtures file's `ca` section, paths relative to the file.
+fn import_fixture_ca(
+    authority: Authority,
+    files: &CaFiles,
+    fixtures_dir: &Path,
+) -> Result<keys::Material, String> {
+    let cert = fixtures_dir.join(&files.cert);
+    let key = fixtures_dir.join(&files.key);
+    keys::import(authority, &read_file(&cert)?, &read_file(&key)?)
+        .map_err(|e| format!("{} root from {}: {e}", authority.as_str(), cert.display()))
+}
+
+/// Checks the roots a fixtures file names, as start-up would load them.
+fn check_fixture_cas(fixtures: &Fixtures, dir: &Path) -> Result<(), String> {
+    let Some(ca) = fixtures.ca.as_ref() else {
+        return Ok(());
+    };
+    for authority in Authority::ALL {
+        if let Some(files) = fixture_files(ca, authority) {
+            import_fixture_ca(authority, files, dir)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,162 @@
+//! What `GET /__admin/health` reports: the loaded fixtures, the roots, the clock,
+//! table sizes and the settings the mock runs with.
+
+use serde::Serialize;
+
+use crate::auth::AuthMode;
+use crate::ca::Ca;
+use crate::clock::rfc3339;
+use crate::domain::model::{Device, Product};
+use crate::domain::rules::DAY_MS;
+use crate::domain::store::Counts;
+use crate::service::{RenewPolicy, Service};
+
+use super::AppState;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    status: &'static str,
+    version: &'static str,
+    fixtures_file: String,
+    fixtures: FixturesView,
+    cas: Vec<RootView>,
+    clock: ClockView,
+    counts: Counts,
+    renew_policy: RenewPolicy,
+    seed: Option<u64>,
+    faults: usize,
+    journal: JournalView,
+    auth: AuthMode,
+    public_url: String,
+}
+
+#[derive(Serialize)]
+struct FixturesView {
+    orgs: Vec<crate::domain::model::Org>,
+    products: Vec<ProductView>,
+    devices: Vec<DeviceView>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProductView {
+    org_id: String,
+    product_key: String,
+    bi_directional_auth: bool,
+    default_valid_day: u32,
+    max_valid_day: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DeviceView {
+    org_id: String,
+    asset_id: String,
+    product_key: String,
+    device_key: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RootView {
+    issue_authority: &'static str,
+    subject: String,
+    fingerprint_sha256: String,
+    not_before: String,
+    not_after: String,
+    remaining_days: i64,
+}
+
+/// The mock clock as the control plane shows it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClockView {
+    now: String,
+    offset_seconds: i64,
+}
+
+#[derive(Serialize)]
+struct JournalView {
+    entries: usize,
+    capacity: usize,
+}
+
+impl ClockView {
+    pub fn of(service: &Service) -> ClockView {
+        ClockView {
+            now: rfc3339(service.clock.now_ms()),
+            offset_seconds: service.clock.offset_seconds(),
+        }
+    }
+}
+
+impl From<&Product> for ProductView {
+    fn from(p: &Product) -> Self {
+        ProductView {
+            org_id: p.org_id.clone(),
+            product_key: p.product_key.clone(),
+            bi_directional_auth: p.bi_directional_auth,
+            default_valid_day: p.default_valid_day,
+            max_valid_day: p.max_valid_day,
+        }
+    }
+}
+
+impl From<&Device> for DeviceView {
+    fn from(d: &Device) -> Self {
+        DeviceView {
+            org_id: d.org_id.clone(),
+            asset_id: d.asset_id.clone(),
+            product_key: d.product_key.clone(),
+            device_key: d.device_key.clone(),
+        }
+    }
+}
+
+impl RootView {
+    fn of(ca: &Ca, now_ms: i64) -> RootView {
+        RootView {
+            issue_authority: ca.authority.as_str(),
+            subject: ca.subject.to_string(),
+            fingerprint_sha256: ca.fingerprint.clone(),
+            not_before: rfc3339(ca.not_before_ms),
+            not_after: rfc3339(ca.not_after_ms),
+            remaining_days: (ca.not_after_ms - now_ms).max(0) / DAY_MS,
+        }
+    }
+}
+
+impl Health {
+    pub fn of(app: &AppState) -> Health {
+        let service = &app.service;
+        let fixtures = app.fixtures.read();
+        let loaded = &fixtures.loaded;
+        let now_ms = service.clock.now_ms();
+        Health {
+            status: "ok",
+            version: env!("CARGO_PKG_VERSION"),
+            fixtures_file: fixtures.name.clone(),
+            fixtures: FixturesView {
+                orgs: loaded.orgs.clone(),
+                products: loaded.products.iter().map(ProductView::from).collect(),
+                devices: loaded.devices.iter().map(DeviceView::from).collect(),
+            },
+            cas: [&service.cas.rsa, &service.cas.ecc]
+                .into_iter()
+                .map(|ca| RootView::of(ca, now_ms))
+                .collect(),
+            clock: ClockView::of(service),
+            counts: service.store.counts(),
+            renew_policy: service.renew_policy,
+            seed: service.ids.seed(),
+            faults: app.faults.list().len(),
+            journal: JournalView {
+                entries: app.journal.len(),
+                capacity: app.journal.capacity(),
+            },
+            auth: app.gateway.mode(),
+            public_url: service.links.public_url().to_string(),
+        }
+    }
+}

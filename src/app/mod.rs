@@ -1,0 +1,67 @@
+//! The state the transports share around the EnOS core: the gateway, the request
+//! journal, injected faults and the fixtures source. HTTP serves it today
+//! (`api`); a second transport takes the same `AppState` and needs no HTTP types.
+
+pub mod faults;
+pub mod fixtures_source;
+pub mod health;
+
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::auth::Gateway;
+use crate::domain::actions::Action;
+use crate::domain::model::DeviceId;
+use crate::domain::model::DeviceNames;
+use crate::journal::Journal;
+use crate::service::Service;
+
+use faults::{Fault, Faults};
+use fixtures_source::FixturesSource;
+
+#[derive(Clone)]
+pub struct AppState {
+    /// The EnOS core.
+    pub service: Arc<Service>,
+    /// Gateway authentication and the token service's state.
+    pub gateway: Arc<Gateway>,
+    pub journal: Arc<Journal>,
+    pub faults: Arc<Faults>,
+    pub fixtures: Arc<RwLock<FixturesSource>>,
+}
+
+impl AppState {
+    /// Everything back to the loaded fixtures: state, clock, identifiers, faults,
+    /// journal; issued tokens forgotten.
+    pub fn reset(&self) {
+        self.service.reset(&self.fixtures.read().loaded);
+        self.faults.clear();
+        self.journal.clear();
+        self.gateway.reset();
+    }
+
+    /// Re-reads the fixtures file and resets to it. A broken file changes nothing.
+    /// The roots were loaded at start-up and stay; a `ca` section is only checked.
+    pub fn reload(&self) -> Result<(), String> {
+        let source = self.fixtures.read().reread(self.service.clock.now_ms())?;
+        *self.fixtures.write() = source;
+        self.reset();
+        Ok(())
+    }
+
+    /// The registered fault this call meets, if any, counted as hit. `device` is the
+    /// device the call names, if it names one validly.
+    pub fn fault_for(&self, action: Action, device: Option<&DeviceId>) -> Option<Fault> {
+        if self.faults.is_empty() {
+            return None;
+        }
+        let names = device.map(|device| {
+            self.service
+                .store
+                .device_names(device)
+                .unwrap_or_else(|| DeviceNames::from(device.clone()))
+        });
+        self.faults.take(action, names.as_ref())
+    }
+}
