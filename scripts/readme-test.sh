@@ -14,7 +14,8 @@
 # A block fails when a command in it fails (it runs under `set -euo pipefail`), and
 # when the mock's request journal shows a call it made that did not succeed (HTTP
 # status other than 200, or an EnOS `code` other than 0) unless its fence says
-# `expect-errors`.
+# `expect-errors`. It also checks that docs/configuration.md documents every flag and
+# variable `--help` names, and no other flag.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -127,6 +128,26 @@ run_script() {
 
 failed=0
 blocks_run=0
+
+# Every flag and variable of --help is in docs/configuration.md, and its table names
+# no flag --help does not know.
+CONFIG_DOC=docs/configuration.md
+help_text=$("$BIN" --help; "$BIN" healthcheck --help)
+help_flags=$(grep -oE -- '--[a-z][a-z-]+' <<<"$help_text" | grep -vx -- '--help\|--version' | sort -u)
+help_vars=$(grep -oE 'ENOS_MOCK_[A-Z_]+' <<<"$help_text" | sort -u)
+for name in $help_flags $help_vars; do
+    if ! grep -q -- "\`$name" "$CONFIG_DOC"; then
+        echo "readme-test: FAILED $CONFIG_DOC does not document $name (from --help)" >&2
+        failed=1
+    fi
+done
+for flag in $(grep -E '^\| `--' "$CONFIG_DOC" | cut -d'|' -f2 | grep -oE -- '--[a-z][a-z-]+' | sort -u); do
+    if ! grep -qx -- "$flag" <<<"$help_flags"; then
+        echo "readme-test: FAILED $CONFIG_DOC documents $flag, which --help does not know" >&2
+        failed=1
+    fi
+done
+[ "$failed" = 0 ] && echo "readme-test: ok   $CONFIG_DOC documents every flag and variable of --help"
 for file in "${FILES[@]}"; do
     dir="$WORK/$(echo "$file" | tr '/.' '__')"
     extract "$file" "$dir" || { failed=1; continue; }
