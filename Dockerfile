@@ -16,7 +16,7 @@ WORKDIR /build
 
 # Dependencies first, against a dummy crate, so that source edits reuse this layer.
 # Cargo.toml declares the micro-benchmark (benches/micro.rs), so a dummy of it must
-# exist too; it stays (release builds do not compile benches).
+# exist too; it stays (builds of the binary do not compile benches).
 COPY Cargo.toml Cargo.lock ./
 # Build settings (a C define for the allocator).
 COPY .cargo ./.cargo
@@ -24,7 +24,7 @@ RUN mkdir src benches \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \
  && echo 'fn main() {}' > benches/micro.rs \
- && cargo build --release --locked \
+ && cargo build --profile dist --locked \
  && rm -rf src
 
 # The real sources (fixtures/default.json and fixtures/ca/ are compiled into the binary).
@@ -32,13 +32,14 @@ COPY src ./src
 COPY fixtures ./fixtures
 # Make sure cargo rebuilds the crate itself, not the dummy.
 RUN touch src/main.rs src/lib.rs \
- && cargo build --release --locked \
- && strip target/release/enos-cert-mock
+ && cargo build --profile dist --locked \
+ && strip target/dist/enos-cert-mock
 
 # ---- runtime -----------------------------------------------------------------
-# aws-lc-rs is linked statically: the binary needs glibc and nothing else.
+# aws-lc-rs and mimalloc are linked statically: the binary needs glibc and libgcc_s
+# (for unwinding; both are in every Debian image) and nothing else.
 FROM debian:bookworm-slim
-COPY --from=builder /build/target/release/enos-cert-mock /usr/local/bin/enos-cert-mock
+COPY --from=builder /build/target/dist/enos-cert-mock /usr/local/bin/enos-cert-mock
 # A copy of the shipped fixtures to start from (the binary has them built in as well).
 COPY fixtures /etc/enos-cert-mock/fixtures
 RUN groupadd --system --gid 10001 enos \

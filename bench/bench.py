@@ -9,7 +9,7 @@ run (the machine is shared and noisy): apply and renew against `openssl speed` o
 the same run, scale against the same scenario at a thousand devices.
 
 Environment (run.sh sets the first three):
-  BENCH_BIN      the release binary
+  BENCH_BIN      the dist binary (target/dist/enos-cert-mock)
   BENCH_DATA     the directory bench_data wrote (fixtures.json, *.req)
   BENCH_OUT      where request files, server logs and results go
   BENCH_QUICK=1  small counts (a smoke run; the figures mean little)

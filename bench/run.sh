@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmark: builds the release binary and the request data, then drives fresh
+# The benchmark: builds the dist binary (`--profile dist`, the fastest) and the request data, then drives fresh
 # server processes with wrk and prints a table and one `BENCH_JSON {...}` line.
 #
 #   bash bench/run.sh                          # everything (about 5 minutes)
@@ -47,10 +47,10 @@ OUT=${BENCH_OUT:-$TARGET_DIR/bench-out}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
-echo "bench: cargo build --release (binary and the bench_data example)" >&2
-cargo build --release --locked >&2
+echo "bench: cargo build --profile dist (binary and the bench_data example)" >&2
+cargo build --profile dist --locked >&2
 # Separately, so that dev-dependencies (criterion) cannot change the measured binary.
-cargo build --release --locked --example bench_data >&2
+cargo build --profile dist --locked --example bench_data >&2
 
 if [ "$QUICK" = 1 ]; then
     DATA_ARGS=(devices=16 rsa=400 ecc=3000)
@@ -62,13 +62,13 @@ STAMP="${DATA_ARGS[*]} $(sha256sum examples/bench_data.rs | cut -c1-16)"
 if [ "$(cat "$DATA/params" 2>/dev/null || true)" != "$STAMP" ]; then
     echo "bench: generating request data (${DATA_ARGS[*]})" >&2
     rm -rf "$DATA"
-    "$TARGET_DIR/release/examples/bench_data" "$DATA" "${DATA_ARGS[@]}" >&2
+    "$TARGET_DIR/dist/examples/bench_data" "$DATA" "${DATA_ARGS[@]}" >&2
     echo "$STAMP" > "$DATA/params"
 else
     echo "bench: reusing request data in $DATA" >&2
 fi
 
-BENCH_BIN="$TARGET_DIR/release/enos-cert-mock" \
+BENCH_BIN="$TARGET_DIR/dist/enos-cert-mock" \
 BENCH_DATA="$DATA" \
 BENCH_OUT="$OUT" \
 BENCH_QUICK="$QUICK" \

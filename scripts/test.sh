@@ -25,6 +25,15 @@ if ! command -v openssl >/dev/null 2>&1; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssl
 fi
 
+# The README's blocks (scripts/readme-test.sh) use curl and jq.
+for tool in curl jq; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "test.sh: installing $tool"
+        as_root apt-get update
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$tool"
+    fi
+done
+
 # The official-client test (tests/it/python_client.rs) builds a virtual environment with python3.
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     echo "test.sh: installing python3 and python3-venv"
@@ -50,5 +59,13 @@ cargo clippy --all-targets --locked -- -D warnings
 
 echo "test.sh: cargo test"
 cargo test --locked --no-fail-fast
+
+# The README's shell blocks against a fresh mock (the debug binary cargo test built).
+echo "test.sh: scripts/readme-test.sh"
+bash scripts/readme-test.sh
+
+# The recipes for pytest, JUnit 5 and node:test (Go where it is installed).
+echo "test.sh: scripts/recipes-test.sh"
+bash scripts/recipes-test.sh
 
 echo "test.sh: all checks passed"

@@ -1,0 +1,3 @@
+module example.com/enoscertmock-recipe
+
+go 1.21
