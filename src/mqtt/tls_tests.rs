@@ -408,7 +408,13 @@ async fn openssl_and_python_verify_the_broker_with_one_root() {
     let ecc_pem = write_pem(dir.path(), "ecc.pem", "CERTIFICATE", &ecc.der);
     let ecc_suites = "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256";
     let rsa_suites = "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256";
-    for (ca, suites) in [(&rsa_pem, rsa_suites), (&ecc_pem, ecc_suites)] {
+    // Every root with every suite family, so both the direct chain and the cross-signed one
+    // are exercised (e.g. RSA root + ECDSA suites gets the ECC leaf via the cross certificate).
+    let default_suites = "DEFAULT";
+    let combos = [rsa_suites, ecc_suites, default_suites]
+        .into_iter()
+        .flat_map(|suites| [(&rsa_pem, suites), (&ecc_pem, suites)]);
+    for (ca, suites) in combos {
         for version in ["-tls1_2", "-tls1_3"] {
             let mut cmd = std::process::Command::new("openssl");
             cmd.args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
@@ -419,7 +425,7 @@ async fn openssl_and_python_verify_the_broker_with_one_root() {
             let text = String::from_utf8_lossy(&out.stdout);
             assert!(
                 text.contains("Verify return code: 0 (ok)"),
-                "{ca} {version}: {text}\n{}",
+                "{ca} {suites} {version}: {text}\n{}",
                 String::from_utf8_lossy(&out.stderr)
             );
         }
@@ -449,7 +455,15 @@ print(s.version(), s.recv(2).decode())
                    ECDH-RSA-AES256-GCM-SHA384:ECDH-RSA-AES128-GCM-SHA256:\
                    ECDHE-RSA-AES256-SHA384:ECDH-RSA-AES256-SHA384:\
                    ECDHE-RSA-AES128-SHA256:ECDH-RSA-AES128-SHA256";
-    for (ca, ciphers) in [(&ecc_pem, sdk_ecc), (&rsa_pem, sdk_rsa)] {
+    let sdk_combos = [
+        (&ecc_pem, sdk_ecc),
+        (&rsa_pem, sdk_rsa),
+        (&rsa_pem, sdk_ecc),
+        (&ecc_pem, sdk_rsa),
+        (&rsa_pem, "DEFAULT"),
+        (&ecc_pem, "DEFAULT"),
+    ];
+    for (ca, ciphers) in sdk_combos {
         for version in ["1.2", "1.3"] {
             let mut cmd = std::process::Command::new("python3");
             cmd.args(["-c", script, &port.to_string(), ca, &cert, &key, ciphers])
@@ -462,5 +476,44 @@ print(s.version(), s.recv(2).decode())
                 String::from_utf8_lossy(&out.stderr)
             );
         }
+    }
+}
+
+#[test]
+fn both_leaves_name_the_loopback_addresses_and_the_extra_names() {
+    let (rsa, ecc) = roots();
+    let keys = BrokerKeys {
+        rsa: KeyPair::from_pkcs8_der_and_sign_algo(
+            &rsa_device_key().serialize_der().as_slice().into(),
+            &PKCS_RSA_SHA256,
+        )
+        .unwrap(),
+        ecc: KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap(),
+    };
+    let names = ["mqtt.example".to_string(), "[fd00::1]".to_string()];
+    let id = BrokerIdentity::issue(&provider(), input(rsa), input(ecc), &keys, &names, T0).unwrap();
+    for chain in [&id.rsa_chain, &id.ecc_chain] {
+        assert_eq!(chain.len(), 2, "leaf + cross-signed root");
+        let (_, leaf) = x509_parser::parse_x509_certificate(&chain[0]).unwrap();
+        let san = leaf.subject_alternative_name().unwrap().unwrap();
+        let got: Vec<String> = san
+            .value
+            .general_names
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "DNSName(localhost)",
+                "IPAddress(7f:00:00:01)",
+                "IPAddress(00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:01)",
+                "DNSName(mqtt.example)",
+                "IPAddress(fd:00:00:00:00:00:00:00:00:00:00:00:00:00:00:01)"
+            ]
+        );
+        // The cross certificate carries its root's exact subject.
+        let (_, cross) = x509_parser::parse_x509_certificate(&chain[1]).unwrap();
+        assert_eq!(cross.subject().as_raw(), leaf.issuer().as_raw());
     }
 }
