@@ -287,10 +287,8 @@ impl Connection<'_> {
         let login = parsed.as_ref().ok();
         match verdict.decision {
             Decision::Accept { session_id, kill } => {
-                if let Err(why) = framed.connack(ConnectReturnCode::Success).await {
-                    self.refused(login, why);
-                    return None;
-                }
+                // Reported before CONNACK is written so that `closed` always follows `connect`
+                // for an accepted id, even when the write fails.
                 self.observer.connect(&ConnectOutcome {
                     transport: self.transport,
                     peer: self.peer,
@@ -299,6 +297,10 @@ impl Connection<'_> {
                     refusal: None,
                     session_id: Some(session_id),
                 });
+                if let Err(why) = framed.connack(ConnectReturnCode::Success).await {
+                    self.observer.closed(session_id, &why);
+                    return None;
+                }
                 let keep_alive = match connect.keep_alive {
                     0 => self.limits.max_idle,
                     // MQTT 3.1.1 §3.1.2.10: one and a half times the keep-alive.

@@ -462,3 +462,21 @@ async fn garbage_never_panics_and_always_ends() {
         ends(run).await;
     }
 }
+
+#[tokio::test]
+async fn an_accepted_id_is_always_closed_even_if_connack_cannot_be_written() {
+    let mut run = start("ok", limits());
+    send(&mut run.client, |b| {
+        sdk_connect("dev", &password("dev", SECRET), 60)
+            .write(b)
+            .map(drop)
+            .unwrap()
+    })
+    .await;
+    // The device vanishes before reading CONNACK.
+    drop(std::mem::replace(&mut run.client, duplex(1).0));
+    let log = ends(run).await;
+    assert_eq!(log[0], "accepted 7");
+    assert!(log[1].starts_with("closed 7 "), "{log:?}");
+    assert_eq!(log.len(), 2);
+}
