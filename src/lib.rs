@@ -19,6 +19,7 @@ pub mod config;
 pub mod domain;
 pub mod healthcheck;
 pub mod journal;
+pub(crate) mod mqtt;
 pub mod service;
 
 use std::net::SocketAddr;
