@@ -73,6 +73,16 @@ impl MockServer {
         &self.url
     }
 
+    /// The bound MQTT over TLS port; `None` when off.
+    pub fn mqtt_tls_port(&self) -> Option<u16> {
+        self.state.mqtt.ports().tls_port
+    }
+
+    /// The bound plain MQTT port; `None` when off.
+    pub fn mqtt_port(&self) -> Option<u16> {
+        self.state.mqtt.ports().port
+    }
+
     /// The EnOS core the server runs on, for in-process calls.
     pub fn service(&self) -> &Arc<Service> {
         &self.state.service
@@ -144,6 +154,34 @@ fn gateway(config: &Config) -> Result<(Gateway, String), String> {
     ))
 }
 
+/// The host of `scheme://host[:port]/...`; an IPv6 host keeps its brackets.
+fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let host = if authority.starts_with('[') {
+        &authority[..=authority.find(']')?]
+    } else {
+        authority.split(':').next()?
+    };
+    (!host.is_empty()).then_some(host)
+}
+
+/// The MQTT listener settings; the broker certificate also names the host of the public URL.
+fn mqtt_settings(config: &Config, public_url: &str) -> mqtt::broker::Settings {
+    let mut hostnames = config.mqtt_hostname.clone();
+    if let Some(host) = url_host(public_url) {
+        hostnames.push(host.to_string());
+    }
+    mqtt::broker::Settings {
+        host: config.host.clone(),
+        tls_port: config.mqtt_tls_port.0,
+        port: config.mqtt_port.0,
+        hostnames,
+        max_connections: config.mqtt_max_connections as usize,
+    }
+}
+
 /// Loads fixtures and CAs, binds, and serves in the background.
 pub async fn start(config: Config) -> Result<MockServer, String> {
     let (fixtures_name, fixtures) = read_fixtures(config.fixtures.as_deref())?;
@@ -186,6 +224,7 @@ pub async fn start(config: Config) -> Result<MockServer, String> {
         renew_policy: config.renew_policy,
         links: CaLinks::new(&public_url),
     });
+    let mqtt = mqtt::broker::bind_listeners(mqtt_settings(&config, &public_url)).await?;
     let fixtures_name = source.name.clone();
     let state = AppState {
         service,
@@ -193,7 +232,11 @@ pub async fn start(config: Config) -> Result<MockServer, String> {
         journal: Arc::new(Journal::new(config.journal_size)),
         faults: Arc::new(Faults::default()),
         fixtures: Arc::new(RwLock::new(source)),
+        mqtt: mqtt.broker.clone(),
     };
+    let mqtt_ports = mqtt.broker.ports();
+    let mqtt_auth = mqtt::auth::CoreAuthenticator::new(state.service.clone(), mqtt.broker.clone());
+    mqtt.serve(state.service.clone(), mqtt_auth);
     let app = api::router(state.clone(), config.body_limit);
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -222,6 +265,15 @@ pub async fn start(config: Config) -> Result<MockServer, String> {
         rsa_root = %state.service.cas.rsa.fingerprint,
         ecc_root = %state.service.cas.ecc.fingerprint,
         "listening on {url}"
+    );
+    let port_text = |p: Option<u16>| p.map_or("off".to_string(), |p| p.to_string());
+    tracing::info!(
+        mqtt_tls_port = ?mqtt_ports.tls_port,
+        mqtt_port = ?mqtt_ports.port,
+        "MQTT listening on {host} (TLS: {}, plain: {})",
+        port_text(mqtt_ports.tls_port),
+        port_text(mqtt_ports.port),
+        host = config.host,
     );
     Ok(MockServer {
         addr,

@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod ca;
 mod certificates;
+mod connections;
 mod devices;
 mod enos;
 mod envelope;
@@ -113,6 +114,11 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
             get(admin::requests).delete(admin::clear_requests),
         )
         .route("/__admin/bulk/devices", post(admin::bulk_devices))
+        .route("/__admin/connections", get(connections::list))
+        .route(
+            "/__admin/connections/{id}",
+            axum::routing::delete(connections::drop_one),
+        )
         .route("/__admin/openapi.json", get(openapi::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -29,6 +29,7 @@ pub struct Health {
     journal: JournalView,
     auth: AuthMode,
     public_url: String,
+    mqtt: crate::mqtt::broker::Ports,
 }
 
 #[derive(Serialize)]
@@ -157,6 +158,7 @@ impl Health {
             },
             auth: app.gateway.mode(),
             public_url: service.links.public_url().to_string(),
+            mqtt: app.mqtt.ports(),
         }
     }
 }

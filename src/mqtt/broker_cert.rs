@@ -53,7 +53,10 @@ impl BrokerKeys {
 /// The two certified leaves, each with its chain as sent on the wire.
 #[derive(Debug, Clone)]
 pub struct BrokerIdentity {
+    // The chains as sent, for tests that inspect them; the resolver holds its own copies.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub rsa_chain: Vec<CertificateDer<'static>>,
+    #[cfg_attr(not(test), allow(dead_code))]
     pub ecc_chain: Vec<CertificateDer<'static>>,
     rsa: Arc<CertifiedKey>,
     ecc: Arc<CertifiedKey>,

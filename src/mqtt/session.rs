@@ -50,8 +50,10 @@ impl Default for Limits {
     }
 }
 
-/// What the Authenticator is asked to decide on.
+/// What the Authenticator is asked to decide on. The core authenticator reads the login,
+/// transport and certificate; the rest is there for faults and logs.
 #[derive(Debug)]
+#[allow(dead_code)]
 pub struct ConnectRequest<'a> {
     pub transport: Transport,
     pub peer: Option<SocketAddr>,
@@ -70,6 +72,7 @@ pub enum Decision {
     /// CONNACK with this code (normally 4 or 5; a fault may force any of 1..=5).
     Refuse { code: u8, reason: String },
     /// Close without any CONNACK (the `drop` fault).
+    #[allow(dead_code)]
     Drop { reason: String },
 }
 

@@ -10,6 +10,7 @@ mod concurrency;
 mod control_plane;
 mod errors;
 mod lifecycle;
+mod mqtt;
 mod openapi;
 mod products_devices;
 mod python_client;

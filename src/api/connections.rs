@@ -1,0 +1,28 @@
+//! `/__admin/connections`: the live MQTT sessions of devices, and dropping one.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::app::AppState;
+
+use super::envelope;
+
+pub(crate) async fn list(State(state): State<AppState>) -> Response {
+    envelope::json(StatusCode::OK, &state.mqtt.sessions())
+}
+
+/// Closes the session's socket (no DISCONNECT: MQTT 3.1.1 has none from the broker).
+pub(crate) async fn drop_one(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    match id.parse::<u64>() {
+        Ok(id) if state.mqtt.drop_session(id) => StatusCode::NO_CONTENT.into_response(),
+        Ok(id) => envelope::message(
+            StatusCode::NOT_FOUND,
+            &format!("no live MQTT connection {id}"),
+        ),
+        Err(_) => envelope::message(
+            StatusCode::BAD_REQUEST,
+            &format!("connection id {id:?} is not a number"),
+        ),
+    }
+}
