@@ -235,7 +235,11 @@ pub async fn start(config: Config) -> Result<MockServer, String> {
         mqtt: mqtt.broker.clone(),
     };
     let mqtt_ports = mqtt.broker.ports();
-    let mqtt_auth = mqtt::auth::CoreAuthenticator::new(state.service.clone(), mqtt.broker.clone());
+    let mqtt_auth = mqtt::auth::CoreAuthenticator::new(
+        state.service.clone(),
+        mqtt.broker.clone(),
+        state.journal.clone(),
+    );
     mqtt.serve(state.service.clone(), mqtt_auth);
     let app = api::router(state.clone(), config.body_limit);
     let (tx, rx) = oneshot::channel::<()>();

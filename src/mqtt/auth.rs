@@ -13,6 +13,7 @@ use super::client_cert::ClientCert;
 use super::session::{
     Authenticator, ConnectOutcome, ConnectRequest, Decision, Observer, Transport, Verdict,
 };
+use crate::journal::{Entry, Journal, MqttFields};
 use crate::service::Service;
 
 /// CONNACK 4: the user name or password is wrong (unknown device, bad signature, bad format).
@@ -23,6 +24,7 @@ const NOT_AUTHORISED: u8 = 5;
 pub struct CoreAuthenticator {
     service: Arc<Service>,
     broker: Arc<Broker>,
+    journal: Arc<Journal>,
 }
 
 fn refuse(code: u8, reason: impl Into<String>) -> Verdict {
@@ -33,8 +35,38 @@ fn refuse(code: u8, reason: impl Into<String>) -> Verdict {
 }
 
 impl CoreAuthenticator {
-    pub fn new(service: Arc<Service>, broker: Arc<Broker>) -> Self {
-        CoreAuthenticator { service, broker }
+    pub fn new(service: Arc<Service>, broker: Arc<Broker>, journal: Arc<Journal>) -> Self {
+        CoreAuthenticator {
+            service,
+            broker,
+            journal,
+        }
+    }
+
+    /// One MQTT entry in the request journal; `method` is the MQTT packet it is about.
+    fn record(&self, method: &str, action: &str, fields: MqttFields) {
+        self.journal.record(Entry {
+            time_ms: self.service.clock.now_ms(),
+            method: method.into(),
+            path: String::new(),
+            query: String::new(),
+            action: Some(action.into()),
+            status: 0,
+            code: None,
+            latency_ms: 0.0,
+            mqtt: Some(MqttFields {
+                transport: "mqtt",
+                ..fields
+            }),
+        });
+    }
+
+    fn cert_fields(cert: Option<&ClientCert>) -> MqttFields {
+        MqttFields {
+            cert_sn: cert.map(|c| c.serial.clone()),
+            authority: cert.and_then(|c| c.authority).map(|a| a.as_str()),
+            ..MqttFields::default()
+        }
     }
 
     /// A TLS handshake the broker refused (bad chain, revoked, expired) or that timed out.
@@ -45,6 +77,15 @@ impl CoreAuthenticator {
             authority = cert.and_then(|c| c.authority).map(|a| a.as_str()),
             outcome = "refused",
             "mqtt.connect: TLS {reason}"
+        );
+        self.record(
+            "CONNECT",
+            "mqtt.connect",
+            MqttFields {
+                outcome: Some("refused"),
+                reason: Some(format!("TLS {reason}")),
+                ..Self::cert_fields(cert)
+            },
         );
     }
 }
@@ -124,10 +165,38 @@ impl Observer for CoreAuthenticator {
             session_id = outcome.session_id,
             "mqtt.connect"
         );
+        self.record(
+            "CONNECT",
+            "mqtt.connect",
+            MqttFields {
+                product_key: outcome.login.map(|l| l.product_key.clone()),
+                device_key: outcome.login.map(|l| l.device_key.clone()),
+                outcome: Some(if outcome.refusal.is_some() {
+                    "refused"
+                } else {
+                    "accepted"
+                }),
+                reason: outcome.refusal.clone(),
+                ..Self::cert_fields(outcome.cert)
+            },
+        );
     }
 
     fn publish(&self, session_id: u64, topic: &str, qos: u8, bytes: usize) {
         tracing::debug!(session_id, topic, qos, bytes, "mqtt.publish");
+        let session = self.broker.session(session_id);
+        self.record(
+            "PUBLISH",
+            "mqtt.publish",
+            MqttFields {
+                product_key: session.as_ref().map(|s| s.product_key.clone()),
+                device_key: session.as_ref().map(|s| s.device_key.clone()),
+                topic: Some(topic.to_string()),
+                qos: Some(qos),
+                bytes: Some(bytes),
+                ..MqttFields::default()
+            },
+        );
     }
 
     fn closed(&self, session_id: u64, why: &str) {

@@ -85,6 +85,10 @@ impl Broker {
         self.sessions.lock().remove(&id);
     }
 
+    pub(crate) fn session(&self, id: u64) -> Option<LiveSession> {
+        self.sessions.lock().get(&id).cloned()
+    }
+
     pub fn sessions(&self) -> Vec<LiveSession> {
         self.sessions.lock().values().cloned().collect()
     }

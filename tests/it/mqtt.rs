@@ -241,6 +241,29 @@ async fn plain_secret_login_is_a_session_listed_and_dropped_by_the_control_plane
         Packet::PingResp
     );
 
+    // PUBLISH QoS 1 gets PUBACK and is journaled.
+    let mut out = BytesMut::new();
+    let mut publish = v4::Publish::new("/sys/PlainPrd/up", mqttbytes::QoS::AtLeastOnce, "hello");
+    publish.pkid = 7;
+    publish.write(&mut out).unwrap();
+    stream.write_all(&out).await.unwrap();
+    match read_packet(&mut stream, &mut buf).await.unwrap() {
+        Packet::PubAck(a) => assert_eq!(a.pkid, 7),
+        other => panic!("expected PUBACK, got {other:?}"),
+    }
+    let published = mock.get_json("/__admin/requests?action=mqtt.publish").await;
+    let p = &published[0];
+    assert_eq!(p["transport"], "mqtt", "{published}");
+    assert_eq!(p["topic"], "/sys/PlainPrd/up", "{published}");
+    assert_eq!(p["qos"], 1, "{published}");
+    assert_eq!(p["bytes"], 5, "{published}");
+    assert_eq!(p["deviceKey"], d.device_key.as_str(), "{published}");
+    let connects = mock.get_json("/__admin/requests?action=mqtt.connect").await;
+    let c = &connects[0];
+    assert_eq!(c["transport"], "mqtt", "{connects}");
+    assert_eq!(c["outcome"], "accepted", "{connects}");
+    assert_eq!(c["productKey"], d.product_key.as_str(), "{connects}");
+
     let list = mock.get_json("/__admin/connections").await;
     let list = list.as_array().expect("a JSON array");
     assert_eq!(list.len(), 1, "{list:?}");
@@ -299,6 +322,22 @@ async fn secret_login_refusals_on_the_plain_port() {
     assert_eq!(
         plain(&mock, connect(&bidi, &bidi.secret)).await.0,
         Seen::Connack(5)
+    );
+    // Every attempt is journaled with its reason.
+    let connects = mock.get_json("/__admin/requests?action=mqtt.connect").await;
+    let connects = connects.as_array().unwrap();
+    assert_eq!(connects.len(), 4, "{connects:?}");
+    assert!(
+        connects.iter().all(|c| c["outcome"] == "refused"),
+        "{connects:?}"
+    );
+    let reason = connects[0]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("CONNACK 4"), "{reason}");
+    let last = &connects[3];
+    assert_eq!(last["deviceKey"], bidi.device_key.as_str());
+    assert!(
+        last["reason"].as_str().unwrap().starts_with("CONNACK 5"),
+        "{last}"
     );
 }
 
@@ -361,6 +400,12 @@ async fn revoked_superseded_expired_and_foreign_certificates_fail_the_handshake(
         tls(&mock, &revoked, connect(&d1, &d1.secret)).await.0,
         Seen::Alert("CertificateRevoked".into())
     );
+    let connects = mock.get_json("/__admin/requests?action=mqtt.connect").await;
+    let last = connects.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["outcome"], "refused", "{last}");
+    assert_eq!(last["reason"], "TLS certificate_revoked", "{last}");
+    assert_eq!(last["certSN"], sn.to_string(), "{last}");
+    assert_eq!(last["authority"], "ECC", "{last}");
 
     // Superseded by a renew (the default policy revokes the old one): certificate_revoked.
     let (old, sn) = certified(&mock, DEV1, "ec:prime256v1").await;
