@@ -21,7 +21,7 @@ use axum::extract::{DefaultBodyLimit, FromRef, Request};
 use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{any, get, post};
+use axum::routing::{any, delete, get, post};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -115,10 +115,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         )
         .route("/__admin/bulk/devices", post(admin::bulk_devices))
         .route("/__admin/connections", get(connections::list))
-        .route(
-            "/__admin/connections/{id}",
-            axum::routing::delete(connections::drop_one),
-        )
+        .route("/__admin/connections/{id}", delete(connections::drop_one))
         .route("/__admin/openapi.json", get(openapi::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

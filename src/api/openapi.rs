@@ -144,6 +144,9 @@ pub(crate) fn document() -> Value {
     );
     let mut cacert_kind = binary("application/x-pem-file", "A root CA certificate", false);
     cacert_kind["get"]["parameters"] = kind_param();
+    let mut drop_connection = admin("delete", "Drop one live MQTT device session", None);
+    drop_connection["delete"]["parameters"] =
+        json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer" } }]);
     let mut crl_kind = binary(
         "application/pkix-crl",
         "A root's CRL (DER, or PEM with format=pem)",
@@ -196,6 +199,8 @@ pub(crate) fn document() -> Value {
             "/__admin/bulk/devices": admin("post", "Bulk-load devices of one product, each with a certificate for a fresh key (scale tests)", Some(json!({ "type": "object", "properties": {
                 "orgId": { "type": "string" }, "productKey": { "type": "string" }, "count": { "type": "integer" },
                 "prefix": { "type": "string" }, "issueAuthority": { "type": "string", "enum": ["RSA", "ECC"] } } }))),
+            "/__admin/connections": admin("get", "Live MQTT device sessions", None),
+            "/__admin/connections/{id}": drop_connection,
             "/__admin/openapi.json": admin("get", "This document", None)
         },
         "components": {
