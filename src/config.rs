@@ -42,7 +42,7 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone, Args)]
 pub struct Config {
-    /// Address to listen on.
+    /// Address to listen on (`healthcheck`: the address to check, unless --url is given).
     #[arg(
         long,
         env = "ENOS_MOCK_HOST",
@@ -52,6 +52,7 @@ pub struct Config {
     pub host: String,
 
     /// Port to listen on; 0 picks a free port (the log line `listening on ...` names it).
+    /// `healthcheck`: the port to check, unless --url is given.
     #[arg(long, env = "ENOS_MOCK_PORT", default_value_t = 8080, global = true)]
     pub port: u16,
 

@@ -216,8 +216,8 @@ pub async fn start(config: Config) -> Result<MockServer, String> {
     tracing::info!(
         fixtures = %fixtures_name,
         auth = %config.auth,
-        renew_policy = ?config.renew_policy,
-        seed = ?config.seed,
+        renew_policy = %config.renew_policy.as_str(),
+        seed = config.seed,
         rsa_root = %state.service.cas.rsa.fingerprint,
         ecc_root = %state.service.cas.ecc.fingerprint,
         "listening on {url}"

@@ -271,12 +271,15 @@ fn text_logs_announce_the_port_and_healthcheck_passes() {
 
 #[test]
 fn json_logs_are_json_and_healthcheck_passes() {
-    let server = start_with_args(&["--port", "0", "--log-format", "json"]);
+    let server = start_with_args(&["--port", "0", "--log-format", "json", "--seed", "42"]);
     let line: Value = serde_json::from_str(&server.listening_line)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", server.listening_line));
     assert_eq!(line["level"], "INFO", "{line}");
     let message = line["fields"]["message"].as_str().unwrap_or_default();
     assert_eq!(message, format!("listening on {}", server.url()), "{line}");
+    // Values as a reader writes them, not Rust debug output (`Some(42)`, `Revoke`).
+    assert_eq!(line["fields"]["seed"], 42, "{line}");
+    assert_eq!(line["fields"]["renew_policy"], "revoke", "{line}");
 
     let out = healthcheck(&["healthcheck", "--url", &server.url()], &[]);
     assert!(out.status.success(), "{}", describe(&out));
@@ -439,6 +442,10 @@ fn help_names_every_flag_and_env_var() {
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("--url"), "{help}");
     assert!(help.contains("ENOS_MOCK_HEALTHCHECK_URL"), "{help}");
+    assert!(
+        help.contains("the address to check") && help.contains("the port to check"),
+        "healthcheck --help says what --host/--port mean for it:\n{help}"
+    );
 }
 
 #[test]
