@@ -1,7 +1,7 @@
 //! Black-box tests of the control plane of issue 3 (parts 2, 3, 5, 6, 7): fault
 //! injection (`/__admin/faults` and the `x-enos-mock-fault` header), the request
 //! journal (`/__admin/requests`), reset, health and fixtures hot reload
-//! (`shared/spec/enos-certificate-service.md`, A2-A5, B11, B12, B14, B15), over real HTTP.
+//! (`docs/behaviour.md`, A2-A5, B11, B12, B14, B15), over real HTTP.
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -1,5 +1,5 @@
 //! Black-box tests of every reachable error row of the contract
-//! (`shared/spec/enos-certificate-service.md`, A2-A5, B1-B8, B14), over real HTTP.
+//! (`docs/behaviour.md`, A2-A5, B1-B8, B14), over real HTTP.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
