@@ -62,7 +62,8 @@ pub struct Config {
     pub fixtures: Option<PathBuf>,
 
     /// Base URL clients reach the mock at, used in certChainURL and the CRL
-    /// distribution point. Default: http://{host}:{port} as bound.
+    /// distribution point. Default: http://{host}:{port} as bound; on a wildcard
+    /// address (0.0.0.0, ::) each call's Host header, loopback when it has none.
     #[arg(long, env = "ENOS_MOCK_PUBLIC_URL")]
     pub public_url: Option<String>,
 

@@ -175,7 +175,19 @@ pub async fn start(config: Config) -> Result<MockServer, String> {
         .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let url = format!("http://{addr}");
-    let public_url = config.public_url.clone().unwrap_or_else(|| url.clone());
+    // A wildcard address names no host a client can reach: without --public-url the
+    // links follow each call's Host header, with loopback as the fallback.
+    let links = match &config.public_url {
+        Some(public_url) => CaLinks::fixed(public_url),
+        None if addr.ip().is_unspecified() => {
+            let loopback = match addr {
+                SocketAddr::V4(_) => SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, addr.port())),
+                SocketAddr::V6(_) => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port())),
+            };
+            CaLinks::from_host(&format!("http://{loopback}"))
+        }
+        None => CaLinks::fixed(&url),
+    };
 
     let service = Arc::new(Service {
         store: Store::new(&source.loaded, config.first_serial),
@@ -183,7 +195,7 @@ pub async fn start(config: Config) -> Result<MockServer, String> {
         cas,
         ids: Ids::new(config.seed),
         renew_policy: config.renew_policy,
-        links: CaLinks::new(&public_url),
+        links,
     });
     let fixtures_name = source.name.clone();
     let state = AppState {

@@ -129,6 +129,8 @@ pub(crate) struct EnosRequest {
     state: AppState,
     method: Method,
     caller: Option<Caller>,
+    /// How the client named the mock, for links when it has no fixed public URL.
+    host: Option<String>,
     fault_header: Option<String>,
     raw_query: Option<String>,
     body: Bytes,
@@ -145,6 +147,11 @@ impl FromRequest<AppState> for EnosRequest {
             .get(FAULT_HEADER)
             .map(|v| v.to_str().unwrap_or("").trim().to_string());
         let raw_query = parts.uri.query().map(str::to_string);
+        let host = parts
+            .headers
+            .get(axum::http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let method = parts.method.clone();
         let body = Bytes::from_request(Request::from_parts(parts, body), state)
             .await
@@ -153,6 +160,7 @@ impl FromRequest<AppState> for EnosRequest {
             state: state.clone(),
             method,
             caller,
+            host,
             fault_header,
             raw_query,
             body,
@@ -198,6 +206,7 @@ impl EnosRequest {
                     let target = Target {
                         org_id: org_id(&query)?,
                         caller: self.caller,
+                        host: self.host,
                     };
                     let call = Call {
                         state,

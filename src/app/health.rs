@@ -28,7 +28,10 @@ pub struct Health {
     faults: usize,
     journal: JournalView,
     auth: AuthMode,
+    /// The base of certChainURL and CRL links; the fallback when `links_from_host`.
     public_url: String,
+    /// Bound to a wildcard address without `--public-url`: links follow each call's `Host`.
+    links_from_host: bool,
 }
 
 #[derive(Serialize)]
@@ -157,6 +160,7 @@ impl Health {
             },
             auth: app.gateway.mode(),
             public_url: service.links.public_url().to_string(),
+            links_from_host: service.links.follows_host(),
         }
     }
 }

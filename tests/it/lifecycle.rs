@@ -178,6 +178,89 @@ async fn public_url_is_used_for_cert_chain_url_and_crl_distribution_point() {
     );
 }
 
+/// Bound to a wildcard address without --public-url, links name the host the client used.
+#[tokio::test]
+async fn on_a_wildcard_address_links_follow_the_host_header() {
+    let mock = Mock::start_with(Config {
+        host: "0.0.0.0".into(),
+        port: 0,
+        ..Config::default()
+    })
+    .await;
+    let apply = |host: &'static str, cn: &'static str| {
+        let url = mock.url(&format!(
+            "/connect-service/v2.1/certificates?action=apply&orgId={ORG}&assetId={DEV1}"
+        ));
+        let request = mock.http.post(url).header("host", host);
+        async move {
+            let r: Value = request
+                .json(&json!({ "csr": rsa_csr(cn) }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(r["code"], 0, "{r}");
+            r["data"].clone()
+        }
+    };
+    let data = apply("enos-cert-mock:8080", "host-header").await;
+    assert_eq!(
+        data["certChainURL"],
+        "http://enos-cert-mock:8080/enos/CA/cacert/RSA"
+    );
+    assert_eq!(
+        crl_dp_uris(data["cert"].as_str().unwrap()),
+        vec!["http://enos-cert-mock:8080/enos/CA/crl/RSA".to_string()]
+    );
+    // A Host naming the wildcard itself, or not a plain host, falls back to loopback.
+    let port = mock.server.addr().port();
+    for (host, cn) in [("0.0.0.0:1", "host-wild"), ("a/b@c", "host-odd")] {
+        let data = apply(host, cn).await;
+        assert_eq!(
+            data["certChainURL"],
+            format!("http://127.0.0.1:{port}/enos/CA/cacert/RSA"),
+            "Host {host}"
+        );
+    }
+    let health = mock.get_json("/__admin/health").await;
+    assert_eq!(health["linksFromHost"], true, "{health}");
+}
+
+/// --public-url wins over the Host header, on a wildcard address too.
+#[tokio::test]
+async fn public_url_wins_over_the_host_header() {
+    let mock = Mock::start_with(Config {
+        host: "0.0.0.0".into(),
+        port: 0,
+        public_url: Some("http://enos.example.test:8080".into()),
+        ..Config::default()
+    })
+    .await;
+    let url = mock.url(&format!(
+        "/connect-service/v2.1/certificates?action=apply&orgId={ORG}&assetId={DEV1}"
+    ));
+    let r: Value = mock
+        .http
+        .post(url)
+        .header("host", "elsewhere:1")
+        .json(&json!({ "csr": rsa_csr("host-vs-public-url") }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["code"], 0, "{r}");
+    assert_eq!(
+        r["data"]["certChainURL"],
+        "http://enos.example.test:8080/enos/CA/cacert/RSA"
+    );
+    let health = mock.get_json("/__admin/health").await;
+    assert_eq!(health["linksFromHost"], false, "{health}");
+}
+
 // ---------------------------------------------------------------------------
 // validDay (A6 rules 1-5)
 
