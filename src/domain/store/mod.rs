@@ -10,6 +10,7 @@ mod registry;
 #[cfg(test)]
 mod tests;
 
+pub use certs::{random_first_serial, SERIAL_LIMIT};
 pub(crate) use certs::Reservation;
 pub(crate) use conflicts::IssueCheck;
 
