@@ -112,8 +112,8 @@ pub struct Config {
 
     /// The first certificate serial number issued (below 2^31). Default: random between
     /// 10^6 and 2^31 - 2^27, so serials do not repeat across restarts of the same CA.
-    #[arg(long, env = "ENOS_MOCK_FIRST_SERIAL", default_value_t = crate::domain::store::random_first_serial(), hide_default_value = true, value_parser = clap::value_parser!(u64).range(1..crate::domain::store::SERIAL_LIMIT))]
-    pub first_serial: u64,
+    #[arg(long, env = "ENOS_MOCK_FIRST_SERIAL", value_parser = clap::value_parser!(u64).range(1..crate::domain::store::SERIAL_LIMIT))]
+    pub first_serial: Option<u64>,
 
     /// Makes every generated identifier (productKey, assetId, deviceKey, secrets,
     /// requestId) reproducible: the same calls in the same order give the same values.

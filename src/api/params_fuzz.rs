@@ -15,8 +15,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, PKCS_ECDSA_P256_SHA256};
 
-use crate::api::enos::device_id;
 use super::{authority, cert_sn, csr, reason, valid_day, Body, Query};
+use crate::api::enos::device_id;
 use crate::ca::csr::check_csr;
 use crate::domain::model::Authority;
 
@@ -42,10 +42,37 @@ const BODIES: &[&str] = &[
 
 /// Bytes that tend to matter to parsers: delimiters, escapes, limits of numbers.
 const INTERESTING: &[&[u8]] = &[
-    b"\0", b"\n", b"\"", b"\\", b"{", b"}", b"[", b"]", b",", b":", b"&", b"=", b"%", b"%00",
-    b"%zz", b"+", b"-", b"0", b"-1", b"1e308", b"18446744073709551616", b"null", b"\xff",
-    b"\xc3\x28", b"\xe2\x80\xae", b"\xe2\x80\x8b", b"\x30\x82\xff\xff", b"\x30\x80", b"\x06\x00",
-    b"-----END CERTIFICATE REQUEST-----\n", b"-----BEGIN CERTIFICATE REQUEST-----\n",
+    b"\0",
+    b"\n",
+    b"\"",
+    b"\\",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b",",
+    b":",
+    b"&",
+    b"=",
+    b"%",
+    b"%00",
+    b"%zz",
+    b"+",
+    b"-",
+    b"0",
+    b"-1",
+    b"1e308",
+    b"18446744073709551616",
+    b"null",
+    b"\xff",
+    b"\xc3\x28",
+    b"\xe2\x80\xae",
+    b"\xe2\x80\x8b",
+    b"\x30\x82\xff\xff",
+    b"\x30\x80",
+    b"\x06\x00",
+    b"-----END CERTIFICATE REQUEST-----\n",
+    b"-----BEGIN CERTIFICATE REQUEST-----\n",
 ];
 
 struct Seeds {
@@ -85,11 +112,16 @@ fn seeds() -> Seeds {
     let csr_ders = vec![
         csr_der(&rsa, "device-1", &[]),
         csr_der(&ec, "device-2", &[]),
-        csr_der(&ec, "a,b+c", &[(DnType::CustomDnType(vec![2, 5, 4, 5]), "sn-1")]),
+        csr_der(
+            &ec,
+            "a,b+c",
+            &[(DnType::CustomDnType(vec![2, 5, 4, 5]), "sn-1")],
+        ),
     ];
     let mut bodies: Vec<Vec<u8>> = BODIES.iter().map(|b| b.as_bytes().to_vec()).collect();
     for der in &csr_ders {
-        let body = serde_json::json!({ "csr": pem_of(der), "issueAuthority": "RSA", "validDay": 365 });
+        let body =
+            serde_json::json!({ "csr": pem_of(der), "issueAuthority": "RSA", "validDay": 365 });
         bodies.push(body.to_string().into_bytes());
     }
     Seeds {

@@ -46,7 +46,8 @@ impl Replays {
         true
     }
 
-    pub(crate) fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.seen.lock().len()
     }
 

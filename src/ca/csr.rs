@@ -236,10 +236,7 @@ fn check_nothing_after(text: &str, tag: &str) -> Result<(), EnosError> {
     }
     Err(invalid(
         "the CSR has data after its PEM block",
-        format!(
-            "{} bytes follow -----END {tag}-----",
-            rest.len()
-        ),
+        format!("{} bytes follow -----END {tag}-----", rest.len()),
     ))
 }
 

@@ -304,16 +304,49 @@ fn renew_without_a_csr_keeps_the_subject_and_key_of_a_suitable_authority() {
 #[test]
 fn control_and_invisible_format_characters_are_refused_in_any_value() {
     for (ty, short, value, what) in [
-        (DnType::CommonName, "CN", "dev\0ice", "a control character (U+0000)"),
-        (DnType::CommonName, "CN", "dev\nice", "a control character (U+000A)"),
-        (DnType::OrganizationName, "O", "En\u{7f}OS", "a control character (U+007F)"),
-        (DnType::CommonName, "CN", "dev\u{202E}ice", "an invisible format character (U+202E)"),
-        (DnType::LocalityName, "L", "Shang\u{200B}hai", "an invisible format character (U+200B)"),
-        (DnType::OrganizationalUnitName, "OU", "\u{FEFF}IoT", "an invisible format character (U+FEFF)"),
+        (
+            DnType::CommonName,
+            "CN",
+            "dev\0ice",
+            "a control character (U+0000)",
+        ),
+        (
+            DnType::CommonName,
+            "CN",
+            "dev\nice",
+            "a control character (U+000A)",
+        ),
+        (
+            DnType::OrganizationName,
+            "O",
+            "En\u{7f}OS",
+            "a control character (U+007F)",
+        ),
+        (
+            DnType::CommonName,
+            "CN",
+            "dev\u{202E}ice",
+            "an invisible format character (U+202E)",
+        ),
+        (
+            DnType::LocalityName,
+            "L",
+            "Shang\u{200B}hai",
+            "an invisible format character (U+200B)",
+        ),
+        (
+            DnType::OrganizationalUnitName,
+            "OU",
+            "\u{FEFF}IoT",
+            "an invisible format character (U+FEFF)",
+        ),
     ] {
         assert_eq!(
             refused(check_csr(&csr_with(&P256, ty, Some(value)), Authority::Ecc)),
-            row("the CSR subject is invalid", &format!("{short} contains {what}")),
+            row(
+                "the CSR subject is invalid",
+                &format!("{short} contains {what}")
+            ),
             "{value:?}"
         );
     }
@@ -334,13 +367,19 @@ fn at_most_16_subject_attributes() {
             .cloned()
             .chain(serials[..n].iter().enumerate().map(|(i, v)| {
                 // Distinct custom types: rcgen keeps one value per type.
-                (DnType::CustomDnType(vec![1, 3, 6, 1, 4, 1, 99999, i as u64]), v.as_str())
+                (
+                    DnType::CustomDnType(vec![1, 3, 6, 1, 4, 1, 99999, i as u64]),
+                    v.as_str(),
+                )
             }))
             .collect()
     };
     assert!(check_csr(&pem_of(csr_der(&P256, &extra(10))), Authority::Ecc).is_ok());
     assert_eq!(
-        refused(check_csr(&pem_of(csr_der(&P256, &extra(11))), Authority::Ecc)),
+        refused(check_csr(
+            &pem_of(csr_der(&P256, &extra(11))),
+            Authority::Ecc
+        )),
         row(
             "the CSR subject is invalid",
             "the subject has 17 attributes; at most 16 are accepted"
@@ -360,7 +399,10 @@ fn trailing_data_and_a_second_pem_block_are_refused() {
         )
     );
     assert_eq!(
-        refused(check_csr(&format!("{one}{}", csr(&RSA_2048)), Authority::Ecc)),
+        refused(check_csr(
+            &format!("{one}{}", csr(&RSA_2048)),
+            Authority::Ecc
+        )),
         row(
             "the CSR holds more than one PEM block",
             "send one certificate request; another block follows -----END CERTIFICATE REQUEST-----"
