@@ -112,9 +112,10 @@ pub struct Config {
     #[arg(long, env = "ENOS_MOCK_AUTH_WINDOW_MINUTES", default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..))]
     pub auth_window_minutes: u32,
 
-    /// The first certificate serial number issued.
-    #[arg(long, env = "ENOS_MOCK_FIRST_SERIAL", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub first_serial: u64,
+    /// The first certificate serial number issued (below 2^31). Default: random between
+    /// 10^6 and 2^31 - 2^27, so serials do not repeat across restarts of the same CA.
+    #[arg(long, env = "ENOS_MOCK_FIRST_SERIAL", value_parser = clap::value_parser!(u64).range(1..crate::domain::store::SERIAL_LIMIT))]
+    pub first_serial: Option<u64>,
 
     /// Makes every generated identifier (productKey, assetId, deviceKey, secrets,
     /// requestId) reproducible: the same calls in the same order give the same values.

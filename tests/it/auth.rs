@@ -1038,3 +1038,53 @@ async fn products_and_devices_sit_behind_the_gateway_and_its_org_rule() {
     );
     assert_eq!(r["data"]["assetId"], DEV1, "{r}");
 }
+
+#[tokio::test]
+async fn strict_mode_refuses_an_exact_replay_of_a_signed_call_lenient_lets_it_through() {
+    for (mode, second) in [(AuthMode::Strict, 401), (AuthMode::Lenient, 200)] {
+        let mock = mock(mode).await;
+        let signer = Signer::for_app(&mock, APP_KEY, APP_SECRET).await;
+        let now = mock_now(&mock).await;
+        let query = list_query(DEV1);
+        let (status, text) = signed_at(&mock, &signer, &query, None, now).await;
+        assert_eq!(status, 200, "{mode:?}: {text}");
+        let (status, text) = signed_at(&mock, &signer, &query, None, now).await;
+        assert_eq!(status, second, "{mode:?}: {text}");
+        // Another timestamp is another call.
+        let (status, text) = signed_at(&mock, &signer, &query, None, now + 1).await;
+        assert_eq!(status, 200, "{mode:?}: {text}");
+        // A reset forgets the calls seen, with the tokens.
+        mock.admin("/__admin/reset", json!({})).await;
+        let signer = Signer::for_app(&mock, APP_KEY, APP_SECRET).await;
+        let (status, text) = signed_at(&mock, &signer, &query, None, now + 2).await;
+        assert_eq!(status, 200, "{mode:?}: {text}");
+    }
+}
+
+#[tokio::test]
+async fn strict_mode_refuses_a_replayed_signed_create_so_it_makes_one_product() {
+    let mock = mock(AuthMode::Strict).await;
+    let signer = Signer::for_app(&mock, APP_KEY, APP_SECRET).await;
+    let now = mock_now(&mock).await;
+    let query = format!("action=create&orgId={ORG}");
+    let body = r#"{"productName": {"defaultValue": "replayed"}, "dataFormat": "Json", "nodeType": 0, "biDirectionalAuth": true}"#;
+    let signature = signer.sign(&query, body, now);
+    let headers = [
+        ("apim-accesstoken", signer.token.clone()),
+        ("apim-timestamp", now.to_string()),
+        ("apim-signature", signature),
+    ];
+    let url = mock.url(&format!("/connect-service/v2.1/products?{query}"));
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        let mut request = bare()
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body);
+        for (name, value) in &headers {
+            request = request.header(*name, value);
+        }
+        statuses.push(request.send().await.unwrap().status().as_u16());
+    }
+    assert_eq!(statuses, [200, 401]);
+}

@@ -452,6 +452,7 @@ fn help_names_every_flag_and_env_var() {
 fn bad_flag_values_are_refused() {
     for args in [
         &["--first-serial", "0"][..],
+        &["--first-serial", "2147483648"][..],
         &["--renew-policy", "sometimes"][..],
         &["--log-format", "xml"][..],
         &["--rsa-ca-cert", "/tmp/only-half.pem"][..],

@@ -2085,3 +2085,100 @@ async fn csr_is_checked_before_valid_day_and_conflicts() {
         "SHA1withRSA",
     );
 }
+
+fn subject_invalid(detail: &str) -> String {
+    format!("Invalid cert request!message:  the CSR subject is invalid, detail message: {detail}")
+}
+
+#[tokio::test]
+async fn apply_csr_with_a_control_character_in_the_subject_is_refused() {
+    let mock = Mock::start().await;
+    for (cn, code) in [("dev\0ice", "U+0000"), ("dev\nice", "U+000A")] {
+        let r = apply_csr(
+            &mock,
+            DEV1,
+            &rcgen_csr("ec:prime256v1", enos_subject("CN", cn)),
+            Some("ECC"),
+        )
+        .await;
+        assert_error(
+            &r,
+            99400,
+            &subject_invalid(&format!("CN contains a control character ({code})")),
+        );
+    }
+}
+
+#[tokio::test]
+async fn apply_csr_with_an_invisible_format_character_in_the_subject_is_refused() {
+    let mock = Mock::start().await;
+    for (cn, code) in [("dev\u{202E}ice", "U+202E"), ("dev\u{200B}ice", "U+200B")] {
+        let r = apply_csr(
+            &mock,
+            DEV1,
+            &rcgen_csr("ec:prime256v1", enos_subject("CN", cn)),
+            Some("ECC"),
+        )
+        .await;
+        assert_error(
+            &r,
+            99400,
+            &subject_invalid(&format!(
+                "CN contains an invisible format character ({code})"
+            )),
+        );
+    }
+}
+
+#[tokio::test]
+async fn apply_csr_with_too_many_subject_attributes_is_refused() {
+    let mock = Mock::start().await;
+    let mut subject = enos_subject("CN", "many-rdns");
+    for i in 0..20u64 {
+        subject.push((
+            DnType::CustomDnType(vec![1, 3, 6, 1, 4, 1, 99999, i]),
+            format!("v{i}").as_str().into(),
+        ));
+    }
+    let r = apply_csr(
+        &mock,
+        DEV1,
+        &rcgen_csr("ec:prime256v1", subject),
+        Some("ECC"),
+    )
+    .await;
+    assert_error(
+        &r,
+        99400,
+        &subject_invalid("the subject has 26 attributes; at most 16 are accepted"),
+    );
+}
+
+#[tokio::test]
+async fn apply_csr_with_trailing_data_is_refused() {
+    let mock = Mock::start().await;
+    let r = apply_csr(
+        &mock,
+        DEV1,
+        &format!("{}trailing", ec_csr("trailing")),
+        None,
+    )
+    .await;
+    assert_error(
+        &r,
+        99400,
+        "Invalid cert request!message:  the CSR has data after its PEM block, detail message: 8 bytes follow -----END CERTIFICATE REQUEST-----",
+    );
+}
+
+#[tokio::test]
+async fn apply_two_concatenated_csrs_is_refused() {
+    let mock = Mock::start().await;
+    let two = format!("{}{}", ec_csr("first"), ec_csr("second"));
+    let r = apply_csr(&mock, DEV1, &two, Some("ECC")).await;
+    assert_error(
+        &r,
+        99400,
+        "Invalid cert request!message:  the CSR holds more than one PEM block, detail message: send one certificate request; another block follows -----END CERTIFICATE REQUEST-----",
+    );
+}

@@ -1363,3 +1363,18 @@ async fn apply_after_the_root_has_expired_is_a_call_ca_error() {
         .await;
     assert_eq!(r["code"], 0, "{r}");
 }
+
+/// Issue 10: a restart under the same shipped root must not issue the serials of the
+/// run before (no persistence: each run starts at a random serial below 2^31).
+#[tokio::test]
+async fn serials_do_not_repeat_across_restarts_and_stay_below_2_pow_31() {
+    let mut firsts = Vec::new();
+    for run in 0..2 {
+        let mock = Mock::start().await;
+        let r = apply_csr(&mock, DEV1, &rsa_csr(&format!("restart-{run}"))).await;
+        let serial: u64 = r["certSN"].as_str().unwrap().parse().unwrap();
+        assert!(serial < 1 << 31, "{serial}");
+        firsts.push(serial);
+    }
+    assert_ne!(firsts[0], firsts[1]);
+}
