@@ -120,13 +120,6 @@ async fn revoke_ok(mock: &Mock, asset_id: &str, sn: u64) {
     assert_eq!(r["code"], 0, "{r}");
 }
 
-async fn advance_days(mock: &Mock, days: i64) {
-    let clock = mock
-        .admin("/__admin/clock", json!({ "advanceDays": days }))
-        .await;
-    assert_eq!(clock["offsetSeconds"], days * 86_400, "{clock}");
-}
-
 /// A `Invalid cert request!message:  {message}, detail message: {detail}` answer whose
 /// message part is exactly `message` and whose detail contains `detail_part`.
 #[track_caller]
@@ -984,7 +977,7 @@ async fn apply_same_cn_after_expiry_is_allowed() {
         )
         .await;
     assert_eq!(first["code"], 0, "{first}");
-    advance_days(&mock, 2).await;
+    mock.advance_clock(crate::common::Duration::days(2));
     let r = apply_csr(&mock, DEV1, &rsa_csr("expired-cn"), None).await;
     assert_eq!(r["code"], 0, "{r}");
 }
@@ -1148,7 +1141,7 @@ async fn renew_superseded_cert_is_refused() {
 async fn renew_expired_cert_is_refused() {
     let mock = Mock::start().await;
     let old = mock.apply_ok(DEV1, "renew-expired").await;
-    advance_days(&mock, 800).await;
+    mock.advance_clock(crate::common::Duration::days(800));
     assert_eq!(listed(&mock, DEV1, serial(&old)).await["certStatus"], 2);
     let r = mock
         .cert("renew", DEV1, json!({ "certSn": serial(&old) }))
@@ -1403,7 +1396,7 @@ async fn revoke_superseded_cert_is_call_ca_error() {
 async fn revoke_expired_cert_is_call_ca_error() {
     let mock = Mock::start().await;
     let sn = serial(&mock.apply_ok(DEV1, "revoke-expired").await);
-    advance_days(&mock, 800).await;
+    mock.advance_clock(crate::common::Duration::days(800));
     let r = mock.cert("revoke", DEV1, json!({ "certSn": sn })).await;
     assert_error(
         &r,

@@ -267,9 +267,9 @@ async fn public_url_wins_over_the_host_header() {
 /// Applies and checks notAfter - notBefore == days, both in List and in the certificate,
 /// and notBefore = the mock clock at issue (no backdating).
 async fn assert_validity(mock: &Mock, asset_id: &str, body: Value, days: i64) {
-    let before = mock_now_ms(mock).await;
+    let before = mock.now_ms();
     let r = mock.cert("apply", asset_id, body).await;
-    let after = mock_now_ms(mock).await;
+    let after = mock.now_ms();
     assert_eq!(r["code"], 0, "{r}");
     let data = &r["data"];
     let cert = data["cert"].as_str().unwrap();
@@ -641,9 +641,9 @@ async fn renew_policy_keep_leaves_the_old_cert_valid() {
 #[tokio::test]
 async fn list_rows_have_every_field_with_the_right_types() {
     let mock = Mock::start().await;
-    let before = mock_now_ms(&mock).await;
+    let before = mock.now_ms();
     let data = mock.apply_ok(DEV1, "dev1").await;
-    let after = mock_now_ms(&mock).await;
+    let after = mock.now_ms();
     let r = mock.cert("list", DEV1, Value::Null).await;
     assert_eq!(r["code"], 0, "{r}");
     assert_eq!(r["msg"], "OK");
@@ -835,7 +835,7 @@ async fn expired_certificates_list_status_2_and_revoked_wins_over_expired() {
     let list = mock.list(DEV1).await;
     assert_eq!(row(&list, sn(short))["certStatus"], 0);
 
-    advance_days(&mock, 2).await;
+    mock.advance_clock(Duration::days(2));
     let list = mock.list(DEV1).await;
     let expired = row(&list, sn(short));
     assert_eq!(expired["certStatus"], 2, "{expired}");
@@ -857,8 +857,7 @@ async fn expired_certificates_list_status_2_and_revoked_wins_over_expired() {
     );
 
     // Back in time, the same certificate is valid again (status judged at read time).
-    let (status, _) = post_clock(&mock, json!({ "reset": true })).await;
-    assert_eq!(status, 200);
+    mock.reset_clock();
     assert_eq!(row(&mock.list(DEV1).await, sn(short))["certStatus"], 0);
 }
 
@@ -1078,7 +1077,7 @@ async fn admin_reset_empties_lists_and_resets_the_clock_while_serials_keep_incre
     let first = mock.apply_ok(DEV1, "before-reset").await;
     let second = mock.apply_ok(DEV2, "before-reset-2").await;
     revoke(&mock, DEV2, sn(&second), json!(1)).await;
-    advance_days(&mock, 5).await;
+    mock.advance_clock(Duration::days(5));
     let (status, orgs_answer) = {
         let response = mock
             .http
@@ -1317,7 +1316,7 @@ async fn admin_health_reports_fixtures_cas_clock_and_counts() {
     assert!(counts.is_object(), "{health}");
     assert_eq!(counts["certificates"], 0, "{counts}");
     let data = mock.apply_ok(DEV1, "counted").await;
-    advance_days(&mock, 1).await;
+    mock.advance_clock(Duration::days(1));
     let health = mock.get_json("/__admin/health").await;
     assert_ne!(health["counts"], counts, "counts change after an apply");
     assert_eq!(health["counts"]["certificates"], 1, "{health}");
