@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::common::judge::post_clock;
 use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
