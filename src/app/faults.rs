@@ -50,7 +50,7 @@ impl Serialize for FaultAction {
 }
 
 /// `POST /__admin/faults`, as sent.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NewFault {
     action: String,
