@@ -758,3 +758,37 @@ async fn a_custom_fixtures_file_is_loaded_and_reported() {
     assert_eq!(r["code"], 0, "{r}");
     assert_eq!(r["data"], json!([]));
 }
+
+/// The links the mock writes into what it issues (certChainURL, the CRL distribution
+/// point) name routes it serves, for both authorities.
+#[tokio::test]
+async fn the_links_in_issued_certificates_are_served() {
+    let mock = Mock::start().await;
+    for (authority, csr) in [("RSA", rsa_csr("links-rsa")), ("ECC", ec_csr("links-ecc"))] {
+        let r = mock
+            .cert(
+                "apply",
+                DEV1,
+                json!({ "csr": csr, "issueAuthority": authority }),
+            )
+            .await;
+        assert_eq!(r["code"], 0, "{r}");
+        let data = &r["data"];
+        let base = mock.server.url();
+        let chain = data["certChainURL"].as_str().unwrap();
+        let root = mock
+            .get_text(chain.strip_prefix(base).expect("certChainURL at the mock"))
+            .await;
+        assert_eq!(root, data["caCert"].as_str().unwrap(), "{authority}");
+        for dp in crl_dp_uris(data["cert"].as_str().unwrap()) {
+            let crl = mock
+                .get_bytes(dp.strip_prefix(base).expect("CRL DP at the mock"))
+                .await;
+            let (ok, text) = openssl_try(&["crl", "-inform", "DER", "-noout", "-issuer"], &crl);
+            assert!(
+                ok && text.contains("issuer="),
+                "{authority} CRL at {dp}: {text}"
+            );
+        }
+    }
+}
