@@ -19,6 +19,7 @@ pub mod config;
 pub mod domain;
 pub mod healthcheck;
 pub mod journal;
+pub mod server;
 pub mod service;
 
 use std::net::SocketAddr;
@@ -195,16 +196,10 @@ pub async fn start(config: Config) -> Result<MockServer, String> {
     };
     let app = api::router(state.clone(), config.body_limit);
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "server stopped");
-        }
-    });
+    let limits = server::Limits::of(&config);
+    let task = tokio::spawn(server::serve(listener, app, limits, async {
+        let _ = rx.await;
+    }));
     tracing::info!(
         auth = %config.auth,
         poseidon_key = %poseidon_source,
