@@ -10,10 +10,12 @@ use std::net::TcpStream;
 use crate::common::*;
 
 async fn mock_with(configure: impl FnOnce(&mut Config)) -> Mock {
-    let mut config = Config::default();
-    config.header_timeout_secs = 1;
-    config.body_timeout_secs = 1;
-    config.idle_timeout_secs = 1;
+    let mut config = Config {
+        header_timeout_secs: 1,
+        body_timeout_secs: 1,
+        idle_timeout_secs: 1,
+        ..Config::default()
+    };
     configure(&mut config);
     Mock::start_with(config).await
 }
