@@ -130,6 +130,29 @@ pub struct Config {
     #[arg(long, env = "ENOS_MOCK_BODY_LIMIT", default_value_t = 1024 * 1024)]
     pub body_limit: usize,
 
+    /// Seconds a client has to send a complete request head, counted from the
+    /// connection's opening or the first byte after an idle spell; then it is closed.
+    #[arg(long, env = "ENOS_MOCK_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a client has to send a request body once its head is in; then HTTP 408
+    /// and the connection is closed.
+    #[arg(long, env = "ENOS_MOCK_BODY_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout_secs: u64,
+
+    /// Seconds a keep-alive connection may wait for its next request before it is closed.
+    #[arg(long, env = "ENOS_MOCK_IDLE_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout_secs: u64,
+
+    /// Connections served at once; further ones wait (unaccepted) until one closes.
+    #[arg(long, env = "ENOS_MOCK_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections: usize,
+
+    /// On SIGTERM/Ctrl-C: seconds in-flight requests get to finish before the
+    /// remaining connections are cut and the process exits 0.
+    #[arg(long, env = "ENOS_MOCK_SHUTDOWN_GRACE_SECS", default_value_t = 5)]
+    pub shutdown_grace_secs: u64,
+
     /// Log format.
     #[arg(long, env = "ENOS_MOCK_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,

@@ -25,6 +25,7 @@ pub mod domain;
 pub mod healthcheck;
 pub mod journal;
 mod mock;
+pub(crate) mod server;
 pub mod service;
 
 pub use app::faults::{Fault, FaultAction, FaultSpec};
@@ -48,23 +49,6 @@ pub const DEFAULT_POSEIDON_PUBLIC_KEY: &str = include_str!("../fixtures/poseidon
 /// The same as `MockServerBuilder::from(config).start()`.
 pub async fn start(config: Config) -> Result<MockServer, StartError> {
     MockServerBuilder::from(config).start().await
-}
-
-/// Serves `app` on `listener` in the background until `stop` completes, then lets
-/// in-flight calls finish.
-fn serve(
-    listener: tokio::net::TcpListener,
-    app: axum::Router,
-    stop: impl std::future::Future<Output = ()> + Send + 'static,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "server stopped");
-        }
-    })
 }
 
 /// Completes on Ctrl-C or SIGTERM. The handlers are installed when this is

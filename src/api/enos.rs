@@ -48,15 +48,25 @@ pub(crate) fn device_id(query: &Query) -> Result<DeviceId, EnosError> {
     )
 }
 
-fn require_post(method: &Method, action: &str) -> Result<(), EnosError> {
-    if method == Method::POST {
-        Ok(())
-    } else {
-        Err(EnosError::invalid_argument(
-            "method",
-            format!("action {action} must be called with POST, not {method}"),
-        ))
+/// Longest method name an answer repeats: an overlong one is cut, not echoed whole.
+const METHOD_SHOWN: usize = 32;
+
+/// Reads may be GET or POST, everything else POST: any other method, standard
+/// (PUT, TRACE) or not (`BREW`), gets EnOS's own refusal rather than a framework 405.
+fn check_method(method: &Method, action: &str, is_read: bool) -> Result<(), EnosError> {
+    if method == Method::POST || (is_read && method == Method::GET) {
+        return Ok(());
     }
+    let wanted = if is_read { "GET or POST" } else { "POST" };
+    let name = method.as_str();
+    let shown = match name.char_indices().nth(METHOD_SHOWN) {
+        Some((cut, _)) => format!("{}...", &name[..cut]),
+        None => name.to_string(),
+    };
+    Err(EnosError::invalid_argument(
+        "method",
+        format!("action {action} must be called with {wanted}, not {shown}"),
+    ))
 }
 
 /// An injected row with its placeholders filled in recognisably.
@@ -200,9 +210,7 @@ impl EnosRequest {
             Some(r) => r,
             None => {
                 let answered = async {
-                    if !action.is_read() {
-                        require_post(&self.method, action.name())?;
-                    }
+                    check_method(&self.method, action.name(), action.is_read())?;
                     let target = Target {
                         org_id: org_id(&query)?,
                         caller: self.caller,

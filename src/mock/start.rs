@@ -114,9 +114,10 @@ pub(super) async fn start(
     };
     let app = crate::api::router(state.clone(), config.body_limit);
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = crate::serve(listener, app, async {
+    let limits = crate::server::Limits::of(&config);
+    let task = tokio::spawn(crate::server::serve(listener, app, limits, async {
         let _ = stopped.await;
-    });
+    }));
     tracing::info!(
         auth = %config.auth,
         poseidon_key = %poseidon_source,

@@ -554,3 +554,64 @@ async fn public_url_env_var_reaches_cert_chain_url() {
         "{health}"
     );
 }
+
+/// Writes a raw request to the server; the stream is returned to keep it open.
+#[cfg(unix)]
+fn raw(server: &Running, request: &str) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    stream
+}
+
+/// SIGTERM with a request in flight and clients holding half-sent requests: the
+/// in-flight request is answered, the rest are cut at the grace deadline, exit 0.
+#[cfg(unix)]
+#[test]
+fn sigterm_finishes_in_flight_requests_then_cuts_the_rest_and_exits_0() {
+    let mut server = start_with_args(&["--port", "0", "--shutdown-grace-secs", "2"]);
+    let fault = r#"{"action": "list", "delayMs": 1000}"#;
+    let mut admin = raw(
+        &server,
+        &format!(
+            "POST /__admin/faults HTTP/1.1\r\nHost: mock\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{fault}",
+            fault.len()
+        ),
+    );
+    let mut answer = String::new();
+    admin.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 2"), "{answer}");
+
+    // A half-sent head and a body stopping short of its Content-Length.
+    let _half_head = raw(&server, "GET /__admin/health HTTP/1.1\r\nHost: mo");
+    let _half_body = raw(
+        &server,
+        &format!(
+            "POST /connect-service/v2.0/certificates?action=apply&orgId={ORG}&assetId={DEVICE} HTTP/1.1\r\n\
+             Host: mock\r\napim-accesstoken: t\r\nContent-Length: 100\r\n\r\n{{\"csr\""
+        ),
+    );
+    // A list call delayed 1 s by the fault: in flight when the signal arrives.
+    let mut in_flight = raw(
+        &server,
+        &format!(
+            "GET /connect-service/v2.0/certificates?action=list&orgId={ORG}&assetId={DEVICE} HTTP/1.1\r\n\
+             Host: mock\r\napim-accesstoken: t\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    let reader = thread::spawn(move || {
+        let mut answer = String::new();
+        let _ = in_flight.read_to_string(&mut answer);
+        answer
+    });
+    thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let status = server.terminate();
+    let took = started.elapsed();
+    assert!(status.success(), "exit status after SIGTERM: {status:?}");
+    assert!(took < Duration::from_secs(2 + 3), "exit took {took:?}");
+    let answer = reader.join().unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains(r#""code":0"#), "{answer}");
+}
