@@ -13,6 +13,7 @@ mod openapi;
 mod params;
 mod products;
 mod token;
+mod ui;
 
 use std::sync::Arc;
 
@@ -114,6 +115,9 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         )
         .route("/__admin/bulk/devices", post(admin::bulk_devices))
         .route("/__admin/openapi.json", get(openapi::serve))
+        .route("/", get(ui::root))
+        .route("/__admin/ui", get(ui::page))
+        .route("/__admin/state", get(ui::state))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

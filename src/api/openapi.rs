@@ -196,7 +196,10 @@ pub(crate) fn document() -> Value {
             "/__admin/bulk/devices": admin("post", "Bulk-load devices of one product, each with a certificate for a fresh key (scale tests)", Some(json!({ "type": "object", "properties": {
                 "orgId": { "type": "string" }, "productKey": { "type": "string" }, "count": { "type": "integer" },
                 "prefix": { "type": "string" }, "issueAuthority": { "type": "string", "enum": ["RSA", "ECC"] } } }))),
-            "/__admin/openapi.json": admin("get", "This document", None)
+            "/__admin/openapi.json": admin("get", "This document", None),
+            "/": admin("get", "Redirects (307) to the dashboard, /__admin/ui", None),
+            "/__admin/ui": admin("get", "The dashboard: one embedded HTML page (text/html)", None),
+            "/__admin/state": admin("get", "The dashboard's data: orgs, products, a page of devices (filter, offset, limit) with decoded certificates, both roots with their CRL entries", None)
         },
         "components": {
             "schemas": {

@@ -8,6 +8,7 @@ mod ca_endpoints;
 mod cli;
 mod concurrency;
 mod control_plane;
+mod dashboard;
 mod errors;
 mod lifecycle;
 mod openapi;
