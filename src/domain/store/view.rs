@@ -12,6 +12,11 @@ pub(crate) struct DevicePage {
     pub devices: Vec<(Device, Vec<CertRecord>)>,
 }
 
+/// The order devices are listed in.
+fn key<'a>(d: &&'a Device) -> (&'a str, &'a str, &'a str) {
+    (&d.org_id, &d.product_key, &d.asset_id)
+}
+
 impl Store {
     /// Every product, by org and key, with how many devices it has.
     pub(crate) fn products(&self) -> Vec<(Product, usize)> {
@@ -46,7 +51,6 @@ impl Store {
             .filter(|d| matches(d))
             .collect();
         let total = found.len();
-        let key = |d: &&Device| (d.org_id.as_str(), d.product_key.as_str(), d.asset_id.as_str());
         let end = offset.saturating_add(limit).min(total);
         if offset >= end {
             return DevicePage {
