@@ -13,6 +13,7 @@ mod openapi;
 mod params;
 mod products;
 mod token;
+mod ui;
 
 use std::sync::Arc;
 
@@ -119,6 +120,9 @@ fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(admin::requests, admin::clear_requests))
         .routes(routes!(admin::bulk_devices))
         .routes(routes!(openapi::serve))
+        .routes(routes!(ui::root))
+        .routes(routes!(ui::page))
+        .routes(routes!(ui::state))
 }
 
 /// Every route, with the layers every call passes.

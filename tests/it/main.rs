@@ -9,6 +9,7 @@ mod cli;
 mod concurrency;
 mod connections;
 mod control_plane;
+mod dashboard;
 mod errors;
 mod lifecycle;
 mod methods;

@@ -44,6 +44,9 @@ const SERVED: &[(&str, &str)] = &[
     ("delete", "/__admin/requests"),
     ("post", "/__admin/bulk/devices"),
     ("get", "/__admin/openapi.json"),
+    ("get", "/"),
+    ("get", "/__admin/ui"),
+    ("get", "/__admin/state"),
 ];
 
 const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];

@@ -9,6 +9,7 @@ mod conflicts;
 mod registry;
 #[cfg(test)]
 mod tests;
+mod view;
 
 pub(crate) use certs::Reservation;
 pub use certs::{random_first_serial, SERIAL_LIMIT};
