@@ -175,6 +175,7 @@ fn listing(c: &mut Criterion) {
     let target = Target {
         org_id: "o15444172373271".into(),
         caller: None,
+        host: None,
     };
     let device = CertArgs::device(DeviceId::AssetId("Uvmm5AXU".into()));
     for (authority, cn) in [(Authority::Rsa, "list-rsa"), (Authority::Ecc, "list-ecc")] {

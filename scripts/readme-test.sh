@@ -24,7 +24,7 @@ BIN=${ENOS_MOCK_BIN:-$ROOT/target/debug/enos-cert-mock}
 if [ "$#" -gt 0 ]; then
     FILES=("$@")
 else
-    FILES=(README.md docs/authentication.md docs/control-plane.md docs/reference.md)
+    FILES=(README.md docs/authentication.md docs/control-plane.md docs/reference.md docs/dashboard.md)
 fi
 
 for tool in curl jq openssl; do

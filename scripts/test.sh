@@ -68,4 +68,8 @@ bash scripts/readme-test.sh
 echo "test.sh: scripts/recipes-test.sh"
 bash scripts/recipes-test.sh
 
+# The dashboard in headless Chromium (installs chromium and playwright-core itself).
+echo "test.sh: scripts/ui-test.sh"
+bash scripts/ui-test.sh
+
 echo "test.sh: all checks passed"

@@ -42,7 +42,7 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone, Args)]
 pub struct Config {
-    /// Address to listen on.
+    /// Address to listen on (`healthcheck`: the address to check, unless --url is given).
     #[arg(
         long,
         env = "ENOS_MOCK_HOST",
@@ -52,6 +52,7 @@ pub struct Config {
     pub host: String,
 
     /// Port to listen on; 0 picks a free port (the log line `listening on ...` names it).
+    /// `healthcheck`: the port to check, unless --url is given.
     #[arg(long, env = "ENOS_MOCK_PORT", default_value_t = 8080, global = true)]
     pub port: u16,
 
@@ -61,7 +62,8 @@ pub struct Config {
     pub fixtures: Option<PathBuf>,
 
     /// Base URL clients reach the mock at, used in certChainURL and the CRL
-    /// distribution point. Default: http://{host}:{port} as bound.
+    /// distribution point. Default: http://{host}:{port} as bound; on a wildcard
+    /// address (0.0.0.0, ::) each call's Host header, loopback when it has none.
     #[arg(long, env = "ENOS_MOCK_PUBLIC_URL")]
     pub public_url: Option<String>,
 
@@ -110,9 +112,10 @@ pub struct Config {
     #[arg(long, env = "ENOS_MOCK_AUTH_WINDOW_MINUTES", default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..))]
     pub auth_window_minutes: u32,
 
-    /// The first certificate serial number issued.
-    #[arg(long, env = "ENOS_MOCK_FIRST_SERIAL", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub first_serial: u64,
+    /// The first certificate serial number issued (below 2^31). Default: random between
+    /// 10^6 and 2^31 - 2^27, so serials do not repeat across restarts of the same CA.
+    #[arg(long, env = "ENOS_MOCK_FIRST_SERIAL", value_parser = clap::value_parser!(u64).range(1..crate::domain::store::SERIAL_LIMIT))]
+    pub first_serial: Option<u64>,
 
     /// Makes every generated identifier (productKey, assetId, deviceKey, secrets,
     /// requestId) reproducible: the same calls in the same order give the same values.
@@ -145,6 +148,28 @@ pub struct Config {
     /// Most device connections open at once over both MQTT ports; more are closed at accept.
     #[arg(long, env = "ENOS_MOCK_MQTT_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub mqtt_max_connections: u32,
+    /// Seconds a client has to send a complete request head, counted from the
+    /// connection's opening or the first byte after an idle spell; then it is closed.
+    #[arg(long, env = "ENOS_MOCK_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a client has to send a request body once its head is in; then HTTP 408
+    /// and the connection is closed.
+    #[arg(long, env = "ENOS_MOCK_BODY_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout_secs: u64,
+
+    /// Seconds a keep-alive connection may wait for its next request before it is closed.
+    #[arg(long, env = "ENOS_MOCK_IDLE_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout_secs: u64,
+
+    /// Connections served at once; further ones wait (unaccepted) until one closes.
+    #[arg(long, env = "ENOS_MOCK_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections: usize,
+
+    /// On SIGTERM/Ctrl-C: seconds in-flight requests get to finish before the
+    /// remaining connections are cut and the process exits 0.
+    #[arg(long, env = "ENOS_MOCK_SHUTDOWN_GRACE_SECS", default_value_t = 5)]
+    pub shutdown_grace_secs: u64,
 
     /// Log format.
     #[arg(long, env = "ENOS_MOCK_LOG_FORMAT", value_enum, default_value = "text")]

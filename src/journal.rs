@@ -1,5 +1,8 @@
 //! The request journal: a bounded ring of the calls the mock answered
-//! (EnOS, token and CA calls; never control calls). Memory stays bounded.
+//! (EnOS, token and CA calls; never control calls). Memory stays bounded:
+//! at most `capacity` entries, each with its text fields cut to a few hundred
+//! bytes, and a read returns at most [`DEFAULT_READ_LIMIT`] entries unless it
+//! asks for more (see docs/limits.md).
 
 use std::collections::VecDeque;
 
@@ -57,12 +60,38 @@ pub struct MqttFields {
     pub bytes: Option<usize>,
 }
 
+/// Longest stored method, path and query, in bytes: a 64 KB query costs the journal
+/// no more than a short one (issue 10: 1,200 such calls made one read 60 MB).
+pub const MAX_METHOD: usize = 32;
+pub const MAX_PATH: usize = 512;
+pub const MAX_QUERY: usize = 1024;
+
+/// Entries a read returns when it gives no `limit`: the newest 100, so that many
+/// concurrent reads of a full journal stay cheap.
+pub const DEFAULT_READ_LIMIT: usize = 100;
+
+/// `text` cut to at most `max` bytes (on a character boundary) and marked
+/// `…[truncated N bytes]`, N the bytes left out; unchanged when short enough.
+pub fn bounded(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let dropped = text.len() - cut;
+    text.truncate(cut);
+    text.push_str(&format!("…[truncated {dropped} bytes]"));
+    text
+}
+
 /// Which entries `GET /__admin/requests` returns.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub action: Option<String>,
     pub code: Option<i64>,
-    /// The newest N after filtering.
+    /// The newest N after filtering; [`DEFAULT_READ_LIMIT`] when not given.
     pub limit: Option<usize>,
 }
 
@@ -84,10 +113,14 @@ impl Journal {
         self.capacity
     }
 
-    pub fn record(&self, entry: Entry) {
+    /// Stores `entry` with its text fields bounded, dropping the oldest when full.
+    pub fn record(&self, mut entry: Entry) {
         if self.capacity == 0 {
             return;
         }
+        entry.method = bounded(entry.method, MAX_METHOD);
+        entry.path = bounded(entry.path, MAX_PATH);
+        entry.query = bounded(entry.query, MAX_QUERY);
         let mut entries = self.entries.lock();
         if entries.len() == self.capacity {
             entries.pop_front();
@@ -107,11 +140,13 @@ impl Journal {
         self.entries.lock().clear();
     }
 
-    /// Matching entries, oldest first.
+    /// The newest `limit` matching entries, oldest first. Only those are copied.
     pub fn query(&self, filter: &Filter) -> Vec<Entry> {
+        let limit = filter.limit.unwrap_or(DEFAULT_READ_LIMIT);
         let entries = self.entries.lock();
-        let mut matching: Vec<Entry> = entries
+        let mut newest: Vec<Entry> = entries
             .iter()
+            .rev()
             .filter(|e| {
                 filter
                     .action
@@ -119,13 +154,12 @@ impl Journal {
                     .is_none_or(|a| e.action.as_ref() == Some(a))
             })
             .filter(|e| filter.code.is_none_or(|c| e.code == Some(c)))
+            .take(limit)
             .cloned()
             .collect();
-        if let Some(limit) = filter.limit {
-            let skip = matching.len().saturating_sub(limit);
-            matching.drain(..skip);
-        }
-        matching
+        drop(entries);
+        newest.reverse();
+        newest
     }
 }
 
@@ -179,5 +213,71 @@ mod tests {
         let off = Journal::new(0);
         off.record(entry("apply", 0));
         assert!(off.is_empty());
+    }
+
+    #[test]
+    fn long_fields_are_stored_cut_and_marked() {
+        let j = Journal::new(2);
+        let mut long = entry("apply", 0);
+        long.method = "M".repeat(1000);
+        long.path = format!("/connect-service/{}", "p".repeat(70_000));
+        long.query = format!("orgId=é{}", "q".repeat(65_536));
+        let (path_len, query_len) = (long.path.len(), long.query.len());
+        j.record(long);
+        let stored = &j.query(&Filter::default())[0];
+        assert_eq!(
+            stored.method,
+            format!("{}…[truncated 968 bytes]", "M".repeat(32))
+        );
+        assert!(stored.path.starts_with("/connect-service/ppp"));
+        assert!(stored
+            .path
+            .ends_with(&format!("…[truncated {} bytes]", path_len - MAX_PATH)));
+        assert!(stored
+            .query
+            .ends_with(&format!("…[truncated {} bytes]", query_len - MAX_QUERY)));
+        for field in [&stored.method, &stored.path, &stored.query] {
+            assert!(field.len() <= MAX_QUERY + 32, "{} bytes", field.len());
+        }
+        // Short fields, and a cut inside a multi-byte character, stay valid text.
+        assert_eq!(bounded("abc".into(), 3), "abc");
+        assert_eq!(bounded("aé".into(), 2), "a…[truncated 2 bytes]");
+    }
+
+    #[test]
+    fn reads_return_the_newest_hundred_unless_asked() {
+        let j = Journal::new(1000);
+        for i in 0..1000 {
+            j.record(entry("list", i));
+        }
+        let read = j.query(&Filter::default());
+        assert_eq!(read.len(), DEFAULT_READ_LIMIT);
+        assert_eq!(
+            read.first().unwrap().code,
+            Some(900),
+            "newest, oldest first"
+        );
+        assert_eq!(read.last().unwrap().code, Some(999));
+        let all = j.query(&Filter {
+            limit: Some(1000),
+            ..Filter::default()
+        });
+        assert_eq!(all.len(), 1000);
+        // 1,000 entries of the longest fields serialise to a few MB at most.
+        let mut big = entry("list", 0);
+        big.method = "M".repeat(5000);
+        big.path = "p".repeat(100_000);
+        big.query = "q".repeat(100_000);
+        for _ in 0..1000 {
+            j.record(big.clone());
+        }
+        let full = serde_json::to_vec(&j.query(&Filter {
+            limit: Some(1000),
+            ..Filter::default()
+        }))
+        .unwrap();
+        assert!(full.len() < 2_000_000, "{} bytes", full.len());
+        let default = serde_json::to_vec(&j.query(&Filter::default())).unwrap();
+        assert!(default.len() < 200_000, "{} bytes", default.len());
     }
 }

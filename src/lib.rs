@@ -1,14 +1,19 @@
 //! enos-cert-mock: a mock of the EnOS certificate service with a real in-memory CA.
 //!
-//! Start it in-process on a free port (what the black-box tests do):
+//! Start it in-process on a free port, set it up through its typed helpers, point
+//! the client under test at [`MockServer::url`]; dropping the server stops it.
 //!
-//! ```no_run
-//! # async fn demo() -> Result<(), String> {
-//! let server = enos_cert_mock::start(enos_cert_mock::Config::default()).await?;
-//! println!("mock at {}", server.url());
-//! server.shutdown().await;
+//! ```
+//! # #[tokio::main] async fn main() -> Result<(), enos_cert_mock::StartError> {
+//! use enos_cert_mock::{AuthMode, MockServer};
+//!
+//! let mock = MockServer::builder().auth(AuthMode::Lenient).start().await?;
+//! mock.advance_clock(time::Duration::days(30));
+//! println!("mock at {}, 30 days ahead", mock.url());
 //! # Ok(()) }
 //! ```
+//!
+//! `docs/library.md` walks through the helpers.
 
 pub mod api;
 pub mod app;
@@ -19,33 +24,21 @@ pub mod config;
 pub mod domain;
 pub mod healthcheck;
 pub mod journal;
+mod mock;
 pub(crate) mod mqtt;
+pub(crate) mod server;
 pub mod service;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
-use parking_lot::RwLock;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-
+pub use app::faults::{Fault, FaultAction, FaultSpec};
 pub use app::fixtures_source::{DEFAULT_FIXTURES, DEFAULT_FIXTURES_NAME};
+pub use auth::AuthMode;
 pub use config::Config;
-
-use app::faults::Faults;
-use app::fixtures_source::{load_ca, read_file, read_fixtures, FixturesSource};
-use app::AppState;
-use auth::poseidon::PoseidonKey;
-use auth::Gateway;
-use ca::Roots;
-use clock::Clock;
-use domain::ids::Ids;
-use domain::model::Authority;
-use domain::store::Store;
-use journal::Journal;
-use service::links::CaLinks;
-use service::Service;
+pub use domain::actions::{Action, CertAction, DeviceAction, ProductAction};
+pub use domain::errors::{EnosError, ErrorKey};
+pub use domain::model::{Authority, Device, DeviceId, Product};
+pub use mock::{KeyAndCert, MockServer, MockServerBuilder, StartError};
+pub use service::{NewDevice, NewProduct, RenewPolicy};
+pub use time;
 
 /// The RSA key that opens Poseidon tokens unless `--poseidon-key` names another: a copy of
 /// `fixtures/poseidon-test-key.pem`. A test key, public by design.
@@ -53,59 +46,10 @@ pub const DEFAULT_POSEIDON_KEY: &str = include_str!("../fixtures/poseidon-test-k
 /// Its public half, base64 DER SubjectPublicKeyInfo: what goes into a Poseidon SDK.
 pub const DEFAULT_POSEIDON_PUBLIC_KEY: &str = include_str!("../fixtures/poseidon-test-key.pub.b64");
 
-/// A running mock. Dropping it leaves the server running until the runtime ends;
-/// call [`MockServer::shutdown`] to stop it.
-pub struct MockServer {
-    addr: SocketAddr,
-    url: String,
-    state: AppState,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
-}
-
-impl MockServer {
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// `http://host:port` as bound.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    /// The bound MQTT over TLS port; `None` when off.
-    pub fn mqtt_tls_port(&self) -> Option<u16> {
-        self.state.mqtt.ports().tls_port
-    }
-
-    /// The bound plain MQTT port; `None` when off.
-    pub fn mqtt_port(&self) -> Option<u16> {
-        self.state.mqtt.ports().port
-    }
-
-    /// The EnOS core the server runs on, for in-process calls.
-    pub fn service(&self) -> &Arc<Service> {
-        &self.state.service
-    }
-
-    /// Everything the transports share: the core, gateway, journal, faults and fixtures.
-    pub fn state(&self) -> &AppState {
-        &self.state
-    }
-
-    pub async fn shutdown(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        let _ = (&mut self.task).await;
-    }
-
-    /// Serves until `stop` completes (see [`stop_signal`]).
-    pub async fn serve_until(self, stop: impl std::future::Future<Output = ()>) {
-        stop.await;
-        tracing::info!("shutting down");
-        self.shutdown().await;
-    }
+/// Starts a mock configured by `config` (what the binary does with its flags).
+/// The same as `MockServerBuilder::from(config).start()`.
+pub async fn start(config: Config) -> Result<MockServer, StartError> {
+    MockServerBuilder::from(config).start().await
 }
 
 /// Completes on Ctrl-C or SIGTERM. The handlers are installed when this is
@@ -133,157 +77,4 @@ pub fn stop_signal() -> impl std::future::Future<Output = ()> {
     async {
         let _ = tokio::signal::ctrl_c().await;
     }
-}
-
-/// The gateway of `config`, with the Poseidon key from `--poseidon-key` or the built-in one.
-fn gateway(config: &Config) -> Result<(Gateway, String), String> {
-    let (source, pem) = match &config.poseidon_key {
-        Some(path) => (
-            path.display().to_string(),
-            read_file(path).map_err(|e| format!("poseidon key {e}"))?,
-        ),
-        None => (
-            "built-in fixtures/poseidon-test-key.pem".to_string(),
-            DEFAULT_POSEIDON_KEY.to_string(),
-        ),
-    };
-    let key = PoseidonKey::from_pem(&pem).map_err(|e| format!("poseidon key {source}: {e}"))?;
-    Ok((
-        Gateway::new(config.auth, config.auth_window_minutes, key),
-        source,
-    ))
-}
-
-/// The host of `scheme://host[:port]/...`; an IPv6 host keeps its brackets.
-fn url_host(url: &str) -> Option<&str> {
-    let rest = url.split_once("://")?.1;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
-    let host = if authority.starts_with('[') {
-        &authority[..=authority.find(']')?]
-    } else {
-        authority.split(':').next()?
-    };
-    (!host.is_empty()).then_some(host)
-}
-
-/// The MQTT listener settings; the broker certificate also names the host of the public URL.
-fn mqtt_settings(config: &Config, public_url: &str) -> mqtt::broker::Settings {
-    let mut hostnames = config.mqtt_hostname.clone();
-    if let Some(host) = url_host(public_url) {
-        hostnames.push(host.to_string());
-    }
-    mqtt::broker::Settings {
-        host: config.host.clone(),
-        tls_port: config.mqtt_tls_port.0,
-        port: config.mqtt_port.0,
-        hostnames,
-        max_connections: config.mqtt_max_connections as usize,
-    }
-}
-
-/// Loads fixtures and CAs, binds, and serves in the background.
-pub async fn start(config: Config) -> Result<MockServer, String> {
-    let (fixtures_name, fixtures) = read_fixtures(config.fixtures.as_deref())?;
-    let (gateway, poseidon_source) = gateway(&config)?;
-    let clock = Arc::new(Clock::new());
-    let source = FixturesSource::load(
-        config.fixtures.as_deref(),
-        fixtures_name,
-        &fixtures,
-        clock.now_ms(),
-    )?;
-    let fixtures_dir = source.dir();
-    let ca_fixture = fixtures.ca.as_ref();
-    let root = |authority| {
-        load_ca(
-            authority,
-            &config,
-            ca_fixture,
-            &fixtures_dir,
-            clock.now_ms(),
-        )
-    };
-    let cas = Roots {
-        rsa: root(Authority::Rsa)?,
-        ecc: root(Authority::Ecc)?,
-    };
-
-    let listener = TcpListener::bind((config.host.as_str(), config.port))
-        .await
-        .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let url = format!("http://{addr}");
-    let public_url = config.public_url.clone().unwrap_or_else(|| url.clone());
-
-    let service = Arc::new(Service {
-        store: Store::new(&source.loaded, config.first_serial),
-        clock,
-        cas,
-        ids: Ids::new(config.seed),
-        renew_policy: config.renew_policy,
-        links: CaLinks::new(&public_url),
-    });
-    let mqtt = mqtt::broker::bind_listeners(mqtt_settings(&config, &public_url)).await?;
-    let fixtures_name = source.name.clone();
-    let state = AppState {
-        service,
-        gateway: Arc::new(gateway),
-        journal: Arc::new(Journal::new(config.journal_size)),
-        faults: Arc::new(Faults::default()),
-        fixtures: Arc::new(RwLock::new(source)),
-        mqtt: mqtt.broker.clone(),
-    };
-    let mqtt_ports = mqtt.broker.ports();
-    let mqtt_auth = mqtt::auth::CoreAuthenticator::new(
-        state.service.clone(),
-        mqtt.broker.clone(),
-        state.journal.clone(),
-    );
-    mqtt.serve(state.service.clone(), mqtt_auth);
-    let app = api::router(state.clone(), config.body_limit);
-    let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "server stopped");
-        }
-    });
-    tracing::info!(
-        auth = %config.auth,
-        poseidon_key = %poseidon_source,
-        window_minutes = config.auth_window_minutes,
-        "gateway authentication {}: {}",
-        config.auth,
-        config.auth.describe()
-    );
-    tracing::info!(
-        fixtures = %fixtures_name,
-        auth = %config.auth,
-        renew_policy = ?config.renew_policy,
-        seed = ?config.seed,
-        rsa_root = %state.service.cas.rsa.fingerprint,
-        ecc_root = %state.service.cas.ecc.fingerprint,
-        "listening on {url}"
-    );
-    let port_text = |p: Option<u16>| p.map_or("off".to_string(), |p| p.to_string());
-    tracing::info!(
-        mqtt_tls_port = ?mqtt_ports.tls_port,
-        mqtt_port = ?mqtt_ports.port,
-        "MQTT listening on {host} (TLS: {}, plain: {})",
-        port_text(mqtt_ports.tls_port),
-        port_text(mqtt_ports.port),
-        host = config.host,
-    );
-    Ok(MockServer {
-        addr,
-        url,
-        state,
-        shutdown: Some(tx),
-        task,
-    })
 }

@@ -10,7 +10,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::app::faults::{Fault, FaultSpec, Faults, NewFault};
 use crate::app::health::{ClockView, Health};
@@ -19,6 +20,7 @@ use crate::clock::{parse_rfc3339, Clock};
 use crate::domain::errors::CATALOGUE;
 use crate::domain::model::{App, Authority, Org};
 use crate::domain::rules::{check_new_org, DAY_MS};
+use crate::domain::store::Counts;
 use crate::journal::{Entry, Filter, Journal};
 use crate::service::{BulkLoaded, BulkSpec, Service};
 
@@ -80,19 +82,26 @@ impl<T: Serialize> IntoResponse for Answer<T> {
 
 type Answered<T> = Result<Answer<T>, AdminError>;
 
+#[utoipa::path(get, path = "/__admin/health", tag = "admin", summary = "Readiness, version, fixtures, roots, clock, counts",
+    responses((status = 200, description = "OK", body = crate::app::health::Health)))]
 pub(crate) async fn health(State(state): State<AppState>) -> Answer<Health> {
     Answer(Health::of(&state))
 }
 
+#[utoipa::path(get, path = "/__admin/clock", tag = "admin", summary = "The mock clock",
+    responses((status = 200, description = "OK", body = ClockView)))]
 pub(crate) async fn get_clock(State(service): State<Arc<Service>>) -> Answer<ClockView> {
     Answer(ClockView::of(&service))
 }
 
-#[derive(Deserialize)]
+/// Exactly one field; `reset` must be true.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(min_properties = 1, max_properties = 1)]
 pub(crate) struct ClockChange {
     advance_seconds: Option<i64>,
     advance_days: Option<i64>,
+    /// An RFC 3339 date-time.
     set: Option<String>,
     reset: Option<bool>,
 }
@@ -127,6 +136,9 @@ impl ClockChange {
     }
 }
 
+#[utoipa::path(post, path = "/__admin/clock", tag = "admin", summary = "Move the clock: exactly one of advanceSeconds, advanceDays, set, reset",
+    request_body(content = ClockChange, content_type = "application/json"),
+    responses((status = 200, description = "OK", body = ClockView), (status = 400, description = "The request cannot be done as asked", body = super::openapi::Message), (status = 413, description = "Request size limit exceeded", body = super::openapi::Message)))]
 pub(crate) async fn set_clock(
     State(service): State<Arc<Service>>,
     AdminJson(change): AdminJson<ClockChange>,
@@ -135,25 +147,55 @@ pub(crate) async fn set_clock(
     Ok(Answer(ClockView::of(&service)))
 }
 
-pub(crate) async fn reset(State(state): State<AppState>) -> Answer<Value> {
-    state.reset();
-    let service = &state.service;
-    Answer(json!({
-        "status": "reset",
-        "counts": service.store.counts(),
-        "clock": ClockView::of(service),
-    }))
+/// The answer to a reset.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Reset {
+    /// `reset`.
+    status: &'static str,
+    #[schema(value_type = Object)]
+    counts: Counts,
+    clock: ClockView,
 }
 
-pub(crate) async fn errors() -> Answer<Vec<Value>> {
+#[utoipa::path(post, path = "/__admin/reset", tag = "admin", summary = "Back to the fixtures; clock, faults and journal reset",
+    responses((status = 200, description = "OK", body = Reset)))]
+pub(crate) async fn reset(State(state): State<AppState>) -> Answer<Reset> {
+    state.reset();
+    let service = &state.service;
+    Answer(Reset {
+        status: "reset",
+        counts: service.store.counts(),
+        clock: ClockView::of(service),
+    })
+}
+
+/// One row of the error catalogue.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ErrorRow {
+    key: &'static str,
+    code: i64,
+    /// The message template; `{name}` placeholders are filled per call.
+    msg: &'static str,
+    #[schema(value_type = Vec<String>)]
+    actions: &'static [&'static str],
+}
+
+#[utoipa::path(get, path = "/__admin/errors", tag = "admin", summary = "The error catalogue",
+    responses((status = 200, description = "OK", body = Vec<ErrorRow>)))]
+pub(crate) async fn errors() -> Answer<Vec<ErrorRow>> {
     let rows = CATALOGUE
         .iter()
-        .map(|d| json!({ "key": d.key, "code": d.code, "msg": d.template, "actions": d.actions }))
+        .map(|d| ErrorRow {
+            key: d.key,
+            code: d.code,
+            msg: d.template,
+            actions: d.actions,
+        })
         .collect();
     Answer(rows)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct OrgBody {
     org_id: String,
@@ -161,7 +203,7 @@ pub(crate) struct OrgBody {
     apps: Vec<AppBody>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct AppBody {
     app_key: String,
@@ -181,6 +223,9 @@ impl From<OrgBody> for Org {
     }
 }
 
+#[utoipa::path(post, path = "/__admin/orgs", tag = "admin", summary = "Declare an org with apps (replaces one of the same id)",
+    request_body(content = OrgBody, content_type = "application/json"),
+    responses((status = 200, description = "OK", body = OrgBody), (status = 400, description = "The request cannot be done as asked", body = super::openapi::Message), (status = 413, description = "Request size limit exceeded", body = super::openapi::Message)))]
 pub(crate) async fn create_org(
     State(service): State<Arc<Service>>,
     AdminJson(body): AdminJson<OrgBody>,
@@ -191,19 +236,38 @@ pub(crate) async fn create_org(
     Ok(Answer(org))
 }
 
+#[utoipa::path(get, path = "/__admin/orgs", tag = "admin", summary = "Declared orgs and their apps",
+    responses((status = 200, description = "OK", body = Vec<OrgBody>)))]
 pub(crate) async fn list_orgs(State(service): State<Arc<Service>>) -> Answer<Vec<Org>> {
     Answer(service.store.orgs())
 }
 
-pub(crate) async fn reload(State(state): State<AppState>) -> Answered<Value> {
-    state.reload().map_err(bad_request)?;
-    Ok(Answer(json!({
-        "status": "reloaded",
-        "fixturesFile": state.fixtures.read().name,
-        "counts": state.service.store.counts(),
-    })))
+/// The answer to a reload.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Reloaded {
+    /// `reloaded`.
+    status: &'static str,
+    fixtures_file: String,
+    #[schema(value_type = Object)]
+    counts: Counts,
 }
 
+#[utoipa::path(post, path = "/__admin/reload", tag = "admin", summary = "Re-read the fixtures file and reset to it",
+    responses((status = 200, description = "OK", body = Reloaded), (status = 400, description = "The request cannot be done as asked", body = super::openapi::Message)))]
+pub(crate) async fn reload(State(state): State<AppState>) -> Answered<Reloaded> {
+    state.reload().map_err(bad_request)?;
+    let fixtures_file = state.fixtures.read().name.clone();
+    Ok(Answer(Reloaded {
+        status: "reloaded",
+        fixtures_file,
+        counts: state.service.store.counts(),
+    }))
+}
+
+#[utoipa::path(post, path = "/__admin/faults", tag = "admin", summary = "Register a fault",
+    request_body(content = NewFault, content_type = "application/json"),
+    responses((status = 200, description = "The registered fault", body = Object), (status = 400, description = "The request cannot be done as asked", body = super::openapi::Message), (status = 413, description = "Request size limit exceeded", body = super::openapi::Message)))]
 pub(crate) async fn add_fault(
     State(faults): State<Arc<Faults>>,
     AdminJson(new): AdminJson<NewFault>,
@@ -212,13 +276,30 @@ pub(crate) async fn add_fault(
     Ok(Answer(faults.add(spec)))
 }
 
+#[utoipa::path(get, path = "/__admin/faults", tag = "admin", summary = "Registered faults",
+    responses((status = 200, description = "OK", body = Vec<Object>)))]
 pub(crate) async fn list_faults(State(faults): State<Arc<Faults>>) -> Answer<Vec<Fault>> {
     Answer(faults.list())
 }
 
+#[utoipa::path(delete, path = "/__admin/faults", tag = "admin", summary = "Clear all faults",
+    responses((status = 200, description = "An empty list", body = Vec<Object>)))]
 pub(crate) async fn clear_faults(State(faults): State<Arc<Faults>>) -> Answer<Vec<Value>> {
     faults.clear();
     Answer(Vec::new())
+}
+
+/// The query of `GET /__admin/requests` (read by [`journal_filter`]).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct JournalQuery {
+    /// Only calls of this action (`apply`, `product.create`, ...).
+    action: Option<String>,
+    /// Only answers with this EnOS code.
+    code: Option<i64>,
+    /// At most this many entries, the newest.
+    limit: Option<u64>,
 }
 
 /// `?action=&code=&limit=` of `GET /__admin/requests`.
@@ -240,6 +321,9 @@ fn journal_filter(query: &Query) -> Result<Filter, AdminError> {
     })
 }
 
+#[utoipa::path(get, path = "/__admin/requests", tag = "admin", summary = "The request journal, oldest first",
+    params(JournalQuery),
+    responses((status = 200, description = "OK", body = Vec<Object>), (status = 400, description = "The request cannot be done as asked", body = super::openapi::Message)))]
 pub(crate) async fn requests(
     State(journal): State<Arc<Journal>>,
     RawQuery(raw): RawQuery,
@@ -248,12 +332,14 @@ pub(crate) async fn requests(
     Ok(Answer(journal.query(&filter)))
 }
 
+#[utoipa::path(delete, path = "/__admin/requests", tag = "admin", summary = "Clear the journal",
+    responses((status = 200, description = "An empty list", body = Vec<Object>)))]
 pub(crate) async fn clear_requests(State(journal): State<Arc<Journal>>) -> Answer<Vec<Value>> {
     journal.clear();
     Answer(Vec::new())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct BulkBody {
     org_id: String,
@@ -261,6 +347,7 @@ pub(crate) struct BulkBody {
     count: u64,
     #[serde(default = "default_prefix")]
     prefix: String,
+    /// RSA or ECC; absent: no certificates.
     issue_authority: Option<String>,
 }
 
@@ -288,6 +375,9 @@ impl TryFrom<BulkBody> for BulkSpec {
     }
 }
 
+#[utoipa::path(post, path = "/__admin/bulk/devices", tag = "admin", summary = "Bulk-load devices of one product, each with a certificate for a fresh key (scale tests)",
+    request_body(content = BulkBody, content_type = "application/json"),
+    responses((status = 200, description = "{devices, certificates, elapsedMs}", body = Object), (status = 400, description = "The request cannot be done as asked", body = super::openapi::Message), (status = 413, description = "Request size limit exceeded", body = super::openapi::Message)))]
 pub(crate) async fn bulk_devices(
     State(service): State<Arc<Service>>,
     AdminJson(body): AdminJson<BulkBody>,

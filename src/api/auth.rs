@@ -70,7 +70,9 @@ pub(crate) async fn gateway(
             next.run(request).await
         }
         Err(denied) => {
-            tracing::info!(path = %parts.uri.path(), reason = %denied, "gateway refused a call");
+            if let Some(suppressed) = state.gateway.refusal_log().admit() {
+                tracing::info!(path = %parts.uri.path(), reason = %denied, suppressed, "gateway refused a call");
+            }
             envelope::message(StatusCode::UNAUTHORIZED, UNAUTHORIZED)
         }
     }

@@ -63,10 +63,14 @@ fn crl(service: &Service, authority: Authority, raw_query: Option<String>) -> Re
     }
 }
 
+/// The RSA root certificate.
+#[utoipa::path(get, path = "/enos/CA/cacert", tag = "ca", responses((status = 200, description = "The root certificate, PEM", body = String, content_type = "application/x-pem-file")))]
 pub(crate) async fn rsa_cacert(State(service): State<Arc<Service>>) -> Response {
     cacert(&service, Authority::Rsa)
 }
 
+/// A root certificate.
+#[utoipa::path(get, path = "/enos/CA/cacert/{kind}", tag = "ca", params(("kind" = String, Path, description = "RSA or ECC")), responses((status = 200, description = "The root certificate, PEM", body = String, content_type = "application/x-pem-file"), (status = 404, description = "Unknown authority", body = super::openapi::Message)))]
 pub(crate) async fn cacert_of(
     State(service): State<Arc<Service>>,
     Path(kind): Path<String>,
@@ -74,6 +78,8 @@ pub(crate) async fn cacert_of(
     Ok(cacert(&service, authority(&kind)?))
 }
 
+/// The RSA root's CRL.
+#[utoipa::path(get, path = "/enos/CA/crl", tag = "ca", params(("format" = Option<String>, Query, description = "der (default) or pem")), responses((status = 200, description = "The CRL: DER, or PEM with format=pem", content((super::openapi::Der = "application/pkix-crl"), (String = "application/x-pem-file"))), (status = 400, description = "Unknown format", body = super::openapi::Message)))]
 pub(crate) async fn rsa_crl(
     State(service): State<Arc<Service>>,
     RawQuery(q): RawQuery,
@@ -81,6 +87,8 @@ pub(crate) async fn rsa_crl(
     crl(&service, Authority::Rsa, q)
 }
 
+/// A root's CRL.
+#[utoipa::path(get, path = "/enos/CA/crl/{kind}", tag = "ca", params(("kind" = String, Path, description = "RSA or ECC"), ("format" = Option<String>, Query, description = "der (default) or pem")), responses((status = 200, description = "The CRL: DER, or PEM with format=pem", content((super::openapi::Der = "application/pkix-crl"), (String = "application/x-pem-file"))), (status = 400, description = "Unknown format", body = super::openapi::Message), (status = 404, description = "Unknown authority", body = super::openapi::Message)))]
 pub(crate) async fn crl_of(
     State(service): State<Arc<Service>>,
     Path(kind): Path<String>,

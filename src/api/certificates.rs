@@ -147,6 +147,20 @@ async fn dispatch(call: Call<CertAction>) -> Result<Response, EnosError> {
     }
 }
 
+/// Apply, renew, revoke or list the certificates of a device (reads by GET or POST).
+#[utoipa::path(
+    method(get, post),
+    path = "/connect-service/v2.0/certificates",
+    tag = "enos",
+    params(super::openapi::CertificateActionQuery, super::openapi::DeviceQuery),
+    request_body(content = Option<super::openapi::CertificateBody>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The EnOS envelope; business errors answer 200 with a non-zero code", body = super::openapi::Envelope, content_type = "application/json"),
+        (status = 400, description = "The body could not be read", body = super::openapi::Message),
+        (status = 401, description = "The gateway refused the credentials", body = super::openapi::Message),
+        (status = 413, description = "Request size limit exceeded", body = super::openapi::Message),
+    )
+)]
 pub(crate) async fn handle(request: EnosRequest) -> Response {
     request.answer(dispatch).await
 }

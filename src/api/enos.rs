@@ -48,15 +48,25 @@ pub(crate) fn device_id(query: &Query) -> Result<DeviceId, EnosError> {
     )
 }
 
-fn require_post(method: &Method, action: &str) -> Result<(), EnosError> {
-    if method == Method::POST {
-        Ok(())
-    } else {
-        Err(EnosError::invalid_argument(
-            "method",
-            format!("action {action} must be called with POST, not {method}"),
-        ))
+/// Longest method name an answer repeats: an overlong one is cut, not echoed whole.
+const METHOD_SHOWN: usize = 32;
+
+/// Reads may be GET or POST, everything else POST: any other method, standard
+/// (PUT, TRACE) or not (`BREW`), gets EnOS's own refusal rather than a framework 405.
+fn check_method(method: &Method, action: &str, is_read: bool) -> Result<(), EnosError> {
+    if method == Method::POST || (is_read && method == Method::GET) {
+        return Ok(());
     }
+    let wanted = if is_read { "GET or POST" } else { "POST" };
+    let name = method.as_str();
+    let shown = match name.char_indices().nth(METHOD_SHOWN) {
+        Some((cut, _)) => format!("{}...", &name[..cut]),
+        None => name.to_string(),
+    };
+    Err(EnosError::invalid_argument(
+        "method",
+        format!("action {action} must be called with {wanted}, not {shown}"),
+    ))
 }
 
 /// An injected row with its placeholders filled in recognisably.
@@ -129,6 +139,8 @@ pub(crate) struct EnosRequest {
     state: AppState,
     method: Method,
     caller: Option<Caller>,
+    /// How the client named the mock, for links when it has no fixed public URL.
+    host: Option<String>,
     fault_header: Option<String>,
     raw_query: Option<String>,
     body: Bytes,
@@ -145,6 +157,11 @@ impl FromRequest<AppState> for EnosRequest {
             .get(FAULT_HEADER)
             .map(|v| v.to_str().unwrap_or("").trim().to_string());
         let raw_query = parts.uri.query().map(str::to_string);
+        let host = parts
+            .headers
+            .get(axum::http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let method = parts.method.clone();
         let body = Bytes::from_request(Request::from_parts(parts, body), state)
             .await
@@ -153,6 +170,7 @@ impl FromRequest<AppState> for EnosRequest {
             state: state.clone(),
             method,
             caller,
+            host,
             fault_header,
             raw_query,
             body,
@@ -192,12 +210,11 @@ impl EnosRequest {
             Some(r) => r,
             None => {
                 let answered = async {
-                    if !action.is_read() {
-                        require_post(&self.method, action.name())?;
-                    }
+                    check_method(&self.method, action.name(), action.is_read())?;
                     let target = Target {
                         org_id: org_id(&query)?,
                         caller: self.caller,
+                        host: self.host,
                     };
                     let call = Call {
                         state,

@@ -14,6 +14,7 @@ mod openapi;
 mod params;
 mod products;
 mod token;
+mod ui;
 
 use std::sync::Arc;
 
@@ -21,11 +22,13 @@ use axum::extract::{DefaultBodyLimit, FromRef, Request};
 use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{any, delete, get, post};
-use axum::Router;
+use axum::routing::{any, MethodRouter};
+use axum::{Extension, Router};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
+use utoipa_axum::routes;
 
 use crate::app::faults::Faults;
 use crate::app::AppState;
@@ -59,67 +62,81 @@ impl FromRef<AppState> for Arc<Faults> {
     }
 }
 
+/// An EnOS resource: documented by its handler's `#[utoipa::path]` (at v2.0), served at
+/// v2.0 and v2.1 for every method (the handler answers methods it does not take).
+fn enos_resource(
+    (schemas, mut paths, _): UtoipaMethodRouter<AppState>,
+    handler: MethodRouter<AppState>,
+) -> UtoipaMethodRouter<AppState> {
+    let v2_1: Vec<_> = paths
+        .paths
+        .iter()
+        .map(|(path, item)| (path.replace("/v2.0/", "/v2.1/"), item.clone()))
+        .collect();
+    paths.paths.extend(v2_1);
+    (schemas, paths, handler)
+}
+
 /// The EnOS business routes: the only ones behind the gateway (B10).
-fn business(state: &AppState) -> Router<AppState> {
-    Router::new()
-        .route(
-            "/connect-service/v2.0/certificates",
+fn business(state: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(enos_resource(
+            routes!(certificates::handle),
             any(certificates::handle),
-        )
-        .route(
-            "/connect-service/v2.1/certificates",
-            any(certificates::handle),
-        )
-        .route("/connect-service/v2.0/products", any(products::handle))
-        .route("/connect-service/v2.1/products", any(products::handle))
-        .route("/connect-service/v2.0/devices", any(devices::handle))
-        .route("/connect-service/v2.1/devices", any(devices::handle))
+        ))
+        .routes(enos_resource(
+            routes!(products::handle),
+            any(products::handle),
+        ))
+        .routes(enos_resource(
+            routes!(devices::handle),
+            any(devices::handle),
+        ))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::gateway))
 }
 
-/// Every route; the CA paths are the ones `service::links` writes into certificates.
+/// Every route, each with its documentation (`#[utoipa::path]` on the handler): the
+/// router and the OpenAPI document come out of the same declarations. The CA paths are
+/// the ones `service::links` writes into certificates.
+fn routes(state: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::frame())
+        .merge(business(state))
+        .routes(routes!(token::get))
+        .routes(routes!(token::refresh))
+        .routes(routes!(ca::rsa_cacert))
+        .routes(routes!(ca::cacert_of))
+        .routes(routes!(ca::rsa_crl))
+        .routes(routes!(ca::crl_of))
+        .routes(routes!(admin::health))
+        .routes(routes!(admin::get_clock, admin::set_clock))
+        .routes(routes!(admin::reset))
+        .routes(routes!(admin::reload))
+        .routes(routes!(admin::errors))
+        .routes(routes!(admin::list_orgs, admin::create_org))
+        .routes(routes!(
+            admin::list_faults,
+            admin::add_fault,
+            admin::clear_faults
+        ))
+        .routes(routes!(admin::requests, admin::clear_requests))
+        .routes(routes!(admin::bulk_devices))
+        .routes(routes!(openapi::serve))
+        .routes(routes!(ui::root))
+        .routes(routes!(ui::page))
+        .routes(routes!(ui::state))
+        .routes(routes!(connections::list))
+        .routes(routes!(connections::drop_one))
+}
+
+/// Every route, with the layers every call passes.
 pub fn router(state: AppState, body_limit: usize) -> Router {
     let journal = middleware::from_fn_with_state(state.clone(), journal::record);
-    Router::new()
-        .merge(business(&state))
-        .route("/apim-token-service/v2.0/token/get", post(token::get))
-        .route(
-            "/apim-token-service/v2.0/token/refresh",
-            post(token::refresh),
-        )
-        .route("/enos/CA/cacert", get(ca::rsa_cacert))
-        .route("/enos/CA/cacert/{kind}", get(ca::cacert_of))
-        .route("/enos/CA/crl", get(ca::rsa_crl))
-        .route("/enos/CA/crl/{kind}", get(ca::crl_of))
-        .route("/__admin/health", get(admin::health))
-        .route(
-            "/__admin/clock",
-            get(admin::get_clock).post(admin::set_clock),
-        )
-        .route("/__admin/reset", post(admin::reset))
-        .route("/__admin/reload", post(admin::reload))
-        .route("/__admin/errors", get(admin::errors))
-        .route(
-            "/__admin/orgs",
-            get(admin::list_orgs).post(admin::create_org),
-        )
-        .route(
-            "/__admin/faults",
-            get(admin::list_faults)
-                .post(admin::add_fault)
-                .delete(admin::clear_faults),
-        )
-        .route(
-            "/__admin/requests",
-            get(admin::requests).delete(admin::clear_requests),
-        )
-        .route("/__admin/bulk/devices", post(admin::bulk_devices))
-        .route("/__admin/connections", get(connections::list))
-        .route("/__admin/connections/{id}", delete(connections::drop_one))
-        .route("/__admin/openapi.json", get(openapi::serve))
+    let (router, document) = routes(&state).split_for_parts();
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .layer(Extension(openapi::Document::new(document)))
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(middleware::from_fn(size_limit_message))

@@ -1,220 +1,248 @@
-//! The OpenAPI 3 description of every route, served at `GET /__admin/openapi.json`.
-//! A test checks it against the routes in `api/mod.rs`.
+//! The OpenAPI document served at `GET /__admin/openapi.json`. It is not written here:
+//! `api/mod.rs` mounts every route through utoipa-axum's `routes!`, which reads the
+//! `#[utoipa::path]` on the handler it routes, so a route cannot be served undocumented
+//! (or documented unserved). This file holds the document's frame and the shapes that
+//! the handlers read or write by hand (the EnOS query parameters and bodies, the envelope).
+
+use std::sync::Arc;
 
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::{json, Value};
+use axum::Extension;
+use serde_json::Value;
+use utoipa::openapi::path::Operation;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::envelope;
 
-fn query_param(name: &str, description: &str, required: bool) -> Value {
-    json!({ "name": name, "in": "query", "required": required, "description": description, "schema": { "type": "string" } })
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "enos-cert-mock",
+        description = "A mock of the EnOS certificate service: the EnOS Connection Service certificate, product and device APIs (behind the gateway: apim-accesstoken, optionally apim-timestamp and apim-signature), the token service, the CA endpoints, and the /__admin control plane."
+    ),
+    components(schemas(Envelope, Message))
+)]
+struct Frame;
+
+/// The frame every route's documentation is added to.
+pub(crate) fn frame() -> utoipa::openapi::OpenApi {
+    Frame::openapi()
 }
 
-fn action_param(actions: &[&str]) -> Value {
-    json!({ "name": "action", "in": "query", "required": true, "schema": { "type": "string", "enum": actions } })
-}
+/// The served document, made once from the router's declarations.
+#[derive(Clone)]
+pub(crate) struct Document(Arc<Value>);
 
-fn device_params() -> Vec<Value> {
-    vec![
-        query_param("orgId", "The organization", true),
-        query_param("assetId", "The device (or productKey + deviceKey)", false),
-        query_param("productKey", "With deviceKey, names the device", false),
-        query_param("deviceKey", "With productKey, names the device", false),
-    ]
-}
-
-fn envelope_response(description: &str) -> Value {
-    json!({
-        "200": {
-            "description": format!("{description}; business errors also answer 200 with a non-zero code"),
-            "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Envelope" } } }
-        },
-        "413": { "description": "Request size limit exceeded", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Message" } } } }
-    })
-}
-
-fn json_body(schema: Value) -> Value {
-    json!({ "required": false, "content": { "application/json": { "schema": schema } } })
-}
-
-fn enos_resource(summary: &str, actions: &[&str], params: Vec<Value>, body: Value) -> Value {
-    let mut parameters = vec![action_param(actions)];
-    parameters.extend(params);
-    json!({
-        "get": { "summary": format!("{summary} (read actions)"), "parameters": parameters, "responses": envelope_response("EnOS envelope") },
-        "post": { "summary": summary, "parameters": parameters, "requestBody": json_body(body), "responses": envelope_response("EnOS envelope") }
-    })
-}
-
-fn admin(method: &str, summary: &str, body: Option<Value>) -> Value {
-    let mut op = json!({
-        "summary": summary,
-        "responses": {
-            "200": { "description": "OK", "content": { "application/json": { "schema": { "type": "object" } } } },
-            "400": { "description": "Bad request", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Message" } } } }
-        }
-    });
-    if let Some(schema) = body {
-        op["requestBody"] = json_body(schema);
-    }
-    json!({ method: op })
-}
-
-fn merge(a: Value, b: Value) -> Value {
-    let (Value::Object(mut a), Value::Object(b)) = (a, b) else {
-        return Value::Null;
-    };
-    a.extend(b);
-    Value::Object(a)
-}
-
-fn binary(content_type: &str, summary: &str, with_format: bool) -> Value {
-    let mut op = json!({
-        "summary": summary,
-        "responses": {
-            "200": { "description": "OK", "content": { content_type: { "schema": { "type": "string" } } } },
-            "404": { "description": "Unknown authority" }
-        }
-    });
-    if with_format {
-        op["parameters"] = json!([{ "name": "format", "in": "query", "schema": { "type": "string", "enum": ["der", "pem"] } }]);
-    }
-    json!({ "get": op })
-}
-
-/// The token service: `{status, msg, business, data}`, outside the gateway.
-fn token(summary: &str, refresh: bool) -> Value {
-    let mut properties = json!({
-        "appKey": { "type": "string" }, "encryption": { "type": "string" },
-        "timestamp": { "oneOf": [{ "type": "integer" }, { "type": "string" }] } });
-    if refresh {
-        properties["accessToken"] = json!({ "type": "string" });
-    }
-    json!({ "post": {
-        "summary": summary,
-        "requestBody": json_body(json!({ "type": "object", "properties": properties })),
-        "responses": { "200": { "description": "status 0 with data {accessToken, expire}, or a non-zero status",
-            "content": { "application/json": { "schema": { "type": "object", "properties": {
-                "status": { "type": "integer" }, "msg": { "type": "string" }, "business": { "type": "string" }, "data": {} } } } } } }
-    } })
-}
-
-fn kind_param() -> Value {
-    json!([{ "name": "kind", "in": "path", "required": true, "schema": { "type": "string", "enum": ["RSA", "ECC"] } }])
-}
-
-/// The whole document.
-pub(crate) fn document() -> Value {
-    let cert_body = json!({ "type": "object", "properties": {
-        "csr": { "type": "string" }, "validDay": { "type": "integer" }, "issueAuthority": { "type": "string", "enum": ["RSA", "ECC"] },
-        "certSn": { "type": "integer" }, "reason": { "oneOf": [{ "type": "integer" }, { "type": "string" }] } } });
-    let product_body = json!({ "type": "object", "properties": {
-        "productName": { "$ref": "#/components/schemas/StringI18n" }, "productType": { "type": "string", "enum": ["Device", "Gateway"] },
-        "dataFormat": { "type": "string", "enum": ["Custom", "Json"] }, "modelId": { "type": "string" },
-        "biDirectionalAuth": { "type": "boolean" }, "productDesc": { "type": "string" }, "dynamicActivateEnabled": { "type": "boolean" },
-        "productTags": { "type": "object" }, "defaultValidDay": { "type": "integer" }, "maxValidDay": { "type": "integer" } } });
-    let device_body = json!({ "type": "object", "properties": {
-        "productKey": { "type": "string" }, "deviceName": { "$ref": "#/components/schemas/StringI18n" }, "timezone": { "type": "string" },
-        "deviceKey": { "type": "string" }, "deviceDesc": { "type": "string" }, "deviceAttributes": { "type": "object" },
-        "deviceTags": { "type": "object" } } });
-    let certificates = enos_resource(
-        "Apply, renew, revoke or list certificates of a device",
-        &["apply", "renew", "revoke", "list"],
-        device_params(),
-        cert_body,
-    );
-    let mut product_params = vec![query_param("orgId", "The organization", true)];
-    product_params.push(query_param(
-        "productKey",
-        "The product (get, update, delete)",
-        false,
-    ));
-    let products = enos_resource(
-        "Create, get, update or delete a product",
-        &["create", "get", "update", "delete"],
-        product_params,
-        product_body,
-    );
-    let devices = enos_resource(
-        "Create, get, update or delete a device",
-        &["create", "get", "update", "delete"],
-        device_params(),
-        device_body,
-    );
-    let mut cacert_kind = binary("application/x-pem-file", "A root CA certificate", false);
-    cacert_kind["get"]["parameters"] = kind_param();
-    let mut drop_connection = admin("delete", "Drop one live MQTT device session", None);
-    drop_connection["delete"]["parameters"] =
-        json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer" } }]);
-    let mut crl_kind = binary(
-        "application/pkix-crl",
-        "A root's CRL (DER, or PEM with format=pem)",
-        true,
-    );
-    crl_kind["get"]["parameters"] = json!([
-        { "name": "format", "in": "query", "schema": { "type": "string", "enum": ["der", "pem"] } },
-        kind_param()[0]
-    ]);
-    json!({
-        "openapi": "3.0.3",
-        "info": {
-            "title": "enos-cert-mock",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "A mock of the EnOS certificate service: the EnOS Connection Service certificate, product and device APIs (behind the gateway: apim-accesstoken, optionally apim-timestamp and apim-signature), the token service, the CA endpoints, and the /__admin control plane."
-        },
-        "paths": {
-            "/connect-service/v2.0/certificates": certificates.clone(),
-            "/connect-service/v2.1/certificates": certificates,
-            "/connect-service/v2.0/products": products.clone(),
-            "/connect-service/v2.1/products": products,
-            "/connect-service/v2.0/devices": devices.clone(),
-            "/connect-service/v2.1/devices": devices,
-            "/apim-token-service/v2.0/token/get": token("Get an access token: appKey, encryption = sha256(appKey + timestamp + appSecret), timestamp", false),
-            "/apim-token-service/v2.0/token/refresh": token("Refresh an access token (same fields plus accessToken)", true),
-            "/enos/CA/cacert": binary("application/x-pem-file", "The RSA root certificate", false),
-            "/enos/CA/cacert/{kind}": cacert_kind,
-            "/enos/CA/crl": binary("application/pkix-crl", "The RSA root's CRL (DER, or PEM with format=pem)", true),
-            "/enos/CA/crl/{kind}": crl_kind,
-            "/__admin/health": admin("get", "Readiness, version, fixtures, roots, clock, counts", None),
-            "/__admin/clock": merge(
-                admin("get", "The mock clock", None),
-                admin("post", "Move the clock: advanceSeconds, advanceDays, set or reset", Some(json!({ "type": "object" }))),
-            ),
-            "/__admin/reset": admin("post", "Back to the fixtures; clock, faults, journal reset", None),
-            "/__admin/reload": admin("post", "Re-read the fixtures file and reset to it", None),
-            "/__admin/errors": admin("get", "The error catalogue", None),
-            "/__admin/orgs": merge(
-                admin("get", "Declared orgs and apps", None),
-                admin("post", "Declare an org with apps", Some(json!({ "type": "object" }))),
-            ),
-            "/__admin/faults": merge(
-                merge(admin("get", "Registered faults", None), admin("delete", "Clear all faults", None)),
-                admin("post", "Register a fault", Some(json!({ "type": "object" }))),
-            ),
-            "/__admin/requests": merge(
-                admin("get", "The request journal (filters: action, code, limit)", None),
-                admin("delete", "Clear the journal", None),
-            ),
-            "/__admin/bulk/devices": admin("post", "Bulk-load devices of one product, each with a certificate for a fresh key (scale tests)", Some(json!({ "type": "object", "properties": {
-                "orgId": { "type": "string" }, "productKey": { "type": "string" }, "count": { "type": "integer" },
-                "prefix": { "type": "string" }, "issueAuthority": { "type": "string", "enum": ["RSA", "ECC"] } } }))),
-            "/__admin/connections": admin("get", "Live MQTT device sessions", None),
-            "/__admin/connections/{id}": drop_connection,
-            "/__admin/openapi.json": admin("get", "This document", None)
-        },
-        "components": {
-            "schemas": {
-                "Envelope": { "type": "object", "properties": {
-                    "code": { "type": "integer" }, "msg": { "type": "string" }, "requestId": { "type": "string" }, "data": {} } },
-                "Message": { "type": "object", "properties": { "message": { "type": "string" } } },
-                "StringI18n": { "type": "object", "properties": {
-                    "defaultValue": { "type": "string" }, "i18nValue": { "type": "object" } } }
+impl Document {
+    /// The finished document: every operation gets a unique id (`get /__admin/clock`
+    /// becomes `get__admin_clock`; the EnOS handlers serve two versions each).
+    pub(crate) fn new(mut openapi: utoipa::openapi::OpenApi) -> Document {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let name: String = path
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            let operations: [(&str, &mut Option<Operation>); 4] = [
+                ("get", &mut item.get),
+                ("post", &mut item.post),
+                ("put", &mut item.put),
+                ("delete", &mut item.delete),
+            ];
+            for (method, operation) in operations {
+                if let Some(operation) = operation {
+                    operation.operation_id = Some(format!("{method}{name}"));
+                }
             }
         }
-    })
+        let value = serde_json::to_value(&openapi).unwrap_or(Value::Null);
+        Document(Arc::new(value))
+    }
+
+    pub(crate) fn value(&self) -> &Value {
+        &self.0
+    }
 }
 
-pub(crate) async fn serve() -> Response {
-    envelope::json(StatusCode::OK, &document())
+/// This document.
+#[utoipa::path(get, path = "/__admin/openapi.json", tag = "admin",
+    responses((status = 200, description = "This OpenAPI document", body = Object)))]
+pub(crate) async fn serve(Extension(document): Extension<Document>) -> Response {
+    envelope::json(StatusCode::OK, document.value())
+}
+
+/// The EnOS envelope. Business errors answer 200 too, with a non-zero `code`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub(crate) struct Envelope {
+    code: i64,
+    msg: String,
+    request_id: String,
+    #[schema(value_type = Option<Value>)]
+    data: Option<Value>,
+}
+
+/// A binary (DER) answer.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+pub(crate) struct Der(Vec<u8>);
+
+/// The plain answer of the gateway, the CA endpoints and the control plane.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct Message {
+    message: String,
+}
+
+/// The actions of `/certificates`.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub(crate) enum CertificateAction {
+    Apply,
+    Renew,
+    Revoke,
+    List,
+}
+
+/// The actions of `/products` and `/devices`.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub(crate) enum RecordAction {
+    Create,
+    Get,
+    Update,
+    Delete,
+}
+
+/// The query of `/certificates` and `/devices`: the org and one device.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+#[allow(dead_code)]
+pub(crate) struct DeviceQuery {
+    /// The organization.
+    org_id: String,
+    /// The device (or productKey + deviceKey).
+    asset_id: Option<String>,
+    /// With deviceKey, names the device.
+    product_key: Option<String>,
+    /// With productKey, names the device.
+    device_key: Option<String>,
+}
+
+/// The query of `/products`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+#[allow(dead_code)]
+pub(crate) struct ProductQuery {
+    /// The organization.
+    org_id: String,
+    /// The product (get, update, delete).
+    product_key: Option<String>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct CertificateActionQuery {
+    #[param(inline)]
+    action: CertificateAction,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct RecordActionQuery {
+    #[param(inline)]
+    action: RecordAction,
+}
+
+/// The body of the certificate actions (each reads its own fields).
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub(crate) struct CertificateBody {
+    csr: Option<String>,
+    valid_day: Option<i64>,
+    #[schema(value_type = Option<String>)]
+    issue_authority: Option<String>,
+    cert_sn: Option<i64>,
+    /// An integer reason code, or its name.
+    #[schema(value_type = Option<Value>)]
+    reason: Option<Value>,
+}
+
+/// A name with translations.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub(crate) struct StringI18n {
+    default_value: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    i18n_value: Option<Value>,
+}
+
+/// The body of the product actions.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub(crate) struct ProductBody {
+    product_name: Option<StringI18n>,
+    /// Device or Gateway.
+    product_type: Option<String>,
+    /// Custom or Json.
+    data_format: Option<String>,
+    model_id: Option<String>,
+    bi_directional_auth: Option<bool>,
+    product_desc: Option<String>,
+    dynamic_activate_enabled: Option<bool>,
+    #[schema(value_type = Option<Object>)]
+    product_tags: Option<Value>,
+    default_valid_day: Option<i64>,
+    max_valid_day: Option<i64>,
+}
+
+/// The body of the device actions.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub(crate) struct DeviceBody {
+    product_key: Option<String>,
+    device_name: Option<StringI18n>,
+    timezone: Option<String>,
+    device_key: Option<String>,
+    device_desc: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    device_attributes: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    device_tags: Option<Value>,
+}
+
+/// The token service's body (`accessToken` for a refresh).
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub(crate) struct TokenBody {
+    app_key: Option<String>,
+    /// sha256(appKey + timestamp + appSecret), hex.
+    encryption: Option<String>,
+    /// Milliseconds, as a number or a string.
+    #[schema(value_type = Option<Value>)]
+    timestamp: Option<Value>,
+    access_token: Option<String>,
+}
+
+/// The token service's answer: always HTTP 200, the outcome in `status`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct TokenReply {
+    status: i64,
+    msg: String,
+    business: String,
+    /// `{accessToken, expire}` on success.
+    #[schema(value_type = Option<Object>)]
+    data: Option<Value>,
 }

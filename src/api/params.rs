@@ -330,3 +330,7 @@ mod tests {
         assert!(Body::parse(b"  ").is_ok());
     }
 }
+
+#[cfg(test)]
+#[path = "params_fuzz.rs"]
+mod fuzz;

@@ -90,6 +90,20 @@ async fn dispatch(call: Call<ProductAction>) -> Result<Response, EnosError> {
     }
 }
 
+/// Create, get, update or delete a product.
+#[utoipa::path(
+    method(get, post),
+    path = "/connect-service/v2.0/products",
+    tag = "enos",
+    params(super::openapi::RecordActionQuery, super::openapi::ProductQuery),
+    request_body(content = Option<super::openapi::ProductBody>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The EnOS envelope; business errors answer 200 with a non-zero code", body = super::openapi::Envelope, content_type = "application/json"),
+        (status = 400, description = "The body could not be read", body = super::openapi::Message),
+        (status = 401, description = "The gateway refused the credentials", body = super::openapi::Message),
+        (status = 413, description = "Request size limit exceeded", body = super::openapi::Message),
+    )
+)]
 pub(crate) async fn handle(request: EnosRequest) -> Response {
     request.answer(dispatch).await
 }

@@ -86,6 +86,12 @@ fn parse(bytes: &[u8]) -> Result<TokenRequest, EnosError> {
     })
 }
 
+#[utoipa::path(post, path = "/apim-token-service/v2.0/token/get", tag = "token",
+    request_body(content = Option<super::openapi::TokenBody>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "status 0 with data {accessToken, expire}, or a non-zero status", body = super::openapi::TokenReply),
+        (status = 413, description = "Request size limit exceeded", body = super::openapi::Message),
+    ))]
 pub(crate) async fn get(State(state): State<AppState>, body: Bytes) -> Response {
     let service = &state.service;
     reply(parse(&body).and_then(|request| {
@@ -95,6 +101,12 @@ pub(crate) async fn get(State(state): State<AppState>, body: Bytes) -> Response 
     }))
 }
 
+#[utoipa::path(post, path = "/apim-token-service/v2.0/token/refresh", tag = "token",
+    request_body(content = Option<super::openapi::TokenBody>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "status 0 with data {accessToken, expire}, or a non-zero status", body = super::openapi::TokenReply),
+        (status = 413, description = "Request size limit exceeded", body = super::openapi::Message),
+    ))]
 pub(crate) async fn refresh(State(state): State<AppState>, body: Bytes) -> Response {
     let service = &state.service;
     reply(parse(&body).and_then(|request| {

@@ -5,7 +5,7 @@
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::domain::actions::Action;
+use crate::domain::actions::{Action, CertAction};
 use crate::domain::errors::{ErrorKey, ALL};
 use crate::domain::model::DeviceId;
 use crate::domain::model::DeviceNames;
@@ -50,7 +50,7 @@ impl Serialize for FaultAction {
 }
 
 /// `POST /__admin/faults`, as sent.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NewFault {
     action: String,
@@ -84,26 +84,101 @@ impl TryFrom<NewFault> for FaultSpec {
         let action = FaultAction::parse(&new.action)
             .ok_or_else(|| format!("action must be one of *, {}", ALL.join(", ")))?;
         let error = new.error.as_deref().map(error_key).transpose()?;
-        if new.http_status.is_some_and(|s| !(100..=599).contains(&s)) {
-            return Err("httpStatus must be between 100 and 599".into());
-        }
-        if error.is_none() && new.http_status.is_none() && new.delay_ms.is_none() {
-            return Err("give at least one of error, httpStatus, delayMs".into());
-        }
-        if new.delay_ms.is_some_and(|d| d > MAX_DELAY_MS) {
-            return Err(format!("delayMs must be at most {MAX_DELAY_MS}"));
-        }
-        if new.times == Some(0) {
-            return Err("times must be at least 1 (leave it out for every matching call)".into());
-        }
-        Ok(FaultSpec {
+        let mut spec = FaultSpec {
             action,
             error,
             http_status: new.http_status,
             delay_ms: new.delay_ms,
             times: new.times,
-            scope: scope(new.asset_id, new.product_key, new.device_key)?,
-        })
+            scope: None,
+        };
+        spec.check()?;
+        spec.scope = scope(new.asset_id, new.product_key, new.device_key)?;
+        Ok(spec)
+    }
+}
+
+/// Faults built in-process, for [`crate::MockServer::add_fault`]: one constructor per
+/// kind of failure, then `times` and `on_device` to narrow it.
+impl FaultSpec {
+    fn on(action: impl Into<FaultAction>) -> FaultSpec {
+        FaultSpec {
+            action: action.into(),
+            error: None,
+            http_status: None,
+            delay_ms: None,
+            times: None,
+            scope: None,
+        }
+    }
+
+    /// Matching calls answer the catalogue row `error` (HTTP 200, the EnOS envelope).
+    pub fn error(action: impl Into<FaultAction>, error: ErrorKey) -> FaultSpec {
+        FaultSpec {
+            error: Some(error),
+            ..FaultSpec::on(action)
+        }
+    }
+
+    /// Matching calls answer HTTP `status` (100–599) with `{"message"}`.
+    pub fn http_status(action: impl Into<FaultAction>, status: u16) -> FaultSpec {
+        FaultSpec {
+            http_status: Some(status),
+            ..FaultSpec::on(action)
+        }
+    }
+
+    /// Matching calls wait `delay` (at most 10 minutes), then proceed normally.
+    pub fn delay(action: impl Into<FaultAction>, delay: std::time::Duration) -> FaultSpec {
+        FaultSpec {
+            delay_ms: Some(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)),
+            ..FaultSpec::on(action)
+        }
+    }
+
+    /// Hits only the next `times` matching calls (at least 1) instead of every one.
+    pub fn times(self, times: u32) -> FaultSpec {
+        FaultSpec {
+            times: Some(times),
+            ..self
+        }
+    }
+
+    /// Hits only calls about `device`, however the call names it.
+    pub fn on_device(self, device: DeviceId) -> FaultSpec {
+        FaultSpec {
+            scope: Some(device),
+            ..self
+        }
+    }
+
+    /// The rules `POST /__admin/faults` states, in its order.
+    pub fn check(&self) -> Result<(), String> {
+        if self.http_status.is_some_and(|s| !(100..=599).contains(&s)) {
+            return Err("httpStatus must be between 100 and 599".into());
+        }
+        if self.error.is_none() && self.http_status.is_none() && self.delay_ms.is_none() {
+            return Err("give at least one of error, httpStatus, delayMs".into());
+        }
+        if self.delay_ms.is_some_and(|d| d > MAX_DELAY_MS) {
+            return Err(format!("delayMs must be at most {MAX_DELAY_MS}"));
+        }
+        if self.times == Some(0) {
+            return Err("times must be at least 1 (leave it out for every matching call)".into());
+        }
+        Ok(())
+    }
+}
+
+impl From<Action> for FaultAction {
+    fn from(action: Action) -> FaultAction {
+        FaultAction::One(action)
+    }
+}
+
+impl From<CertAction> for FaultAction {
+    fn from(action: CertAction) -> FaultAction {
+        FaultAction::One(action.into())
     }
 }
 
@@ -228,7 +303,6 @@ impl Faults {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::actions::CertAction;
 
     fn spec(action: FaultAction, times: Option<u32>, scope: Option<DeviceId>) -> FaultSpec {
         FaultSpec {

@@ -11,12 +11,40 @@ use crate::domain::model::Authority;
 /// The fixtures built into the binary: a copy of `fixtures/default.json`.
 pub const DEFAULT_FIXTURES: &str = include_str!("../../fixtures/default.json");
 pub const DEFAULT_FIXTURES_NAME: &str = "built-in fixtures/default.json";
+/// How fixtures given as text (not a file) are named in messages and health.
+pub const INLINE_FIXTURES_NAME: &str = "inline fixtures";
+
+/// Where fixtures are read from.
+#[derive(Debug, Clone, Default)]
+pub enum FixturesOrigin {
+    /// `fixtures/default.json`, built into the binary.
+    #[default]
+    BuiltIn,
+    File(PathBuf),
+    /// JSON text given to the library; relative paths start from the working directory.
+    Json(std::sync::Arc<str>),
+}
+
+impl FixturesOrigin {
+    /// The file named by `--fixtures`, or the built-in fixtures.
+    pub fn of(path: Option<&Path>) -> FixturesOrigin {
+        path.map_or(FixturesOrigin::BuiltIn, |p| {
+            FixturesOrigin::File(p.to_path_buf())
+        })
+    }
+
+    fn path(&self) -> Option<&Path> {
+        match self {
+            FixturesOrigin::File(path) => Some(path),
+            _ => None,
+        }
+    }
+}
 
 /// Where the fixtures came from, and what they declared (for reset, reload and health).
 #[derive(Debug, Clone)]
 pub struct FixturesSource {
-    /// The file, or `None` for the built-in default.
-    pub path: Option<PathBuf>,
+    pub origin: FixturesOrigin,
     pub name: String,
     pub loaded: Loaded,
 }
@@ -24,7 +52,7 @@ pub struct FixturesSource {
 impl FixturesSource {
     /// Builds the model from parsed fixtures; the error names the file.
     pub(crate) fn load(
-        path: Option<&Path>,
+        origin: &FixturesOrigin,
         name: String,
         fixtures: &Fixtures,
         now_ms: i64,
@@ -33,7 +61,7 @@ impl FixturesSource {
             .load(now_ms)
             .map_err(|e| format!("fixtures file {name}: {e}"))?;
         Ok(FixturesSource {
-            path: path.map(Path::to_path_buf),
+            origin: origin.clone(),
             name,
             loaded,
         })
@@ -42,9 +70,8 @@ impl FixturesSource {
     /// The file again, as start-up would take it, roots included (they are only
     /// checked: the running roots stay). A broken file is refused whole.
     pub fn reread(&self, now_ms: i64) -> Result<FixturesSource, String> {
-        let path = self.path.as_deref();
-        let (name, fixtures) = read_fixtures(path)?;
-        let source = FixturesSource::load(path, name, &fixtures, now_ms)?;
+        let (name, fixtures) = read_fixtures(&self.origin)?;
+        let source = FixturesSource::load(&self.origin, name, &fixtures, now_ms)?;
         check_fixture_cas(&fixtures, &source.dir())
             .map_err(|e| format!("fixtures file {}: {e}", source.name))?;
         Ok(source)
@@ -52,25 +79,26 @@ impl FixturesSource {
 
     /// The directory the file's relative paths start from.
     pub fn dir(&self) -> PathBuf {
-        self.path
-            .as_deref()
+        self.origin
+            .path()
             .and_then(Path::parent)
             .unwrap_or(Path::new("."))
             .to_path_buf()
     }
 }
 
-/// Reads and parses a fixtures file (`None`: the built-in one); the error names the file and the problem.
-pub(crate) fn read_fixtures(path: Option<&Path>) -> Result<(String, Fixtures), String> {
-    let (name, text) = match path {
-        None => (
+/// Reads and parses fixtures; the error names the file and the problem.
+pub(crate) fn read_fixtures(origin: &FixturesOrigin) -> Result<(String, Fixtures), String> {
+    let (name, text) = match origin {
+        FixturesOrigin::BuiltIn => (
             DEFAULT_FIXTURES_NAME.to_string(),
             DEFAULT_FIXTURES.to_string(),
         ),
-        Some(p) => (
+        FixturesOrigin::File(p) => (
             p.display().to_string(),
             read_file(p).map_err(|e| format!("fixtures file {e}"))?,
         ),
+        FixturesOrigin::Json(text) => (INLINE_FIXTURES_NAME.to_string(), text.to_string()),
     };
     let fixtures = Fixtures::parse(&text).map_err(|e| format!("fixtures file {name}: {e}"))?;
     Ok((name, fixtures))

@@ -2,6 +2,7 @@
 //! table sizes and the settings the mock runs with.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::auth::AuthMode;
 use crate::ca::Ca;
@@ -13,23 +14,33 @@ use crate::service::{RenewPolicy, Service};
 
 use super::AppState;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Health {
     status: &'static str,
     version: &'static str,
     fixtures_file: String,
+    #[schema(value_type = Object)]
     fixtures: FixturesView,
+    #[schema(value_type = Vec<Object>)]
     cas: Vec<RootView>,
     clock: ClockView,
+    #[schema(value_type = Object)]
     counts: Counts,
+    #[schema(value_type = String)]
     renew_policy: RenewPolicy,
     seed: Option<u64>,
     faults: usize,
+    #[schema(value_type = Object)]
     journal: JournalView,
+    #[schema(value_type = String)]
     auth: AuthMode,
+    /// The base of certChainURL and CRL links; the fallback when `links_from_host`.
     public_url: String,
+    #[schema(value_type = Object)]
     mqtt: crate::mqtt::broker::Ports,
+    /// Bound to a wildcard address without `--public-url`: links follow each call's `Host`.
+    links_from_host: bool,
 }
 
 #[derive(Serialize)]
@@ -70,7 +81,7 @@ struct RootView {
 }
 
 /// The mock clock as the control plane shows it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClockView {
     now: String,
@@ -159,6 +170,7 @@ impl Health {
             auth: app.gateway.mode(),
             public_url: service.links.public_url().to_string(),
             mqtt: app.mqtt.ports(),
+            links_from_host: service.links.follows_host(),
         }
     }
 }

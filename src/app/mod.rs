@@ -5,6 +5,7 @@
 pub mod faults;
 pub mod fixtures_source;
 pub mod health;
+pub mod state_view;
 
 use std::sync::Arc;
 

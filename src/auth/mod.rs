@@ -3,6 +3,8 @@
 //! the headers, raw query and raw body it received and gets back who is calling.
 
 pub mod poseidon;
+pub mod refusal_log;
+mod replay;
 pub mod signature;
 mod token_service;
 pub mod tokens;
@@ -14,6 +16,8 @@ use serde::Serialize;
 use crate::domain::model::Caller;
 use crate::domain::store::Store;
 use poseidon::PoseidonKey;
+use refusal_log::RefusalLog;
+use replay::Replays;
 use tokens::{Lookup, Tokens};
 
 pub use token_service::TokenRequest;
@@ -80,6 +84,7 @@ pub enum Denied {
     ExpiredToken,
     AppGone,
     BadSignature,
+    Replayed,
     NotPoseidon,
     UnknownPoseidonApp,
 }
@@ -96,6 +101,9 @@ impl fmt::Display for Denied {
             Denied::ExpiredToken => "the access token has expired on the mock clock",
             Denied::AppGone => "the token's app no longer exists",
             Denied::BadSignature => "apim-signature does not match the request",
+            Denied::Replayed => {
+                "the same signed call (token, timestamp, signature) was already accepted"
+            }
             Denied::NotPoseidon => {
                 "unsigned call, and the token is not a Poseidon token for the mock's key"
             }
@@ -110,7 +118,9 @@ pub struct Gateway {
     mode: AuthMode,
     window_ms: i64,
     tokens: Tokens,
+    replays: Replays,
     poseidon: PoseidonKey,
+    refusal_log: RefusalLog,
 }
 
 impl Gateway {
@@ -121,7 +131,9 @@ impl Gateway {
             mode,
             window_ms: i64::from(window_minutes) * 60_000,
             tokens: Tokens::new(),
+            replays: Replays::default(),
             poseidon,
+            refusal_log: RefusalLog::default(),
         }
     }
 
@@ -129,9 +141,15 @@ impl Gateway {
         self.mode
     }
 
+    /// The limit on the log lines of refused calls.
+    pub fn refusal_log(&self) -> &RefusalLog {
+        &self.refusal_log
+    }
+
     /// Tokens and spent encryptions forgotten (control-plane reset).
     pub fn reset(&self) {
         self.tokens.clear();
+        self.replays.clear();
     }
 
     fn fresh(&self, timestamp_ms: i64, now_ms: i64) -> bool {
@@ -189,6 +207,15 @@ impl Gateway {
         let expected = signature::sign(token, c.raw_query, c.body, timestamp, &app.app_secret);
         if !signature::digest_matches(&expected, signature) {
             return Err(Denied::BadSignature);
+        }
+        // Lenient mode lets a replay through: clients under test retry a call with the
+        // same headers, and lenient is the mode that forgives the client.
+        if self.mode == AuthMode::Strict
+            && !self
+                .replays
+                .first_use(timestamp_ms, &expected, now_ms, self.window_ms)
+        {
+            return Err(Denied::Replayed);
         }
         Ok(Caller { app_key, org_id })
     }

@@ -3,8 +3,12 @@
 //! embeds. The mock opens them with its own private key, whose public half tests put
 //! into the SDK in place of the gateway's.
 
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use parking_lot::Mutex;
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::DecodePrivateKey;
 use rsa::traits::PublicKeyParts;
@@ -19,9 +23,45 @@ pub struct PoseidonClaims {
     pub app_secret: String,
 }
 
+/// How many tokens that failed to open are remembered, so that sending one again costs
+/// a hash instead of an RSA decryption (about 3 ms of CPU for a 2048-bit key).
+const FAILURES_REMEMBERED: usize = 4096;
+
+#[derive(Debug, Default)]
+struct Failures {
+    set: HashSet<[u8; 32]>,
+    order: VecDeque<[u8; 32]>,
+}
+
+impl Failures {
+    fn remember(&mut self, digest: [u8; 32]) {
+        if self.set.insert(digest) {
+            self.order.push_back(digest);
+            if self.order.len() > FAILURES_REMEMBERED {
+                if let Some(oldest) = self.order.pop_front() {
+                    self.set.remove(&oldest);
+                }
+            }
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct PoseidonKey {
     key: RsaPrivateKey,
+    /// The modulus, big-endian, as long as a ciphertext: a ciphertext is below it.
+    modulus: Vec<u8>,
+    /// The length of a ciphertext in canonical base64.
+    token_len: usize,
+    failures: Mutex<Failures>,
+    decryptions: AtomicU64,
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
 }
 
 impl PoseidonKey {
@@ -29,21 +69,61 @@ impl PoseidonKey {
     pub fn from_pem(pem: &str) -> Result<Self, String> {
         RsaPrivateKey::from_pkcs8_pem(pem)
             .or_else(|_| RsaPrivateKey::from_pkcs1_pem(pem))
-            .map(|key| PoseidonKey { key })
+            .map(|key| {
+                let size = key.size();
+                let mut modulus = key.n().to_bytes_be();
+                // Left-pad in case the top byte is short (it is not for standard keys).
+                while modulus.len() < size {
+                    modulus.insert(0, 0);
+                }
+                PoseidonKey {
+                    key,
+                    modulus,
+                    token_len: base64::encoded_len(size, true).unwrap_or(0),
+                    failures: Mutex::default(),
+                    decryptions: AtomicU64::new(0),
+                }
+            })
             .map_err(|e| format!("not an RSA private key in PEM (PKCS#8 or PKCS#1): {e}"))
     }
 
     /// The claims of a token encrypted to this key; `None` for anything else (another
     /// key, not base64, not five `$`-separated fields).
+    ///
+    /// A token is opened with the private key only when it could be a ciphertext of this
+    /// key (canonical base64 of exactly the key's size, a number below the modulus) and
+    /// did not fail to open recently: garbage costs no RSA work, and a stream of one
+    /// token costs one decryption.
     pub fn open(&self, token: &str) -> Option<PoseidonClaims> {
-        let ciphertext = STANDARD.decode(token.trim()).ok()?;
-        // A quick refusal for what cannot be an RSA block of this key, before any RSA work.
-        if ciphertext.len() != self.key.size() {
+        let token = token.trim();
+        if token.len() != self.token_len {
             return None;
         }
+        let ciphertext = STANDARD.decode(token).ok()?;
+        if ciphertext.len() != self.modulus.len() || ciphertext >= self.modulus {
+            return None;
+        }
+        let digest = digest(token);
+        if self.failures.lock().set.contains(&digest) {
+            return None;
+        }
+        let claims = self.decrypt(&ciphertext);
+        if claims.is_none() {
+            self.failures.lock().remember(digest);
+        }
+        claims
+    }
+
+    /// How many RSA decryptions were made: what the checks before one save.
+    pub fn decryptions(&self) -> u64 {
+        self.decryptions.load(Ordering::Relaxed)
+    }
+
+    fn decrypt(&self, ciphertext: &[u8]) -> Option<PoseidonClaims> {
+        self.decryptions.fetch_add(1, Ordering::Relaxed);
         let plain = self
             .key
-            .decrypt(Oaep::new::<sha1::Sha1>(), &ciphertext)
+            .decrypt(Oaep::new::<sha1::Sha1>(), ciphertext)
             .ok()?;
         let plain = String::from_utf8(plain).ok()?;
         let fields: Vec<&str> = plain.split('$').collect();
@@ -100,6 +180,49 @@ mod tests {
         assert_eq!(key.open(""), None);
         assert_eq!(key.open(&STANDARD.encode([7u8; 256])), None);
         assert_eq!(key.open(&seal("only$three$fields")), None);
+    }
+
+    #[test]
+    fn garbage_is_refused_before_any_rsa_work() {
+        let key = PoseidonKey::from_pem(TEST_KEY).unwrap();
+        let right_size = STANDARD.encode([0x01u8; 256]);
+        let garbage = [
+            String::new(),
+            "test-token".into(),
+            STANDARD.encode([7u8; 255]),
+            STANDARD.encode([7u8; 257]),
+            // Right length, not base64, or not canonical base64.
+            "!".repeat(right_size.len()),
+            format!("{}A=", &right_size[..right_size.len() - 2]),
+            // A number the modulus cannot have produced.
+            STANDARD.encode([0xffu8; 256]),
+        ];
+        for token in &garbage {
+            assert_eq!(key.open(token), None, "{token}");
+        }
+        assert_eq!(key.decryptions(), 0);
+        // Well-formed but not for this key: one decryption, then remembered.
+        for _ in 0..100 {
+            assert_eq!(key.open(&right_size), None);
+        }
+        assert_eq!(key.decryptions(), 1);
+        // A good token still opens, every time.
+        let token = seal("1$k$s$a$b");
+        assert!(key.open(&token).is_some());
+        assert!(key.open(&token).is_some());
+        assert_eq!(key.decryptions(), 3);
+    }
+
+    #[test]
+    fn the_failure_memory_is_bounded() {
+        let mut f = Failures::default();
+        for i in 0..(FAILURES_REMEMBERED + 10) {
+            let mut d = [0u8; 32];
+            d[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            f.remember(d);
+        }
+        assert_eq!(f.set.len(), FAILURES_REMEMBERED);
+        assert_eq!(f.order.len(), FAILURES_REMEMBERED);
     }
 
     #[test]

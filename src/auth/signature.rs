@@ -77,7 +77,7 @@ pub fn digest_matches(expected_hex: &str, given: &str) -> bool {
 mod tests {
     use super::*;
 
-    /// The contract's test vector (A9.2).
+    /// The worked example of docs/behaviour.md A9.2.
     #[test]
     fn contract_test_vector() {
         let s = sign(

@@ -21,6 +21,51 @@ const OID_ECDSA_WITH_SHA256: &str = "1.2.840.10045.4.3.2";
 /// Subject attributes EnOS requires, each at most 64 characters.
 const REQUIRED_SUBJECT: [&str; 6] = ["C", "ST", "L", "O", "OU", "CN"];
 const MAX_SUBJECT_LEN: usize = 64;
+/// EnOS subjects carry 6 or 7 attributes; 16 leaves room for DC, UID, emailAddress and
+/// the like while refusing names built to bloat the certificate (5,000 RDNs made 155 KB).
+const MAX_SUBJECT_ATTRIBUTES: usize = 16;
+
+/// Unicode general category Cf (format characters: bidi controls, zero-width
+/// characters, tags), as of Unicode 15. They change how a name reads without showing.
+const FORMAT_CHARACTERS: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{0600}', '\u{0605}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{06DD}', '\u{06DD}'),
+    ('\u{070F}', '\u{070F}'),
+    ('\u{0890}', '\u{0891}'),
+    ('\u{08E2}', '\u{08E2}'),
+    ('\u{180E}', '\u{180E}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{2064}'),
+    ('\u{2066}', '\u{206F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFF9}', '\u{FFFB}'),
+    ('\u{110BD}', '\u{110BD}'),
+    ('\u{110CD}', '\u{110CD}'),
+    ('\u{13430}', '\u{1343F}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0001}', '\u{E0001}'),
+    ('\u{E0020}', '\u{E007F}'),
+];
+
+/// What a DN value must not contain, named for the refusal.
+fn forbidden_character(value: &str) -> Option<(char, &'static str)> {
+    value.chars().find_map(|c| {
+        if c.is_control() {
+            Some((c, "a control character"))
+        } else if FORMAT_CHARACTERS
+            .iter()
+            .any(|&(low, high)| (low..=high).contains(&c))
+        {
+            Some((c, "an invisible format character"))
+        } else {
+            None
+        }
+    })
+}
 
 /// What issuing needs, already checked: from a CSR that passed every rule, or
 /// read back from a stored certificate (renew without a CSR).
@@ -155,12 +200,14 @@ fn signature_name(oid: &str) -> String {
 }
 
 fn decode_pem(text: &str) -> Result<Vec<u8>, EnosError> {
-    let pem = pem::parse(text.trim()).map_err(|e| {
+    let text = text.trim();
+    let pem = pem::parse(text).map_err(|e| {
         invalid(
             "the CSR is not PEM encoded",
             format!("expected a -----BEGIN CERTIFICATE REQUEST----- block: {e}"),
         )
     })?;
+    check_nothing_after(text, pem.tag())?;
     match pem.tag() {
         "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST" => Ok(pem.into_contents()),
         other => Err(invalid(
@@ -170,13 +217,48 @@ fn decode_pem(text: &str) -> Result<Vec<u8>, EnosError> {
     }
 }
 
+/// One PEM block and nothing after it: a second request would otherwise be ignored
+/// without a word, and trailing text is a sign of a client that pasted the wrong thing.
+fn check_nothing_after(text: &str, tag: &str) -> Result<(), EnosError> {
+    let end = format!("-----END {tag}-----");
+    let Some(at) = text.find(&end) else {
+        return Ok(());
+    };
+    let rest = text[at + end.len()..].trim();
+    if rest.is_empty() {
+        return Ok(());
+    }
+    if rest.contains("-----BEGIN ") {
+        return Err(invalid(
+            "the CSR holds more than one PEM block",
+            format!("send one certificate request; another block follows -----END {tag}-----"),
+        ));
+    }
+    Err(invalid(
+        "the CSR has data after its PEM block",
+        format!("{} bytes follow -----END {tag}-----", rest.len()),
+    ))
+}
+
 /// Subject rules: C, ST, L, O, OU, CN present, non-empty, at most 64 characters; C two letters.
 fn check_subject(name: &X509Name<'_>) -> Result<Arc<str>, EnosError> {
     let bad = |detail: String| invalid("the CSR subject is invalid", detail);
+    let count = name.iter_attributes().count();
+    if count > MAX_SUBJECT_ATTRIBUTES {
+        return Err(bad(format!(
+            "the subject has {count} attributes; at most {MAX_SUBJECT_ATTRIBUTES} are accepted"
+        )));
+    }
     let mut found: Vec<(String, String)> = Vec::new();
     for attr in name.iter_attributes() {
         let (short, value) = dn::attribute_text(attr);
         let value = value.ok_or_else(|| bad(format!("{short} is not a text value")))?;
+        if let Some((c, kind)) = forbidden_character(&value) {
+            return Err(bad(format!(
+                "{short} contains {kind} (U+{:04X})",
+                u32::from(c)
+            )));
+        }
         if value.chars().count() > MAX_SUBJECT_LEN {
             return Err(bad(format!(
                 "{short} is longer than {MAX_SUBJECT_LEN} characters"

@@ -300,3 +300,112 @@ fn renew_without_a_csr_keeps_the_subject_and_key_of_a_suitable_authority() {
     let e = request_from_record(&broken, Authority::Ecc).unwrap_err();
     assert_eq!(e.key, ErrorKey::RenewFailed);
 }
+
+#[test]
+fn control_and_invisible_format_characters_are_refused_in_any_value() {
+    for (ty, short, value, what) in [
+        (
+            DnType::CommonName,
+            "CN",
+            "dev\0ice",
+            "a control character (U+0000)",
+        ),
+        (
+            DnType::CommonName,
+            "CN",
+            "dev\nice",
+            "a control character (U+000A)",
+        ),
+        (
+            DnType::OrganizationName,
+            "O",
+            "En\u{7f}OS",
+            "a control character (U+007F)",
+        ),
+        (
+            DnType::CommonName,
+            "CN",
+            "dev\u{202E}ice",
+            "an invisible format character (U+202E)",
+        ),
+        (
+            DnType::LocalityName,
+            "L",
+            "Shang\u{200B}hai",
+            "an invisible format character (U+200B)",
+        ),
+        (
+            DnType::OrganizationalUnitName,
+            "OU",
+            "\u{FEFF}IoT",
+            "an invisible format character (U+FEFF)",
+        ),
+    ] {
+        assert_eq!(
+            refused(check_csr(&csr_with(&P256, ty, Some(value)), Authority::Ecc)),
+            row(
+                "the CSR subject is invalid",
+                &format!("{short} contains {what}")
+            ),
+            "{value:?}"
+        );
+    }
+    // Visible non-ASCII text stays welcome.
+    assert!(check_csr(
+        &csr_with(&P256, DnType::LocalityName, Some("上海 Zürich")),
+        Authority::Ecc
+    )
+    .is_ok());
+}
+
+#[test]
+fn at_most_16_subject_attributes() {
+    let serials: Vec<String> = (0..11).map(|i| format!("sn-{i}")).collect();
+    let extra = |n: usize| -> Vec<(DnType, &str)> {
+        SUBJECT
+            .iter()
+            .cloned()
+            .chain(serials[..n].iter().enumerate().map(|(i, v)| {
+                // Distinct custom types: rcgen keeps one value per type.
+                (
+                    DnType::CustomDnType(vec![1, 3, 6, 1, 4, 1, 99999, i as u64]),
+                    v.as_str(),
+                )
+            }))
+            .collect()
+    };
+    assert!(check_csr(&pem_of(csr_der(&P256, &extra(10))), Authority::Ecc).is_ok());
+    assert_eq!(
+        refused(check_csr(
+            &pem_of(csr_der(&P256, &extra(11))),
+            Authority::Ecc
+        )),
+        row(
+            "the CSR subject is invalid",
+            "the subject has 17 attributes; at most 16 are accepted"
+        )
+    );
+}
+
+#[test]
+fn trailing_data_and_a_second_pem_block_are_refused() {
+    let one = csr(&P256);
+    assert!(check_csr(&format!("\n{one}\n\n"), Authority::Ecc).is_ok());
+    assert_eq!(
+        refused(check_csr(&format!("{one}garbage"), Authority::Ecc)),
+        row(
+            "the CSR has data after its PEM block",
+            "7 bytes follow -----END CERTIFICATE REQUEST-----"
+        )
+    );
+    assert_eq!(
+        refused(check_csr(
+            &format!("{one}{}", csr(&RSA_2048)),
+            Authority::Ecc
+        )),
+        row(
+            "the CSR holds more than one PEM block",
+            "send one certificate request; another block follows -----END CERTIFICATE REQUEST-----"
+        )
+    );
+}

@@ -113,41 +113,31 @@ impl DeviceAction {
     }
 }
 
-impl ResourceAction for ProductAction {
-    const ALL: &'static [Self] = &[
-        ProductAction(RecordAction::ALL[0]),
-        ProductAction(RecordAction::ALL[1]),
-        ProductAction(RecordAction::ALL[2]),
-        ProductAction(RecordAction::ALL[3]),
-    ];
-    fn query_value(self) -> &'static str {
-        self.0.query_value()
-    }
-    fn name(self) -> &'static str {
-        ProductAction::name(self)
-    }
-    fn is_read(self) -> bool {
-        self.0 == RecordAction::Get
-    }
+/// Products and devices share their four actions; only the names differ.
+macro_rules! record_resource {
+    ($resource:ident) => {
+        impl ResourceAction for $resource {
+            const ALL: &'static [Self] = &[
+                $resource(RecordAction::ALL[0]),
+                $resource(RecordAction::ALL[1]),
+                $resource(RecordAction::ALL[2]),
+                $resource(RecordAction::ALL[3]),
+            ];
+            fn query_value(self) -> &'static str {
+                self.0.query_value()
+            }
+            fn name(self) -> &'static str {
+                $resource::name(self)
+            }
+            fn is_read(self) -> bool {
+                self.0 == RecordAction::Get
+            }
+        }
+    };
 }
 
-impl ResourceAction for DeviceAction {
-    const ALL: &'static [Self] = &[
-        DeviceAction(RecordAction::ALL[0]),
-        DeviceAction(RecordAction::ALL[1]),
-        DeviceAction(RecordAction::ALL[2]),
-        DeviceAction(RecordAction::ALL[3]),
-    ];
-    fn query_value(self) -> &'static str {
-        self.0.query_value()
-    }
-    fn name(self) -> &'static str {
-        DeviceAction::name(self)
-    }
-    fn is_read(self) -> bool {
-        self.0 == RecordAction::Get
-    }
-}
+record_resource!(ProductAction);
+record_resource!(DeviceAction);
 
 /// Any EnOS business action: what a fault or a journal entry names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

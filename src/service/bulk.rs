@@ -147,7 +147,7 @@ impl Service {
             public_key: &public_key,
             not_before_ms,
             not_after_ms,
-            crl_url: self.links.crl(authority),
+            crl_url: self.links.crl(authority, None),
         })?;
         Ok(CertRecord {
             serial,

@@ -133,7 +133,7 @@ impl Service {
         let days = resolve_valid_day(valid_day, &ctx.product)?;
         let window = self.validity(authority, days)?;
         let reservation = self.reserve(&ctx, &request, Subject::MustBeUnique)?;
-        self.sign(&ctx, request, window, reservation, None)
+        self.sign(target, &ctx, request, window, reservation, None)
     }
 
     pub async fn renew(
@@ -162,7 +162,7 @@ impl Service {
         let window = self.validity(authority, days)?;
         let reservation = self.reserve(&ctx, &request, Subject::MayRepeat)?;
         let superseded = self.superseded(&old);
-        self.sign(&ctx, request, window, reservation, superseded)
+        self.sign(target, &ctx, request, window, reservation, superseded)
     }
 
     pub async fn revoke(&self, target: &Target, params: &impl CertParams) -> Result<(), EnosError> {
@@ -274,6 +274,7 @@ impl Service {
     /// bound to the device (and the superseded certificate revoked).
     fn sign(
         &self,
+        target: &Target,
         ctx: &DeviceContext,
         request: CertRequest,
         (not_before_ms, not_after_ms): (i64, i64),
@@ -288,7 +289,7 @@ impl Service {
             public_key: &request.public_key,
             not_before_ms,
             not_after_ms,
-            crl_url: self.links.crl(authority),
+            crl_url: self.links.crl(authority, target.host.as_deref()),
         });
         let signed = match signed {
             Ok(signed) => signed,
@@ -316,7 +317,7 @@ impl Service {
         };
         self.store.commit(&reservation, record, superseded)?;
         Ok(IssuedCert {
-            cert_chain_url: self.links.cert_chain(authority),
+            cert_chain_url: self.links.cert_chain(authority, target.host.as_deref()),
             cert: pem,
             cert_sn: reservation.serial,
             ca_cert: ca.cert_pem.clone(),

@@ -61,6 +61,9 @@ pub struct Target {
     /// The authenticated app, when there is one: it may only touch its own org (B10)
     /// and is the revoker of its revocations (B14).
     pub caller: Option<Caller>,
+    /// How the client named the mock (its `Host` header): the base of the links in
+    /// what is issued when the mock has no fixed public URL.
+    pub host: Option<String>,
 }
 
 /// The EnOS core.

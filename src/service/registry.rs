@@ -47,6 +47,40 @@ pub struct NewDevice {
     pub device_tags: BTreeMap<String, String>,
 }
 
+impl NewProduct {
+    /// A JSON-format device product named `name`, with bi-directional authentication
+    /// on (so its devices can hold certificates) and every other field at EnOS's default.
+    pub fn bi_directional(name: &str) -> NewProduct {
+        NewProduct {
+            product_name: I18n::plain(name),
+            product_desc: None,
+            product_type: ProductType::Device,
+            data_format: DataFormat::Json,
+            model_id: "mock_model".to_string(),
+            bi_directional_auth: true,
+            dynamic_activate_enabled: false,
+            product_tags: BTreeMap::new(),
+            default_valid_day: None,
+            max_valid_day: None,
+        }
+    }
+}
+
+impl NewDevice {
+    /// A device of `product_key` named `name`, at UTC+08:00, with a generated deviceKey.
+    pub fn named(product_key: &str, name: &str) -> NewDevice {
+        NewDevice {
+            product_key: product_key.to_string(),
+            device_name: I18n::plain(name),
+            timezone: "+08:00".to_string(),
+            device_key: None,
+            device_desc: None,
+            device_attributes: Map::new(),
+            device_tags: BTreeMap::new(),
+        }
+    }
+}
+
 impl Service {
     /// Returns the new productKey.
     pub fn create_product(&self, target: &Target, new: NewProduct) -> Result<String, EnosError> {

@@ -39,19 +39,6 @@ fn sha256_hex(data: &[u8]) -> String {
         .collect()
 }
 
-/// The mock clock, epoch ms, as the control API tells it.
-async fn mock_now(mock: &Mock) -> i64 {
-    let clock = mock.get_json("/__admin/clock").await;
-    crate::common::clock::parse_rfc3339(clock["now"].as_str().unwrap()).unwrap()
-}
-
-async fn advance(mock: &Mock, seconds: i64) {
-    let r = mock
-        .admin("/__admin/clock", json!({ "advanceSeconds": seconds }))
-        .await;
-    assert!(r["now"].is_string(), "{r}");
-}
-
 /// POSTs a raw JSON body to the token service; returns the reply, after checking it is
 /// HTTP 200 in the token service's shape.
 async fn token_call(mock: &Mock, op: &str, body: &str) -> Value {
@@ -98,7 +85,7 @@ fn assert_status(r: &Value, status: i64) {
 
 /// token/get for an app at the mock's current time; returns the token.
 async fn get_token(mock: &Mock, app_key: &str, secret: &str) -> String {
-    let now = mock_now(mock).await;
+    let now = mock.now_ms();
     let r = token_call(mock, "get", &token_body(app_key, secret, now, None)).await;
     assert_status(&r, 0);
     r["data"]["accessToken"].as_str().unwrap().to_string()
@@ -183,7 +170,7 @@ async fn signed_at(
 
 /// A call signed now (mock clock); returns the EnOS envelope after checking HTTP 200.
 async fn signed(mock: &Mock, signer: &Signer, query: &str, body: Option<&str>) -> Value {
-    let now = mock_now(mock).await;
+    let now = mock.now_ms();
     let (status, text) = signed_at(mock, signer, query, body, now).await;
     assert_eq!(status, 200, "{text}");
     serde_json::from_str(&text).unwrap()
@@ -227,7 +214,7 @@ fn poseidon_for(app_key: &str, secret: &str) -> String {
 #[tokio::test]
 async fn token_get_answers_7200_then_the_same_token_with_its_remaining_seconds() {
     let mock = mock(AuthMode::Strict).await;
-    let now = mock_now(&mock).await;
+    let now = mock.now_ms();
     let first = token_call(&mock, "get", &token_body(APP_KEY, APP_SECRET, now, None)).await;
     assert_status(&first, 0);
     assert_eq!(first["data"]["expire"], 7200);
@@ -235,9 +222,9 @@ async fn token_get_answers_7200_then_the_same_token_with_its_remaining_seconds()
         first.as_object().unwrap().keys().collect::<Vec<_>>(),
         ["business", "data", "msg", "status"]
     );
-    advance(&mock, 100).await;
+    mock.advance_clock(Duration::seconds(100));
     // A string timestamp, as Envision's Java client sends it.
-    let now = mock_now(&mock).await;
+    let now = mock.now_ms();
     let encryption = sha256_hex(format!("{APP_KEY}{now}{APP_SECRET}").as_bytes());
     let body = json!({ "appKey": APP_KEY, "encryption": encryption, "timestamp": now.to_string() });
     let again = token_call(&mock, "get", &body.to_string()).await;
@@ -250,7 +237,7 @@ async fn token_get_answers_7200_then_the_same_token_with_its_remaining_seconds()
 #[tokio::test]
 async fn token_status_1001_for_a_replayed_encryption() {
     let mock = mock(AuthMode::Lenient).await;
-    let body = token_body(APP_KEY, APP_SECRET, mock_now(&mock).await, None);
+    let body = token_body(APP_KEY, APP_SECRET, mock.now_ms(), None);
     assert_status(&token_call(&mock, "get", &body).await, 0);
     assert_status(&token_call(&mock, "get", &body).await, 1001);
 }
@@ -261,7 +248,7 @@ async fn token_status_1002_for_an_unknown_app_key() {
     let body = token_body(
         "00000000-0000-0000-0000-000000000000",
         APP_SECRET,
-        mock_now(&mock).await,
+        mock.now_ms(),
         None,
     );
     assert_status(&token_call(&mock, "get", &body).await, 1002);
@@ -270,7 +257,7 @@ async fn token_status_1002_for_an_unknown_app_key() {
 #[tokio::test]
 async fn token_status_1003_for_a_wrong_encryption() {
     let mock = mock(AuthMode::Lenient).await;
-    let now = mock_now(&mock).await;
+    let now = mock.now_ms();
     // Signed with another app's secret.
     let body = token_body(APP_KEY, OTHER_APP_SECRET, now, None);
     assert_status(&token_call(&mock, "get", &body).await, 1003);
@@ -281,7 +268,7 @@ async fn token_status_1003_for_a_wrong_encryption() {
 #[tokio::test]
 async fn token_status_1004_for_a_stale_or_malformed_timestamp_or_body() {
     let mock = mock(AuthMode::Lenient).await;
-    let now = mock_now(&mock).await;
+    let now = mock.now_ms();
     let stale = token_body(APP_KEY, APP_SECRET, now - 16 * 60_000, None);
     assert_status(&token_call(&mock, "get", &stale).await, 1004);
     let future = token_body(APP_KEY, APP_SECRET, now + 16 * 60_000, None);
@@ -297,7 +284,7 @@ async fn token_status_1004_for_a_stale_or_malformed_timestamp_or_body() {
     );
 
     // The window follows the mock clock, not the machine's.
-    advance(&mock, 3600).await;
+    mock.advance_clock(Duration::seconds(3600));
     let real_now = token_body(APP_KEY, APP_SECRET, now + 1, None);
     assert_status(&token_call(&mock, "get", &real_now).await, 1004);
 }
@@ -309,7 +296,7 @@ async fn the_timestamp_window_is_configurable() {
         ..Config::default()
     })
     .await;
-    let now = mock_now(&mock).await;
+    let now = mock.now_ms();
     let body = token_body(APP_KEY, APP_SECRET, now - 30 * 60_000, None);
     assert_status(&token_call(&mock, "get", &body).await, 0);
 }
@@ -317,7 +304,7 @@ async fn the_timestamp_window_is_configurable() {
 #[tokio::test]
 async fn token_status_1202_for_an_empty_parameter() {
     let mock = mock(AuthMode::Lenient).await;
-    let now = mock_now(&mock).await;
+    let now = mock.now_ms();
     let r = token_call(
         &mock,
         "get",
@@ -356,8 +343,8 @@ async fn token_status_1202_for_an_empty_parameter() {
 async fn token_status_1203_for_refreshing_an_expired_token() {
     let mock = mock(AuthMode::Lenient).await;
     let token = get_token(&mock, APP_KEY, APP_SECRET).await;
-    advance(&mock, 7300).await;
-    let now = mock_now(&mock).await;
+    mock.advance_clock(Duration::seconds(7300));
+    let now = mock.now_ms();
     let r = token_call(
         &mock,
         "refresh",
@@ -373,7 +360,7 @@ async fn token_status_1203_for_refreshing_an_expired_token() {
 #[tokio::test]
 async fn token_status_1204_for_refreshing_a_token_never_issued_to_the_app() {
     let mock = mock(AuthMode::Lenient).await;
-    let now = mock_now(&mock).await;
+    let now = mock.now_ms();
     let r = token_call(
         &mock,
         "refresh",
@@ -396,8 +383,8 @@ async fn token_status_1204_for_refreshing_a_token_never_issued_to_the_app() {
 async fn refresh_hands_out_a_new_token_and_retires_the_old_one() {
     let mock = mock(AuthMode::Strict).await;
     let old = Signer::for_app(&mock, APP_KEY, APP_SECRET).await;
-    advance(&mock, 600).await;
-    let now = mock_now(&mock).await;
+    mock.advance_clock(Duration::seconds(600));
+    let now = mock.now_ms();
     let r = token_call(
         &mock,
         "refresh",
@@ -426,8 +413,8 @@ async fn admin_reset_forgets_issued_tokens() {
         signed(&mock, &signer, &list_query(DEV1), None).await["code"],
         0
     );
-    mock.admin("/__admin/reset", json!({})).await;
-    let now = mock_now(&mock).await;
+    mock.reset();
+    let now = mock.now_ms();
     assert_unauthorized(&signed_at(&mock, &signer, &list_query(DEV1), None, now).await);
 }
 
@@ -487,7 +474,7 @@ async fn a_wrong_signature_is_401_in_every_checking_mode() {
     for mode in [AuthMode::Lenient, AuthMode::Strict] {
         let mock = mock(mode).await;
         let signer = Signer::for_app(&mock, APP_KEY, APP_SECRET).await;
-        let now = mock_now(&mock).await;
+        let now = mock.now_ms();
         let query = list_query(DEV1);
         let good = signer.sign(&query, "", now);
         // The last hex digit changed (a fixed "0" would equal it one time in 16).
@@ -525,7 +512,7 @@ async fn a_wrong_signature_is_401_in_every_checking_mode() {
 async fn a_changed_body_or_query_breaks_the_signature() {
     let mock = mock(AuthMode::Lenient).await;
     let signer = Signer::for_app(&mock, APP_KEY, APP_SECRET).await;
-    let now = mock_now(&mock).await;
+    let now = mock.now_ms();
     let query = format!("action=revoke&orgId={ORG}&assetId={DEV1}");
     let signature = signer.sign(&query, r#"{"certSn": 1}"#, now);
     let headers = [
@@ -552,14 +539,14 @@ async fn a_changed_body_or_query_breaks_the_signature() {
 async fn a_stale_apim_timestamp_is_401() {
     let mock = mock(AuthMode::Strict).await;
     let signer = Signer::for_app(&mock, APP_KEY, APP_SECRET).await;
-    let now = mock_now(&mock).await;
+    let now = mock.now_ms();
     let query = list_query(DEV1);
     assert_unauthorized(&signed_at(&mock, &signer, &query, None, now - 16 * 60_000).await);
     assert_unauthorized(&signed_at(&mock, &signer, &query, None, now + 16 * 60_000).await);
     let (status, text) = signed_at(&mock, &signer, &query, None, now - 14 * 60_000).await;
     assert_eq!(status, 200, "{text}");
     // Freshness is judged on the mock clock: real time is stale once the clock moved.
-    advance(&mock, 1800).await;
+    mock.advance_clock(Duration::seconds(1800));
     assert_unauthorized(&signed_at(&mock, &signer, &query, None, now).await);
     // A signature without a usable timestamp.
     let signature = signer.sign(&query, "", now);
@@ -578,8 +565,8 @@ async fn an_expired_token_is_401_once_the_mock_clock_moves_past_it() {
         signed(&mock, &signer, &list_query(DEV1), None).await["code"],
         0
     );
-    advance(&mock, 7300).await;
-    let now = mock_now(&mock).await;
+    mock.advance_clock(Duration::seconds(7300));
+    let now = mock.now_ms();
     assert_unauthorized(&signed_at(&mock, &signer, &list_query(DEV1), None, now).await);
 }
 
@@ -590,7 +577,7 @@ async fn a_token_the_service_never_issued_is_401_when_signed() {
         token: "tok-123".into(),
         secret: APP_SECRET.into(),
     };
-    let now = mock_now(&mock).await;
+    let now = mock.now_ms();
     assert_unauthorized(&signed_at(&mock, &signer, &list_query(DEV1), None, now).await);
 }
 
@@ -854,7 +841,8 @@ async fn a_broken_poseidon_key_file_stops_start_up_with_its_name() {
     .await
     .err()
     .expect("start-up refused");
-    assert!(err.contains(path.to_str().unwrap()), "{err}");
+    assert!(matches!(err, StartError::PoseidonKey(_)), "{err:?}");
+    assert!(err.to_string().contains(path.to_str().unwrap()), "{err}");
 }
 
 #[tokio::test]
@@ -875,7 +863,7 @@ async fn ca_token_and_admin_endpoints_stay_open_in_strict_mode() {
     let r = token_call(
         &mock,
         "get",
-        &token_body(APP_KEY, APP_SECRET, mock_now(&mock).await, None),
+        &token_body(APP_KEY, APP_SECRET, mock.now_ms(), None),
     )
     .await;
     assert_status(&r, 0);
@@ -1037,4 +1025,54 @@ async fn products_and_devices_sit_behind_the_gateway_and_its_org_rule() {
         .await,
     );
     assert_eq!(r["data"]["assetId"], DEV1, "{r}");
+}
+
+#[tokio::test]
+async fn strict_mode_refuses_an_exact_replay_of_a_signed_call_lenient_lets_it_through() {
+    for (mode, second) in [(AuthMode::Strict, 401), (AuthMode::Lenient, 200)] {
+        let mock = mock(mode).await;
+        let signer = Signer::for_app(&mock, APP_KEY, APP_SECRET).await;
+        let now = mock.now_ms();
+        let query = list_query(DEV1);
+        let (status, text) = signed_at(&mock, &signer, &query, None, now).await;
+        assert_eq!(status, 200, "{mode:?}: {text}");
+        let (status, text) = signed_at(&mock, &signer, &query, None, now).await;
+        assert_eq!(status, second, "{mode:?}: {text}");
+        // Another timestamp is another call.
+        let (status, text) = signed_at(&mock, &signer, &query, None, now + 1).await;
+        assert_eq!(status, 200, "{mode:?}: {text}");
+        // A reset forgets the calls seen, with the tokens.
+        mock.admin("/__admin/reset", json!({})).await;
+        let signer = Signer::for_app(&mock, APP_KEY, APP_SECRET).await;
+        let (status, text) = signed_at(&mock, &signer, &query, None, now + 2).await;
+        assert_eq!(status, 200, "{mode:?}: {text}");
+    }
+}
+
+#[tokio::test]
+async fn strict_mode_refuses_a_replayed_signed_create_so_it_makes_one_product() {
+    let mock = mock(AuthMode::Strict).await;
+    let signer = Signer::for_app(&mock, APP_KEY, APP_SECRET).await;
+    let now = mock.now_ms();
+    let query = format!("action=create&orgId={ORG}");
+    let body = r#"{"productName": {"defaultValue": "replayed"}, "dataFormat": "Json", "nodeType": 0, "biDirectionalAuth": true}"#;
+    let signature = signer.sign(&query, body, now);
+    let headers = [
+        ("apim-accesstoken", signer.token.clone()),
+        ("apim-timestamp", now.to_string()),
+        ("apim-signature", signature),
+    ];
+    let url = mock.url(&format!("/connect-service/v2.1/products?{query}"));
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        let mut request = bare()
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body);
+        for (name, value) in &headers {
+            request = request.header(*name, value);
+        }
+        statuses.push(request.send().await.unwrap().status().as_u16());
+    }
+    assert_eq!(statuses, [200, 401]);
 }

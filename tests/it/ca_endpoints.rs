@@ -65,6 +65,10 @@ async fn crl(mock: &Mock, path: &str) -> (Vec<u8>, CrlView) {
 
 /// `start` must fail; returns its message.
 async fn start_err(config: Config) -> String {
+    start_error(config).await.to_string()
+}
+
+async fn start_error(config: Config) -> StartError {
     match crate::common::start(config).await {
         Ok(server) => {
             let url = server.url().to_string();
@@ -214,7 +218,7 @@ async fn crl_endpoints_serve_signed_der_and_pem() {
         assert!(view.entries.is_empty(), "{view:?}");
         assert!(view.next_update_ms > view.last_update_ms, "{view:?}");
     }
-    let now = mock_now_ms(&mock).await;
+    let now = mock.now_ms();
     assert!(
         (rsa_view.last_update_ms - now).abs() < 10_000,
         "lastUpdate {} is now {}",
@@ -349,7 +353,7 @@ async fn crl_last_update_follows_the_mock_clock() {
     let (_, before) = crl(&mock, "/enos/CA/crl/RSA").await;
     assert!(before.next_update_ms > before.last_update_ms);
 
-    advance_days(&mock, 10).await;
+    mock.advance_clock(Duration::days(10));
     let (der, after) = crl(&mock, "/enos/CA/crl/RSA").await;
     crl_verify(&der, &root).unwrap();
     let moved = after.last_update_ms - before.last_update_ms;
@@ -359,7 +363,7 @@ async fn crl_last_update_follows_the_mock_clock() {
     );
     assert!(after.next_update_ms > after.last_update_ms, "{after:?}");
     assert!(
-        after.next_update_ms > mock_now_ms(&mock).await,
+        after.next_update_ms > mock.now_ms(),
         "the served CRL is current on the mock clock"
     );
 
@@ -373,13 +377,12 @@ async fn crl_last_update_follows_the_mock_clock() {
         .expect("a revocation date");
     let revoked_at = openssl_date_ms(revocation_date.trim());
     assert!(
-        (revoked_at - mock_now_ms(&mock).await).abs() < 60_000,
+        (revoked_at - mock.now_ms()).abs() < 60_000,
         "revocation date {revocation_date} is on the mock clock"
     );
 
     // Setting the clock back moves lastUpdate back too.
-    let (status, _) = post_clock(&mock, json!({ "reset": true })).await;
-    assert_eq!(status, 200);
+    mock.reset_clock();
     let (_, reset) = crl(&mock, "/enos/CA/crl/RSA").await;
     assert!(
         (reset.last_update_ms - before.last_update_ms).abs() < 60_000,
@@ -489,12 +492,14 @@ async fn an_imported_root_with_a_key_that_does_not_match_is_refused() {
     );
     let other_dir = tmp();
     let other_key = rsa_key_file(other_dir.path());
-    let err = start_err(Config {
+    let err = start_error(Config {
         rsa_ca_cert: Some(cert_path.clone()),
         rsa_ca_key: Some(other_key),
         ..Config::default()
     })
     .await;
+    assert!(matches!(err, StartError::Ca(_)), "{err:?}");
+    let err = err.to_string();
     assert!(
         err.contains(&cert_path.display().to_string()),
         "the error names the certificate: {err}"
@@ -598,11 +603,13 @@ async fn a_fixtures_file_with_an_unknown_key_is_refused_naming_key_and_file() {
         "typo.json",
         r#"{"orgs": [{"orgId": "o1"}], "prodcts": []}"#,
     );
-    let err = start_err(Config {
+    let err = start_error(Config {
         fixtures: Some(path.clone()),
         ..Config::default()
     })
     .await;
+    assert!(matches!(err, StartError::Fixtures(_)), "{err:?}");
+    let err = err.to_string();
     assert!(err.contains("prodcts"), "names the key: {err}");
     assert!(
         err.contains(&path.display().to_string()),
@@ -750,4 +757,38 @@ async fn a_custom_fixtures_file_is_loaded_and_reported() {
         .await;
     assert_eq!(r["code"], 0, "{r}");
     assert_eq!(r["data"], json!([]));
+}
+
+/// The links the mock writes into what it issues (certChainURL, the CRL distribution
+/// point) name routes it serves, for both authorities.
+#[tokio::test]
+async fn the_links_in_issued_certificates_are_served() {
+    let mock = Mock::start().await;
+    for (authority, csr) in [("RSA", rsa_csr("links-rsa")), ("ECC", ec_csr("links-ecc"))] {
+        let r = mock
+            .cert(
+                "apply",
+                DEV1,
+                json!({ "csr": csr, "issueAuthority": authority }),
+            )
+            .await;
+        assert_eq!(r["code"], 0, "{r}");
+        let data = &r["data"];
+        let base = mock.server.url();
+        let chain = data["certChainURL"].as_str().unwrap();
+        let root = mock
+            .get_text(chain.strip_prefix(base).expect("certChainURL at the mock"))
+            .await;
+        assert_eq!(root, data["caCert"].as_str().unwrap(), "{authority}");
+        for dp in crl_dp_uris(data["cert"].as_str().unwrap()) {
+            let crl = mock
+                .get_bytes(dp.strip_prefix(base).expect("CRL DP at the mock"))
+                .await;
+            let (ok, text) = openssl_try(&["crl", "-inform", "DER", "-noout", "-issuer"], &crl);
+            assert!(
+                ok && text.contains("issuer="),
+                "{authority} CRL at {dp}: {text}"
+            );
+        }
+    }
 }

@@ -275,12 +275,15 @@ fn text_logs_announce_the_port_and_healthcheck_passes() {
 
 #[test]
 fn json_logs_are_json_and_healthcheck_passes() {
-    let server = start_with_args(&["--port", "0", "--log-format", "json"]);
+    let server = start_with_args(&["--port", "0", "--log-format", "json", "--seed", "42"]);
     let line: Value = serde_json::from_str(&server.listening_line)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", server.listening_line));
     assert_eq!(line["level"], "INFO", "{line}");
     let message = line["fields"]["message"].as_str().unwrap_or_default();
     assert_eq!(message, format!("listening on {}", server.url()), "{line}");
+    // Values as a reader writes them, not Rust debug output (`Some(42)`, `Revoke`).
+    assert_eq!(line["fields"]["seed"], 42, "{line}");
+    assert_eq!(line["fields"]["renew_policy"], "revoke", "{line}");
 
     let out = healthcheck(&["healthcheck", "--url", &server.url()], &[]);
     assert!(out.status.success(), "{}", describe(&out));
@@ -443,12 +446,17 @@ fn help_names_every_flag_and_env_var() {
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("--url"), "{help}");
     assert!(help.contains("ENOS_MOCK_HEALTHCHECK_URL"), "{help}");
+    assert!(
+        help.contains("the address to check") && help.contains("the port to check"),
+        "healthcheck --help says what --host/--port mean for it:\n{help}"
+    );
 }
 
 #[test]
 fn bad_flag_values_are_refused() {
     for args in [
         &["--first-serial", "0"][..],
+        &["--first-serial", "2147483648"][..],
         &["--renew-policy", "sometimes"][..],
         &["--log-format", "xml"][..],
         &["--rsa-ca-cert", "/tmp/only-half.pem"][..],
@@ -549,4 +557,65 @@ async fn public_url_env_var_reaches_cert_chain_url() {
         health["publicUrl"], "http://enos-cert-mock:8080",
         "{health}"
     );
+}
+
+/// Writes a raw request to the server; the stream is returned to keep it open.
+#[cfg(unix)]
+fn raw(server: &Running, request: &str) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    stream
+}
+
+/// SIGTERM with a request in flight and clients holding half-sent requests: the
+/// in-flight request is answered, the rest are cut at the grace deadline, exit 0.
+#[cfg(unix)]
+#[test]
+fn sigterm_finishes_in_flight_requests_then_cuts_the_rest_and_exits_0() {
+    let mut server = start_with_args(&["--port", "0", "--shutdown-grace-secs", "2"]);
+    let fault = r#"{"action": "list", "delayMs": 1000}"#;
+    let mut admin = raw(
+        &server,
+        &format!(
+            "POST /__admin/faults HTTP/1.1\r\nHost: mock\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{fault}",
+            fault.len()
+        ),
+    );
+    let mut answer = String::new();
+    admin.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 2"), "{answer}");
+
+    // A half-sent head and a body stopping short of its Content-Length.
+    let _half_head = raw(&server, "GET /__admin/health HTTP/1.1\r\nHost: mo");
+    let _half_body = raw(
+        &server,
+        &format!(
+            "POST /connect-service/v2.0/certificates?action=apply&orgId={ORG}&assetId={DEVICE} HTTP/1.1\r\n\
+             Host: mock\r\napim-accesstoken: t\r\nContent-Length: 100\r\n\r\n{{\"csr\""
+        ),
+    );
+    // A list call delayed 1 s by the fault: in flight when the signal arrives.
+    let mut in_flight = raw(
+        &server,
+        &format!(
+            "GET /connect-service/v2.0/certificates?action=list&orgId={ORG}&assetId={DEVICE} HTTP/1.1\r\n\
+             Host: mock\r\napim-accesstoken: t\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    let reader = thread::spawn(move || {
+        let mut answer = String::new();
+        let _ = in_flight.read_to_string(&mut answer);
+        answer
+    });
+    thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let status = server.terminate();
+    let took = started.elapsed();
+    assert!(status.success(), "exit status after SIGTERM: {status:?}");
+    assert!(took < Duration::from_secs(2 + 3), "exit took {took:?}");
+    let answer = reader.join().unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains(r#""code":0"#), "{answer}");
 }

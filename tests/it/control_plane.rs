@@ -1,7 +1,7 @@
 //! Black-box tests of the control plane of issue 3 (parts 2, 3, 5, 6, 7): fault
 //! injection (`/__admin/faults` and the `x-enos-mock-fault` header), the request
 //! journal (`/__admin/requests`), reset, health and fixtures hot reload
-//! (`shared/spec/enos-certificate-service.md`, A2-A5, B11, B12, B14, B15), over real HTTP.
+//! (`docs/behaviour.md`, A2-A5, B11, B12, B14, B15), over real HTTP.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -1337,6 +1337,8 @@ async fn reload_refuses_a_fixtures_file_that_start_up_refuses_for_its_missing_ca
     .await
     .err()
     .expect("start-up refuses fixtures whose CA files are missing");
+    assert!(matches!(refused, StartError::Ca(_)), "{refused:?}");
+    let refused = refused.to_string();
     assert!(refused.contains("missing-rsa.pem"), "{refused}");
 
     // ...so reload must refuse it too (B14: a broken file answers 400, state untouched).
@@ -1539,4 +1541,16 @@ async fn bulk_devices_are_real_devices_with_verifiable_certificates() {
         6 + 40,
         "nothing half-loaded: {health}"
     );
+}
+
+/// The mock clock now, epoch ms, as `GET /__admin/clock` tells it.
+async fn mock_now_ms(mock: &Mock) -> i64 {
+    let clock = mock.get_json("/__admin/clock").await;
+    rfc3339_ms(clock["now"].as_str().expect("clock.now is a string"))
+}
+
+/// `POST /__admin/clock {"advanceDays"}`, which must answer 200.
+async fn advance_days(mock: &Mock, days: i64) {
+    let (status, body) = post_clock(mock, json!({ "advanceDays": days })).await;
+    assert_eq!(status, 200, "{body}");
 }

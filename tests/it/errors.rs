@@ -1,5 +1,5 @@
 //! Black-box tests of every reachable error row of the contract
-//! (`shared/spec/enos-certificate-service.md`, A2-A5, B1-B8, B14), over real HTTP.
+//! (`docs/behaviour.md`, A2-A5, B1-B8, B14), over real HTTP.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -118,13 +118,6 @@ async fn listed(mock: &Mock, asset_id: &str, sn: u64) -> Value {
 async fn revoke_ok(mock: &Mock, asset_id: &str, sn: u64) {
     let r = mock.cert("revoke", asset_id, json!({ "certSn": sn })).await;
     assert_eq!(r["code"], 0, "{r}");
-}
-
-async fn advance_days(mock: &Mock, days: i64) {
-    let clock = mock
-        .admin("/__admin/clock", json!({ "advanceDays": days }))
-        .await;
-    assert_eq!(clock["offsetSeconds"], days * 86_400, "{clock}");
 }
 
 /// A `Invalid cert request!message:  {message}, detail message: {detail}` answer whose
@@ -984,7 +977,7 @@ async fn apply_same_cn_after_expiry_is_allowed() {
         )
         .await;
     assert_eq!(first["code"], 0, "{first}");
-    advance_days(&mock, 2).await;
+    mock.advance_clock(crate::common::Duration::days(2));
     let r = apply_csr(&mock, DEV1, &rsa_csr("expired-cn"), None).await;
     assert_eq!(r["code"], 0, "{r}");
 }
@@ -1148,7 +1141,7 @@ async fn renew_superseded_cert_is_refused() {
 async fn renew_expired_cert_is_refused() {
     let mock = Mock::start().await;
     let old = mock.apply_ok(DEV1, "renew-expired").await;
-    advance_days(&mock, 800).await;
+    mock.advance_clock(crate::common::Duration::days(800));
     assert_eq!(listed(&mock, DEV1, serial(&old)).await["certStatus"], 2);
     let r = mock
         .cert("renew", DEV1, json!({ "certSn": serial(&old) }))
@@ -1403,7 +1396,7 @@ async fn revoke_superseded_cert_is_call_ca_error() {
 async fn revoke_expired_cert_is_call_ca_error() {
     let mock = Mock::start().await;
     let sn = serial(&mock.apply_ok(DEV1, "revoke-expired").await);
-    advance_days(&mock, 800).await;
+    mock.advance_clock(crate::common::Duration::days(800));
     let r = mock.cert("revoke", DEV1, json!({ "certSn": sn })).await;
     assert_error(
         &r,
@@ -2083,5 +2076,102 @@ async fn csr_is_checked_before_valid_day_and_conflicts() {
         &r,
         "issueAuthority RSA requires the signature algorithm SHA256withRSA",
         "SHA1withRSA",
+    );
+}
+
+fn subject_invalid(detail: &str) -> String {
+    format!("Invalid cert request!message:  the CSR subject is invalid, detail message: {detail}")
+}
+
+#[tokio::test]
+async fn apply_csr_with_a_control_character_in_the_subject_is_refused() {
+    let mock = Mock::start().await;
+    for (cn, code) in [("dev\0ice", "U+0000"), ("dev\nice", "U+000A")] {
+        let r = apply_csr(
+            &mock,
+            DEV1,
+            &rcgen_csr("ec:prime256v1", enos_subject("CN", cn)),
+            Some("ECC"),
+        )
+        .await;
+        assert_error(
+            &r,
+            99400,
+            &subject_invalid(&format!("CN contains a control character ({code})")),
+        );
+    }
+}
+
+#[tokio::test]
+async fn apply_csr_with_an_invisible_format_character_in_the_subject_is_refused() {
+    let mock = Mock::start().await;
+    for (cn, code) in [("dev\u{202E}ice", "U+202E"), ("dev\u{200B}ice", "U+200B")] {
+        let r = apply_csr(
+            &mock,
+            DEV1,
+            &rcgen_csr("ec:prime256v1", enos_subject("CN", cn)),
+            Some("ECC"),
+        )
+        .await;
+        assert_error(
+            &r,
+            99400,
+            &subject_invalid(&format!(
+                "CN contains an invisible format character ({code})"
+            )),
+        );
+    }
+}
+
+#[tokio::test]
+async fn apply_csr_with_too_many_subject_attributes_is_refused() {
+    let mock = Mock::start().await;
+    let mut subject = enos_subject("CN", "many-rdns");
+    for i in 0..20u64 {
+        subject.push((
+            DnType::CustomDnType(vec![1, 3, 6, 1, 4, 1, 99999, i]),
+            format!("v{i}").as_str().into(),
+        ));
+    }
+    let r = apply_csr(
+        &mock,
+        DEV1,
+        &rcgen_csr("ec:prime256v1", subject),
+        Some("ECC"),
+    )
+    .await;
+    assert_error(
+        &r,
+        99400,
+        &subject_invalid("the subject has 26 attributes; at most 16 are accepted"),
+    );
+}
+
+#[tokio::test]
+async fn apply_csr_with_trailing_data_is_refused() {
+    let mock = Mock::start().await;
+    let r = apply_csr(
+        &mock,
+        DEV1,
+        &format!("{}trailing", ec_csr("trailing")),
+        None,
+    )
+    .await;
+    assert_error(
+        &r,
+        99400,
+        "Invalid cert request!message:  the CSR has data after its PEM block, detail message: 8 bytes follow -----END CERTIFICATE REQUEST-----",
+    );
+}
+
+#[tokio::test]
+async fn apply_two_concatenated_csrs_is_refused() {
+    let mock = Mock::start().await;
+    let two = format!("{}{}", ec_csr("first"), ec_csr("second"));
+    let r = apply_csr(&mock, DEV1, &two, Some("ECC")).await;
+    assert_error(
+        &r,
+        99400,
+        "Invalid cert request!message:  the CSR holds more than one PEM block, detail message: send one certificate request; another block follows -----END CERTIFICATE REQUEST-----",
     );
 }

@@ -178,15 +178,98 @@ async fn public_url_is_used_for_cert_chain_url_and_crl_distribution_point() {
     );
 }
 
+/// Bound to a wildcard address without --public-url, links name the host the client used.
+#[tokio::test]
+async fn on_a_wildcard_address_links_follow_the_host_header() {
+    let mock = Mock::start_with(Config {
+        host: "0.0.0.0".into(),
+        port: 0,
+        ..Config::default()
+    })
+    .await;
+    let apply = |host: &'static str, cn: &'static str| {
+        let url = mock.url(&format!(
+            "/connect-service/v2.1/certificates?action=apply&orgId={ORG}&assetId={DEV1}"
+        ));
+        let request = mock.http.post(url).header("host", host);
+        async move {
+            let r: Value = request
+                .json(&json!({ "csr": rsa_csr(cn) }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(r["code"], 0, "{r}");
+            r["data"].clone()
+        }
+    };
+    let data = apply("enos-cert-mock:8080", "host-header").await;
+    assert_eq!(
+        data["certChainURL"],
+        "http://enos-cert-mock:8080/enos/CA/cacert/RSA"
+    );
+    assert_eq!(
+        crl_dp_uris(data["cert"].as_str().unwrap()),
+        vec!["http://enos-cert-mock:8080/enos/CA/crl/RSA".to_string()]
+    );
+    // A Host naming the wildcard itself, or not a plain host, falls back to loopback.
+    let port = mock.server.addr().port();
+    for (host, cn) in [("0.0.0.0:1", "host-wild"), ("a/b@c", "host-odd")] {
+        let data = apply(host, cn).await;
+        assert_eq!(
+            data["certChainURL"],
+            format!("http://127.0.0.1:{port}/enos/CA/cacert/RSA"),
+            "Host {host}"
+        );
+    }
+    let health = mock.get_json("/__admin/health").await;
+    assert_eq!(health["linksFromHost"], true, "{health}");
+}
+
+/// --public-url wins over the Host header, on a wildcard address too.
+#[tokio::test]
+async fn public_url_wins_over_the_host_header() {
+    let mock = Mock::start_with(Config {
+        host: "0.0.0.0".into(),
+        port: 0,
+        public_url: Some("http://enos.example.test:8080".into()),
+        ..Config::default()
+    })
+    .await;
+    let url = mock.url(&format!(
+        "/connect-service/v2.1/certificates?action=apply&orgId={ORG}&assetId={DEV1}"
+    ));
+    let r: Value = mock
+        .http
+        .post(url)
+        .header("host", "elsewhere:1")
+        .json(&json!({ "csr": rsa_csr("host-vs-public-url") }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["code"], 0, "{r}");
+    assert_eq!(
+        r["data"]["certChainURL"],
+        "http://enos.example.test:8080/enos/CA/cacert/RSA"
+    );
+    let health = mock.get_json("/__admin/health").await;
+    assert_eq!(health["linksFromHost"], false, "{health}");
+}
+
 // ---------------------------------------------------------------------------
 // validDay (A6 rules 1-5)
 
 /// Applies and checks notAfter - notBefore == days, both in List and in the certificate,
 /// and notBefore = the mock clock at issue (no backdating).
 async fn assert_validity(mock: &Mock, asset_id: &str, body: Value, days: i64) {
-    let before = mock_now_ms(mock).await;
+    let before = mock.now_ms();
     let r = mock.cert("apply", asset_id, body).await;
-    let after = mock_now_ms(mock).await;
+    let after = mock.now_ms();
     assert_eq!(r["code"], 0, "{r}");
     let data = &r["data"];
     let cert = data["cert"].as_str().unwrap();
@@ -558,9 +641,9 @@ async fn renew_policy_keep_leaves_the_old_cert_valid() {
 #[tokio::test]
 async fn list_rows_have_every_field_with_the_right_types() {
     let mock = Mock::start().await;
-    let before = mock_now_ms(&mock).await;
+    let before = mock.now_ms();
     let data = mock.apply_ok(DEV1, "dev1").await;
-    let after = mock_now_ms(&mock).await;
+    let after = mock.now_ms();
     let r = mock.cert("list", DEV1, Value::Null).await;
     assert_eq!(r["code"], 0, "{r}");
     assert_eq!(r["msg"], "OK");
@@ -752,7 +835,7 @@ async fn expired_certificates_list_status_2_and_revoked_wins_over_expired() {
     let list = mock.list(DEV1).await;
     assert_eq!(row(&list, sn(short))["certStatus"], 0);
 
-    advance_days(&mock, 2).await;
+    mock.advance_clock(Duration::days(2));
     let list = mock.list(DEV1).await;
     let expired = row(&list, sn(short));
     assert_eq!(expired["certStatus"], 2, "{expired}");
@@ -774,8 +857,7 @@ async fn expired_certificates_list_status_2_and_revoked_wins_over_expired() {
     );
 
     // Back in time, the same certificate is valid again (status judged at read time).
-    let (status, _) = post_clock(&mock, json!({ "reset": true })).await;
-    assert_eq!(status, 200);
+    mock.reset_clock();
     assert_eq!(row(&mock.list(DEV1).await, sn(short))["certStatus"], 0);
 }
 
@@ -995,7 +1077,7 @@ async fn admin_reset_empties_lists_and_resets_the_clock_while_serials_keep_incre
     let first = mock.apply_ok(DEV1, "before-reset").await;
     let second = mock.apply_ok(DEV2, "before-reset-2").await;
     revoke(&mock, DEV2, sn(&second), json!(1)).await;
-    advance_days(&mock, 5).await;
+    mock.advance_clock(Duration::days(5));
     let (status, orgs_answer) = {
         let response = mock
             .http
@@ -1234,7 +1316,7 @@ async fn admin_health_reports_fixtures_cas_clock_and_counts() {
     assert!(counts.is_object(), "{health}");
     assert_eq!(counts["certificates"], 0, "{counts}");
     let data = mock.apply_ok(DEV1, "counted").await;
-    advance_days(&mock, 1).await;
+    mock.advance_clock(Duration::days(1));
     let health = mock.get_json("/__admin/health").await;
     assert_ne!(health["counts"], counts, "counts change after an apply");
     assert_eq!(health["counts"]["certificates"], 1, "{health}");
@@ -1279,4 +1361,19 @@ async fn apply_after_the_root_has_expired_is_a_call_ca_error() {
         )
         .await;
     assert_eq!(r["code"], 0, "{r}");
+}
+
+/// Issue 10: a restart under the same shipped root must not issue the serials of the
+/// run before (no persistence: each run starts at a random serial below 2^31).
+#[tokio::test]
+async fn serials_do_not_repeat_across_restarts_and_stay_below_2_pow_31() {
+    let mut firsts = Vec::new();
+    for run in 0..2 {
+        let mock = Mock::start().await;
+        let r = apply_csr(&mock, DEV1, &rsa_csr(&format!("restart-{run}"))).await;
+        let serial: u64 = r["certSN"].as_str().unwrap().parse().unwrap();
+        assert!(serial < 1 << 31, "{serial}");
+        firsts.push(serial);
+    }
+    assert_ne!(firsts[0], firsts[1]);
 }

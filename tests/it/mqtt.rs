@@ -13,7 +13,6 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::judge::advance_days;
 use crate::common::*;
 
 const TS: &str = "1764529200123.456";
@@ -440,7 +439,7 @@ async fn revoked_superseded_expired_and_foreign_certificates_fail_the_handshake(
         tls(&mock, &fresh, connect(&d1, &d1.secret)).await.0,
         Seen::Connack(0)
     );
-    advance_days(&mock, 731).await;
+    mock.advance_clock(time::Duration::days(731));
     assert_eq!(
         tls(&mock, &fresh, connect(&d1, &d1.secret)).await.0,
         Seen::Alert("CertificateExpired".into())

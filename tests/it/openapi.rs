@@ -1,139 +1,59 @@
-//! The OpenAPI document at `GET /__admin/openapi.json` describes exactly the routes
-//! of the router: every `.route(...)` of `src/api/mod.rs` with its methods, and nothing else.
+//! The OpenAPI document at `GET /__admin/openapi.json` (generated from the handlers'
+//! declarations) describes exactly the routes the server answers, with the answers
+//! they give.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
+use crate::common::judge::post_clock;
 use crate::common::*;
-use serde_json::Value;
+use reqwest::Method;
+use serde_json::{json, Value};
 
-const HTTP_METHODS: [&str; 8] = [
-    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+/// Every (method, path) the server routes, as a client would call it.
+const SERVED: &[(&str, &str)] = &[
+    ("get", "/connect-service/v2.0/certificates"),
+    ("post", "/connect-service/v2.0/certificates"),
+    ("get", "/connect-service/v2.1/certificates"),
+    ("post", "/connect-service/v2.1/certificates"),
+    ("get", "/connect-service/v2.0/products"),
+    ("post", "/connect-service/v2.0/products"),
+    ("get", "/connect-service/v2.1/products"),
+    ("post", "/connect-service/v2.1/products"),
+    ("get", "/connect-service/v2.0/devices"),
+    ("post", "/connect-service/v2.0/devices"),
+    ("get", "/connect-service/v2.1/devices"),
+    ("post", "/connect-service/v2.1/devices"),
+    ("post", "/apim-token-service/v2.0/token/get"),
+    ("post", "/apim-token-service/v2.0/token/refresh"),
+    ("get", "/enos/CA/cacert"),
+    ("get", "/enos/CA/cacert/{kind}"),
+    ("get", "/enos/CA/crl"),
+    ("get", "/enos/CA/crl/{kind}"),
+    ("get", "/__admin/health"),
+    ("get", "/__admin/clock"),
+    ("post", "/__admin/clock"),
+    ("post", "/__admin/reset"),
+    ("post", "/__admin/reload"),
+    ("get", "/__admin/errors"),
+    ("get", "/__admin/orgs"),
+    ("post", "/__admin/orgs"),
+    ("get", "/__admin/faults"),
+    ("post", "/__admin/faults"),
+    ("delete", "/__admin/faults"),
+    ("get", "/__admin/requests"),
+    ("delete", "/__admin/requests"),
+    ("post", "/__admin/bulk/devices"),
+    ("get", "/__admin/openapi.json"),
+    ("get", "/"),
+    ("get", "/__admin/ui"),
+    ("get", "/__admin/state"),
+    ("get", "/__admin/connections"),
+    ("delete", "/__admin/connections/{id}"),
 ];
 
-/// The routes written in the router source: path → lower-case HTTP methods.
-/// `any(...)` counts as get and post (what the EnOS resources answer).
-fn routes_in_source(source: &str) -> BTreeMap<String, BTreeSet<String>> {
-    let mut routes = BTreeMap::new();
-    let mut rest = source;
-    while let Some(at) = rest.find(".route(") {
-        rest = &rest[at + ".route(".len()..];
-        // The argument list up to the matching close parenthesis.
-        let mut depth = 1;
-        let mut end = None;
-        let mut in_string = false;
-        for (i, c) in rest.char_indices() {
-            match c {
-                '"' => in_string = !in_string,
-                '(' if !in_string => depth += 1,
-                ')' if !in_string => {
-                    depth -= 1;
-                    if depth == 0 {
-                        end = Some(i);
-                        break;
-                    }
-                }
-                _ => {}
-            }
-        }
-        let args = &rest[..end.expect("a closed .route( call")];
-        let args = args.trim_start();
-        assert!(
-            args.starts_with('"'),
-            "route path is not a literal: {args:?}"
-        );
-        let close = args[1..].find('"').expect("closed path literal") + 1;
-        let path = args[1..close].to_string();
-        let handler = &args[close + 1..];
-        let methods = methods_in(handler);
-        assert!(
-            !methods.is_empty(),
-            "no method found for route {path}: {handler:?}"
-        );
-        assert!(
-            routes.insert(path.clone(), methods).is_none(),
-            "route {path} written twice"
-        );
-        rest = &rest[end.unwrap()..];
-    }
-    routes
-}
+const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
 
-/// Method routers named in a handler expression: `get(`, `.post(`, `delete(`, `any(`...
-fn methods_in(handler: &str) -> BTreeSet<String> {
-    let mut methods = BTreeSet::new();
-    let bytes = handler.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i].is_ascii_alphabetic() || bytes[i] == b'_' {
-            let start = i;
-            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
-                i += 1;
-            }
-            let word = &handler[start..i];
-            let called = bytes.get(i) == Some(&b'(');
-            let qualified = start >= 2 && &handler[start - 2..start] == "::";
-            if called && !qualified {
-                match word {
-                    "any" => {
-                        methods.insert("get".to_string());
-                        methods.insert("post".to_string());
-                    }
-                    w if HTTP_METHODS.contains(&w) => {
-                        methods.insert(w.to_string());
-                    }
-                    _ => {}
-                }
-            }
-        } else {
-            i += 1;
-        }
-    }
-    methods
-}
-
-#[test]
-fn the_route_extraction_reads_methods_as_axum_writes_them() {
-    let source = r#"
-        .route("/a", any(x::handle))
-        .route(
-            "/b/{kind}",
-            get(admin::get_clock).post(admin::set_clock),
-        )
-        .route("/c", get(admin::list).post(admin::add).delete(admin::clear))
-        .route("/d", post(admin::reset))
-    "#;
-    let routes = routes_in_source(source);
-    let set = |m: &[&str]| m.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
-    assert_eq!(routes.len(), 4, "{routes:?}");
-    assert_eq!(routes["/a"], set(&["get", "post"]));
-    assert_eq!(routes["/b/{kind}"], set(&["get", "post"]));
-    assert_eq!(routes["/c"], set(&["delete", "get", "post"]));
-    assert_eq!(routes["/d"], set(&["post"]));
-}
-
-#[tokio::test]
-async fn the_openapi_document_describes_every_route_and_only_routes() {
-    let source_path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/api/mod.rs");
-    let source = std::fs::read_to_string(source_path).expect("router source readable");
-    let routes = routes_in_source(&source);
-    assert!(
-        routes.len() >= 19,
-        "the extraction found only {} routes: {routes:?}",
-        routes.len()
-    );
-    for expected in [
-        "/connect-service/v2.0/certificates",
-        "/connect-service/v2.1/certificates",
-        "/enos/CA/crl/{kind}",
-        "/__admin/faults",
-        "/__admin/requests",
-        "/__admin/reload",
-        "/__admin/openapi.json",
-    ] {
-        assert!(routes.contains_key(expected), "{expected} not extracted");
-    }
-
-    let mock = Mock::start().await;
+async fn document(mock: &Mock) -> Value {
     let response = mock
         .http
         .get(mock.url("/__admin/openapi.json"))
@@ -141,63 +61,183 @@ async fn the_openapi_document_describes_every_route_and_only_routes() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let doc: Value = response.json().await.expect("the document is JSON");
-    let version = doc["openapi"].as_str().expect("openapi is a string");
-    assert!(version.starts_with("3."), "OpenAPI 3: {version}");
-    assert!(doc["info"]["title"].is_string(), "info.title");
-    assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
-    let paths = doc["paths"].as_object().expect("paths is an object");
+    response.json().await.expect("the document is JSON")
+}
 
-    let mut problems = Vec::new();
-    for (path, methods) in &routes {
-        let Some(item) = paths.get(path) else {
-            problems.push(format!("routed {path} is not documented"));
-            continue;
-        };
-        let documented: BTreeSet<String> = item
-            .as_object()
-            .unwrap()
-            .keys()
-            .filter(|k| HTTP_METHODS.contains(&k.as_str()))
-            .cloned()
-            .collect();
-        if &documented != methods {
-            problems.push(format!(
-                "{path}: routed methods {methods:?}, documented {documented:?}"
-            ));
+fn documented(doc: &Value) -> BTreeSet<(String, String)> {
+    let paths = doc["paths"].as_object().expect("paths is an object");
+    let mut operations = BTreeSet::new();
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys() {
+            if METHODS.contains(&method.as_str()) {
+                operations.insert((method.clone(), path.clone()));
+            }
         }
     }
-    for path in paths.keys() {
-        if !routes.contains_key(path) {
-            problems.push(format!("documented {path} is not routed"));
+    operations
+}
+
+/// The status the server answers `method path` with (path parameters filled in;
+/// an empty JSON body, which no write accepts, so nothing changes).
+async fn status_of(mock: &Mock, method: &str, path: &str) -> u16 {
+    let path = path.replace("{kind}", "RSA");
+    let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+    let request = mock.http.request(method, mock.url(&path));
+    let request = request
+        .header("content-type", "application/json")
+        .body("{}");
+    request.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn the_document_describes_every_served_route_and_only_those() {
+    let mock = Mock::start().await;
+    let doc = document(&mock).await;
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3."),
+        "OpenAPI 3"
+    );
+    assert_eq!(doc["info"]["title"], "enos-cert-mock");
+    assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+
+    let served: BTreeSet<(String, String)> = SERVED
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(documented(&doc), served);
+
+    // Each listed call is routed (not the 404/405 fallbacks); on the admin and CA
+    // paths, a method the document does not name is not (405).
+    let mut problems = Vec::new();
+    for (method, path) in &served {
+        let status = status_of(&mock, method, path).await;
+        if status == 404 || status == 405 {
+            problems.push(format!("{method} {path}: {status}"));
+        }
+    }
+    let paths: BTreeSet<&String> = served.iter().map(|(_, p)| p).collect();
+    for path in paths {
+        if path.starts_with("/connect-service/") {
+            continue; // any method reaches the EnOS resources, which answer it themselves
+        }
+        for method in METHODS {
+            if served.contains(&(method.to_string(), path.clone())) {
+                continue;
+            }
+            let status = status_of(&mock, method, path).await;
+            if status != 405 {
+                problems.push(format!("undocumented {method} {path}: {status}"));
+            }
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 
-    // Every operation answers something, and declares the path's parameters.
-    for (path, item) in paths {
-        let names: Vec<&str> = path
-            .split('/')
-            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .collect();
-        for (method, op) in item.as_object().unwrap() {
-            if !HTTP_METHODS.contains(&method.as_str()) {
-                continue;
-            }
+    // Operation ids are unique; path parameters are declared.
+    let mut ids = BTreeSet::new();
+    for (method, path) in &served {
+        let op = &doc["paths"][path][method];
+        let id = op["operationId"].as_str().expect("operationId");
+        assert!(ids.insert(id.to_string()), "operationId {id} twice");
+        if path.contains("{kind}") {
+            let params = op["parameters"].as_array().expect("parameters");
             assert!(
-                op["responses"].as_object().is_some_and(|r| !r.is_empty()),
-                "{method} {path} has no responses"
+                params
+                    .iter()
+                    .any(|p| p["in"] == "path" && p["name"] == "kind" && p["required"] == true),
+                "{method} {path} does not declare kind"
             );
-            for name in &names {
-                let declared = op["parameters"].as_array().is_some_and(|ps| {
-                    ps.iter()
-                        .any(|p| p["in"] == "path" && p["name"] == *name && p["required"] == true)
-                });
-                assert!(
-                    declared,
-                    "{method} {path} does not declare path parameter {name}"
-                );
-            }
         }
     }
+}
+
+fn statuses(op: &Value) -> BTreeSet<String> {
+    op["responses"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn the_document_names_the_gateway_size_and_format_answers() {
+    let mock = Mock::start().await;
+    let doc = document(&mock).await;
+    let set = |codes: &[&str]| codes.iter().map(|c| c.to_string()).collect::<BTreeSet<_>>();
+
+    for (method, path) in SERVED {
+        if !path.starts_with("/connect-service/") {
+            continue;
+        }
+        let op = &doc["paths"][path][method];
+        assert_eq!(
+            statuses(op),
+            set(&["200", "400", "401", "413"]),
+            "{method} {path}"
+        );
+        assert_eq!(
+            op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/Envelope"
+        );
+        let actions = &op["parameters"].as_array().unwrap()[0];
+        assert_eq!(actions["name"], "action", "{method} {path}");
+        assert_eq!(actions["required"], true);
+    }
+
+    for path in ["/enos/CA/crl", "/enos/CA/crl/{kind}"] {
+        let op = &doc["paths"][path]["get"];
+        assert!(statuses(op).contains("400"), "{path}: no 400");
+        let content = op["responses"]["200"]["content"].as_object().unwrap();
+        let types: BTreeSet<&str> = content.keys().map(String::as_str).collect();
+        assert_eq!(
+            types,
+            BTreeSet::from(["application/pkix-crl", "application/x-pem-file"])
+        );
+    }
+    for path in ["/enos/CA/cacert", "/enos/CA/cacert/{kind}"] {
+        let content = &doc["paths"][path]["get"]["responses"]["200"]["content"];
+        assert!(content["application/x-pem-file"].is_object(), "{path}");
+    }
+
+    // ...and the server gives those answers.
+    let crl = status_of(&mock, "get", "/enos/CA/crl?format=xml").await;
+    assert_eq!(crl, 400);
+    let response = mock
+        .http
+        .get(mock.url("/enos/CA/cacert"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-type"], "application/x-pem-file");
+}
+
+/// The answers the document calls arrays are arrays (schemathesis found objects
+/// documented where the server sent lists).
+#[tokio::test]
+async fn list_answers_are_documented_as_arrays() {
+    let mock = Mock::start().await;
+    let doc = document(&mock).await;
+    for (method, path) in [
+        ("get", "/__admin/errors"),
+        ("get", "/__admin/faults"),
+        ("delete", "/__admin/faults"),
+        ("get", "/__admin/orgs"),
+        ("get", "/__admin/requests"),
+        ("delete", "/__admin/requests"),
+    ] {
+        let schema = &doc["paths"][path][method]["responses"]["200"]["content"]["application/json"]
+            ["schema"];
+        assert_eq!(schema["type"], "array", "{method} {path}: {schema}");
+        let request = mock.http.request(
+            Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
+            mock.url(path),
+        );
+        let answer: Value = request.send().await.unwrap().json().await.unwrap();
+        assert!(answer.is_array(), "{method} {path}: {answer}");
+    }
+    // A request body the document allows for the clock is one the server takes.
+    let schema = &doc["components"]["schemas"]["ClockChange"];
+    assert_eq!(schema["additionalProperties"], false);
+    let (status, _) = post_clock(&mock, json!({ "advanceSeconds": 5 })).await;
+    assert_eq!(status, 200);
 }

@@ -9,6 +9,24 @@ use super::{State, Store};
 use crate::domain::errors::{EnosError, ErrorKey};
 use crate::domain::model::{Authority, CertRecord, CertStatus, Device, Revocation, RevokedEntry};
 
+/// Serials stay below 2^31: `certSn` is an Integer in the EnOS docs and a Java `int`
+/// in its clients.
+pub const SERIAL_LIMIT: u64 = 1 << 31;
+/// Serials a run may issue from a random start before reaching [`SERIAL_LIMIT`]
+/// (about 134 million, 67 of the largest bulk loads).
+const SERIAL_HEADROOM: u64 = 1 << 27;
+/// Random starts lie above the serials of earlier versions (which began at 1000).
+const LOWEST_RANDOM_START: u64 = 1_000_000;
+
+/// A first serial for a run without `--first-serial`. Nothing is persisted, so a
+/// restart under the same root cannot continue where the last run stopped; a random
+/// start among about 2 * 10^9 makes a repeat implausible (two runs of 10,000
+/// certificates each overlap with a chance of about 1 in 100,000).
+pub fn random_first_serial() -> u64 {
+    use rand::Rng;
+    rand::thread_rng().gen_range(LOWEST_RANDOM_START..SERIAL_LIMIT - SERIAL_HEADROOM)
+}
+
 /// A serial and its conflict-index entries, held between check and commit
 /// so that two concurrent issuances cannot both pass the same check.
 #[derive(Debug, Clone)]
@@ -95,8 +113,14 @@ impl Store {
         let mut s = self.state.write();
         s.conflicts
             .check(&check, |serial| s.is_live(serial, now_ms))?;
+        let serial = self.next_serial.fetch_add(1, Ordering::Relaxed);
+        if serial >= SERIAL_LIMIT {
+            // Only a --first-serial close to the limit gets here: refuse rather than
+            // issue a serial a Java client cannot hold or wrap around to a used one.
+            return Err(EnosError::new(ErrorKey::CertServiceInternal));
+        }
         let reservation = Reservation {
-            serial: self.next_serial.fetch_add(1, Ordering::Relaxed),
+            serial,
             asset_id: check.asset_id.clone(),
             authority: check.authority,
             common_name: check.common_name.clone(),

@@ -9,8 +9,10 @@ mod conflicts;
 mod registry;
 #[cfg(test)]
 mod tests;
+mod view;
 
 pub(crate) use certs::Reservation;
+pub use certs::{random_first_serial, SERIAL_LIMIT};
 pub(crate) use conflicts::IssueCheck;
 
 use std::collections::{HashMap, HashSet};
@@ -183,7 +185,9 @@ impl State {
 }
 
 impl Store {
-    pub(crate) fn new(loaded: &Loaded, first_serial: u64) -> Self {
+    /// `first_serial`: `None` for a random start (see [`random_first_serial`]).
+    pub(crate) fn new(loaded: &Loaded, first_serial: impl Into<Option<u64>>) -> Self {
+        let first_serial = first_serial.into().unwrap_or_else(random_first_serial);
         Store {
             state: RwLock::new(State::from_loaded(loaded)),
             next_serial: AtomicU64::new(first_serial.max(1)),

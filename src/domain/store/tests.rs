@@ -352,3 +352,33 @@ fn products_with_devices_cannot_be_deleted() {
         ErrorKey::ProductNotFound
     );
 }
+
+#[test]
+fn runs_without_first_serial_start_apart_and_below_2_pow_31() {
+    let starts: Vec<u64> = (0..1000).map(|_| random_first_serial()).collect();
+    assert!(starts
+        .iter()
+        .all(|&s| (1_000_000..SERIAL_LIMIT).contains(&s)));
+    assert_eq!(SERIAL_LIMIT, 2_147_483_648);
+    let mut distinct = starts.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    // Two starts are equal with a chance of about 1 in 2 * 10^9 per pair.
+    assert!(distinct.len() >= 999, "{} distinct of 1000", distinct.len());
+    let (a, b) = (
+        Store::new(&loaded(), starts[0]),
+        Store::new(&loaded(), starts[1]),
+    );
+    assert_ne!(
+        issue(&a, "a1", "cn-a", b"ka").unwrap(),
+        issue(&b, "a1", "cn-a", b"ka").unwrap()
+    );
+}
+
+#[test]
+fn no_serial_reaches_2_pow_31() {
+    let s = Store::new(&loaded(), SERIAL_LIMIT - 1);
+    assert_eq!(issue(&s, "a1", "cn-1", b"k1").unwrap(), SERIAL_LIMIT - 1);
+    let e = issue(&s, "a2", "cn-2", b"k2").unwrap_err();
+    assert_eq!(e.key, ErrorKey::CertServiceInternal);
+}

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::common::*;
 
@@ -240,12 +240,6 @@ pub fn is_uuid_v4(s: &str) -> bool {
     })
 }
 
-/// The mock clock now, epoch ms.
-pub async fn mock_now_ms(mock: &Mock) -> i64 {
-    let clock = mock.get_json("/__admin/clock").await;
-    rfc3339_ms(clock["now"].as_str().expect("clock.now is a string"))
-}
-
 /// POST /__admin/clock; returns the HTTP status and the JSON body.
 pub async fn post_clock(mock: &Mock, body: Value) -> (u16, Value) {
     let response = mock
@@ -257,11 +251,6 @@ pub async fn post_clock(mock: &Mock, body: Value) -> (u16, Value) {
         .unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.expect("clock answers JSON"))
-}
-
-pub async fn advance_days(mock: &Mock, days: i64) {
-    let (status, body) = post_clock(mock, json!({ "advanceDays": days })).await;
-    assert_eq!(status, 200, "{body}");
 }
 
 /// The certSN of apply/renew data as a number.

@@ -14,11 +14,11 @@ mod keys;
 pub use keys::*;
 
 // The library API the tests use, imported in this one place.
-pub use enos_cert_mock::auth::AuthMode;
 pub use enos_cert_mock::clock;
-pub use enos_cert_mock::service::RenewPolicy;
+pub use enos_cert_mock::time::Duration;
 pub use enos_cert_mock::{
-    start, Config, MockServer, DEFAULT_FIXTURES, DEFAULT_POSEIDON_PUBLIC_KEY,
+    start, AuthMode, Config, MockServer, MockServerBuilder, RenewPolicy, StartError,
+    DEFAULT_FIXTURES, DEFAULT_POSEIDON_PUBLIC_KEY,
 };
 
 pub const ORG: &str = "o15444172373271";
@@ -32,22 +32,42 @@ pub const PLAIN_DEV: &str = "Pl9gY1wQ";
 pub const OTHER_ORG_DEV: &str = "Ot5fJ3kL";
 pub const BIDI_PRODUCT: &str = "BiDiProd";
 
+/// A mock and a lenient HTTP client. It derefs to the [`MockServer`], so set-up that
+/// is not the test's subject uses the library's in-process helpers:
+/// `mock.advance_clock(..)`, `mock.reset()`, `mock.add_fault(..)`.
 pub struct Mock {
     pub server: MockServer,
     pub http: reqwest::Client,
 }
 
+impl std::ops::Deref for Mock {
+    type Target = MockServer;
+
+    fn deref(&self) -> &MockServer {
+        &self.server
+    }
+}
+
 impl Mock {
     pub async fn start() -> Mock {
-        Self::start_with(Config::default()).await
+        Self::build(MockServer::builder()).await
     }
 
     pub async fn start_with(config: Config) -> Mock {
-        let server = start(config).await.expect("mock starts");
+        Self::build(MockServerBuilder::from(config)).await
+    }
+
+    pub async fn build(builder: MockServerBuilder) -> Mock {
+        let server = builder.start().await.expect("mock starts");
         Mock {
             server,
             http: lenient_client(),
         }
+    }
+
+    /// The mock clock now, epoch ms.
+    pub fn now_ms(&self) -> i64 {
+        clock::datetime_to_ms(self.server.now())
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,216 @@
+//! The in-process server: [`MockServer::builder`] starts it, dropping it stops it,
+//! and its typed helpers (`helpers.rs`) set up and inspect the mock without HTTP.
+
+mod error;
+mod helpers;
+mod start;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::app::fixtures_source::FixturesOrigin;
+use crate::app::AppState;
+use crate::auth::AuthMode;
+use crate::config::Config;
+use crate::service::{RenewPolicy, Service};
+
+pub use error::StartError;
+pub use helpers::KeyAndCert;
+
+/// A running mock on its own port. Dropping it stops the server (in-flight calls
+/// finish in the background); [`MockServer::shutdown`] stops it and waits.
+///
+/// ```
+/// # #[tokio::main] async fn main() -> Result<(), enos_cert_mock::StartError> {
+/// use enos_cert_mock::{AuthMode, MockServer};
+///
+/// let mock = MockServer::builder().auth(AuthMode::Lenient).start().await?;
+/// let health = reqwest::get(format!("{}/__admin/health", mock.url())).await.unwrap();
+/// assert_eq!(health.status(), 200);
+///
+/// let url = mock.url().to_string();
+/// drop(mock); // stops it
+/// # tokio::task::yield_now().await;
+/// # tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+/// assert!(reqwest::get(format!("{url}/__admin/health")).await.is_err());
+/// # Ok(()) }
+/// ```
+pub struct MockServer {
+    addr: SocketAddr,
+    url: String,
+    state: AppState,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl MockServer {
+    /// A builder with the binary's defaults: built-in fixtures, lenient gateway, a free
+    /// port on 127.0.0.1, the shipped test roots.
+    pub fn builder() -> MockServerBuilder {
+        MockServerBuilder::from(Config::default())
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://host:port` as bound.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The bound MQTT over TLS port; `None` when off.
+    pub fn mqtt_tls_port(&self) -> Option<u16> {
+        self.state.mqtt.ports().tls_port
+    }
+
+    /// The bound plain MQTT port; `None` when off.
+    pub fn mqtt_port(&self) -> Option<u16> {
+        self.state.mqtt.ports().port
+    }
+
+    /// The EnOS core the server runs on, for in-process calls the helpers do not cover.
+    pub fn service(&self) -> &Arc<Service> {
+        &self.state.service
+    }
+
+    /// Everything the transports share: the core, gateway, journal, faults and fixtures.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stops the server and waits until it has stopped serving.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() {
+    /// let mock = enos_cert_mock::MockServer::builder().start().await.unwrap();
+    /// mock.shutdown().await;
+    /// # }
+    /// ```
+    pub async fn shutdown(mut self) {
+        self.stop();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Serves until `stop` completes (see [`crate::stop_signal`]).
+    pub async fn serve_until(self, stop: impl std::future::Future<Output = ()>) {
+        stop.await;
+        tracing::info!("shutting down");
+        self.shutdown().await;
+    }
+
+    fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Configures a [`MockServer`]; every setting has the binary's default. Settings
+/// without a method here are set on a [`Config`] and passed with `From`.
+///
+/// ```
+/// # #[tokio::main] async fn main() -> Result<(), enos_cert_mock::StartError> {
+/// use enos_cert_mock::{AuthMode, MockServer, RenewPolicy};
+///
+/// let mock = MockServer::builder()
+///     .fixtures_json(enos_cert_mock::DEFAULT_FIXTURES)
+///     .auth(AuthMode::Strict)
+///     .seed(7)
+///     .renew_policy(RenewPolicy::Keep)
+///     .start()
+///     .await?;
+/// assert!(mock.url().starts_with("http://127.0.0.1:"));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct MockServerBuilder {
+    config: Config,
+    fixtures: FixturesOrigin,
+}
+
+impl From<Config> for MockServerBuilder {
+    fn from(config: Config) -> MockServerBuilder {
+        let fixtures = FixturesOrigin::of(config.fixtures.as_deref());
+        MockServerBuilder { config, fixtures }
+    }
+}
+
+impl MockServerBuilder {
+    /// A fixtures file (`--fixtures`); its `ca` paths are relative to it.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("fixtures.json");
+    /// std::fs::write(&path, enos_cert_mock::DEFAULT_FIXTURES).unwrap();
+    /// let mock = enos_cert_mock::MockServer::builder().fixtures(&path).start().await.unwrap();
+    /// assert_eq!(mock.fixtures_name(), path.display().to_string());
+    ///
+    /// let missing = enos_cert_mock::MockServer::builder().fixtures("/nonexistent.json");
+    /// let err = missing.start().await.err().unwrap();
+    /// assert!(matches!(err, enos_cert_mock::StartError::Fixtures(_)), "{err}");
+    /// # }
+    /// ```
+    pub fn fixtures(mut self, path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        self.config.fixtures = Some(path.clone());
+        self.fixtures = FixturesOrigin::File(path);
+        self
+    }
+
+    /// Fixtures as JSON text, in the fixtures file's format (see `fixtures/default.json`).
+    /// Reload re-reads this text.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() {
+    /// use enos_cert_mock::{MockServer, NewProduct};
+    ///
+    /// let json = r#"{"orgs": [{"orgId": "o1"}]}"#;
+    /// let mock = MockServer::builder().fixtures_json(json).start().await.unwrap();
+    /// assert_eq!(mock.fixtures_name(), "inline fixtures");
+    /// assert!(mock.create_product("o1", NewProduct::bi_directional("Meter")).is_ok());
+    /// assert!(mock.create_product("o15444172373271", NewProduct::bi_directional("Meter")).is_err());
+    /// # }
+    /// ```
+    pub fn fixtures_json(mut self, json: impl Into<String>) -> Self {
+        self.config.fixtures = None;
+        self.fixtures = FixturesOrigin::Json(Arc::from(json.into()));
+        self
+    }
+
+    /// How the gateway authenticates EnOS calls (`--auth`).
+    pub fn auth(mut self, mode: AuthMode) -> Self {
+        self.config.auth = mode;
+        self
+    }
+
+    /// Makes generated keys, secrets and identifiers repeat from run to run (`--seed`).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.config.seed = Some(seed);
+        self
+    }
+
+    /// What renew does with the certificate it replaces (`--renew-policy`).
+    pub fn renew_policy(mut self, policy: RenewPolicy) -> Self {
+        self.config.renew_policy = policy;
+        self
+    }
+
+    /// Loads fixtures and roots, binds, and serves in the background.
+    pub async fn start(self) -> Result<MockServer, StartError> {
+        start::start(self.config, self.fixtures).await
+    }
+}

@@ -1,0 +1,192 @@
+//! Start-up: fixtures, gateway and roots loaded in that order (the first failure is
+//! the one reported), then the port bound and served.
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::app::faults::Faults;
+use crate::app::fixtures_source::{
+    load_ca, read_file, read_fixtures, FixturesOrigin, FixturesSource,
+};
+use crate::app::AppState;
+use crate::auth::poseidon::PoseidonKey;
+use crate::auth::Gateway;
+use crate::ca::Roots;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::domain::ids::Ids;
+use crate::domain::model::Authority;
+use crate::domain::store::Store;
+use crate::journal::Journal;
+use crate::service::links::CaLinks;
+use crate::service::Service;
+use crate::DEFAULT_POSEIDON_KEY;
+
+use super::{MockServer, StartError};
+
+/// The gateway of `config`, with the Poseidon key from `--poseidon-key` or the built-in one.
+fn gateway(config: &Config) -> Result<(Gateway, String), StartError> {
+    let (source, pem) = match &config.poseidon_key {
+        Some(path) => (
+            path.display().to_string(),
+            read_file(path).map_err(|e| StartError::PoseidonKey(format!("poseidon key {e}")))?,
+        ),
+        None => (
+            "built-in fixtures/poseidon-test-key.pem".to_string(),
+            DEFAULT_POSEIDON_KEY.to_string(),
+        ),
+    };
+    let key = PoseidonKey::from_pem(&pem)
+        .map_err(|e| StartError::PoseidonKey(format!("poseidon key {source}: {e}")))?;
+    Ok((
+        Gateway::new(config.auth, config.auth_window_minutes, key),
+        source,
+    ))
+}
+
+pub(super) async fn start(
+    config: Config,
+    origin: FixturesOrigin,
+) -> Result<MockServer, StartError> {
+    let (fixtures_name, fixtures) = read_fixtures(&origin).map_err(StartError::Fixtures)?;
+    let (gateway, poseidon_source) = gateway(&config)?;
+    let clock = Arc::new(Clock::new());
+    let source = FixturesSource::load(&origin, fixtures_name, &fixtures, clock.now_ms())
+        .map_err(StartError::Fixtures)?;
+    let fixtures_dir = source.dir();
+    let ca_fixture = fixtures.ca.as_ref();
+    let root = |authority| {
+        load_ca(
+            authority,
+            &config,
+            ca_fixture,
+            &fixtures_dir,
+            clock.now_ms(),
+        )
+        .map_err(StartError::Ca)
+    };
+    let cas = Roots {
+        rsa: root(Authority::Rsa)?,
+        ecc: root(Authority::Ecc)?,
+    };
+
+    let listener = TcpListener::bind((config.host.as_str(), config.port))
+        .await
+        .map_err(|source| StartError::Bind {
+            address: format!("{}:{}", config.host, config.port),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(StartError::Address)?;
+    let url = format!("http://{addr}");
+    // A wildcard address names no host a client can reach: without --public-url the
+    // links follow each call's Host header, with loopback as the fallback.
+    let links = match &config.public_url {
+        Some(public_url) => CaLinks::fixed(public_url),
+        None if addr.ip().is_unspecified() => {
+            let loopback = match addr {
+                SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::LOCALHOST, addr.port())),
+                SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::LOCALHOST, addr.port())),
+            };
+            CaLinks::from_host(&format!("http://{loopback}"))
+        }
+        None => CaLinks::fixed(&url),
+    };
+
+    let service = Arc::new(Service {
+        store: Store::new(&source.loaded, config.first_serial),
+        clock,
+        cas,
+        ids: Ids::new(config.seed),
+        renew_policy: config.renew_policy,
+        links,
+    });
+    let mqtt =
+        crate::mqtt::broker::bind_listeners(mqtt_settings(&config, service.links.public_url()))
+            .await
+            .map_err(StartError::Mqtt)?;
+    let fixtures_name = source.name.clone();
+    let state = AppState {
+        service,
+        gateway: Arc::new(gateway),
+        journal: Arc::new(Journal::new(config.journal_size)),
+        faults: Arc::new(Faults::default()),
+        fixtures: Arc::new(RwLock::new(source)),
+        mqtt: mqtt.broker.clone(),
+    };
+    let app = crate::api::router(state.clone(), config.body_limit);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let limits = crate::server::Limits::of(&config);
+    let task = tokio::spawn(crate::server::serve(listener, app, limits, async {
+        let _ = stopped.await;
+    }));
+    let mqtt_ports = mqtt.broker.ports();
+    let mqtt_auth = crate::mqtt::auth::CoreAuthenticator::new(
+        state.service.clone(),
+        mqtt.broker.clone(),
+        state.journal.clone(),
+    );
+    mqtt.serve(state.service.clone(), mqtt_auth);
+    let port_text = |p: Option<u16>| p.map_or("off".to_string(), |p| p.to_string());
+    tracing::info!(
+        "MQTT listening on {host} (TLS: {}, plain: {})",
+        port_text(mqtt_ports.tls_port),
+        port_text(mqtt_ports.port),
+        host = config.host,
+    );
+    tracing::info!(
+        auth = %config.auth,
+        poseidon_key = %poseidon_source,
+        window_minutes = config.auth_window_minutes,
+        "gateway authentication {}: {}",
+        config.auth,
+        config.auth.describe()
+    );
+    tracing::info!(
+        fixtures = %fixtures_name,
+        auth = %config.auth,
+        renew_policy = %config.renew_policy.as_str(),
+        seed = config.seed,
+        rsa_root = %state.service.cas.rsa.fingerprint,
+        ecc_root = %state.service.cas.ecc.fingerprint,
+        "listening on {url}"
+    );
+    Ok(MockServer {
+        addr,
+        url,
+        state,
+        stop: Some(stop),
+        task: Some(task),
+    })
+}
+
+/// The host of `scheme://host[:port]/...`; an IPv6 host keeps its brackets.
+fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let host = if authority.starts_with('[') {
+        &authority[..=authority.find(']')?]
+    } else {
+        authority.split(':').next()?
+    };
+    (!host.is_empty()).then_some(host)
+}
+
+/// The MQTT listener settings; the broker certificate also names the host of the public URL.
+fn mqtt_settings(config: &Config, public_url: &str) -> crate::mqtt::broker::Settings {
+    let mut hostnames = config.mqtt_hostname.clone();
+    if let Some(host) = url_host(public_url) {
+        hostnames.push(host.to_string());
+    }
+    crate::mqtt::broker::Settings {
+        host: config.host.clone(),
+        tls_port: config.mqtt_tls_port.0,
+        port: config.mqtt_port.0,
+        hostnames,
+        max_connections: config.mqtt_max_connections as usize,
+    }
+}
