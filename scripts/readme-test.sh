@@ -52,7 +52,7 @@ trap 'stop_mock; rm -rf "$WORK"' EXIT
 # Starts a fresh mock on a free port; sets PORT and MOCK_LOG.
 start_mock() {
     MOCK_LOG=$(mktemp "$WORK/mock.XXXXXX")
-    NO_COLOR=1 "$BIN" --port 0 >"$MOCK_LOG" 2>&1 &
+    NO_COLOR=1 "$BIN" --port 0 --mqtt-tls-port 0 --mqtt-port 0 >"$MOCK_LOG" 2>&1 &
     MOCK_PID=$!
     PORT=
     for _ in $(seq 1 200); do

@@ -58,7 +58,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-NO_COLOR=1 "$BIN" --port 0 >"$WORK/mock.log" 2>&1 &
+NO_COLOR=1 "$BIN" --port 0 --mqtt-tls-port 0 --mqtt-port 0 >"$WORK/mock.log" 2>&1 &
 MOCK_PID=$!
 PORT=
 for _ in $(seq 1 200); do

@@ -130,6 +130,24 @@ pub struct Config {
     #[arg(long, env = "ENOS_MOCK_BODY_LIMIT", default_value_t = 1024 * 1024)]
     pub body_limit: usize,
 
+    /// MQTT over TLS port for devices (mutual TLS for bi-directional products); 0 picks a
+    /// free port, `off` disables it.
+    #[arg(long, env = "ENOS_MOCK_MQTT_TLS_PORT", default_value = "18883")]
+    pub mqtt_tls_port: MqttPort,
+
+    /// Plain MQTT port for devices (secret login only); 0 picks a free port, `off` disables it.
+    #[arg(long, env = "ENOS_MOCK_MQTT_PORT", default_value = "11883")]
+    pub mqtt_port: MqttPort,
+
+    /// Extra host name or IP address the MQTT broker certificate names (repeatable; the env
+    /// var takes a comma-separated list). localhost, 127.0.0.1, ::1 and the host of
+    /// --public-url are always named.
+    #[arg(long, env = "ENOS_MOCK_MQTT_HOSTNAME", value_delimiter = ',')]
+    pub mqtt_hostname: Vec<String>,
+
+    /// Most device connections open at once over both MQTT ports; more are closed at accept.
+    #[arg(long, env = "ENOS_MOCK_MQTT_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub mqtt_max_connections: u32,
     /// Seconds a client has to send a complete request head, counted from the
     /// connection's opening or the first byte after an idle spell; then it is closed.
     #[arg(long, env = "ENOS_MOCK_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
@@ -167,7 +185,26 @@ impl Default for Config {
     fn default() -> Self {
         let mut config = Cli::parse_from(["enos-cert-mock"]).config;
         config.port = 0;
+        config.mqtt_tls_port = MqttPort(Some(0));
+        config.mqtt_port = MqttPort(Some(0));
         config
+    }
+}
+
+/// An MQTT listener port: a number (0 = a free port) or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MqttPort(pub Option<u16>);
+
+impl std::str::FromStr for MqttPort {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(MqttPort(None));
+        }
+        s.parse::<u16>()
+            .map(|p| MqttPort(Some(p)))
+            .map_err(|_| format!("{s:?} is neither a port number nor `off`"))
     }
 }
 

@@ -27,6 +27,37 @@ pub struct Entry {
     /// The EnOS `code` (or token-service `status`) when the answer had one.
     pub code: Option<i64>,
     pub latency_ms: f64,
+    /// Set on device connections and messages, absent on HTTP calls.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub mqtt: Option<MqttFields>,
+}
+
+/// What an MQTT entry adds: `"transport": "mqtt"` and, per action, the device, the
+/// certificate and the outcome (`mqtt.connect`) or the message (`mqtt.publish`).
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MqttFields {
+    pub transport: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_key: Option<String>,
+    /// Decimal, when the device presented a certificate.
+    #[serde(rename = "certSN", skip_serializing_if = "Option::is_none")]
+    pub cert_sn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authority: Option<&'static str>,
+    /// `accepted` or `refused`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qos: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<usize>,
 }
 
 /// Longest stored method, path and query, in bytes: a 64 KB query costs the journal
@@ -146,6 +177,7 @@ mod tests {
             status: 200,
             code: Some(code),
             latency_ms: 0.0,
+            mqtt: None,
         }
     }
 

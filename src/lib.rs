@@ -25,6 +25,7 @@ pub mod domain;
 pub mod healthcheck;
 pub mod journal;
 mod mock;
+pub(crate) mod mqtt;
 pub(crate) mod server;
 pub mod service;
 

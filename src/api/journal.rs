@@ -46,6 +46,7 @@ pub(crate) async fn record(
         status: response.status().as_u16(),
         code: response.extensions().get::<AnswerCode>().map(|c| c.0),
         latency_ms,
+        mqtt: None,
     });
     response
 }

@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod ca;
 mod certificates;
+mod connections;
 mod devices;
 mod enos;
 mod envelope;
@@ -123,6 +124,8 @@ fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(ui::root))
         .routes(routes!(ui::page))
         .routes(routes!(ui::state))
+        .routes(routes!(connections::list))
+        .routes(routes!(connections::drop_one))
 }
 
 /// Every route, with the layers every call passes.

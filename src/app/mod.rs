@@ -30,6 +30,8 @@ pub struct AppState {
     pub journal: Arc<Journal>,
     pub faults: Arc<Faults>,
     pub fixtures: Arc<RwLock<FixturesSource>>,
+    /// The device-facing MQTT listeners: bound ports and live sessions.
+    pub(crate) mqtt: Arc<crate::mqtt::broker::Broker>,
 }
 
 impl AppState {

@@ -131,6 +131,18 @@ impl Ca {
         })
     }
 
+    /// The root's signing key, for certificates the mock itself holds (the MQTT broker's).
+    pub(crate) fn key(&self) -> &KeyPair {
+        self.issuer.key()
+    }
+
+    /// The root certificate, DER.
+    pub(crate) fn cert_der(&self) -> Result<Vec<u8>, String> {
+        pem::parse(self.cert_pem.as_bytes())
+            .map(|p| p.into_contents())
+            .map_err(|e| format!("the root certificate PEM cannot be read: {e}"))
+    }
+
     fn key_algorithm(&self) -> &'static SignatureAlgorithm {
         match self.authority {
             Authority::Rsa => &PKCS_RSA_SHA256,

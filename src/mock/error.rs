@@ -19,6 +19,9 @@ pub enum StartError {
         address: String,
         source: std::io::Error,
     },
+    /// An MQTT listener could not be bound.
+    #[error("{0}")]
+    Mqtt(String),
     /// The bound socket has no local address.
     #[error(transparent)]
     Address(std::io::Error),

@@ -63,6 +63,16 @@ impl MockServer {
         &self.url
     }
 
+    /// The bound MQTT over TLS port; `None` when off.
+    pub fn mqtt_tls_port(&self) -> Option<u16> {
+        self.state.mqtt.ports().tls_port
+    }
+
+    /// The bound plain MQTT port; `None` when off.
+    pub fn mqtt_port(&self) -> Option<u16> {
+        self.state.mqtt.ports().port
+    }
+
     /// The EnOS core the server runs on, for in-process calls the helpers do not cover.
     pub fn service(&self) -> &Arc<Service> {
         &self.state.service

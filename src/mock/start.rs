@@ -104,6 +104,10 @@ pub(super) async fn start(
         renew_policy: config.renew_policy,
         links,
     });
+    let mqtt =
+        crate::mqtt::broker::bind_listeners(mqtt_settings(&config, service.links.public_url()))
+            .await
+            .map_err(StartError::Mqtt)?;
     let fixtures_name = source.name.clone();
     let state = AppState {
         service,
@@ -111,6 +115,7 @@ pub(super) async fn start(
         journal: Arc::new(Journal::new(config.journal_size)),
         faults: Arc::new(Faults::default()),
         fixtures: Arc::new(RwLock::new(source)),
+        mqtt: mqtt.broker.clone(),
     };
     let app = crate::api::router(state.clone(), config.body_limit);
     let (stop, stopped) = oneshot::channel::<()>();
@@ -118,6 +123,20 @@ pub(super) async fn start(
     let task = tokio::spawn(crate::server::serve(listener, app, limits, async {
         let _ = stopped.await;
     }));
+    let mqtt_ports = mqtt.broker.ports();
+    let mqtt_auth = crate::mqtt::auth::CoreAuthenticator::new(
+        state.service.clone(),
+        mqtt.broker.clone(),
+        state.journal.clone(),
+    );
+    mqtt.serve(state.service.clone(), mqtt_auth);
+    let port_text = |p: Option<u16>| p.map_or("off".to_string(), |p| p.to_string());
+    tracing::info!(
+        "MQTT listening on {host} (TLS: {}, plain: {})",
+        port_text(mqtt_ports.tls_port),
+        port_text(mqtt_ports.port),
+        host = config.host,
+    );
     tracing::info!(
         auth = %config.auth,
         poseidon_key = %poseidon_source,
@@ -142,4 +161,32 @@ pub(super) async fn start(
         stop: Some(stop),
         task: Some(task),
     })
+}
+
+/// The host of `scheme://host[:port]/...`; an IPv6 host keeps its brackets.
+fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let host = if authority.starts_with('[') {
+        &authority[..=authority.find(']')?]
+    } else {
+        authority.split(':').next()?
+    };
+    (!host.is_empty()).then_some(host)
+}
+
+/// The MQTT listener settings; the broker certificate also names the host of the public URL.
+fn mqtt_settings(config: &Config, public_url: &str) -> crate::mqtt::broker::Settings {
+    let mut hostnames = config.mqtt_hostname.clone();
+    if let Some(host) = url_host(public_url) {
+        hostnames.push(host.to_string());
+    }
+    crate::mqtt::broker::Settings {
+        host: config.host.clone(),
+        tls_port: config.mqtt_tls_port.0,
+        port: config.mqtt_port.0,
+        hostnames,
+        max_connections: config.mqtt_max_connections as usize,
+    }
 }

@@ -29,6 +29,10 @@ fn mock_command() -> Command {
         }
     }
     command.env("NO_COLOR", "1").env_remove("RUST_LOG");
+    // Tests run side by side: the MQTT listeners take free ports, not 18883/11883.
+    command
+        .env("ENOS_MOCK_MQTT_TLS_PORT", "0")
+        .env("ENOS_MOCK_MQTT_PORT", "0");
     command
 }
 

@@ -13,6 +13,7 @@ mod dashboard;
 mod errors;
 mod lifecycle;
 mod methods;
+mod mqtt;
 mod openapi;
 mod products_devices;
 mod python_client;

@@ -47,6 +47,8 @@ const SERVED: &[(&str, &str)] = &[
     ("get", "/"),
     ("get", "/__admin/ui"),
     ("get", "/__admin/state"),
+    ("get", "/__admin/connections"),
+    ("delete", "/__admin/connections/{id}"),
 ];
 
 const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];

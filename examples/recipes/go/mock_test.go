@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 	if binary == "" {
 		binary = "enos-cert-mock"
 	}
-	cmd := exec.Command(binary, "--port", "0")
+	cmd := exec.Command(binary, "--port", "0", "--mqtt-tls-port", "0", "--mqtt-port", "0")
 	cmd.Env = append(os.Environ(), "NO_COLOR=1")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -36,7 +36,7 @@ public class EnosCertMockExtension implements BeforeEachCallback, ParameterResol
 
         Mock() throws IOException, InterruptedException {
             String binary = System.getenv().getOrDefault("ENOS_MOCK_BIN", "enos-cert-mock");
-            ProcessBuilder builder = new ProcessBuilder(binary, "--port", "0").redirectErrorStream(true);
+            ProcessBuilder builder = new ProcessBuilder(binary, "--port", "0", "--mqtt-tls-port", "0", "--mqtt-port", "0").redirectErrorStream(true);
             builder.environment().put("NO_COLOR", "1");
             process = builder.start();
             BufferedReader log = new BufferedReader(

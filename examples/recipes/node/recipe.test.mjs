@@ -11,7 +11,7 @@ let mock;
 let base;
 
 before(async () => {
-  mock = spawn(process.env.ENOS_MOCK_BIN ?? "enos-cert-mock", ["--port", "0"], {
+  mock = spawn(process.env.ENOS_MOCK_BIN ?? "enos-cert-mock", ["--port", "0", "--mqtt-tls-port", "0", "--mqtt-port", "0"], {
     env: { ...process.env, NO_COLOR: "1" },
     stdio: ["ignore", "pipe", "inherit"],
   });

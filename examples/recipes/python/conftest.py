@@ -20,7 +20,7 @@ LISTENING = re.compile(r"listening on (http://\S+)")
 def enos_mock_process():
     binary = os.environ.get("ENOS_MOCK_BIN", "enos-cert-mock")
     process = subprocess.Popen(
-        [binary, "--port", "0"],
+        [binary, "--port", "0", "--mqtt-tls-port", "0", "--mqtt-port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

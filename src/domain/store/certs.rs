@@ -86,6 +86,11 @@ impl Store {
             .ok_or_else(|| EnosError::new(ErrorKey::CertNotBound))
     }
 
+    /// The certificate with this serial, whichever device it is bound to.
+    pub(crate) fn cert(&self, serial: u64) -> Option<CertRecord> {
+        self.state.read().certs.get(&serial).cloned()
+    }
+
     /// Every certificate ever bound to the device, ascending by serial.
     pub(crate) fn device_certs(&self, asset_id: &str) -> Vec<CertRecord> {
         let s = self.state.read();

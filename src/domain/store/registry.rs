@@ -82,6 +82,17 @@ impl Store {
             .ok_or_else(|| EnosError::new(ErrorKey::DeviceNotFound))
     }
 
+    /// The device a login names and whether its product requires a client certificate.
+    pub(crate) fn login_target(&self, device: &DeviceId) -> Option<(Device, bool)> {
+        let s = self.state.read();
+        let d = &s.slot(device)?.device;
+        let bi_directional = s
+            .products
+            .get(&d.product_key)
+            .is_some_and(|p| p.bi_directional_auth);
+        Some((d.clone(), bi_directional))
+    }
+
     /// Both names of a device if it exists (for device-scoped faults).
     pub(crate) fn device_names(&self, device: &DeviceId) -> Option<DeviceNames> {
         let s = self.state.read();

@@ -1,0 +1,206 @@
+//! The EnOS decision at CONNECT over the core's store (spec Part C, the refusal table in
+//! docs/devices-connecting.md): which device the user name names, its secret, the
+//! bi-directional rule and the binding of a presented certificate to that device.
+//! Chain, validity and revocation were already checked in the TLS handshake.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use super::broker::{device_id, Broker, LiveSession};
+use super::client_cert::ClientCert;
+use super::session::{
+    Authenticator, ConnectOutcome, ConnectRequest, Decision, Observer, Transport, Verdict,
+};
+use crate::journal::{Entry, Journal, MqttFields};
+use crate::service::Service;
+
+/// CONNACK 4: the user name or password is wrong (unknown device, bad signature, bad format).
+const BAD_LOGIN: u8 = 4;
+/// CONNACK 5: the device is known and signed correctly but may not connect this way.
+const NOT_AUTHORISED: u8 = 5;
+
+pub struct CoreAuthenticator {
+    service: Arc<Service>,
+    broker: Arc<Broker>,
+    journal: Arc<Journal>,
+}
+
+fn refuse(code: u8, reason: impl Into<String>) -> Verdict {
+    Verdict::now(Decision::Refuse {
+        code,
+        reason: reason.into(),
+    })
+}
+
+impl CoreAuthenticator {
+    pub fn new(service: Arc<Service>, broker: Arc<Broker>, journal: Arc<Journal>) -> Self {
+        CoreAuthenticator {
+            service,
+            broker,
+            journal,
+        }
+    }
+
+    /// One MQTT entry in the request journal; `method` is the MQTT packet it is about.
+    fn record(&self, method: &str, action: &str, fields: MqttFields) {
+        self.journal.record(Entry {
+            time_ms: self.service.clock.now_ms(),
+            method: method.into(),
+            path: String::new(),
+            query: String::new(),
+            action: Some(action.into()),
+            status: 0,
+            code: None,
+            latency_ms: 0.0,
+            mqtt: Some(MqttFields {
+                transport: "mqtt",
+                ..fields
+            }),
+        });
+    }
+
+    fn cert_fields(cert: Option<&ClientCert>) -> MqttFields {
+        MqttFields {
+            cert_sn: cert.map(|c| c.serial.clone()),
+            authority: cert.and_then(|c| c.authority).map(|a| a.as_str()),
+            ..MqttFields::default()
+        }
+    }
+
+    /// A TLS handshake the broker refused (bad chain, revoked, expired) or that timed out.
+    pub fn handshake_refused(&self, peer: SocketAddr, cert: Option<&ClientCert>, reason: &str) {
+        tracing::info!(
+            %peer,
+            cert_sn = cert.map(|c| c.serial.as_str()),
+            authority = cert.and_then(|c| c.authority).map(|a| a.as_str()),
+            outcome = "refused",
+            "mqtt.connect: TLS {reason}"
+        );
+        self.record(
+            "CONNECT",
+            "mqtt.connect",
+            MqttFields {
+                outcome: Some("refused"),
+                reason: Some(format!("TLS {reason}")),
+                ..Self::cert_fields(cert)
+            },
+        );
+    }
+}
+
+impl Authenticator for CoreAuthenticator {
+    fn authenticate(&self, request: &ConnectRequest<'_>) -> Verdict {
+        let login = match request.login {
+            Ok(login) => login,
+            Err(e) => return refuse(BAD_LOGIN, e.reason()),
+        };
+        let Some((device, bi_directional)) = self
+            .service
+            .store
+            .login_target(&device_id(&login.product_key, &login.device_key))
+        else {
+            return refuse(BAD_LOGIN, "no such device");
+        };
+        if let Err(e) = login.verify(&device.device_secret) {
+            return refuse(BAD_LOGIN, e.reason());
+        }
+        if bi_directional && request.transport == Transport::Plain {
+            return refuse(
+                NOT_AUTHORISED,
+                "the product requires bi-directional authentication: use the TLS port with the device certificate",
+            );
+        }
+        match request.cert {
+            None if bi_directional => {
+                return refuse(
+                    NOT_AUTHORISED,
+                    "the product requires bi-directional authentication: no client certificate",
+                )
+            }
+            None => {}
+            Some(cert) => {
+                let bound = cert
+                    .serial
+                    .parse::<u64>()
+                    .ok()
+                    .and_then(|s| self.service.store.bound_cert(&device.asset_id, s).ok())
+                    .is_some_and(|c| Some(c.authority) == cert.authority);
+                if !bound {
+                    return refuse(
+                        NOT_AUTHORISED,
+                        format!("certificate {} is not bound to this device", cert.serial),
+                    );
+                }
+            }
+        }
+        let session_id = self.broker.next_id();
+        let kill = Arc::new(Notify::new());
+        self.broker.insert(LiveSession {
+            id: session_id,
+            product_key: device.product_key,
+            device_key: device.device_key,
+            asset_id: device.asset_id,
+            client_id: login.client_id.clone(),
+            cert_sn: request.cert.map(|c| c.serial.clone()),
+            authority: request.cert.and_then(|c| c.authority).map(|a| a.as_str()),
+            since: self.service.clock.now_ms(),
+            kill: kill.clone(),
+        });
+        Verdict::now(Decision::Accept { session_id, kill })
+    }
+}
+
+impl Observer for CoreAuthenticator {
+    fn connect(&self, outcome: &ConnectOutcome<'_>) {
+        tracing::info!(
+            peer = ?outcome.peer,
+            transport = ?outcome.transport,
+            product_key = outcome.login.map(|l| l.product_key.as_str()),
+            device_key = outcome.login.map(|l| l.device_key.as_str()),
+            cert_sn = outcome.cert.map(|c| c.serial.as_str()),
+            outcome = if outcome.refusal.is_some() { "refused" } else { "accepted" },
+            reason = outcome.refusal.as_deref(),
+            session_id = outcome.session_id,
+            "mqtt.connect"
+        );
+        self.record(
+            "CONNECT",
+            "mqtt.connect",
+            MqttFields {
+                product_key: outcome.login.map(|l| l.product_key.clone()),
+                device_key: outcome.login.map(|l| l.device_key.clone()),
+                outcome: Some(if outcome.refusal.is_some() {
+                    "refused"
+                } else {
+                    "accepted"
+                }),
+                reason: outcome.refusal.clone(),
+                ..Self::cert_fields(outcome.cert)
+            },
+        );
+    }
+
+    fn publish(&self, session_id: u64, topic: &str, qos: u8, bytes: usize) {
+        tracing::debug!(session_id, topic, qos, bytes, "mqtt.publish");
+        let session = self.broker.session(session_id);
+        self.record(
+            "PUBLISH",
+            "mqtt.publish",
+            MqttFields {
+                product_key: session.as_ref().map(|s| s.product_key.clone()),
+                device_key: session.as_ref().map(|s| s.device_key.clone()),
+                topic: Some(topic.to_string()),
+                qos: Some(qos),
+                bytes: Some(bytes),
+                ..MqttFields::default()
+            },
+        );
+    }
+
+    fn closed(&self, session_id: u64, why: &str) {
+        self.broker.remove(session_id);
+        tracing::info!(session_id, why, "mqtt session closed");
+    }
+}

@@ -1,0 +1,332 @@
+//! The device-facing listeners: the TLS port and the plain port, bound at start-up with the
+//! HTTP server, a cap on open connections, and the live-session table the control plane reads.
+//!
+//! The broker's TLS identity (an RSA-2048 and a P-256 key, two leaves, two cross
+//! certificates) is built on the first TLS connection, on a blocking thread, not at start-up:
+//! RSA key generation alone takes 60–170 ms, start-up must stay within 20 ms and a mock that
+//! no device dials (most test runs) should not pay for it. The port is bound at once, so a
+//! device that dials early waits in the accept backlog and then in the build, never refused.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde::Serialize;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, OnceCell, Semaphore};
+
+use super::auth::CoreAuthenticator;
+use super::broker_cert::{BrokerIdentity, BrokerKeys, RootInput};
+use super::client_cert::{alert_name, ClientCert};
+use super::session::{Connection, Limits, Transport};
+use super::tls::{handshake_error, provider, BrokerTls};
+use crate::domain::model::{Authority, DeviceId};
+use crate::service::Service;
+
+/// A TLS handshake (after the identity is built) must finish within this.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The bound ports, as `/__admin/health` shows them under `mqtt`.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ports {
+    pub tls_port: Option<u16>,
+    pub port: Option<u16>,
+}
+
+/// One accepted session, as `GET /__admin/connections` lists it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveSession {
+    pub id: u64,
+    pub product_key: String,
+    pub device_key: String,
+    pub asset_id: String,
+    pub client_id: String,
+    /// Decimal, as the API writes `certSN`.
+    #[serde(rename = "certSN")]
+    pub cert_sn: Option<String>,
+    pub authority: Option<&'static str>,
+    #[serde(serialize_with = "as_rfc3339")]
+    pub since: i64,
+    #[serde(skip)]
+    pub kill: Arc<Notify>,
+}
+
+fn as_rfc3339<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::clock::rfc3339(*ms))
+}
+
+/// The broker's shared state: ports, live sessions, identifiers.
+#[derive(Debug, Default)]
+pub struct Broker {
+    ports: Ports,
+    next_id: AtomicU64,
+    sessions: Mutex<BTreeMap<u64, LiveSession>>,
+}
+
+impl Broker {
+    pub fn ports(&self) -> Ports {
+        self.ports
+    }
+
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub(crate) fn insert(&self, session: LiveSession) {
+        self.sessions.lock().insert(session.id, session);
+    }
+
+    pub(crate) fn remove(&self, id: u64) {
+        self.sessions.lock().remove(&id);
+    }
+
+    pub(crate) fn session(&self, id: u64) -> Option<LiveSession> {
+        self.sessions.lock().get(&id).cloned()
+    }
+
+    pub fn sessions(&self) -> Vec<LiveSession> {
+        self.sessions.lock().values().cloned().collect()
+    }
+
+    /// Ends a live session; false when there is none with this id.
+    pub fn drop_session(&self, id: u64) -> bool {
+        match self.sessions.lock().get(&id) {
+            Some(s) => {
+                s.kill.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Listener settings from the command line.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub host: String,
+    pub tls_port: Option<u16>,
+    pub port: Option<u16>,
+    /// Names for the broker certificate besides localhost, 127.0.0.1 and ::1.
+    pub hostnames: Vec<String>,
+    pub max_connections: usize,
+}
+
+/// Bound but not yet serving listeners.
+pub struct Bound {
+    tls: Option<TcpListener>,
+    plain: Option<TcpListener>,
+    pub broker: Arc<Broker>,
+    settings: Settings,
+}
+
+async fn bind(host: &str, port: Option<u16>, what: &str) -> Result<Option<TcpListener>, String> {
+    let Some(port) = port else { return Ok(None) };
+    TcpListener::bind((host, port))
+        .await
+        .map(Some)
+        .map_err(|e| format!("cannot listen for {what} on {host}:{port}: {e}"))
+}
+
+fn local_port(l: &Option<TcpListener>) -> Option<u16> {
+    l.as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .map(|a| a.port())
+}
+
+/// Binds both ports (either may be off).
+pub async fn bind_listeners(settings: Settings) -> Result<Bound, String> {
+    let tls = bind(&settings.host, settings.tls_port, "MQTT over TLS").await?;
+    let plain = bind(&settings.host, settings.port, "MQTT").await?;
+    let broker = Broker {
+        ports: Ports {
+            tls_port: local_port(&tls),
+            port: local_port(&plain),
+        },
+        ..Broker::default()
+    };
+    Ok(Bound {
+        tls,
+        plain,
+        broker: Arc::new(broker),
+        settings,
+    })
+}
+
+/// What every connection task shares.
+struct Shared {
+    service: Arc<Service>,
+    auth: CoreAuthenticator,
+    permits: Arc<Semaphore>,
+    identity: OnceCell<Result<BrokerTls, String>>,
+    hostnames: Vec<String>,
+}
+
+impl Bound {
+    /// Serves both ports in the background until the runtime ends.
+    pub fn serve(self, service: Arc<Service>, auth: CoreAuthenticator) {
+        let shared = Arc::new(Shared {
+            service,
+            auth,
+            permits: Arc::new(Semaphore::new(self.settings.max_connections)),
+            identity: OnceCell::new(),
+            hostnames: self.settings.hostnames,
+        });
+        if let Some(l) = self.tls {
+            tokio::spawn(accept_loop(l, Transport::Tls, shared.clone()));
+        }
+        if let Some(l) = self.plain {
+            tokio::spawn(accept_loop(l, Transport::Plain, shared));
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, transport: Transport, shared: Arc<Shared>) {
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of file descriptors and the like: back off rather than spin.
+                tracing::warn!(error = %e, "MQTT accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = shared.permits.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "MQTT connection limit reached; closing");
+            drop(tcp);
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let _ = tcp.set_nodelay(true);
+            match transport {
+                Transport::Plain => run(&shared, Transport::Plain, peer, None, tcp).await,
+                Transport::Tls => tls_connection(&shared, peer, tcp).await,
+            }
+            drop(permit);
+        });
+    }
+}
+
+async fn run<S>(
+    shared: &Shared,
+    transport: Transport,
+    peer: SocketAddr,
+    cert: Option<ClientCert>,
+    stream: S,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    Connection {
+        transport,
+        peer: Some(peer),
+        cert,
+        limits: Limits::default(),
+        authenticator: &shared.auth,
+        observer: &shared.auth,
+    }
+    .run(stream)
+    .await;
+}
+
+async fn tls_connection(shared: &Shared, peer: SocketAddr, tcp: TcpStream) {
+    let tls = match shared
+        .identity
+        .get_or_init(|| build_identity(shared.service.clone(), shared.hostnames.clone()))
+        .await
+    {
+        Ok(tls) => tls,
+        Err(e) => {
+            tracing::error!(error = %e, "the MQTT broker TLS identity cannot be built");
+            return;
+        }
+    };
+    let (acceptor, presented) = match tls.acceptor() {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "MQTT TLS set-up failed");
+            return;
+        }
+    };
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(Ok(stream)) => run(shared, Transport::Tls, peer, presented.get(), stream).await,
+        Ok(Err(e)) => {
+            let reason = handshake_error(&e).map_or("handshake_failure", alert_name);
+            shared
+                .auth
+                .handshake_refused(peer, presented.get().as_ref(), reason);
+        }
+        Err(_) => {
+            shared
+                .auth
+                .handshake_refused(peer, presented.get().as_ref(), "handshake timeout");
+        }
+    }
+}
+
+async fn build_identity(
+    service: Arc<Service>,
+    hostnames: Vec<String>,
+) -> Result<BrokerTls, String> {
+    tokio::task::spawn_blocking(move || identity(&service, &hostnames))
+        .await
+        .map_err(|e| format!("the broker identity task failed: {e}"))?
+}
+
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn identity(service: &Arc<Service>, hostnames: &[String]) -> Result<BrokerTls, String> {
+    let started = std::time::Instant::now();
+    let provider = provider();
+    let (rsa_der, ecc_der) = (service.cas.rsa.cert_der()?, service.cas.ecc.cert_der()?);
+    let rsa = RootInput {
+        cert_der: &rsa_der,
+        key: service.cas.rsa.key(),
+    };
+    let ecc = RootInput {
+        cert_der: &ecc_der,
+        key: service.cas.ecc.key(),
+    };
+    let keys = BrokerKeys::generate()?;
+    // Devices check the broker certificate against their own clocks, not the mock's.
+    let identity = BrokerIdentity::issue(&provider, rsa, ecc, &keys, hostnames, wall_ms())?;
+    let clock_service = service.clone();
+    let revocation_service = service.clone();
+    let tls = BrokerTls::new(
+        provider,
+        identity,
+        rsa,
+        ecc,
+        Arc::new(move || clock_service.clock.now_ms()),
+        Arc::new(move |authority: Authority, serial: &str| {
+            serial
+                .parse::<u64>()
+                .ok()
+                .and_then(|s| revocation_service.store.cert(s))
+                .is_some_and(|c| c.authority == authority && c.revocation.is_some())
+        }),
+    )?;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        names = ?hostnames,
+        "MQTT broker TLS identity ready"
+    );
+    Ok(tls)
+}
+
+/// The device a login names, for callers holding only the two keys.
+pub(crate) fn device_id(product_key: &str, device_key: &str) -> DeviceId {
+    DeviceId::Keys {
+        product_key: product_key.to_string(),
+        device_key: device_key.to_string(),
+    }
+}

@@ -1,0 +1,482 @@
+use std::time::Duration;
+
+use bytes::BytesMut;
+use mqttbytes::v4::{
+    Connect, Disconnect, PingReq, Publish, Subscribe, SubscribeFilter, Unsubscribe,
+};
+use parking_lot::Mutex;
+use rand::{Rng, SeedableRng};
+use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::task::JoinHandle;
+
+use super::*;
+
+const SECRET: &str = "secret";
+
+/// Accepts `dev&pk` with SECRET; refuses a wrong signature with 4 and any other device with 5;
+/// `mode` switches to the fault-like decisions.
+struct TestAuth {
+    mode: &'static str,
+    kill: Arc<Notify>,
+}
+
+impl Authenticator for TestAuth {
+    fn authenticate(&self, r: &ConnectRequest<'_>) -> Verdict {
+        let decision = match (self.mode, r.login) {
+            ("drop", _) => Decision::Drop {
+                reason: "fault".into(),
+            },
+            (_, Err(e)) => Decision::Refuse {
+                code: 4,
+                reason: e.reason(),
+            },
+            (_, Ok(l)) if l.device_key != "dev" => Decision::Refuse {
+                code: 5,
+                reason: "unknown device".into(),
+            },
+            (_, Ok(l)) => match l.verify(SECRET) {
+                Ok(_) => Decision::Accept {
+                    session_id: 7,
+                    kill: self.kill.clone(),
+                },
+                Err(e) => Decision::Refuse {
+                    code: 4,
+                    reason: e.reason(),
+                },
+            },
+        };
+        Verdict {
+            decision,
+            delay: if self.mode == "slow" {
+                Duration::from_millis(300)
+            } else {
+                Duration::ZERO
+            },
+        }
+    }
+}
+
+#[derive(Default)]
+struct Log(Mutex<Vec<String>>);
+
+impl Observer for Log {
+    fn connect(&self, o: &ConnectOutcome<'_>) {
+        self.0.lock().push(match (&o.refusal, o.session_id) {
+            (None, Some(id)) => format!("accepted {id}"),
+            (Some(why), _) => format!("refused {why}"),
+            (None, None) => "accepted without id".into(),
+        });
+    }
+    fn publish(&self, id: u64, topic: &str, qos: u8, bytes: usize) {
+        self.0
+            .lock()
+            .push(format!("publish {id} {topic} {qos} {bytes}"));
+    }
+    fn closed(&self, id: u64, why: &str) {
+        self.0.lock().push(format!("closed {id} {why}"));
+    }
+}
+
+struct Run {
+    client: DuplexStream,
+    task: JoinHandle<()>,
+    log: Arc<Log>,
+    kill: Arc<Notify>,
+}
+
+fn start(mode: &'static str, limits: Limits) -> Run {
+    let (client, server) = duplex(64 * 1024);
+    let log = Arc::new(Log::default());
+    let kill = Arc::new(Notify::new());
+    let auth = TestAuth {
+        mode,
+        kill: kill.clone(),
+    };
+    let obs = log.clone();
+    let task = tokio::spawn(async move {
+        Connection {
+            transport: Transport::Plain,
+            peer: None,
+            cert: None,
+            limits,
+            authenticator: &auth,
+            observer: &*obs,
+        }
+        .run(server)
+        .await
+    });
+    Run {
+        client,
+        task,
+        log,
+        kill,
+    }
+}
+
+fn limits() -> Limits {
+    Limits {
+        connect_timeout: Duration::from_secs(5),
+        max_packet: 1024,
+        write_timeout: Duration::from_secs(5),
+        max_idle: Duration::from_secs(60),
+    }
+}
+
+fn sdk_connect(device: &str, password: &str, keep_alive: u16) -> Connect {
+    let mut c = Connect::new(format!(
+        "{device}|securemode=2,signmethod=hmacsha256,timestamp=1|"
+    ));
+    c.keep_alive = keep_alive;
+    c.set_login(format!("{device}&pk"), password.to_string());
+    c
+}
+
+/// SHA-256 over the signed content + secret, as the SDK computes it.
+fn password(device: &str, secret: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let content = format!("clientId{device}deviceKey{device}productKeypktimestamp1{secret}");
+    Sha256::digest(content.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+async fn send(s: &mut DuplexStream, write: impl FnOnce(&mut BytesMut)) {
+    let mut b = BytesMut::new();
+    write(&mut b);
+    s.write_all(&b).await.unwrap();
+}
+
+/// The next packet from the broker, or None when the stream ends.
+async fn next(s: &mut DuplexStream) -> Option<Packet> {
+    let mut buf = BytesMut::new();
+    loop {
+        match v4::read(&mut buf, 1 << 20) {
+            Ok(p) => return Some(p),
+            Err(mqttbytes::Error::InsufficientBytes(_)) => {}
+            Err(e) => panic!("broker sent garbage: {e:?}"),
+        }
+        let mut chunk = [0u8; 256];
+        let n = timeout(Duration::from_secs(10), s.read(&mut chunk))
+            .await
+            .expect("the broker answers or closes")
+            .unwrap_or(0);
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+async fn ends(run: Run) -> Vec<String> {
+    timeout(Duration::from_secs(30), run.task)
+        .await
+        .expect("the session task ends")
+        .expect("no panic");
+    let log = run.log.0.lock().clone();
+    log
+}
+
+fn connack(code: ConnectReturnCode) -> Option<Packet> {
+    Some(Packet::ConnAck(ConnAck::new(code, false)))
+}
+
+#[tokio::test]
+async fn an_accepted_session_behaves_like_a_broker() {
+    let mut run = start("ok", limits());
+    let c = &mut run.client;
+    send(c, |b| {
+        sdk_connect("dev", &password("dev", SECRET), 60)
+            .write(b)
+            .map(drop)
+            .unwrap()
+    })
+    .await;
+    assert_eq!(next(c).await, connack(ConnectReturnCode::Success));
+    send(c, |b| PingReq.write(b).map(drop).unwrap()).await;
+    assert_eq!(next(c).await, Some(Packet::PingResp));
+    let mut sub = Subscribe::new("a", QoS::AtMostOnce);
+    sub.pkid = 3;
+    sub.filters
+        .push(SubscribeFilter::new("b".into(), QoS::AtLeastOnce));
+    sub.filters
+        .push(SubscribeFilter::new("c".into(), QoS::ExactlyOnce));
+    send(c, |b| sub.write(b).map(drop).unwrap()).await;
+    let granted = [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::AtLeastOnce];
+    assert_eq!(
+        next(c).await,
+        Some(Packet::SubAck(SubAck::new(
+            3,
+            granted.map(SubscribeReasonCode::Success).to_vec()
+        )))
+    );
+    let mut unsub = Unsubscribe::new("a");
+    unsub.pkid = 4;
+    send(c, |b| unsub.write(b).map(drop).unwrap()).await;
+    assert_eq!(next(c).await, Some(Packet::UnsubAck(UnsubAck::new(4))));
+    let p0 = Publish::new(
+        "/sys/pk/dev/thing/event/post",
+        QoS::AtMostOnce,
+        vec![1u8; 10],
+    );
+    send(c, |b| p0.write(b).map(drop).unwrap()).await;
+    let mut p1 = Publish::new("t/1", QoS::AtLeastOnce, vec![2u8; 20]);
+    p1.pkid = 9;
+    send(c, |b| p1.write(b).map(drop).unwrap()).await;
+    assert_eq!(next(c).await, Some(Packet::PubAck(PubAck::new(9))));
+    send(c, |b| Disconnect.write(b).map(drop).unwrap()).await;
+    assert_eq!(next(c).await, None);
+    assert_eq!(
+        ends(run).await,
+        [
+            "accepted 7",
+            "publish 7 /sys/pk/dev/thing/event/post 0 10",
+            "publish 7 t/1 1 20",
+            "closed 7 DISCONNECT"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn refusals_answer_connack_4_or_5_then_close() {
+    for (device, pw, code, why) in [
+        (
+            "dev",
+            "bad",
+            ConnectReturnCode::BadUserNamePassword,
+            "CONNACK 4",
+        ),
+        ("other", "x", ConnectReturnCode::NotAuthorized, "CONNACK 5"),
+    ] {
+        let mut run = start("ok", limits());
+        let c = &mut run.client;
+        send(c, |b| {
+            sdk_connect(device, pw, 60).write(b).map(drop).unwrap()
+        })
+        .await;
+        assert_eq!(next(c).await, connack(code));
+        assert_eq!(next(c).await, None);
+        let log = ends(run).await;
+        assert_eq!(log.len(), 1);
+        assert!(log[0].starts_with(&format!("refused {why}")), "{log:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_missing_login_is_refused_with_4() {
+    let mut run = start("ok", limits());
+    let c = &mut run.client;
+    send(c, |b| Connect::new("dev").write(b).map(drop).unwrap()).await;
+    assert_eq!(
+        next(c).await,
+        connack(ConnectReturnCode::BadUserNamePassword)
+    );
+    assert_eq!(
+        ends(run).await,
+        ["refused CONNACK 4: no user name in CONNECT"]
+    );
+}
+
+#[tokio::test]
+async fn a_drop_decision_closes_without_connack_and_delay_is_held() {
+    let mut run = start("drop", limits());
+    send(&mut run.client, |b| {
+        sdk_connect("dev", "x", 60).write(b).map(drop).unwrap()
+    })
+    .await;
+    assert_eq!(next(&mut run.client).await, None);
+    assert_eq!(ends(run).await, ["refused dropped: fault"]);
+
+    let mut run = start("slow", limits());
+    let t = std::time::Instant::now();
+    send(&mut run.client, |b| {
+        sdk_connect("dev", &password("dev", SECRET), 60)
+            .write(b)
+            .map(drop)
+            .unwrap()
+    })
+    .await;
+    assert_eq!(
+        next(&mut run.client).await,
+        connack(ConnectReturnCode::Success)
+    );
+    assert!(t.elapsed() >= Duration::from_millis(300));
+}
+
+#[tokio::test]
+async fn mqtt_3_1_gets_connack_1() {
+    let mut run = start("ok", limits());
+    // CONNECT with protocol name MQIsdp, level 3.
+    let mut pkt = vec![0x10, 14, 0, 6];
+    pkt.extend_from_slice(b"MQIsdp");
+    pkt.extend_from_slice(&[3, 2, 0, 60, 0, 2]);
+    pkt.extend_from_slice(b"id");
+    run.client.write_all(&pkt).await.unwrap();
+    assert_eq!(
+        next(&mut run.client).await,
+        connack(ConnectReturnCode::RefusedProtocolVersion)
+    );
+    assert_eq!(
+        ends(run).await,
+        ["refused CONNACK 1: only MQTT 3.1.1 is served"]
+    );
+}
+
+#[tokio::test]
+async fn no_connect_in_time_ends_the_task() {
+    let quick = Limits {
+        connect_timeout: Duration::from_millis(200),
+        ..limits()
+    };
+    let run = start("ok", quick);
+    // The client stays silent with the stream open.
+    let _client = &run.client;
+    let log = ends(run).await;
+    assert_eq!(log, ["refused no CONNECT before the timeout"]);
+}
+
+#[tokio::test]
+async fn keep_alive_one_and_a_half_times_then_drop() {
+    let mut run = start("ok", limits());
+    let c = &mut run.client;
+    send(c, |b| {
+        sdk_connect("dev", &password("dev", SECRET), 1)
+            .write(b)
+            .map(drop)
+            .unwrap()
+    })
+    .await;
+    assert_eq!(next(c).await, connack(ConnectReturnCode::Success));
+    // A ping at 1.3 s keeps it alive (past 1 s, within 1.5 s); then 1.5 s of silence ends it.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    send(c, |b| PingReq.write(b).map(drop).unwrap()).await;
+    assert_eq!(next(c).await, Some(Packet::PingResp));
+    let start = Instant::now();
+    assert_eq!(next(c).await, None);
+    let idle = start.elapsed();
+    assert!(
+        idle >= Duration::from_millis(1400) && idle <= Duration::from_millis(2500),
+        "{idle:?}"
+    );
+    assert_eq!(
+        ends(run).await.last().unwrap(),
+        "closed 7 keep-alive timeout"
+    );
+}
+
+#[tokio::test]
+async fn the_kill_switch_ends_a_live_session() {
+    let mut run = start("ok", limits());
+    let c = &mut run.client;
+    send(c, |b| {
+        sdk_connect("dev", &password("dev", SECRET), 60)
+            .write(b)
+            .map(drop)
+            .unwrap()
+    })
+    .await;
+    assert_eq!(next(c).await, connack(ConnectReturnCode::Success));
+    run.kill.notify_one();
+    assert_eq!(next(c).await, None);
+    assert_eq!(
+        ends(run).await.last().unwrap(),
+        "closed 7 dropped by the broker"
+    );
+}
+
+#[tokio::test]
+async fn oversized_and_qos2_packets_end_the_session() {
+    let mut run = start("ok", limits());
+    let c = &mut run.client;
+    send(c, |b| {
+        sdk_connect("dev", &password("dev", SECRET), 60)
+            .write(b)
+            .map(drop)
+            .unwrap()
+    })
+    .await;
+    assert_eq!(next(c).await, connack(ConnectReturnCode::Success));
+    // Only the header of a 2 MB publish: the broker refuses before reading the body.
+    c.write_all(&[0x30, 0x80, 0x80, 0x80, 0x01]).await.unwrap();
+    assert_eq!(next(c).await, None);
+    assert!(ends(run)
+        .await
+        .last()
+        .unwrap()
+        .contains("exceeds the limit"));
+
+    let mut run = start("ok", limits());
+    let c = &mut run.client;
+    send(c, |b| {
+        sdk_connect("dev", &password("dev", SECRET), 60)
+            .write(b)
+            .map(drop)
+            .unwrap()
+    })
+    .await;
+    assert_eq!(next(c).await, connack(ConnectReturnCode::Success));
+    let mut p = Publish::new("t", QoS::ExactlyOnce, vec![0u8; 3]);
+    p.pkid = 1;
+    send(c, |b| p.write(b).map(drop).unwrap()).await;
+    assert_eq!(next(c).await, None);
+    assert_eq!(
+        ends(run).await.last().unwrap(),
+        "closed 7 QoS 2 is not supported"
+    );
+}
+
+#[tokio::test]
+async fn garbage_never_panics_and_always_ends() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    let connect = {
+        let mut b = BytesMut::new();
+        sdk_connect("dev", &password("dev", SECRET), 60)
+            .write(&mut b)
+            .unwrap();
+        b.to_vec()
+    };
+    for i in 0..300 {
+        let mut run = start("ok", limits());
+        // Half the cases garble a valid session after CONNECT, half garble CONNECT itself.
+        let mut bytes = if i % 2 == 0 {
+            connect.clone()
+        } else {
+            Vec::new()
+        };
+        let len = rng.gen_range(1..200);
+        let mut noise: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+        if i % 3 == 0 {
+            // Mutate a real CONNECT instead of pure noise.
+            noise = connect.clone();
+            for _ in 0..4 {
+                let at = rng.gen_range(0..noise.len());
+                noise[at] = rng.gen();
+            }
+        }
+        bytes.extend_from_slice(&noise);
+        let _ = run.client.write_all(&bytes).await;
+        // Half-close: the broker must notice the end of input and finish.
+        let _ = run.client.shutdown().await;
+        let mut sink = Vec::new();
+        let _ = timeout(Duration::from_secs(10), run.client.read_to_end(&mut sink)).await;
+        ends(run).await;
+    }
+}
+
+#[tokio::test]
+async fn an_accepted_id_is_always_closed_even_if_connack_cannot_be_written() {
+    let mut run = start("ok", limits());
+    send(&mut run.client, |b| {
+        sdk_connect("dev", &password("dev", SECRET), 60)
+            .write(b)
+            .map(drop)
+            .unwrap()
+    })
+    .await;
+    // The device vanishes before reading CONNACK.
+    drop(std::mem::replace(&mut run.client, duplex(1).0));
+    let log = ends(run).await;
+    assert_eq!(log[0], "accepted 7");
+    assert!(log[1].starts_with("closed 7 "), "{log:?}");
+    assert_eq!(log.len(), 2);
+}
