@@ -154,12 +154,7 @@ async fn dispatch(call: Call<CertAction>) -> Result<Response, EnosError> {
     tag = "enos",
     params(super::openapi::CertificateActionQuery, super::openapi::DeviceQuery),
     request_body(content = Option<super::openapi::CertificateBody>, content_type = "application/json"),
-    responses(
-        (status = 200, description = "The EnOS envelope; business errors answer 200 with a non-zero code", body = super::openapi::Envelope, content_type = "application/json"),
-        (status = 400, description = "The body could not be read", body = super::openapi::Message),
-        (status = 401, description = "The gateway refused the credentials", body = super::openapi::Message),
-        (status = 413, description = "Request size limit exceeded", body = super::openapi::Message),
-    )
+    responses(super::openapi::EnosAnswers)
 )]
 pub(crate) async fn handle(request: EnosRequest) -> Response {
     request.answer(dispatch).await

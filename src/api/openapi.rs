@@ -246,3 +246,21 @@ pub(crate) struct TokenReply {
     #[schema(value_type = Option<Object>)]
     data: Option<Value>,
 }
+
+/// What every EnOS business route answers, documented once for the three resources.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // only described, never built: the handlers answer with `Response`
+pub(crate) enum EnosAnswers {
+    /// The EnOS envelope; business errors answer 200 with a non-zero code.
+    #[response(status = 200, content_type = "application/json")]
+    Envelope(Envelope),
+    /// The body could not be read.
+    #[response(status = 400)]
+    BadBody(Message),
+    /// The gateway refused the credentials.
+    #[response(status = 401)]
+    Unauthorized(Message),
+    /// Request size limit exceeded.
+    #[response(status = 413)]
+    TooLarge(Message),
+}
