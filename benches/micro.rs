@@ -16,10 +16,7 @@ use axum::body::Body;
 use axum::http::Request;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use http_body_util::BodyExt;
-use rcgen::{
-    CertificateParams, DistinguishedName, DnType, KeyPair, RsaKeySize, SigningKey,
-    PKCS_ECDSA_P256_SHA256, PKCS_RSA_SHA256,
-};
+use rcgen::{KeyPair, RsaKeySize, SigningKey, PKCS_ECDSA_P256_SHA256, PKCS_RSA_SHA256};
 use tower::ServiceExt;
 
 use enos_cert_mock::ca::csr::{check_csr, request_from_record};
@@ -38,21 +35,9 @@ fn key(authority: Authority) -> KeyPair {
     .expect("key generation")
 }
 
-/// A CSR with the six subject attributes EnOS requires.
+/// The CSR a device sends (the library's own helper).
 fn csr(key: &KeyPair, cn: &str) -> String {
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CountryName, "CN");
-    dn.push(DnType::StateOrProvinceName, "Shanghai");
-    dn.push(DnType::LocalityName, "Shanghai");
-    dn.push(DnType::OrganizationName, "EnOS");
-    dn.push(DnType::OrganizationalUnitName, "EnOS");
-    dn.push(DnType::CommonName, cn);
-    let mut params = CertificateParams::default();
-    params.distinguished_name = dn;
-    params
-        .serialize_request(key)
-        .and_then(|c| c.pem())
-        .expect("CSR")
+    enos_cert_mock::enos_csr(key, cn)
 }
 
 fn name(authority: Authority) -> &'static str {

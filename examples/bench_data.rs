@@ -27,10 +27,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use rcgen::{
-    CertificateParams, DistinguishedName, DnType, KeyPair, RsaKeySize, PKCS_ECDSA_P256_SHA256,
-    PKCS_RSA_SHA256,
-};
+use rcgen::{KeyPair, RsaKeySize, PKCS_ECDSA_P256_SHA256, PKCS_RSA_SHA256};
 
 const ORG: &str = "o15444172373271";
 const PRODUCT: &str = "BenchPrd";
@@ -52,20 +49,9 @@ fn asset_id(i: usize) -> String {
     format!("bench{i:04}")
 }
 
+/// The CSR a device sends (the library's own helper).
 fn csr_pem(key: &KeyPair, cn: &str) -> String {
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CountryName, "CN");
-    dn.push(DnType::StateOrProvinceName, "Shanghai");
-    dn.push(DnType::LocalityName, "Shanghai");
-    dn.push(DnType::OrganizationName, "EnOS");
-    dn.push(DnType::OrganizationalUnitName, "EnOS");
-    dn.push(DnType::CommonName, cn);
-    let mut params = CertificateParams::default();
-    params.distinguished_name = dn;
-    params
-        .serialize_request(key)
-        .and_then(|csr| csr.pem())
-        .expect("a CSR can be made")
+    enos_cert_mock::enos_csr(key, cn)
 }
 
 /// One request line: an apply of a CSR for `cn` on `device`.

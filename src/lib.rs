@@ -13,7 +13,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! `docs/library.md` walks through the helpers.
+//! The README's "Library" section is the short tour; each helper's example below runs.
 
 pub mod api;
 pub mod app;
@@ -36,7 +36,7 @@ pub use config::Config;
 pub use domain::actions::{Action, CertAction, DeviceAction, ProductAction};
 pub use domain::errors::{EnosError, ErrorKey};
 pub use domain::model::{Authority, Device, DeviceId, Product};
-pub use mock::{KeyAndCert, MockServer, MockServerBuilder, StartError};
+pub use mock::{enos_csr, KeyAndCert, MockServer, MockServerBuilder, StartError};
 pub use service::{NewDevice, NewProduct, RenewPolicy};
 pub use time;
 

@@ -302,6 +302,19 @@ fn key_and_csr(authority: Authority, cn: &str) -> (String, String) {
         Authority::Ecc => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
     }
     .expect("the key algorithms are supported");
+    let csr = enos_csr(&key, cn);
+    (key.serialize_pem(), csr)
+}
+
+/// A PEM CSR over `key` with the six subject attributes EnOS requires
+/// (C=CN, ST, L, O, OU = EnOS, CN = `cn`): what a device sends to apply.
+///
+/// ```
+/// let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+/// let csr = enos_cert_mock::enos_csr(&key, "device-1");
+/// assert!(csr.starts_with("-----BEGIN CERTIFICATE REQUEST-----"));
+/// ```
+pub fn enos_csr(key: &KeyPair, cn: &str) -> String {
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CountryName, "CN");
     dn.push(DnType::StateOrProvinceName, "Shanghai");
@@ -311,9 +324,8 @@ fn key_and_csr(authority: Authority, cn: &str) -> (String, String) {
     dn.push(DnType::CommonName, cn);
     let mut params = CertificateParams::default();
     params.distinguished_name = dn;
-    let csr = params
-        .serialize_request(&key)
+    params
+        .serialize_request(key)
         .and_then(|csr| csr.pem())
-        .expect("a CSR over a fresh key serialises");
-    (key.serialize_pem(), csr)
+        .expect("a CSR over a valid key serialises")
 }

@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::service::{RenewPolicy, Service};
 
 pub use error::StartError;
-pub use helpers::KeyAndCert;
+pub use helpers::{enos_csr, KeyAndCert};
 
 /// A running mock on its own port. Dropping it stops the server (in-flight calls
 /// finish in the background); [`MockServer::shutdown`] stops it and waits.

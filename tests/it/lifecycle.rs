@@ -178,6 +178,26 @@ async fn public_url_is_used_for_cert_chain_url_and_crl_distribution_point() {
     );
 }
 
+/// Applies for DEV1 with the `Host` header set to `host`; returns `data`.
+async fn apply_as_host(mock: &Mock, host: &str, cn: &str) -> Value {
+    let url = mock.url(&format!(
+        "/connect-service/v2.1/certificates?action=apply&orgId={ORG}&assetId={DEV1}"
+    ));
+    let r: Value = mock
+        .http
+        .post(url)
+        .header("host", host)
+        .json(&json!({ "csr": rsa_csr(cn) }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["code"], 0, "{r}");
+    r["data"].clone()
+}
+
 /// Bound to a wildcard address without --public-url, links name the host the client used.
 #[tokio::test]
 async fn on_a_wildcard_address_links_follow_the_host_header() {
@@ -187,25 +207,7 @@ async fn on_a_wildcard_address_links_follow_the_host_header() {
         ..Config::default()
     })
     .await;
-    let apply = |host: &'static str, cn: &'static str| {
-        let url = mock.url(&format!(
-            "/connect-service/v2.1/certificates?action=apply&orgId={ORG}&assetId={DEV1}"
-        ));
-        let request = mock.http.post(url).header("host", host);
-        async move {
-            let r: Value = request
-                .json(&json!({ "csr": rsa_csr(cn) }))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            assert_eq!(r["code"], 0, "{r}");
-            r["data"].clone()
-        }
-    };
-    let data = apply("enos-cert-mock:8080", "host-header").await;
+    let data = apply_as_host(&mock, "enos-cert-mock:8080", "host-header").await;
     assert_eq!(
         data["certChainURL"],
         "http://enos-cert-mock:8080/enos/CA/cacert/RSA"
@@ -217,7 +219,7 @@ async fn on_a_wildcard_address_links_follow_the_host_header() {
     // A Host naming the wildcard itself, or not a plain host, falls back to loopback.
     let port = mock.server.addr().port();
     for (host, cn) in [("0.0.0.0:1", "host-wild"), ("a/b@c", "host-odd")] {
-        let data = apply(host, cn).await;
+        let data = apply_as_host(&mock, host, cn).await;
         assert_eq!(
             data["certChainURL"],
             format!("http://127.0.0.1:{port}/enos/CA/cacert/RSA"),
@@ -238,23 +240,9 @@ async fn public_url_wins_over_the_host_header() {
         ..Config::default()
     })
     .await;
-    let url = mock.url(&format!(
-        "/connect-service/v2.1/certificates?action=apply&orgId={ORG}&assetId={DEV1}"
-    ));
-    let r: Value = mock
-        .http
-        .post(url)
-        .header("host", "elsewhere:1")
-        .json(&json!({ "csr": rsa_csr("host-vs-public-url") }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(r["code"], 0, "{r}");
+    let data = apply_as_host(&mock, "elsewhere:1", "host-vs-public-url").await;
     assert_eq!(
-        r["data"]["certChainURL"],
+        data["certChainURL"],
         "http://enos.example.test:8080/enos/CA/cacert/RSA"
     );
     let health = mock.get_json("/__admin/health").await;
