@@ -19,11 +19,10 @@ use http_body_util::BodyExt;
 use rcgen::{KeyPair, RsaKeySize, SigningKey, PKCS_ECDSA_P256_SHA256, PKCS_RSA_SHA256};
 use tower::ServiceExt;
 
-use enos_cert_mock::ca::csr::{check_csr, request_from_record};
-use enos_cert_mock::ca::{keys, Ca, IssueRequest};
-use enos_cert_mock::domain::model::{Authority, CertRecord, DeviceId};
-
-use enos_cert_mock::service::{CertArgs, Target};
+use enos_cert_mock::bench_api::{
+    check_csr, keys, request_from_record, Ca, CertArgs, CertRecord, IssueRequest, Target,
+};
+use enos_cert_mock::{Authority, DeviceId};
 
 const YEAR_MS: i64 = 365 * 86_400_000;
 
@@ -178,7 +177,7 @@ fn listing(c: &mut Criterion) {
     group.bench_function("service_list_2certs", |b| {
         b.iter(|| service.list(black_box(&target), &device).expect("list"))
     });
-    let router = enos_cert_mock::api::router(server.state().clone(), 1 << 20);
+    let router = enos_cert_mock::bench_api::router(server.state().clone(), 1 << 20);
     let uri =
         "/connect-service/v2.0/certificates?action=list&orgId=o15444172373271&assetId=Uvmm5AXU";
     group.bench_function("router_get_list_2certs", |b| {

@@ -15,19 +15,30 @@
 //!
 //! The README's "Library" section is the short tour; each helper's example below runs.
 
-pub mod api;
-pub mod app;
-pub mod auth;
-pub mod ca;
+pub(crate) mod api;
+pub(crate) mod app;
+pub(crate) mod auth;
+pub(crate) mod ca;
 pub mod clock;
 pub mod config;
-pub mod domain;
+pub(crate) mod domain;
 pub mod healthcheck;
-pub mod journal;
+pub(crate) mod journal;
 mod mock;
 pub(crate) mod mqtt;
 pub(crate) mod server;
-pub mod service;
+pub(crate) mod service;
+
+/// Internals the micro-benchmarks (`benches/micro.rs`) time one by one. Not a stable API:
+/// library users start a [`MockServer`] and use its helpers.
+#[doc(hidden)]
+pub mod bench_api {
+    pub use crate::api::router;
+    pub use crate::ca::csr::{check_csr, request_from_record};
+    pub use crate::ca::{keys, Ca, IssueRequest};
+    pub use crate::domain::model::CertRecord;
+    pub use crate::service::{CertArgs, Target};
+}
 
 pub use app::faults::{Fault, FaultAction, FaultSpec};
 pub use app::fixtures_source::{DEFAULT_FIXTURES, DEFAULT_FIXTURES_NAME};
