@@ -32,6 +32,7 @@ pub mod service;
 pub use app::faults::{Fault, FaultAction, FaultSpec};
 pub use app::fixtures_source::{DEFAULT_FIXTURES, DEFAULT_FIXTURES_NAME};
 pub use auth::AuthMode;
+pub use ca::LeafProfile;
 pub use config::Config;
 pub use domain::actions::{Action, CertAction, DeviceAction, ProductAction};
 pub use domain::errors::{EnosError, ErrorKey};

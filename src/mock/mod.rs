@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use crate::app::fixtures_source::FixturesOrigin;
 use crate::app::AppState;
 use crate::auth::AuthMode;
+use crate::ca::LeafProfile;
 use crate::config::Config;
 use crate::service::{RenewPolicy, Service};
 
@@ -206,6 +207,13 @@ impl MockServerBuilder {
     /// What renew does with the certificate it replaces (`--renew-policy`).
     pub fn renew_policy(mut self, policy: RenewPolicy) -> Self {
         self.config.renew_policy = policy;
+        self
+    }
+
+    /// The extensions of issued device certificates (`--leaf-profile`): EnOS's, or
+    /// `Strict` with a SAN naming the device, keyUsage and EKU clientAuth.
+    pub fn leaf_profile(mut self, profile: LeafProfile) -> Self {
+        self.config.leaf_profile = profile;
         self
     }
 
