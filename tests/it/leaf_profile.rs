@@ -255,3 +255,31 @@ async fn pythons_client_verifier_refuses_enos_leaves_and_accepts_strict_ones() {
         );
     }
 }
+
+/// Bulk-loaded certificates get the profile too, naming their own device.
+#[tokio::test]
+async fn bulk_loaded_certificates_follow_the_profile() {
+    let mock = strict_mock().await;
+    let body = json!({ "orgId": ORG, "productKey": BIDI_PRODUCT, "count": 2, "prefix": "lp:", "issueAuthority": "RSA" });
+    let (status, text) = mock
+        .post_raw("/__admin/bulk/devices", body.to_string())
+        .await;
+    assert_eq!(status, 200, "{text}");
+    let r = mock
+        .cert_query(
+            &format!("action=list&orgId={ORG}&productKey={BIDI_PRODUCT}&deviceKey=lp:1"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(r["code"], 0, "{r}");
+    let cert = r["data"][0]["cert"].as_str().unwrap();
+    assert_eq!(
+        text_extension(cert, "X509v3 Subject Alternative Name").as_deref(),
+        Some("URI:urn:enos:device:BiDiProd:lp%3A1"),
+        "a `:` in the deviceKey is percent-encoded"
+    );
+    assert_eq!(
+        text_extension(cert, "Netscape Comment").as_deref(),
+        Some("Enos Generated Certificate")
+    );
+}
