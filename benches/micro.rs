@@ -20,9 +20,15 @@ use rcgen::{KeyPair, RsaKeySize, SigningKey, PKCS_ECDSA_P256_SHA256, PKCS_RSA_SH
 use tower::ServiceExt;
 
 use enos_cert_mock::bench_api::{
-    check_csr, keys, request_from_record, Ca, CertArgs, CertRecord, IssueRequest, Target,
+    check_csr, keys, request_from_record, Ca, CertArgs, CertRecord, IssueRequest, LeafDevice,
+    Target,
 };
-use enos_cert_mock::{Authority, DeviceId};
+use enos_cert_mock::{Authority, DeviceId, LeafProfile};
+
+const BENCH_DEVICE: LeafDevice<'static> = LeafDevice {
+    product_key: "BiDiProd",
+    device_key: "bench-device",
+};
 
 const YEAR_MS: i64 = 365 * 86_400_000;
 
@@ -99,6 +105,8 @@ fn issuing(c: &mut Criterion) {
                         not_before_ms: now_ms,
                         not_after_ms: now_ms + YEAR_MS,
                         crl_url: crl_url.clone(),
+                        profile: LeafProfile::Enos,
+                        device: BENCH_DEVICE,
                     })
                     .expect("issued")
                 },
@@ -121,6 +129,8 @@ fn issuing(c: &mut Criterion) {
                 not_before_ms: now_ms,
                 not_after_ms: now_ms + YEAR_MS,
                 crl_url: crl_url.clone(),
+                profile: LeafProfile::Enos,
+                device: BENCH_DEVICE,
             })
             .expect("issued");
         let record = CertRecord {

@@ -6,6 +6,7 @@ use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::auth::AuthMode;
+use crate::ca::LeafProfile;
 use crate::service::RenewPolicy;
 
 #[derive(Debug, Parser)]
@@ -75,6 +76,16 @@ pub struct Config {
         default_value = "revoke"
     )]
     pub renew_policy: RenewPolicy,
+
+    /// Extensions of issued device certificates: enos (as EnOS issues them) or strict
+    /// (adds a SAN naming the device, keyUsage digitalSignature, EKU clientAuth).
+    #[arg(
+        long,
+        env = "ENOS_MOCK_LEAF_PROFILE",
+        value_enum,
+        default_value = "enos"
+    )]
+    pub leaf_profile: LeafProfile,
 
     /// Generate fresh RSA and ECC roots at start instead of the shipped test CA.
     #[arg(long, env = "ENOS_MOCK_FRESH_CA", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
@@ -222,6 +233,16 @@ impl ValueEnum for AuthMode {
 impl ValueEnum for RenewPolicy {
     fn value_variants<'a>() -> &'a [Self] {
         &[RenewPolicy::Revoke, RenewPolicy::Keep]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.as_str()).help(self.describe()))
+    }
+}
+
+impl ValueEnum for LeafProfile {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[LeafProfile::Enos, LeafProfile::Strict]
     }
 
     fn to_possible_value(&self) -> Option<PossibleValue> {

@@ -35,7 +35,7 @@ pub(crate) mod service;
 pub mod bench_api {
     pub use crate::api::router;
     pub use crate::ca::csr::{check_csr, request_from_record};
-    pub use crate::ca::{keys, Ca, IssueRequest};
+    pub use crate::ca::{keys, Ca, IssueRequest, LeafDevice};
     pub use crate::domain::model::CertRecord;
     pub use crate::service::{CertArgs, Target};
 }
@@ -43,6 +43,7 @@ pub mod bench_api {
 pub use app::faults::{Fault, FaultAction, FaultSpec};
 pub use app::fixtures_source::{DEFAULT_FIXTURES, DEFAULT_FIXTURES_NAME};
 pub use auth::AuthMode;
+pub use ca::LeafProfile;
 pub use config::Config;
 pub use domain::actions::{Action, CertAction, DeviceAction, ProductAction};
 pub use domain::errors::{EnosError, ErrorKey};

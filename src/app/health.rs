@@ -5,7 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::AuthMode;
-use crate::ca::Ca;
+use crate::ca::{Ca, LeafProfile};
 use crate::clock::rfc3339;
 use crate::domain::model::{Device, Product};
 use crate::domain::rules::DAY_MS;
@@ -29,6 +29,9 @@ pub struct Health {
     counts: Counts,
     #[schema(value_type = String)]
     renew_policy: RenewPolicy,
+    /// `--leaf-profile`: `enos` or `strict`.
+    #[schema(value_type = String)]
+    leaf_profile: LeafProfile,
     seed: Option<u64>,
     faults: usize,
     #[schema(value_type = Object)]
@@ -161,6 +164,7 @@ impl Health {
             clock: ClockView::of(service),
             counts: service.store.counts(),
             renew_policy: service.renew_policy,
+            leaf_profile: service.leaf_profile,
             seed: service.ids.seed(),
             faults: app.faults.list().len(),
             journal: JournalView {

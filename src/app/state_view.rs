@@ -3,6 +3,7 @@
 //! mock clock; and both roots with their CRL entries.
 
 use serde::Serialize;
+use x509_parser::asn1_rs::{Any, FromDer, Tag};
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
 use x509_parser::objects::{oid2sn, oid_registry};
 use x509_parser::pem::parse_x509_pem;
@@ -364,6 +365,13 @@ fn describe(parsed: &ParsedExtension<'_>, raw: &[u8]) -> String {
             })
             .collect::<Vec<_>>()
             .join(", "),
-        _ => hex(raw),
+        ParsedExtension::NsCertComment(comment) => comment.to_string(),
+        // The Netscape CA revocation URL, and other string-valued extensions.
+        _ => match Any::from_der(raw) {
+            Ok((rest, any)) if rest.is_empty() && any.tag() == Tag::Ia5String => {
+                String::from_utf8_lossy(any.data).into_owned()
+            }
+            _ => hex(raw),
+        },
     }
 }

@@ -3,20 +3,23 @@
 pub mod csr;
 pub mod dn;
 pub mod keys;
+pub mod profile;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 use rcgen::{
-    CertificateParams, CertificateRevocationListParams, CrlDistributionPoint, DistinguishedName,
-    IsCa, Issuer, KeyIdMethod, KeyPair, PublicKeyData, RevokedCertParams, SerialNumber,
-    SignatureAlgorithm, PKCS_ECDSA_P256_SHA256, PKCS_RSA_SHA256,
+    CertificateParams, CertificateRevocationListParams, DistinguishedName, Issuer, KeyIdMethod,
+    KeyPair, PublicKeyData, RevokedCertParams, SerialNumber, SignatureAlgorithm,
+    PKCS_ECDSA_P256_SHA256, PKCS_RSA_SHA256,
 };
 use x509_parser::prelude::FromDer;
 
 use crate::clock::{datetime_to_ms, ms_to_datetime};
 use crate::domain::model::{Authority, RevocationReason, RevokedEntry};
+
+pub use profile::{LeafDevice, LeafProfile};
 
 /// How long a CRL is good for; a fresh one is made sooner whenever revocations
 /// change or the mock clock moves.
@@ -45,6 +48,9 @@ pub struct IssueRequest<'a> {
     pub not_before_ms: i64,
     pub not_after_ms: i64,
     pub crl_url: String,
+    pub profile: LeafProfile,
+    /// Named in the strict profile's subject alternative name.
+    pub device: LeafDevice<'a>,
 }
 
 /// An issued certificate and the times it actually carries (second precision).
@@ -150,20 +156,21 @@ impl Ca {
         }
     }
 
-    /// Signs a certificate: the request's subject and key unchanged, CA:FALSE,
-    /// key identifiers and a CRL distribution point. Holds no lock.
+    /// Signs a certificate: the request's subject and key unchanged, the extensions
+    /// of its profile (`profile`). Holds no lock.
     pub fn issue(&self, req: IssueRequest<'_>) -> Result<SignedCert, String> {
         let mut params = CertificateParams::default();
         params.distinguished_name = req.subject;
         params.serial_number = Some(serial_bytes(req.serial));
         params.not_before = ms_to_datetime(truncate_to_second(req.not_before_ms));
         params.not_after = ms_to_datetime(truncate_to_second(req.not_after_ms));
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.use_authority_key_identifier_extension = true;
-        params.key_identifier_method = KeyIdMethod::Sha256;
-        params.crl_distribution_points = vec![CrlDistributionPoint {
-            uris: vec![req.crl_url],
-        }];
+        profile::apply(
+            &mut params,
+            req.profile,
+            req.public_key,
+            &req.crl_url,
+            req.device,
+        )?;
         let key = RawKey {
             raw: req.public_key,
             alg: self.key_algorithm(),

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use crate::app::fixtures_source::FixturesOrigin;
 use crate::app::AppState;
 use crate::auth::AuthMode;
+use crate::ca::LeafProfile;
 use crate::config::Config;
 use crate::service::{RenewPolicy, Service};
 
@@ -206,6 +207,34 @@ impl MockServerBuilder {
     /// What renew does with the certificate it replaces (`--renew-policy`).
     pub fn renew_policy(mut self, policy: RenewPolicy) -> Self {
         self.config.renew_policy = policy;
+        self
+    }
+
+    /// The extensions of issued device certificates (`--leaf-profile`): EnOS's, or
+    /// `Strict` with a SAN naming the device, keyUsage and EKU clientAuth.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() {
+    /// use enos_cert_mock::{Authority, DeviceId, LeafProfile, MockServer};
+    /// use x509_parser::extensions::GeneralName;
+    ///
+    /// let mock = MockServer::builder().leaf_profile(LeafProfile::Strict).start().await.unwrap();
+    /// let device = DeviceId::AssetId("Uvmm5AXU".into());
+    /// let issued = mock
+    ///     .apply_for_certificate("o15444172373271", &device, Authority::Rsa)
+    ///     .await
+    ///     .unwrap();
+    /// let der = pem::parse(&issued.cert_pem).unwrap().into_contents();
+    /// let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+    /// let san = cert.subject_alternative_name().unwrap().unwrap().value;
+    /// assert_eq!(
+    ///     san.general_names,
+    ///     [GeneralName::URI("urn:enos:device:BiDiProd:meter-001")]
+    /// );
+    /// # }
+    /// ```
+    pub fn leaf_profile(mut self, profile: LeafProfile) -> Self {
+        self.config.leaf_profile = profile;
         self
     }
 

@@ -103,6 +103,7 @@ pub(super) async fn start(
         ids: Ids::new(config.seed),
         renew_policy: config.renew_policy,
         links,
+        leaf_profile: config.leaf_profile,
     });
     let mqtt =
         crate::mqtt::broker::bind_listeners(mqtt_settings(&config, service.links.public_url()))

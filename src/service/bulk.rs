@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rcgen::{DistinguishedName, DnType};
 
-use crate::ca::{dn, IssueRequest};
+use crate::ca::{dn, IssueRequest, LeafDevice};
 use crate::domain::fixtures::DEFAULT_TIMEZONE;
 use crate::domain::ids::DEVICE_SECRET_LEN;
 use crate::domain::model::{Authority, CertRecord, Device, I18n, Product, DEVICE_INACTIVE};
@@ -148,6 +148,11 @@ impl Service {
             not_before_ms,
             not_after_ms,
             crl_url: self.links.crl(authority, None),
+            profile: self.leaf_profile,
+            device: LeafDevice {
+                product_key: &device.product_key,
+                device_key: &device.device_key,
+            },
         })?;
         Ok(CertRecord {
             serial,

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use crate::ca::csr::{check_csr, request_from_record, CertRequest};
-use crate::ca::IssueRequest;
+use crate::ca::{IssueRequest, LeafDevice};
 use crate::domain::actions::CertAction;
 use crate::domain::errors::{EnosError, ErrorKey};
 use crate::domain::model::DeviceId;
@@ -290,6 +290,11 @@ impl Service {
             not_before_ms,
             not_after_ms,
             crl_url: self.links.crl(authority, target.host.as_deref()),
+            profile: self.leaf_profile,
+            device: LeafDevice {
+                product_key: &ctx.product.product_key,
+                device_key: &ctx.device_key,
+            },
         });
         let signed = match signed {
             Ok(signed) => signed,

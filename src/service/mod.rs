@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::ca::Roots;
+use crate::ca::{LeafProfile, Roots};
 use crate::clock::Clock;
 use crate::domain::fixtures::Loaded;
 use crate::domain::ids::Ids;
@@ -74,6 +74,8 @@ pub struct Service {
     pub ids: Ids,
     pub renew_policy: RenewPolicy,
     pub links: CaLinks,
+    /// The extensions of issued device certificates (`--leaf-profile`).
+    pub leaf_profile: LeafProfile,
 }
 
 impl Service {

@@ -122,6 +122,22 @@ async fn certificates_show_their_status_on_the_mock_clock_and_revocations_their_
         .collect();
     assert!(names.contains(&"basicConstraints"), "{names:?}");
     assert!(names.contains(&"crlDistributionPoints"), "{names:?}");
+    let value_of = |oid: &str| {
+        extensions
+            .iter()
+            .find(|e| e["oid"] == oid)
+            .map(|e| e["value"].clone())
+    };
+    assert_eq!(
+        value_of("2.16.840.1.113730.1.13"),
+        Some(json!("Enos Generated Certificate")),
+        "the Netscape comment, decoded: {extensions:?}"
+    );
+    assert_eq!(
+        value_of("2.16.840.1.113730.1.4"),
+        Some(json!(format!("{}/enos/CA/crl/RSA", mock.server.url()))),
+        "the Netscape CA revocation URL, decoded: {extensions:?}"
+    );
     assert_eq!(cert(&second)["status"], "revoked");
     assert_eq!(cert(&second)["revocation"]["reason"], "KEY_COMPROMISE");
     assert_eq!(s["cas"][0]["revoked"], 1);

@@ -216,6 +216,11 @@ async fn on_a_wildcard_address_links_follow_the_host_header() {
         crl_dp_uris(data["cert"].as_str().unwrap()),
         vec!["http://enos-cert-mock:8080/enos/CA/crl/RSA".to_string()]
     );
+    assert_eq!(
+        text_extension(data["cert"].as_str().unwrap(), "Netscape CA Revocation Url").as_deref(),
+        Some("http://enos-cert-mock:8080/enos/CA/crl/RSA"),
+        "the Netscape revocation URL follows the same links"
+    );
     // A Host naming the wildcard itself, or not a plain host, falls back to loopback.
     let port = mock.server.addr().port();
     for (host, cn) in [("0.0.0.0:1", "host-wild"), ("a/b@c", "host-odd")] {

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::common::judge::cert_text;
 use crate::common::*;
 
 const TS: &str = "1764529200123.456";
@@ -444,4 +445,21 @@ async fn revoked_superseded_expired_and_foreign_certificates_fail_the_handshake(
         tls(&mock, &fresh, connect(&d1, &d1.secret)).await.0,
         Seen::Alert("CertificateExpired".into())
     );
+}
+
+/// A certificate of the strict profile (SAN, keyUsage, EKU clientAuth) gets in as well.
+#[tokio::test]
+async fn strict_profile_certificates_log_in_over_mutual_tls() {
+    let mock = Mock::build(MockServer::builder().leaf_profile(LeafProfile::Strict)).await;
+    let d1 = device(&mock, DEV1).await;
+    for spec in ["ec:prime256v1", "rsa:2048"] {
+        let (dev, _) = certified(&mock, DEV1, spec).await;
+        let cert = dev.cert_pem.as_deref().unwrap();
+        assert!(
+            cert_text(cert).contains("TLS Web Client Authentication"),
+            "{spec}"
+        );
+        let (seen, _) = tls(&mock, &dev, connect(&d1, &d1.secret)).await;
+        assert_eq!(seen, Seen::Connack(0), "{spec}");
+    }
 }

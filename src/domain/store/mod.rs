@@ -38,6 +38,7 @@ struct DeviceSlot {
 #[derive(Debug, Clone)]
 pub(crate) struct DeviceContext {
     pub asset_id: Arc<str>,
+    pub device_key: Arc<str>,
     pub product: Product,
     lock: Arc<Mutex<()>>,
 }
@@ -278,6 +279,7 @@ impl Store {
             .ok_or_else(|| EnosError::new(ErrorKey::ProductServiceInternal))?;
         Ok(DeviceContext {
             asset_id: Arc::from(slot.device.asset_id.as_str()),
+            device_key: Arc::from(slot.device.device_key.as_str()),
             product,
             lock: slot.lock.clone(),
         })

@@ -133,6 +133,52 @@ pub fn aki(cert_pem: &str) -> String {
     key_id(&extension(cert_pem, "authorityKeyIdentifier").expect("AKI present"))
 }
 
+/// One extension as `openssl x509 -text` prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextExtension {
+    /// openssl's name, e.g. `X509v3 Basic Constraints`, `Netscape Comment`.
+    pub name: String,
+    pub critical: bool,
+    /// The lines under the name, trimmed, joined with `\n`.
+    pub value: String,
+}
+
+/// Every extension of a certificate, in order, as `openssl x509 -text` prints them.
+pub fn text_extensions(cert_pem: &str) -> Vec<TextExtension> {
+    let text = cert_text(cert_pem);
+    let mut out: Vec<TextExtension> = Vec::new();
+    let mut inside = false;
+    for line in text.lines() {
+        let indent = line.len() - line.trim_start().len();
+        if line.trim() == "X509v3 extensions:" {
+            inside = true;
+        } else if inside && indent <= 8 {
+            break;
+        } else if inside && indent == 12 {
+            let (name, rest) = line.trim().split_once(':').expect("`Name:` header");
+            out.push(TextExtension {
+                name: name.to_string(),
+                critical: rest.trim() == "critical",
+                value: String::new(),
+            });
+        } else if let Some(ext) = out.last_mut().filter(|_| inside) {
+            if !ext.value.is_empty() {
+                ext.value.push('\n');
+            }
+            ext.value.push_str(line.trim());
+        }
+    }
+    out
+}
+
+/// The value of the extension openssl names `name`; `None` when absent.
+pub fn text_extension(cert_pem: &str, name: &str) -> Option<String> {
+    text_extensions(cert_pem)
+        .into_iter()
+        .find(|e| e.name == name)
+        .map(|e| e.value)
+}
+
 /// The URIs of the CRL distribution points.
 pub fn crl_dp_uris(cert_pem: &str) -> Vec<String> {
     extension(cert_pem, "crlDistributionPoints")

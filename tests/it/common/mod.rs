@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 pub mod judge;
 mod keys;
+pub mod python;
 
 pub use keys::*;
 
@@ -17,7 +18,7 @@ pub use keys::*;
 pub use enos_cert_mock::clock;
 pub use enos_cert_mock::time::Duration;
 pub use enos_cert_mock::{
-    start, AuthMode, Config, MockServer, MockServerBuilder, RenewPolicy, StartError,
+    start, AuthMode, Config, LeafProfile, MockServer, MockServerBuilder, RenewPolicy, StartError,
     DEFAULT_FIXTURES, DEFAULT_POSEIDON_PUBLIC_KEY,
 };
 
