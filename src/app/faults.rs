@@ -469,4 +469,27 @@ mod tests {
                 "hits": 0, "productKey": "p", "deviceKey": "d"})
         );
     }
+
+    #[test]
+    fn mqtt_connect_is_its_own_action_that_star_does_not_cover() {
+        let faults = Faults::default();
+        faults.add(new_fault(r#"{"action":"*","delayMs":1}"#).unwrap());
+        assert!(faults.take(FaultAction::MqttConnect, None).is_none());
+        faults.clear();
+        let drop = new_fault(r#"{"action":"mqtt.connect","drop":true,"times":1}"#).unwrap();
+        assert_eq!(drop, FaultSpec::drop_connection().times(1));
+        faults.add(drop);
+        assert!(faults.take(APPLY, None).is_none());
+        assert!(faults.take(FaultAction::MqttConnect, None).unwrap().drop);
+        assert!(faults.is_empty());
+        assert_eq!(
+            new_fault(r#"{"action":"mqtt.connect","connack":3}"#).unwrap(),
+            FaultSpec::connack(3)
+        );
+        assert!(FaultSpec::connack(0).check().is_err());
+        assert!(FaultSpec::connack(2).check().is_ok());
+        assert!(new_fault(r#"{"action":"mqtt.connect","connack":300}"#).is_err());
+        assert!(new_fault(r#"{"action":"list","drop":true}"#).is_err());
+        assert!(new_fault(r#"{"action":"mqtt.connect","drop":true,"connack":1}"#).is_err());
+    }
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use crate::common::python::{run, venv};
 use crate::common::*;
 use serde_json::Value;
 
@@ -20,67 +21,15 @@ const APP_SECRET: &str = "9c1d2e3f-4a5b-46c7-8d9e-0f1a2b3c4d5e";
 /// the hex after the first '-') that is not the app's.
 const WRONG_SECRET: &str = "9c1d2e3f-0000-46c7-8d9e-0f1a2b3c4d5e";
 
-fn run(command: &mut Command) -> Result<String, String> {
-    let out = command
-        .output()
-        .map_err(|e| format!("cannot run {command:?}: {e}"))?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if out.status.success() {
-        Ok(text)
-    } else {
-        Err(format!("{command:?} failed ({}): {text}", out.status))
-    }
-}
-
-fn client_installed(python: &Path) -> bool {
-    python.exists()
-        && run(Command::new(python).args(["-c", "import poseidon.poseidon, Crypto, simplejson"]))
-            .is_ok()
-}
-
 /// The venv's python, making the venv and installing the client the first time.
 fn venv_python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
-        let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .parent()
-            .expect("CARGO_TARGET_TMPDIR is inside the target directory");
-        let venv = target.join("e2e-venv");
-        let python = venv.join("bin").join("python");
-        if client_installed(&python) {
-            return python;
-        }
-        if let Err(e) = run(Command::new("python3").args(["-m", "venv"]).arg(&venv)) {
-            panic!(
-                "cannot create the Python virtual environment {} for the official-client test \
-                 (it needs python3 with the venv module, e.g. apt-get install python3-venv): {e}",
-                venv.display()
-            );
-        }
-        let install = run(Command::new(&python).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            CLIENT,
-        ]));
-        if let Err(e) = install {
-            panic!(
-                "cannot install {CLIENT} from PyPI into {}: {e}",
-                venv.display()
-            );
-        }
-        assert!(
-            client_installed(&python),
-            "{CLIENT} installed but `import poseidon.poseidon` fails in {}",
-            venv.display()
-        );
-        python
+        venv(
+            "e2e-venv",
+            &[CLIENT],
+            "import poseidon.poseidon, Crypto, simplejson",
+        )
     })
 }
 

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 pub mod judge;
 mod keys;
+pub mod python;
 
 pub use keys::*;
 
