@@ -150,7 +150,7 @@ pub struct Config {
     pub mqtt_max_connections: u32,
 
     /// Close a live MQTT session at once when the certificate it logged in with is revoked
-    /// (revoke, or superseded by renew). Default: sessions stay up, as on EnOS, which
+    /// (revoke, superseded by renew, or its device deleted). Default: sessions stay up, as on EnOS, which
     /// checks certificates at connect time only.
     #[arg(long, env = "ENOS_MOCK_MQTT_DROP_ON_REVOKE", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     pub mqtt_drop_on_revoke: bool,

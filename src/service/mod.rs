@@ -78,7 +78,7 @@ pub struct Service {
     pub revocations: Revocations,
 }
 
-/// Counts revocations (revoke, and renew superseding): a transport that must act on
+/// Counts revocations (revoke, renew superseding, device delete): a transport that must act on
 /// them at once (the MQTT broker's `--mqtt-drop-on-revoke`) watches the count instead of
 /// the core knowing about transports.
 #[derive(Debug)]

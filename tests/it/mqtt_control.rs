@@ -406,6 +406,40 @@ async fn drop_on_revoke_closes_the_sessions_of_revoked_and_superseded_certificat
     assert_eq!(live.as_array().unwrap().len(), 2, "{live}");
 }
 
+#[tokio::test]
+async fn drop_on_revoke_also_closes_the_session_of_a_deleted_device() {
+    let mock = Mock::start_with(Config {
+        mqtt_drop_on_revoke: true,
+        ..Config::default()
+    })
+    .await;
+    let d2 = device(&mock, DEV2).await;
+    let (dev, _) = certified(&mock, DEV2, "ec:prime256v1").await;
+    let (seen, session) = tls(&mock, &dev, connect(&d2, &d2.secret)).await;
+    assert_eq!(seen, Seen::Connack(0));
+    let mut session = session.unwrap();
+    // Deleting the device revokes its valid certificates (CESSATION_OF_OPERATION).
+    let r: Value = mock
+        .http
+        .post(mock.url(&format!(
+            "/connect-service/v2.1/devices?action=delete&orgId={ORG}&assetId={DEV2}"
+        )))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["code"], 0, "{r}");
+    assert_eq!(
+        read_packet(&mut session, &mut BytesMut::new())
+            .await
+            .unwrap_err(),
+        Seen::Closed
+    );
+}
+
 /// Whether the broker closes `s` within `within` (reads EOF or an error).
 async fn closed_within<S: AsyncRead + Unpin>(s: &mut S, within: Duration) -> bool {
     use tokio::io::AsyncReadExt;
