@@ -14,7 +14,8 @@
 # A block fails when a command in it fails (it runs under `set -euo pipefail`), and
 # when the mock's request journal shows a call it made that did not succeed (HTTP
 # status other than 200, or an EnOS `code` other than 0) unless its fence says
-# `expect-errors`. It also checks that docs/configuration.md documents every flag and
+# `expect-errors`. Device connections (MQTT entries) are left to the block's own
+# commands: a refused mosquitto_pub fails the block unless the block expects it. It also checks that docs/configuration.md documents every flag and
 # variable `--help` names, and no other flag.
 set -euo pipefail
 
@@ -24,10 +25,10 @@ BIN=${ENOS_MOCK_BIN:-$ROOT/target/debug/enos-cert-mock}
 if [ "$#" -gt 0 ]; then
     FILES=("$@")
 else
-    FILES=(README.md docs/authentication.md docs/control-plane.md docs/reference.md docs/dashboard.md)
+    FILES=(README.md docs/authentication.md docs/control-plane.md docs/reference.md docs/dashboard.md docs/devices-connecting.md)
 fi
 
-for tool in curl jq openssl; do
+for tool in curl jq openssl mosquitto_pub; do
     if ! command -v "$tool" >/dev/null 2>&1; then
         echo "readme-test: $tool is needed (the README's blocks use it)" >&2
         exit 1
@@ -105,7 +106,7 @@ journal_clean() {
     local what=$1
     local bad
     bad=$(curl -s "http://127.0.0.1:$PORT/__admin/requests" \
-        | jq -c '.[] | select(.status != 200 or ((.code // 0) != 0)) | {method, path, query, status, code}')
+        | jq -c '.[] | select(.transport != "mqtt") | select(.status != 200 or ((.code // 0) != 0)) | {method, path, query, status, code}')
     if [ -n "$bad" ]; then
         echo "readme-test: FAILED $what: calls that did not succeed:" >&2
         echo "$bad" >&2
@@ -162,7 +163,7 @@ for file in "${FILES[@]}"; do
     cat >"$all" <<PRELUDE
 __journal() {
     curl -s "http://127.0.0.1:$PORT/__admin/requests" \\
-        | jq -c '.[] | select(.status != 200 or ((.code // 0) != 0)) | {method, path, query, status, code}'
+        | jq -c '.[] | select(.transport != "mqtt") | select(.status != 200 or ((.code // 0) != 0)) | {method, path, query, status, code}'
     curl -s -X DELETE "http://127.0.0.1:$PORT/__admin/requests" >/dev/null
 }
 __check() {

@@ -34,6 +34,14 @@ for tool in curl jq; do
     fi
 done
 
+# The MQTT tests (tests/it/mqtt_mosquitto.rs) and the devices walkthrough use mosquitto_pub.
+if ! command -v mosquitto_pub >/dev/null 2>&1; then
+    echo "test.sh: installing mosquitto-clients"
+    { as_root apt-get update \
+        && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends mosquitto-clients; } \
+        || echo "test.sh: could not install mosquitto-clients: the mosquitto_pub test will SKIP" >&2
+fi
+
 # The official-client test (tests/it/python_client.rs) builds a virtual environment with python3.
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     echo "test.sh: installing python3 and python3-venv"

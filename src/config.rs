@@ -159,6 +159,13 @@ pub struct Config {
     /// Most device connections open at once over both MQTT ports; more are closed at accept.
     #[arg(long, env = "ENOS_MOCK_MQTT_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub mqtt_max_connections: u32,
+
+    /// Close a live MQTT session at once when the certificate it logged in with is revoked
+    /// (revoke, superseded by renew, or its device deleted). Default: sessions stay up, as on EnOS, which
+    /// checks certificates at connect time only.
+    #[arg(long, env = "ENOS_MOCK_MQTT_DROP_ON_REVOKE", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    pub mqtt_drop_on_revoke: bool,
+
     /// Seconds a client has to send a complete request head, counted from the
     /// connection's opening or the first byte after an idle spell; then it is closed.
     #[arg(long, env = "ENOS_MOCK_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]

@@ -1,6 +1,7 @@
 //! Injected faults, a test-control concern every transport shares: the next matching
-//! calls fail with a catalogue error, an HTTP status and/or a delay. Checking a request,
-//! matching and counting live here; answering is each transport's.
+//! calls fail with a catalogue error, an HTTP status and/or a delay, and the next device
+//! connections (`mqtt.connect`) get a forced CONNACK, a delay or a dropped socket.
+//! Checking a request, matching and counting live here; answering is each transport's.
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize, Serializer};
@@ -13,17 +14,24 @@ use crate::domain::model::DeviceNames;
 /// The most a fault may delay a call.
 const MAX_DELAY_MS: u64 = 600_000;
 
-/// The calls a fault hits: one action, or every one (`*`).
+/// The name of device connection attempts in faults and the journal.
+pub const MQTT_CONNECT: &str = "mqtt.connect";
+
+/// The calls a fault hits: one EnOS action, every one (`*`), or device connection
+/// attempts over MQTT (`mqtt.connect`, which `*` does not cover: an EnOS error or an
+/// HTTP status means nothing to a CONNECT).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultAction {
     Any,
     One(Action),
+    MqttConnect,
 }
 
 impl FaultAction {
     fn parse(text: &str) -> Option<FaultAction> {
         match text {
             "*" => Some(FaultAction::Any),
+            MQTT_CONNECT => Some(FaultAction::MqttConnect),
             name => Action::from_name(name).map(FaultAction::One),
         }
     }
@@ -32,13 +40,15 @@ impl FaultAction {
         match self {
             FaultAction::Any => "*",
             FaultAction::One(action) => action.name(),
+            FaultAction::MqttConnect => MQTT_CONNECT,
         }
     }
 
-    fn covers(self, action: Action) -> bool {
-        match self {
-            FaultAction::Any => true,
-            FaultAction::One(one) => one == action,
+    /// Whether a fault on `self` hits `call` (an action or `mqtt.connect`, never `*`).
+    fn covers(self, call: FaultAction) -> bool {
+        match (self, call) {
+            (FaultAction::Any, FaultAction::One(_)) => true,
+            (fault, call) => fault == call,
         }
     }
 }
@@ -53,10 +63,21 @@ impl Serialize for FaultAction {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NewFault {
+    /// An EnOS action (`apply`, `device.get`, ...), `*` for every one, or `mqtt.connect`
+    /// for device connections.
     action: String,
+    /// A catalogue key (`GET /__admin/errors`); EnOS actions only.
     error: Option<String>,
+    /// 100–599; EnOS actions only.
     http_status: Option<u16>,
+    /// Wait this long first (at most 600000); alone, the call then proceeds normally.
     delay_ms: Option<u64>,
+    /// `mqtt.connect` only: answer CONNACK with this code (1–5) whatever the login.
+    #[schema(minimum = 1, maximum = 5)]
+    connack: Option<i64>,
+    /// `mqtt.connect` only: close the connection without any CONNACK.
+    drop: Option<bool>,
+    /// How many matching calls it hits (at least 1); absent: every one until cleared.
     times: Option<u32>,
     asset_id: Option<String>,
     product_key: Option<String>,
@@ -71,6 +92,10 @@ pub struct FaultSpec {
     /// The HTTP status the call answers with, where the transport has one.
     pub http_status: Option<u16>,
     pub delay_ms: Option<u64>,
+    /// `mqtt.connect`: the CONNACK code to answer (1–5).
+    pub connack: Option<u8>,
+    /// `mqtt.connect`: close without CONNACK.
+    pub drop: bool,
     /// How many matching calls it hits; `None` = until cleared.
     pub times: Option<u32>,
     /// `None`: every device.
@@ -81,14 +106,21 @@ impl TryFrom<NewFault> for FaultSpec {
     type Error = String;
 
     fn try_from(new: NewFault) -> Result<FaultSpec, String> {
-        let action = FaultAction::parse(&new.action)
-            .ok_or_else(|| format!("action must be one of *, {}", ALL.join(", ")))?;
+        let action = FaultAction::parse(&new.action).ok_or_else(|| {
+            format!(
+                "action must be one of *, {}, {MQTT_CONNECT}",
+                ALL.join(", ")
+            )
+        })?;
         let error = new.error.as_deref().map(error_key).transpose()?;
         let mut spec = FaultSpec {
             action,
             error,
             http_status: new.http_status,
             delay_ms: new.delay_ms,
+            // Out of range stays out of range, for check() to name.
+            connack: new.connack.map(|c| c.clamp(0, 255) as u8),
+            drop: new.drop.unwrap_or(false),
             times: new.times,
             scope: None,
         };
@@ -107,6 +139,8 @@ impl FaultSpec {
             error: None,
             http_status: None,
             delay_ms: None,
+            connack: None,
+            drop: false,
             times: None,
             scope: None,
         }
@@ -136,6 +170,23 @@ impl FaultSpec {
         }
     }
 
+    /// Device connection attempts (`mqtt.connect`) get CONNACK `code` (1–5) whatever
+    /// their login.
+    pub fn connack(code: u8) -> FaultSpec {
+        FaultSpec {
+            connack: Some(code),
+            ..FaultSpec::on(FaultAction::MqttConnect)
+        }
+    }
+
+    /// Device connection attempts (`mqtt.connect`) are closed without any CONNACK.
+    pub fn drop_connection() -> FaultSpec {
+        FaultSpec {
+            drop: true,
+            ..FaultSpec::on(FaultAction::MqttConnect)
+        }
+    }
+
     /// Hits only the next `times` matching calls (at least 1) instead of every one.
     pub fn times(self, times: u32) -> FaultSpec {
         FaultSpec {
@@ -154,17 +205,48 @@ impl FaultSpec {
 
     /// The rules `POST /__admin/faults` states, in its order.
     pub fn check(&self) -> Result<(), String> {
-        if self.http_status.is_some_and(|s| !(100..=599).contains(&s)) {
-            return Err("httpStatus must be between 100 and 599".into());
-        }
-        if self.error.is_none() && self.http_status.is_none() && self.delay_ms.is_none() {
-            return Err("give at least one of error, httpStatus, delayMs".into());
+        if self.action == FaultAction::MqttConnect {
+            self.check_mqtt()?;
+        } else {
+            if self.connack.is_some() || self.drop {
+                return Err(format!(
+                    "connack and drop apply to action {MQTT_CONNECT} only"
+                ));
+            }
+            if self.http_status.is_some_and(|s| !(100..=599).contains(&s)) {
+                return Err("httpStatus must be between 100 and 599".into());
+            }
+            if self.error.is_none() && self.http_status.is_none() && self.delay_ms.is_none() {
+                return Err("give at least one of error, httpStatus, delayMs".into());
+            }
         }
         if self.delay_ms.is_some_and(|d| d > MAX_DELAY_MS) {
             return Err(format!("delayMs must be at most {MAX_DELAY_MS}"));
         }
         if self.times == Some(0) {
             return Err("times must be at least 1 (leave it out for every matching call)".into());
+        }
+        Ok(())
+    }
+
+    fn check_mqtt(&self) -> Result<(), String> {
+        if self.error.is_some() || self.http_status.is_some() {
+            return Err(format!(
+                "{MQTT_CONNECT} takes connack, drop or delayMs, not error or httpStatus"
+            ));
+        }
+        if self.connack.is_some_and(|c| !(1..=5).contains(&c)) {
+            return Err("connack must be between 1 and 5 (0 is a normal login)".into());
+        }
+        if self.drop && self.connack.is_some() {
+            return Err(
+                "drop closes the connection without CONNACK: give drop or connack, not both".into(),
+            );
+        }
+        if self.connack.is_none() && !self.drop && self.delay_ms.is_none() {
+            return Err(format!(
+                "{MQTT_CONNECT} needs at least one of connack, drop, delayMs"
+            ));
         }
         Ok(())
     }
@@ -216,6 +298,10 @@ pub struct Fault {
     pub http_status: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connack: Option<u8>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub drop: bool,
     /// Hits left; absent = until cleared.
     pub times: Option<u32>,
     pub hits: u32,
@@ -231,10 +317,10 @@ fn key_name<S: Serializer>(key: &Option<ErrorKey>, serializer: S) -> Result<S::O
 }
 
 impl Fault {
-    /// Whether this fault hits `action` on the device `device` names (`None`: the call
+    /// Whether this fault hits `call` on the device `device` names (`None`: the call
     /// names no device).
-    fn hits_call(&self, action: Action, device: Option<&DeviceNames>) -> bool {
-        self.action.covers(action)
+    fn hits_call(&self, call: FaultAction, device: Option<&DeviceNames>) -> bool {
+        self.action.covers(call)
             && self
                 .scope
                 .as_ref()
@@ -263,6 +349,8 @@ impl Faults {
             error: spec.error,
             http_status: spec.http_status,
             delay_ms: spec.delay_ms,
+            connack: spec.connack,
+            drop: spec.drop,
             times: spec.times,
             hits: 0,
             scope: spec.scope,
@@ -283,10 +371,16 @@ impl Faults {
         self.inner.lock().faults.is_empty()
     }
 
-    /// The first fault matching this call, counted as hit; spent faults are dropped.
-    pub fn take(&self, action: Action, device: Option<&DeviceNames>) -> Option<Fault> {
+    /// The first fault matching this call (an action or `mqtt.connect`), counted as hit;
+    /// spent faults are dropped.
+    pub fn take(
+        &self,
+        call: impl Into<FaultAction>,
+        device: Option<&DeviceNames>,
+    ) -> Option<Fault> {
+        let call = call.into();
         let mut r = self.inner.lock();
-        let index = r.faults.iter().position(|f| f.hits_call(action, device))?;
+        let index = r.faults.iter().position(|f| f.hits_call(call, device))?;
         let fault = &mut r.faults[index];
         fault.hits += 1;
         if let Some(times) = fault.times.as_mut() {
@@ -310,6 +404,8 @@ mod tests {
             error: Some(ErrorKey::CertServiceInternal),
             http_status: None,
             delay_ms: None,
+            connack: None,
+            drop: false,
             times,
             scope,
         }
@@ -372,5 +468,28 @@ mod tests {
             serde_json::json!({"id": "fault-1", "action": "*", "delayMs": 1, "times": null,
                 "hits": 0, "productKey": "p", "deviceKey": "d"})
         );
+    }
+
+    #[test]
+    fn mqtt_connect_is_its_own_action_that_star_does_not_cover() {
+        let faults = Faults::default();
+        faults.add(new_fault(r#"{"action":"*","delayMs":1}"#).unwrap());
+        assert!(faults.take(FaultAction::MqttConnect, None).is_none());
+        faults.clear();
+        let drop = new_fault(r#"{"action":"mqtt.connect","drop":true,"times":1}"#).unwrap();
+        assert_eq!(drop, FaultSpec::drop_connection().times(1));
+        faults.add(drop);
+        assert!(faults.take(APPLY, None).is_none());
+        assert!(faults.take(FaultAction::MqttConnect, None).unwrap().drop);
+        assert!(faults.is_empty());
+        assert_eq!(
+            new_fault(r#"{"action":"mqtt.connect","connack":3}"#).unwrap(),
+            FaultSpec::connack(3)
+        );
+        assert!(FaultSpec::connack(0).check().is_err());
+        assert!(FaultSpec::connack(2).check().is_ok());
+        assert!(new_fault(r#"{"action":"mqtt.connect","connack":300}"#).is_err());
+        assert!(new_fault(r#"{"action":"list","drop":true}"#).is_err());
+        assert!(new_fault(r#"{"action":"mqtt.connect","drop":true,"connack":1}"#).is_err());
     }
 }

@@ -12,13 +12,12 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use crate::auth::Gateway;
-use crate::domain::actions::Action;
 use crate::domain::model::DeviceId;
 use crate::domain::model::DeviceNames;
 use crate::journal::Journal;
 use crate::service::Service;
 
-use faults::{Fault, Faults};
+use faults::{Fault, FaultAction, Faults};
 use fixtures_source::FixturesSource;
 
 #[derive(Clone)]
@@ -53,9 +52,13 @@ impl AppState {
         Ok(())
     }
 
-    /// The registered fault this call meets, if any, counted as hit. `device` is the
-    /// device the call names, if it names one validly.
-    pub fn fault_for(&self, action: Action, device: Option<&DeviceId>) -> Option<Fault> {
+    /// The registered fault this call (an EnOS action or `mqtt.connect`) meets, if any,
+    /// counted as hit. `device` is the device the call names, if it names one validly.
+    pub fn fault_for(
+        &self,
+        call: impl Into<FaultAction>,
+        device: Option<&DeviceId>,
+    ) -> Option<Fault> {
         if self.faults.is_empty() {
             return None;
         }
@@ -65,6 +68,6 @@ impl AppState {
                 .device_names(device)
                 .unwrap_or_else(|| DeviceNames::from(device.clone()))
         });
-        self.faults.take(action, names.as_ref())
+        self.faults.take(call, names.as_ref())
     }
 }

@@ -126,7 +126,8 @@ impl MockServer {
         self.state.reset();
     }
 
-    /// Registers a fault: the next matching EnOS calls over HTTP fail as `spec` says.
+    /// Registers a fault: the next matching EnOS calls over HTTP (or device connections,
+    /// [`FaultSpec::connack`], [`FaultSpec::drop_connection`]) fail as `spec` says.
     /// Refused (with the control plane's message) when `spec` breaks its rules.
     ///
     /// ```

@@ -104,6 +104,7 @@ pub(super) async fn start(
         renew_policy: config.renew_policy,
         links,
         leaf_profile: config.leaf_profile,
+        revocations: Default::default(),
     });
     let mqtt =
         crate::mqtt::broker::bind_listeners(mqtt_settings(&config, service.links.public_url()))
@@ -125,11 +126,7 @@ pub(super) async fn start(
         let _ = stopped.await;
     }));
     let mqtt_ports = mqtt.broker.ports();
-    let mqtt_auth = crate::mqtt::auth::CoreAuthenticator::new(
-        state.service.clone(),
-        mqtt.broker.clone(),
-        state.journal.clone(),
-    );
+    let mqtt_auth = crate::mqtt::auth::CoreAuthenticator::new(state.clone());
     mqtt.serve(state.service.clone(), mqtt_auth);
     let port_text = |p: Option<u16>| p.map_or("off".to_string(), |p| p.to_string());
     tracing::info!(
@@ -189,5 +186,6 @@ fn mqtt_settings(config: &Config, public_url: &str) -> crate::mqtt::broker::Sett
         port: config.mqtt_port.0,
         hostnames,
         max_connections: config.mqtt_max_connections as usize,
+        drop_on_revoke: config.mqtt_drop_on_revoke,
     }
 }

@@ -2,51 +2,51 @@
 //! docs/devices-connecting.md): which device the user name names, its secret, the
 //! bi-directional rule and the binding of a presented certificate to that device.
 //! Chain, validity and revocation were already checked in the TLS handshake.
+//! Injected `mqtt.connect` faults come first: a forced CONNACK or a drop replaces the
+//! decision, a delay holds whichever answer is given.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::broker::{device_id, Broker, LiveSession};
+use super::broker::{device_id, LiveSession};
 use super::client_cert::ClientCert;
 use super::session::{
     Authenticator, ConnectOutcome, ConnectRequest, Decision, Observer, Transport, Verdict,
 };
-use crate::journal::{Entry, Journal, MqttFields};
-use crate::service::Service;
+use crate::app::faults::{Fault, FaultAction};
+use crate::app::AppState;
+use crate::journal::{Entry, MqttFields};
 
 /// CONNACK 4: the user name or password is wrong (unknown device, bad signature, bad format).
 const BAD_LOGIN: u8 = 4;
 /// CONNACK 5: the device is known and signed correctly but may not connect this way.
 const NOT_AUTHORISED: u8 = 5;
 
+/// Decides at CONNECT and records what happens, over the state the HTTP side shares
+/// (core, journal, faults, the live-session table).
 pub struct CoreAuthenticator {
-    service: Arc<Service>,
-    broker: Arc<Broker>,
-    journal: Arc<Journal>,
+    app: AppState,
 }
 
-fn refuse(code: u8, reason: impl Into<String>) -> Verdict {
-    Verdict::now(Decision::Refuse {
+fn refuse(code: u8, reason: impl Into<String>) -> Decision {
+    Decision::Refuse {
         code,
         reason: reason.into(),
-    })
+    }
 }
 
 impl CoreAuthenticator {
-    pub fn new(service: Arc<Service>, broker: Arc<Broker>, journal: Arc<Journal>) -> Self {
-        CoreAuthenticator {
-            service,
-            broker,
-            journal,
-        }
+    pub fn new(app: AppState) -> Self {
+        CoreAuthenticator { app }
     }
 
     /// One MQTT entry in the request journal; `method` is the MQTT packet it is about.
     fn record(&self, method: &str, action: &str, fields: MqttFields) {
-        self.journal.record(Entry {
-            time_ms: self.service.clock.now_ms(),
+        self.app.journal.record(Entry {
+            time_ms: self.app.service.clock.now_ms(),
             method: method.into(),
             path: String::new(),
             query: String::new(),
@@ -92,12 +92,41 @@ impl CoreAuthenticator {
 
 impl Authenticator for CoreAuthenticator {
     fn authenticate(&self, request: &ConnectRequest<'_>) -> Verdict {
+        let device = request
+            .login
+            .ok()
+            .map(|l| device_id(&l.product_key, &l.device_key));
+        let fault = self
+            .app
+            .fault_for(FaultAction::MqttConnect, device.as_ref());
+        let delay = fault
+            .as_ref()
+            .and_then(|f| f.delay_ms)
+            .map_or(Duration::ZERO, Duration::from_millis);
+        let decision = match fault {
+            Some(Fault { drop: true, id, .. }) => Decision::Drop {
+                reason: format!("injected fault {id}"),
+            },
+            Some(Fault {
+                connack: Some(code),
+                id,
+                ..
+            }) => refuse(code, format!("injected fault {id}")),
+            _ => self.decide(request),
+        };
+        Verdict { decision, delay }
+    }
+}
+
+impl CoreAuthenticator {
+    /// The refusal table, or an accepted session entered in the live-session table.
+    fn decide(&self, request: &ConnectRequest<'_>) -> Decision {
+        let service = &self.app.service;
         let login = match request.login {
             Ok(login) => login,
             Err(e) => return refuse(BAD_LOGIN, e.reason()),
         };
-        let Some((device, bi_directional)) = self
-            .service
+        let Some((device, bi_directional)) = service
             .store
             .login_target(&device_id(&login.product_key, &login.device_key))
         else {
@@ -125,7 +154,7 @@ impl Authenticator for CoreAuthenticator {
                     .serial
                     .parse::<u64>()
                     .ok()
-                    .and_then(|s| self.service.store.bound_cert(&device.asset_id, s).ok())
+                    .and_then(|s| service.store.bound_cert(&device.asset_id, s).ok())
                     .is_some_and(|c| Some(c.authority) == cert.authority);
                 if !bound {
                     return refuse(
@@ -135,9 +164,9 @@ impl Authenticator for CoreAuthenticator {
                 }
             }
         }
-        let session_id = self.broker.next_id();
+        let session_id = self.app.mqtt.next_id();
         let kill = Arc::new(Notify::new());
-        self.broker.insert(LiveSession {
+        self.app.mqtt.insert(LiveSession {
             id: session_id,
             product_key: device.product_key,
             device_key: device.device_key,
@@ -145,10 +174,10 @@ impl Authenticator for CoreAuthenticator {
             client_id: login.client_id.clone(),
             cert_sn: request.cert.map(|c| c.serial.clone()),
             authority: request.cert.and_then(|c| c.authority).map(|a| a.as_str()),
-            since: self.service.clock.now_ms(),
+            since: service.clock.now_ms(),
             kill: kill.clone(),
         });
-        Verdict::now(Decision::Accept { session_id, kill })
+        Decision::Accept { session_id, kill }
     }
 }
 
@@ -184,7 +213,7 @@ impl Observer for CoreAuthenticator {
 
     fn publish(&self, session_id: u64, topic: &str, qos: u8, bytes: usize) {
         tracing::debug!(session_id, topic, qos, bytes, "mqtt.publish");
-        let session = self.broker.session(session_id);
+        let session = self.app.mqtt.session(session_id);
         self.record(
             "PUBLISH",
             "mqtt.publish",
@@ -200,7 +229,7 @@ impl Observer for CoreAuthenticator {
     }
 
     fn closed(&self, session_id: u64, why: &str) {
-        self.broker.remove(session_id);
+        self.app.mqtt.remove(session_id);
         tracing::info!(session_id, why, "mqtt session closed");
     }
 }

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -93,6 +93,27 @@ impl Broker {
         self.sessions.lock().values().cloned().collect()
     }
 
+    /// Ends the live sessions whose certificate `revoked(authority, serial)` says is
+    /// revoked; returns how many.
+    fn drop_revoked(&self, revoked: impl Fn(&str, &str) -> bool) -> usize {
+        let sessions = self.sessions.lock();
+        let mut dropped = 0;
+        for s in sessions.values() {
+            if let (Some(serial), Some(authority)) = (&s.cert_sn, s.authority) {
+                if revoked(authority, serial) {
+                    tracing::info!(
+                        session_id = s.id,
+                        cert_sn = %serial,
+                        "certificate revoked: dropping the MQTT session (--mqtt-drop-on-revoke)"
+                    );
+                    s.kill.notify_one();
+                    dropped += 1;
+                }
+            }
+        }
+        dropped
+    }
+
     /// Ends a live session; false when there is none with this id.
     pub fn drop_session(&self, id: u64) -> bool {
         match self.sessions.lock().get(&id) {
@@ -114,6 +135,8 @@ pub struct Settings {
     /// Names for the broker certificate besides localhost, 127.0.0.1 and ::1.
     pub hostnames: Vec<String>,
     pub max_connections: usize,
+    /// Close live sessions whose certificate gets revoked (`--mqtt-drop-on-revoke`).
+    pub drop_on_revoke: bool,
 }
 
 /// Bound but not yet serving listeners.
@@ -169,6 +192,12 @@ struct Shared {
 impl Bound {
     /// Serves both ports in the background until the runtime ends.
     pub fn serve(self, service: Arc<Service>, auth: CoreAuthenticator) {
+        if self.settings.drop_on_revoke {
+            tokio::spawn(drop_on_revoke(
+                Arc::downgrade(&service),
+                self.broker.clone(),
+            ));
+        }
         let shared = Arc::new(Shared {
             service,
             auth,
@@ -183,6 +212,28 @@ impl Bound {
             tokio::spawn(accept_loop(l, Transport::Plain, shared));
         }
     }
+}
+
+/// `--mqtt-drop-on-revoke`: after each revocation, closes the sessions it touches.
+async fn drop_on_revoke(service: Weak<Service>, broker: Arc<Broker>) {
+    let Some(mut revocations) = service.upgrade().map(|s| s.revocations.watch()) else {
+        return;
+    };
+    while revocations.changed().await.is_ok() {
+        let Some(service) = service.upgrade() else {
+            return;
+        };
+        broker.drop_revoked(|authority, serial| revoked(&service, authority, serial));
+    }
+}
+
+/// Whether the mock has revoked this certificate (superseded counts).
+fn revoked(service: &Service, authority: &str, serial: &str) -> bool {
+    serial
+        .parse::<u64>()
+        .ok()
+        .and_then(|s| service.store.cert(s))
+        .is_some_and(|c| c.authority.as_str() == authority && c.revocation.is_some())
 }
 
 async fn accept_loop(listener: TcpListener, transport: Transport, shared: Arc<Shared>) {
@@ -308,11 +359,7 @@ fn identity(service: &Arc<Service>, hostnames: &[String]) -> Result<BrokerTls, S
         ecc,
         Arc::new(move || clock_service.clock.now_ms()),
         Arc::new(move |authority: Authority, serial: &str| {
-            serial
-                .parse::<u64>()
-                .ok()
-                .and_then(|s| revocation_service.store.cert(s))
-                .is_some_and(|c| c.authority == authority && c.revocation.is_some())
+            revoked(&revocation_service, authority.as_str(), serial)
         }),
     )?;
     tracing::info!(

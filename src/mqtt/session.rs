@@ -72,7 +72,6 @@ pub enum Decision {
     /// CONNACK with this code (normally 4 or 5; a fault may force any of 1..=5).
     Refuse { code: u8, reason: String },
     /// Close without any CONNACK (the `drop` fault).
-    #[allow(dead_code)]
     Drop { reason: String },
 }
 
@@ -81,15 +80,6 @@ pub struct Verdict {
     pub decision: Decision,
     /// Held before answering (the `delayMs` fault).
     pub delay: Duration,
-}
-
-impl Verdict {
-    pub fn now(decision: Decision) -> Verdict {
-        Verdict {
-            decision,
-            delay: Duration::ZERO,
-        }
-    }
 }
 
 pub trait Authenticator: Send + Sync {

@@ -185,6 +185,7 @@ impl Service {
             revoker,
         };
         self.store.revoke(cert.serial, revocation);
+        self.revocations.announce();
         Ok(())
     }
 
@@ -320,7 +321,11 @@ impl Service {
             not_after_ms: signed.not_after_ms,
             revocation: None,
         };
+        let supersedes = superseded.is_some();
         self.store.commit(&reservation, record, superseded)?;
+        if supersedes {
+            self.revocations.announce();
+        }
         Ok(IssuedCert {
             cert_chain_url: self.links.cert_chain(authority, target.host.as_deref()),
             cert: pem,

@@ -76,6 +76,31 @@ pub struct Service {
     pub links: CaLinks,
     /// The extensions of issued device certificates (`--leaf-profile`).
     pub leaf_profile: LeafProfile,
+    /// Announces revocations to transports that act on live uses of a certificate.
+    pub revocations: Revocations,
+}
+
+/// Counts revocations (revoke, renew superseding, device delete): a transport that must act on
+/// them at once (the MQTT broker's `--mqtt-drop-on-revoke`) watches the count instead of
+/// the core knowing about transports.
+#[derive(Debug)]
+pub struct Revocations(tokio::sync::watch::Sender<u64>);
+
+impl Default for Revocations {
+    fn default() -> Self {
+        Revocations(tokio::sync::watch::channel(0).0)
+    }
+}
+
+impl Revocations {
+    fn announce(&self) {
+        self.0.send_modify(|n| *n += 1);
+    }
+
+    /// Changes after every revocation.
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.0.subscribe()
+    }
 }
 
 impl Service {

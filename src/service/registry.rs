@@ -207,7 +207,7 @@ impl Service {
         self.get_device(target, device)?;
         let ctx = self.store.device_context(&target.org_id, device)?;
         let _turn = ctx.lock(&self.store).await?;
-        self.store.delete_device(
+        let revoked = self.store.delete_device(
             &target.org_id,
             device,
             Revocation {
@@ -215,6 +215,10 @@ impl Service {
                 reason: RevocationReason::CessationOfOperation,
                 revoker: SERVICE_REVOKER.to_string(),
             },
-        )
+        )?;
+        if !revoked.is_empty() {
+            self.revocations.announce();
+        }
+        Ok(revoked)
     }
 }

@@ -687,7 +687,7 @@ async fn bad_fault_bodies_are_refused_with_400_and_a_message() {
         (
             "unknown action",
             json!({ "action": "explode", "error": "cert_service_internal" }),
-            "action must be one of *, apply, renew, revoke, list, product.create, product.get, product.update, product.delete, device.create, device.get, device.update, device.delete",
+            "action must be one of *, apply, renew, revoke, list, product.create, product.get, product.update, product.delete, device.create, device.get, device.update, device.delete, mqtt.connect",
         ),
         (
             "unknown error key",

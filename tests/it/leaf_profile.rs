@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use serde_json::{json, Value};
 
 use crate::common::judge::*;
-use crate::common::python::{run, venv_python};
+use crate::common::python::{run, venv};
 use crate::common::*;
 
 /// `cryptography` 43 brought the client verifier; pinned so the judge does not move
@@ -197,7 +197,7 @@ async fn client_verifier(mock: &Mock, root_pem: &str, cert_pem: &str) -> Value {
     let at = (mock.now_ms() / 1000 + 1).to_string();
     let out = tokio::task::spawn_blocking(move || {
         let python = PYTHON.get_or_init(|| {
-            venv_python(
+            venv(
                 "x509-venv",
                 &[&format!("cryptography=={CRYPTOGRAPHY_VERSION}")],
                 &format!(

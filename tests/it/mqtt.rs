@@ -18,13 +18,13 @@ use crate::common::*;
 
 const TS: &str = "1764529200123.456";
 
-struct Device {
-    product_key: String,
-    device_key: String,
-    secret: String,
+pub(crate) struct Device {
+    pub product_key: String,
+    pub device_key: String,
+    pub secret: String,
 }
 
-async fn device(mock: &Mock, asset_id: &str) -> Device {
+pub(crate) async fn device(mock: &Mock, asset_id: &str) -> Device {
     let r = mock
         .get_json(&format!(
             "/connect-service/v2.1/devices?action=get&orgId={ORG}&assetId={asset_id}"
@@ -45,7 +45,7 @@ async fn device(mock: &Mock, asset_id: &str) -> Device {
 
 /// CONNECT as the official SDK writes it (secure mode 2, hmacsha256 = lowercase SHA-256 of
 /// the sorted content followed by the secret).
-fn connect(d: &Device, secret: &str) -> BytesMut {
+pub(crate) fn connect(d: &Device, secret: &str) -> BytesMut {
     let content = format!(
         "clientId{dk}deviceKey{dk}productKey{pk}timestamp{TS}{secret}",
         dk = d.device_key,
@@ -63,20 +63,23 @@ fn connect(d: &Device, secret: &str) -> BytesMut {
     buf
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What the device saw.
 #[derive(Debug, PartialEq, Eq)]
-enum Seen {
+pub(crate) enum Seen {
     Connack(u8),
     /// The TLS alert the broker sent.
     Alert(String),
     Closed,
 }
 
-async fn read_packet<S: AsyncRead + Unpin>(s: &mut S, buf: &mut BytesMut) -> Result<Packet, Seen> {
+pub(crate) async fn read_packet<S: AsyncRead + Unpin>(
+    s: &mut S,
+    buf: &mut BytesMut,
+) -> Result<Packet, Seen> {
     loop {
         if let Ok(p) = v4::read(buf, 1 << 20) {
             return Ok(p);
@@ -101,7 +104,10 @@ fn alert(e: &std::io::Error) -> Seen {
 }
 
 /// Sends CONNECT and returns what came back, and the stream when it stays open.
-async fn login<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, packet: BytesMut) -> (Seen, Option<S>) {
+pub(crate) async fn login<S: AsyncRead + AsyncWrite + Unpin>(
+    mut s: S,
+    packet: BytesMut,
+) -> (Seen, Option<S>) {
     if let Err(e) = s.write_all(&packet).await {
         return (alert(&e), None);
     }
@@ -116,14 +122,14 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, packet: BytesMut) ->
     }
 }
 
-fn ports(mock: &Mock) -> (u16, u16) {
+pub(crate) fn ports(mock: &Mock) -> (u16, u16) {
     (
         mock.server.mqtt_tls_port().expect("TLS port on"),
         mock.server.mqtt_port().expect("plain port on"),
     )
 }
 
-async fn plain(mock: &Mock, packet: BytesMut) -> (Seen, Option<TcpStream>) {
+pub(crate) async fn plain(mock: &Mock, packet: BytesMut) -> (Seen, Option<TcpStream>) {
     let tcp = TcpStream::connect(("127.0.0.1", ports(mock).1))
         .await
         .unwrap();
@@ -131,17 +137,17 @@ async fn plain(mock: &Mock, packet: BytesMut) -> (Seen, Option<TcpStream>) {
 }
 
 /// A device's TLS material: the one root it trusts and optionally its own key and chain.
-struct TlsDevice {
-    root_pem: String,
-    cert_pem: Option<String>,
-    key_pem: Option<String>,
+pub(crate) struct TlsDevice {
+    pub root_pem: String,
+    pub cert_pem: Option<String>,
+    pub key_pem: Option<String>,
 }
 
 fn der(pem_text: &str) -> Vec<u8> {
     pem::parse(pem_text.trim()).unwrap().into_contents()
 }
 
-async fn tls(
+pub(crate) async fn tls(
     mock: &Mock,
     dev: &TlsDevice,
     packet: BytesMut,
@@ -175,7 +181,7 @@ async fn tls(
 
 /// Applies for a certificate for the device with a fresh key of `spec`; the device's TLS
 /// material with the root of that authority, and the certSN.
-async fn certified(mock: &Mock, asset_id: &str, spec: &str) -> (TlsDevice, u64) {
+pub(crate) async fn certified(mock: &Mock, asset_id: &str, spec: &str) -> (TlsDevice, u64) {
     let key_pem = key_pem(spec);
     // A new subject each time: a subject still used by a valid certificate is refused.
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

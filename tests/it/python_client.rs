@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use crate::common::python::{self, run};
+use crate::common::python::{run, venv};
 use crate::common::*;
 use serde_json::Value;
 
@@ -21,11 +21,11 @@ const APP_SECRET: &str = "9c1d2e3f-4a5b-46c7-8d9e-0f1a2b3c4d5e";
 /// the hex after the first '-') that is not the app's.
 const WRONG_SECRET: &str = "9c1d2e3f-0000-46c7-8d9e-0f1a2b3c4d5e";
 
-/// The venv's python (target/e2e-venv), made and filled the first time.
+/// The venv's python, making the venv and installing the client the first time.
 fn venv_python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
-        python::venv_python(
+        venv(
             "e2e-venv",
             &[CLIENT],
             "import poseidon.poseidon, Crypto, simplejson",

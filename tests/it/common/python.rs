@@ -1,8 +1,5 @@
-//! Python virtual environments under `target/` with pinned packages from PyPI, made
-//! on first use and reused after: the official clients and independent verifiers the
-//! tests run. Needs python3 with the venv module and PyPI on the first run; without
-//! them the tests fail with a message saying so rather than skip.
-#![allow(dead_code)]
+//! Virtual environments under target/ for the tests that drive Envision's official Python
+//! SDKs unchanged: made and filled from PyPI by the test itself on the first run, reused after.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,23 +21,26 @@ pub fn run(command: &mut Command) -> Result<String, String> {
     }
 }
 
-/// The python of `target/{name}`, creating the venv and installing `packages` (pinned
-/// `name==version` specs) unless `probe` (Python code) already runs there.
-pub fn venv_python(name: &str, packages: &[&str], probe: &str) -> PathBuf {
+fn installed(python: &Path, probe: &str) -> bool {
+    python.exists() && run(Command::new(python).args(["-c", probe])).is_ok()
+}
+
+/// The python of `target/{name}`, made with `packages` (pip requirement specifiers) the
+/// first time; `probe` is Python code that runs once they are installed (the imports).
+/// Panics with what is missing (python3-venv, PyPI) rather than skip.
+pub fn venv(name: &str, packages: &[&str], probe: &str) -> PathBuf {
     let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()
         .expect("CARGO_TARGET_TMPDIR is inside the target directory");
     let venv = target.join(name);
     let python = venv.join("bin").join("python");
-    let ready =
-        |python: &Path| python.exists() && run(Command::new(python).args(["-c", probe])).is_ok();
-    if ready(&python) {
+    if installed(&python, probe) {
         return python;
     }
     if let Err(e) = run(Command::new("python3").args(["-m", "venv"]).arg(&venv)) {
         panic!(
-            "cannot create the Python virtual environment {} (it needs python3 with the \
-             venv module, e.g. apt-get install python3-venv): {e}",
+            "cannot create the Python virtual environment {} (it needs python3 with the venv \
+             module, e.g. apt-get install python3-venv): {e}",
             venv.display()
         );
     }
@@ -60,7 +60,7 @@ pub fn venv_python(name: &str, packages: &[&str], probe: &str) -> PathBuf {
         );
     }
     assert!(
-        ready(&python),
+        installed(&python, probe),
         "{packages:?} installed but `{probe}` fails in {}",
         venv.display()
     );
