@@ -381,10 +381,13 @@ pub(crate) async fn clear_requests(State(journal): State<Arc<Journal>>) -> Answe
 pub(crate) struct BulkBody {
     org_id: String,
     product_key: String,
+    /// At most `service::BULK_MAX` (checked by the test below).
+    #[schema(minimum = 1, maximum = 2000000)]
     count: u64,
     #[serde(default = "default_prefix")]
     prefix: String,
-    /// RSA or ECC; absent: no certificates.
+    /// RSA or ECC (any case); absent or null: no certificates.
+    #[schema(value_type = Option<super::openapi::AuthorityName>)]
     issue_authority: Option<String>,
 }
 
@@ -424,4 +427,22 @@ pub(crate) async fn bulk_devices(
         .await
         .map_err(|e| AdminError::Internal(format!("bulk load failed: {e}")))?;
     Ok(Answer(loaded.map_err(bad_request)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::openapi::{schema::Schema, RefOr};
+    use utoipa::PartialSchema;
+
+    #[test]
+    fn the_documented_bulk_count_is_the_service_limit() {
+        let RefOr::T(Schema::Object(body)) = super::BulkBody::schema() else {
+            panic!("BulkBody is an object");
+        };
+        let RefOr::T(Schema::Object(count)) = &body.properties["count"] else {
+            panic!("count is inline");
+        };
+        let maximum = serde_json::to_value(&count.maximum).unwrap();
+        assert_eq!(maximum, serde_json::json!(crate::service::BULK_MAX));
+    }
 }

@@ -128,6 +128,14 @@ pub(crate) enum CrlFormat {
     Pem,
 }
 
+/// A root: `issueAuthority` (the server takes any case).
+#[derive(ToSchema)]
+#[allow(dead_code, clippy::upper_case_acronyms)]
+pub(crate) enum AuthorityName {
+    RSA,
+    ECC,
+}
+
 /// The actions of `/certificates`.
 #[derive(ToSchema)]
 #[schema(rename_all = "lowercase")]
