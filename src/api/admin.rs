@@ -381,7 +381,9 @@ pub(crate) async fn clear_requests(State(journal): State<Arc<Journal>>) -> Answe
 pub(crate) struct BulkBody {
     org_id: String,
     product_key: String,
-    /// At most `service::BULK_MAX` (checked by the test below).
+    /// Devices to make, at most 2,000,000.
+    // The maximum is service::BULK_MAX (a literal here: utoipa takes no constant);
+    // tests::the_documented_bulk_count_is_the_service_limit keeps them equal.
     #[schema(minimum = 1, maximum = 2000000)]
     count: u64,
     #[serde(default = "default_prefix")]
