@@ -72,6 +72,10 @@ cargo test --locked --no-fail-fast
 echo "test.sh: scripts/readme-test.sh"
 bash scripts/readme-test.sh
 
+# The OpenAPI document against the server: schemathesis (pinned, in a venv under target/).
+echo "test.sh: scripts/schemathesis-test.sh"
+bash scripts/schemathesis-test.sh
+
 # The recipes for pytest, JUnit 5 and node:test (Go where it is installed).
 echo "test.sh: scripts/recipes-test.sh"
 bash scripts/recipes-test.sh

@@ -97,13 +97,47 @@ pub(crate) async fn get_clock(State(service): State<Arc<Service>>) -> Answer<Clo
 /// Exactly one field; `reset` must be true.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schema(min_properties = 1, max_properties = 1)]
+#[schema(max_properties = 1)] // and minProperties 1: see ClockChangeBody
 pub(crate) struct ClockChange {
+    #[schema(nullable = false)]
     advance_seconds: Option<i64>,
+    #[schema(nullable = false)]
     advance_days: Option<i64>,
     /// An RFC 3339 date-time.
+    #[schema(nullable = false, format = DateTime)]
     set: Option<String>,
+    /// Back to the real time; only `true`.
+    #[schema(schema_with = only_true)]
     reset: Option<bool>,
+}
+
+/// `reset`'s schema: the boolean `true` (`false` is refused).
+fn only_true() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::Boolean)
+        .enum_values(Some([true]))
+        .build()
+}
+
+/// [`ClockChange`]'s schema with `minProperties: 1` added: utoipa-gen 5.5 writes a
+/// `min_properties` attribute as `maxProperties` (features.rs), so it cannot be derived.
+pub(crate) struct ClockChangeBody;
+
+impl utoipa::PartialSchema for ClockChangeBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::{schema::Schema, RefOr};
+        let mut schema = <ClockChange as utoipa::PartialSchema>::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut schema {
+            object.min_properties = Some(1);
+        }
+        schema
+    }
+}
+
+impl ToSchema for ClockChangeBody {
+    fn name() -> std::borrow::Cow<'static, str> {
+        ClockChange::name()
+    }
 }
 
 impl ClockChange {
@@ -137,7 +171,7 @@ impl ClockChange {
 }
 
 #[utoipa::path(post, path = "/__admin/clock", tag = "admin", summary = "Move the clock: exactly one of advanceSeconds, advanceDays, set, reset",
-    request_body(content = ClockChange, content_type = "application/json"),
+    request_body(content = ClockChangeBody, content_type = "application/json"),
     responses((status = 200, description = "OK", body = ClockView), (status = 400, description = "The request cannot be done as asked", body = super::openapi::Message), (status = 413, description = "Request size limit exceeded", body = super::openapi::Message)))]
 pub(crate) async fn set_clock(
     State(service): State<Arc<Service>>,
@@ -198,6 +232,7 @@ pub(crate) async fn errors() -> Answer<Vec<ErrorRow>> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct OrgBody {
+    #[schema(min_length = 1)]
     org_id: String,
     #[serde(default)]
     apps: Vec<AppBody>,
@@ -206,7 +241,9 @@ pub(crate) struct OrgBody {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct AppBody {
+    #[schema(min_length = 1)]
     app_key: String,
+    #[schema(min_length = 1)]
     app_secret: String,
 }
 
@@ -344,10 +381,15 @@ pub(crate) async fn clear_requests(State(journal): State<Arc<Journal>>) -> Answe
 pub(crate) struct BulkBody {
     org_id: String,
     product_key: String,
+    /// Devices to make, at most 2,000,000.
+    // The maximum is service::BULK_MAX (a literal here: utoipa takes no constant);
+    // tests::the_documented_bulk_count_is_the_service_limit keeps them equal.
+    #[schema(minimum = 1, maximum = 2000000)]
     count: u64,
     #[serde(default = "default_prefix")]
     prefix: String,
-    /// RSA or ECC; absent: no certificates.
+    /// RSA or ECC (any case); absent or null: no certificates.
+    #[schema(value_type = Option<super::openapi::AuthorityName>)]
     issue_authority: Option<String>,
 }
 
@@ -387,4 +429,22 @@ pub(crate) async fn bulk_devices(
         .await
         .map_err(|e| AdminError::Internal(format!("bulk load failed: {e}")))?;
     Ok(Answer(loaded.map_err(bad_request)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::openapi::{schema::Schema, RefOr};
+    use utoipa::PartialSchema;
+
+    #[test]
+    fn the_documented_bulk_count_is_the_service_limit() {
+        let RefOr::T(Schema::Object(body)) = super::BulkBody::schema() else {
+            panic!("BulkBody is an object");
+        };
+        let RefOr::T(Schema::Object(count)) = &body.properties["count"] else {
+            panic!("count is inline");
+        };
+        let maximum = serde_json::to_value(&count.maximum).unwrap();
+        assert_eq!(maximum, serde_json::json!(crate::service::BULK_MAX));
+    }
 }

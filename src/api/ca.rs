@@ -79,7 +79,7 @@ pub(crate) async fn cacert_of(
 }
 
 /// The RSA root's CRL.
-#[utoipa::path(get, path = "/enos/CA/crl", tag = "ca", params(("format" = Option<String>, Query, description = "der (default) or pem")), responses((status = 200, description = "The CRL: DER, or PEM with format=pem", content((super::openapi::Der = "application/pkix-crl"), (String = "application/x-pem-file"))), (status = 400, description = "Unknown format", body = super::openapi::Message)))]
+#[utoipa::path(get, path = "/enos/CA/crl", tag = "ca", params(("format" = inline(Option<super::openapi::CrlFormat>), Query, description = "der (default) or pem, in any case")), responses((status = 200, description = "The CRL: DER, or PEM with format=pem", content((super::openapi::Der = "application/pkix-crl"), (String = "application/x-pem-file"))), (status = 400, description = "Unknown format", body = super::openapi::Message)))]
 pub(crate) async fn rsa_crl(
     State(service): State<Arc<Service>>,
     RawQuery(q): RawQuery,
@@ -88,7 +88,7 @@ pub(crate) async fn rsa_crl(
 }
 
 /// A root's CRL.
-#[utoipa::path(get, path = "/enos/CA/crl/{kind}", tag = "ca", params(("kind" = String, Path, description = "RSA or ECC"), ("format" = Option<String>, Query, description = "der (default) or pem")), responses((status = 200, description = "The CRL: DER, or PEM with format=pem", content((super::openapi::Der = "application/pkix-crl"), (String = "application/x-pem-file"))), (status = 400, description = "Unknown format", body = super::openapi::Message), (status = 404, description = "Unknown authority", body = super::openapi::Message)))]
+#[utoipa::path(get, path = "/enos/CA/crl/{kind}", tag = "ca", params(("kind" = String, Path, description = "RSA or ECC"), ("format" = inline(Option<super::openapi::CrlFormat>), Query, description = "der (default) or pem, in any case")), responses((status = 200, description = "The CRL: DER, or PEM with format=pem", content((super::openapi::Der = "application/pkix-crl"), (String = "application/x-pem-file"))), (status = 400, description = "Unknown format", body = super::openapi::Message), (status = 404, description = "Unknown authority", body = super::openapi::Message)))]
 pub(crate) async fn crl_of(
     State(service): State<Arc<Service>>,
     Path(kind): Path<String>,

@@ -154,7 +154,8 @@ async fn dispatch(call: Call<CertAction>) -> Result<Response, EnosError> {
     tag = "enos",
     params(super::openapi::CertificateActionQuery, super::openapi::DeviceQuery),
     request_body(content = Option<super::openapi::CertificateBody>, content_type = "application/json"),
-    responses(super::openapi::EnosAnswers)
+    responses(super::openapi::EnosAnswers),
+    security(("apim_accesstoken" = []))
 )]
 pub(crate) async fn handle(request: EnosRequest) -> Response {
     request.answer(dispatch).await

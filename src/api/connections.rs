@@ -15,7 +15,7 @@ pub(crate) async fn list(State(state): State<AppState>) -> Response {
 }
 
 #[utoipa::path(delete, path = "/__admin/connections/{id}", tag = "admin", summary = "Drop one live MQTT session",
-    params(("id" = String, Path, description = "The session id from GET /__admin/connections")),
+    params(("id" = u64, Path, description = "The session id from GET /__admin/connections")),
     responses((status = 204, description = "Dropped"), (status = 404, description = "No such session", body = super::openapi::Message), (status = 400, description = "Not a number", body = super::openapi::Message)))]
 /// Closes the session's socket (no DISCONNECT: MQTT 3.1.1 has none from the broker).
 pub(crate) async fn drop_one(State(state): State<AppState>, Path(id): Path<String>) -> Response {

@@ -93,7 +93,8 @@ async fn dispatch(call: Call<DeviceAction>) -> Result<Response, EnosError> {
     tag = "enos",
     params(super::openapi::RecordActionQuery, super::openapi::DeviceQuery),
     request_body(content = Option<super::openapi::DeviceBody>, content_type = "application/json"),
-    responses(super::openapi::EnosAnswers)
+    responses(super::openapi::EnosAnswers),
+    security(("apim_accesstoken" = []))
 )]
 pub(crate) async fn handle(request: EnosRequest) -> Response {
     request.answer(dispatch).await

@@ -21,9 +21,32 @@ use super::envelope;
         title = "enos-cert-mock",
         description = "A mock of the EnOS certificate service: the EnOS Connection Service certificate, product and device APIs (behind the gateway: apim-accesstoken, optionally apim-timestamp and apim-signature), the token service, the CA endpoints, and the /__admin control plane."
     ),
-    components(schemas(Envelope, Message))
+    components(schemas(Envelope, Message)),
+    modifiers(&Gateway)
 )]
 struct Frame;
+
+/// The gateway's credentials, named by the EnOS business routes' `security`. Only the
+/// token is a scheme: `apim-timestamp` and `apim-signature` sign one call, which no
+/// fixed credential can express (docs/authentication.md).
+struct Gateway;
+
+/// The name the business routes' `security(("apim_accesstoken" = []))` refers to.
+const GATEWAY_TOKEN: &str = "apim_accesstoken";
+
+impl utoipa::Modify for Gateway {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+        let token = ApiKeyValue::with_description(
+            "apim-accesstoken",
+            "A token from the token service, or a Poseidon SDK token; lenient mode takes any non-empty one",
+        );
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(GATEWAY_TOKEN, SecurityScheme::ApiKey(ApiKey::Header(token)));
+    }
+}
 
 /// The frame every route's documentation is added to.
 pub(crate) fn frame() -> utoipa::openapi::OpenApi {
@@ -94,6 +117,23 @@ pub(crate) struct Der(Vec<u8>);
 #[allow(dead_code)]
 pub(crate) struct Message {
     message: String,
+}
+
+/// The `format` of the CRL endpoints.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub(crate) enum CrlFormat {
+    Der,
+    Pem,
+}
+
+/// A root: `issueAuthority` (the server takes any case).
+#[derive(ToSchema)]
+#[allow(dead_code, clippy::upper_case_acronyms)]
+pub(crate) enum AuthorityName {
+    RSA,
+    ECC,
 }
 
 /// The actions of `/certificates`.

@@ -97,7 +97,8 @@ async fn dispatch(call: Call<ProductAction>) -> Result<Response, EnosError> {
     tag = "enos",
     params(super::openapi::RecordActionQuery, super::openapi::ProductQuery),
     request_body(content = Option<super::openapi::ProductBody>, content_type = "application/json"),
-    responses(super::openapi::EnosAnswers)
+    responses(super::openapi::EnosAnswers),
+    security(("apim_accesstoken" = []))
 )]
 pub(crate) async fn handle(request: EnosRequest) -> Response {
     request.answer(dispatch).await

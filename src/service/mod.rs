@@ -8,7 +8,7 @@ mod certificates;
 pub mod links;
 mod registry;
 
-pub use bulk::{BulkLoaded, BulkSpec};
+pub use bulk::{BulkLoaded, BulkSpec, BULK_MAX};
 pub use certificates::{CertArgs, CertParams, IssuedCert, ListedCert};
 pub use registry::{NewDevice, NewProduct};
 

@@ -241,3 +241,83 @@ async fn list_answers_are_documented_as_arrays() {
     let (status, _) = post_clock(&mock, json!({ "advanceSeconds": 5 })).await;
     assert_eq!(status, 200);
 }
+
+/// What the document lets a client send is what the server takes: each request schema
+/// refuses the bodies and parameters the server refuses (schemathesis sent
+/// `{"set": null}`, `{}`, `{"orgId": ""}`, `?format=` and a non-numeric connection id,
+/// all valid by the document, all refused with 400).
+#[tokio::test]
+async fn request_schemas_are_as_strict_as_the_server() {
+    let mock = Mock::start().await;
+    let doc = document(&mock).await;
+
+    let clock = &doc["components"]["schemas"]["ClockChange"];
+    assert_eq!(clock["minProperties"], 1, "{clock}");
+    assert_eq!(clock["maxProperties"], 1, "{clock}");
+    for (name, field) in clock["properties"].as_object().unwrap() {
+        assert!(
+            !field["type"].to_string().contains("null"),
+            "ClockChange.{name} nullable: {field}"
+        );
+    }
+    assert_eq!(clock["properties"]["reset"]["enum"], json!([true]));
+    assert_eq!(clock["properties"]["set"]["format"], "date-time");
+    for body in [json!({}), json!({ "set": null }), json!({ "reset": false })] {
+        let (status, _) = post_clock(&mock, body.clone()).await;
+        assert_eq!(status, 400, "{body}");
+    }
+
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(schemas["OrgBody"]["properties"]["orgId"]["minLength"], 1);
+    assert_eq!(schemas["AppBody"]["properties"]["appKey"]["minLength"], 1);
+    assert_eq!(
+        schemas["AppBody"]["properties"]["appSecret"]["minLength"],
+        1
+    );
+    let response = mock
+        .http
+        .post(mock.url("/__admin/orgs"))
+        .json(&json!({ "orgId": "" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+
+    for path in ["/enos/CA/crl", "/enos/CA/crl/{kind}"] {
+        let params = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+        let format = params.iter().find(|p| p["name"] == "format").unwrap();
+        assert_eq!(format["schema"]["enum"], json!(["der", "pem"]), "{path}");
+    }
+    assert_eq!(status_of(&mock, "get", "/enos/CA/crl?format=").await, 400);
+
+    let drop = &doc["paths"]["/__admin/connections/{id}"]["delete"]["parameters"][0];
+    assert_eq!(drop["schema"]["type"], "integer", "{drop}");
+    assert_eq!(
+        status_of(&mock, "delete", "/__admin/connections/x").await,
+        400
+    );
+}
+
+/// The business routes name the gateway's token, so a generated client (or
+/// schemathesis) sends it.
+#[tokio::test]
+async fn business_routes_name_the_gateway_token() {
+    let mock = Mock::start().await;
+    let doc = document(&mock).await;
+    let scheme = &doc["components"]["securitySchemes"]["apim_accesstoken"];
+    assert_eq!(scheme["type"], "apiKey");
+    assert_eq!(scheme["in"], "header");
+    assert_eq!(scheme["name"], "apim-accesstoken");
+    for (method, path) in SERVED {
+        let security = &doc["paths"][path][method]["security"];
+        if path.starts_with("/connect-service/") {
+            assert_eq!(
+                security,
+                &json!([{ "apim_accesstoken": [] }]),
+                "{method} {path}"
+            );
+        } else {
+            assert!(security.is_null(), "{method} {path}: {security}");
+        }
+    }
+}
