@@ -84,4 +84,9 @@ bash scripts/recipes-test.sh
 echo "test.sh: scripts/ui-test.sh"
 bash scripts/ui-test.sh
 
+# The image: the static binary under chroot, the runtime stage built with buildah, the
+# compose file and its client (prints SKIP lines for what this machine cannot run).
+echo "test.sh: scripts/image-test.sh"
+bash scripts/image-test.sh
+
 echo "test.sh: all checks passed"

@@ -21,7 +21,7 @@ pub async fn check(base: &str) -> Result<(), String> {
         .to_string();
     let port = uri.port_u16().unwrap_or(80);
     let request = async {
-        let stream = TcpStream::connect((host.as_str(), port))
+        let stream = TcpStream::connect((connect_host(&host), port))
             .await
             .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -43,6 +43,15 @@ pub async fn check(base: &str) -> Result<(), String> {
         .map_err(|_| format!("{url} did not answer within 5 s"))?
 }
 
+/// What to connect to for a URL's host: an IPv6 literal without its brackets, so that
+/// it parses as an address. An address needs no name lookup, and the static binary in
+/// the `scratch` image has no resolver (no NSS modules, no /etc/hosts).
+fn connect_host(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
 /// The URL the subcommand checks when none is given: the serve flags' host and port.
 pub fn default_base(host: &str, port: u16) -> String {
     let host = match host {
@@ -52,4 +61,18 @@ pub fn default_base(host: &str, port: u16) -> String {
         h => h,
     };
     format!("http://{host}:{port}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_literals_connect_without_brackets() {
+        let uri: Uri = default_base("::", 8080).parse().unwrap();
+        assert_eq!(uri.host(), Some("[::1]"));
+        assert_eq!(connect_host(uri.host().unwrap()), "::1");
+        assert_eq!(connect_host("127.0.0.1"), "127.0.0.1");
+        assert_eq!(connect_host("enos-cert-mock"), "enos-cert-mock");
+    }
 }
