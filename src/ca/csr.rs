@@ -221,21 +221,32 @@ fn decode_pem(text: &str) -> Result<Vec<u8>, EnosError> {
     }
 }
 
-/// The DER of a CSR sent the usual way: one `CERTIFICATE REQUEST` block, `\n` line
-/// ends, base64 lines and nothing else. The pem crate reads a character at a time (a tenth
-/// of the mock's own work in an apply); anything unusual still goes to it, with its errors.
+/// The DER of a CSR sent the usual way: one `CERTIFICATE REQUEST` block, `\n` or `\r\n`
+/// line ends, base64 lines and nothing else. The pem crate reads a character at a time (a
+/// tenth of the mock's own work in an apply); anything unusual still goes to it, with its
+/// errors.
 fn plain_block(text: &str) -> Option<Vec<u8>> {
     use base64::Engine;
     let body = text
-        .strip_prefix("-----BEGIN CERTIFICATE REQUEST-----\n")?
-        .strip_suffix("\n-----END CERTIFICATE REQUEST-----")?;
+        .strip_prefix("-----BEGIN CERTIFICATE REQUEST-----")?
+        .strip_suffix("-----END CERTIFICATE REQUEST-----")?;
+    let mut lines = body.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+    // The rest of the BEGIN line, then base64 lines up to the (empty) start of the END line.
+    if !lines.next()?.is_empty() {
+        return None;
+    }
     let mut base64 = Vec::with_capacity(body.len());
-    for line in body.split('\n') {
+    let mut ended = false;
+    for line in lines {
         let plain = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=');
-        if line.is_empty() || !line.as_bytes().iter().all(plain) {
+        if ended || !line.as_bytes().iter().all(plain) {
             return None;
         }
+        ended = line.is_empty();
         base64.extend_from_slice(line.as_bytes());
+    }
+    if !ended || base64.is_empty() {
+        return None;
     }
     base64::engine::general_purpose::STANDARD
         .decode(base64)
