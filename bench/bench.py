@@ -8,6 +8,9 @@ is reported as INVALID, never as a figure to compare. Ratios are taken within on
 run (the machine is shared and noisy): apply and renew against `openssl speed` of
 the same run, scale against the same scenario at a thousand devices.
 
+List is compared with nginx serving the same answer (same bytes, same content type,
+keep-alive) from a static file, measured the same way in the same run.
+
 Environment (run.sh sets the first three):
   BENCH_BIN      the dist binary (target/dist/enos-cert-mock)
   BENCH_DATA     the directory bench_data wrote (fixtures.json, *.req)
@@ -43,16 +46,17 @@ BIN = os.environ["BENCH_BIN"]
 DATA = Path(os.environ["BENCH_DATA"]).resolve()
 OUT = Path(os.environ["BENCH_OUT"]).resolve()
 WRK = os.environ.get("BENCH_WRK", "wrk")
+NGINX = os.environ.get("BENCH_NGINX", "nginx")
 # BENCH_PROFILE=1: `perf record -g` on the server during every wrk run; the top symbols
 # go to OUT/profile-<run>.txt (perf's overhead makes that run's figures a little worse).
 PROFILE = os.environ.get("BENCH_PROFILE", "0") == "1"
 
 if QUICK:
-    N = dict(renew=400, list=50000, mixed_small=10000, mixed_total=100000,
+    N = dict(renew=400, list=50000, list_c1=5000, mixed_small=10000, mixed_total=100000,
              startup=5, speed_seconds=1, scale_small=1000, scale_big=50000,
              scale_list=50000, scale_renew=10000)
 else:
-    N = dict(renew=8000, list=200000, mixed_small=10000, mixed_total=1000000,
+    N = dict(renew=8000, list=200000, list_c1=40000, mixed_small=10000, mixed_total=1000000,
              startup=10, speed_seconds=3, scale_small=1000, scale_big=1000000,
              scale_list=400000, scale_renew=90000)
 
@@ -60,11 +64,31 @@ TARGETS = {
     "apply_rsa_c1_ratio": 1.3, "apply_rsa_c32_ratio": 1.3,
     "apply_ecc_c1_ratio": 1.5, "apply_ecc_c32_ratio": 1.5,
     "renew_c1_ratio": 1.3, "renew_c32_ratio": 1.3,
-    "list_c32_cpu_us": 16.0,
+    "list_c32_nginx_ratio": 2.0, "list_c1_nginx_ratio": 2.0, "list_c1_p50_nginx_ratio": 1.5,
     "startup_median_ms": 20.0, "startup_rss_mib": 15.0,
     "flat_memory_ratio": 1.10,
     "scale_rss_gib": 4.0, "scale_list_ratio": 1.2, "scale_renew_ratio": 1.2,
 }
+
+
+# The summary table: every target, in the order of the issue.
+TARGET_ROWS = [
+    ("apply_ecc_c1_ratio", "ECC apply / (P-256 verify + sign), c=1", "x"),
+    ("apply_ecc_c32_ratio", "ECC apply / (P-256 verify + sign), c=32", "x"),
+    ("list_c1_nginx_ratio", "list CPU / nginx CPU, c=1", "x"),
+    ("list_c32_nginx_ratio", "list CPU / nginx CPU, c=32", "x"),
+    ("list_c1_p50_nginx_ratio", "list p50 / nginx p50, c=1", "x"),
+    ("apply_rsa_c1_ratio", "RSA apply / (RSA-2048 verify + sign), c=1", "x"),
+    ("apply_rsa_c32_ratio", "RSA apply / (RSA-2048 verify + sign), c=32", "x"),
+    ("renew_c1_ratio", "renew without CSR / RSA-2048 sign, c=1", "x"),
+    ("renew_c32_ratio", "renew without CSR / RSA-2048 sign, c=32", "x"),
+    ("startup_median_ms", "spawn to health 200, median", " ms"),
+    ("startup_rss_mib", "RSS at ready, largest", " MiB"),
+    ("flat_memory_ratio", "RSS after 10^6 / after 10^4 requests", "x"),
+    ("scale_rss_gib", "10^6 devices, peak RSS", " GiB"),
+    ("scale_list_ratio", "list CPU at 10^6 / at 10^3 devices", "x"),
+    ("scale_renew_ratio", "renew CPU at 10^6 / at 10^3 devices", "x"),
+]
 
 
 def log(msg):
@@ -185,6 +209,90 @@ class Server:
         if self.conn:
             self.conn.close()
         self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.logfile.close()
+
+
+class Nginx:
+    """nginx serving `body` as a static file at every path, with the mock's content type
+    and keep-alive: the floor for List. CPU is the master's and the workers' utime+stime."""
+
+    def __init__(self, body, content_type):
+        self.label = "nginx"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        root = OUT / "nginx"
+        (root / "www").mkdir(parents=True, exist_ok=True)
+        (root / "www" / "list.json").write_bytes(body)
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        conf = f"""{user}daemon off;
+worker_processes {os.cpu_count() or 1};
+error_log {root}/error.log;
+pid {root}/nginx.pid;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    server_tokens off;
+    etag off;
+    keepalive_timeout 60s;
+    keepalive_requests 100000000;
+    types {{ }}
+    default_type "{content_type}";
+    client_body_temp_path {root}/tmp;
+    proxy_temp_path {root}/tmp;
+    fastcgi_temp_path {root}/tmp;
+    uwsgi_temp_path {root}/tmp;
+    scgi_temp_path {root}/tmp;
+    server {{
+        listen 127.0.0.1:{self.port};
+        root {root}/www;
+        location / {{ try_files /list.json =404; }}
+    }}
+}}
+"""
+        (root / "nginx.conf").write_text(conf)
+        self.logfile = open(OUT / "server-nginx.log", "wb")
+        self.proc = subprocess.Popen([NGINX, "-p", str(root), "-c", str(root / "nginx.conf"),
+                                      "-e", str(root / "error.log")],
+                                     stdout=self.logfile, stderr=subprocess.STDOUT)
+        self.pid = self.proc.pid
+
+    def wait_ready(self, timeout=10.0):
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            if health_status(self.port) == 200 and len(self.workers()) == (os.cpu_count() or 1):
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nginx exited with {self.proc.returncode} "
+                                   f"(see {OUT / 'nginx' / 'error.log'})")
+            time.sleep(0.01)
+        raise RuntimeError("nginx not ready")
+
+    def workers(self):
+        found = []
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    with open(f"/proc/{d}/stat") as f:
+                        if int(f.read().rsplit(")", 1)[1].split()[1]) == self.pid:
+                            found.append(int(d))
+                except (OSError, ValueError, IndexError):
+                    pass
+        return found
+
+    def cpu_ticks(self):
+        return sum(read_stat(pid) for pid in [self.pid] + self.workers())
+
+    def rss_kib(self):
+        return sum(read_status_kib(pid, "VmRSS") for pid in [self.pid] + self.workers())
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGQUIT)
         try:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
@@ -388,18 +496,49 @@ def seed_list_device(server):
     return len(json.dumps(doc))
 
 
-def scenario_list():
-    label = "list_c32"
-    server = Server(label, ["--auth", "off"]).wait_ready()
+def list_answer(server):
+    """The raw answer to List of bench0000: body and content type, for nginx to serve."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
     try:
-        body_bytes = seed_list_device(server)
-        reqfile = OUT / f"{label}.req"
-        write_lines(reqfile, [("ok", "GET", list_path("bench0000"), "")])
-        rec = run_wrk(server, label, reqfile, N["list"], 32)
-        rec["response_bytes"] = body_bytes
+        conn.request("GET", list_path("bench0000"), headers={"apim-accesstoken": "bench-token"})
+        resp = conn.getresponse()
+        return resp.read(), resp.getheader("Content-Type")
     finally:
-        server.stop()
-    return rec
+        conn.close()
+
+
+def scenario_list():
+    """List of a device with two certificates at c=32 and c=1 (each on a fresh server),
+    then nginx serving the same answer from a static file at both concurrencies."""
+    recs = {}
+    answer = None
+    for conns in (32, 1):
+        label = f"list_c{conns}"
+        server = Server(label, ["--auth", "off"]).wait_ready()
+        try:
+            body_bytes = seed_list_device(server)
+            answer = list_answer(server)
+            reqfile = OUT / f"{label}.req"
+            write_lines(reqfile, [("ok", "GET", list_path("bench0000"), "")])
+            total = N["list"] if conns == 32 else N["list_c1"]
+            recs[label] = run_wrk(server, label, reqfile, total, conns)
+            recs[label]["response_bytes"] = body_bytes
+        finally:
+            server.stop()
+    body, content_type = answer
+    nginx = Nginx(body, content_type).wait_ready()
+    try:
+        reqfile = OUT / "nginx.req"
+        write_lines(reqfile, [("ok", "GET", list_path("bench0000"), "")])
+        for conns in (32, 1):
+            total = N["list"] if conns == 32 else N["list_c1"]
+            rec = run_wrk(nginx, f"nginx_c{conns}", reqfile, total, conns)
+            rec["response_bytes"] = len(body)
+            rec["workers"] = len(nginx.workers())
+            recs[f"nginx_c{conns}"] = rec
+    finally:
+        nginx.stop()
+    return recs
 
 
 def scenario_flat_memory():
@@ -626,6 +765,11 @@ def read_status_kib_meminfo():
     return 0
 
 
+def nginx_version():
+    done = subprocess.run([NGINX, "-v"], capture_output=True, text=True)
+    return (done.stderr or done.stdout).strip().replace("nginx version: ", "")
+
+
 def wrk_version():
     text = subprocess.run([WRK, "-v"], capture_output=True, text=True).stdout
     first = (text.splitlines() or ["wrk ?"])[0]
@@ -638,7 +782,7 @@ def main():
     results = {"quick": QUICK, "scale_enabled": SCALE, "profiled": PROFILE,
                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "machine": machine(), "counts": N, "clk_tck": CLK_TCK,
-               "wrk": wrk_version(),
+               "wrk": wrk_version(), "nginx": nginx_version(),
                "openssl": subprocess.run(["openssl", "version"], capture_output=True,
                                          text=True).stdout.strip()}
     runs = {}
@@ -648,7 +792,7 @@ def main():
             runs[f"apply_{kind}_c{conns}"] = scenario_apply(kind, conns)
     for conns in (1, 32):
         runs[f"renew_c{conns}"] = scenario_renew(conns)
-    runs["list_c32"] = scenario_list()
+    runs.update(scenario_list())
     speed = mean_speed(speed_before, openssl_speed("after"))
     startup = scenario_startup()
     flat = scenario_flat_memory()
@@ -672,7 +816,18 @@ def main():
         figures[f"{run}_cpu_us"] = runs[run]["cpu_us_per_req"]
         figures[f"{run}_floor_us"] = round(floor, 2)
         figures[f"{run}_ratio"] = ratio(run, floor)
-    figures["list_c32_cpu_us"] = runs["list_c32"]["cpu_us_per_req"]
+    for conns in (1, 32):
+        mock, nginx = runs[f"list_c{conns}"], runs[f"nginx_c{conns}"]
+        figures[f"list_c{conns}_cpu_us"] = mock["cpu_us_per_req"]
+        figures[f"nginx_c{conns}_cpu_us"] = nginx["cpu_us_per_req"]
+        figures[f"list_c{conns}_nginx_ratio"] = (
+            round(mock["cpu_us_per_req"] / nginx["cpu_us_per_req"], 3)
+            if mock["cpu_us_per_req"] and nginx["cpu_us_per_req"] else None)
+    p50_mock = runs["list_c1"]["latency_ms"].get("p50")
+    p50_nginx = runs["nginx_c1"]["latency_ms"].get("p50")
+    figures["list_c1_p50_ms"], figures["nginx_c1_p50_ms"] = p50_mock, p50_nginx
+    figures["list_c1_p50_nginx_ratio"] = (round(p50_mock / p50_nginx, 3)
+                                          if p50_mock and p50_nginx else None)
     figures["startup_median_ms"] = startup["median_ms"]
     figures["startup_max_ms"] = startup["max_ms"]
     figures["startup_rss_mib"] = startup["rss_mib_max"]
@@ -697,7 +852,9 @@ def main():
         "apply_ecc_c32_ratio": runs["apply_ecc_c32"]["valid"],
         "renew_c1_ratio": runs["renew_c1"]["valid"],
         "renew_c32_ratio": runs["renew_c32"]["valid"],
-        "list_c32_cpu_us": runs["list_c32"]["valid"],
+        "list_c32_nginx_ratio": runs["list_c32"]["valid"] and runs["nginx_c32"]["valid"],
+        "list_c1_nginx_ratio": runs["list_c1"]["valid"] and runs["nginx_c1"]["valid"],
+        "list_c1_p50_nginx_ratio": runs["list_c1"]["valid"] and runs["nginx_c1"]["valid"],
         "startup_median_ms": True, "startup_rss_mib": True,
         "flat_memory_ratio": flat["valid"],
     }
@@ -726,7 +883,8 @@ def print_table(r):
     f = r["figures"]
     print()
     print(f"enos-cert-mock benchmark  {r['date']}  {'QUICK (smoke counts) ' if r['quick'] else ''}"
-          f"{m['nproc']} x {m['cpu']}, {m['mem_gib']} GiB, {r['openssl']}, {r['wrk']}")
+          f"{m['nproc']} x {m['cpu']}, {m['mem_gib']} GiB, {r['openssl']}, {r['wrk']}, "
+          f"{r['nginx']}")
     print("Server CPU per request from /proc/<pid>/stat; --auth off for apply/renew/list; "
           "wrk -t1 -c1 or -t2 -c32 on the same machine.")
     sp = r["openssl_speed"]
@@ -757,8 +915,12 @@ def print_table(r):
                 "renew_c1", "renew_c32"):
         row(run, r["runs"][run], f[f"{run}_floor_us"], f[f"{run}_ratio"], f"{run}_ratio",
             f"<={t[run + '_ratio']['target']}x")
-    row("list_c32", r["runs"]["list_c32"], key="list_c32_cpu_us",
-        target_s=f"<={t['list_c32_cpu_us']['target']:g}us")
+    for conns in (1, 32):
+        nginx = r["runs"][f"nginx_c{conns}"]
+        key = f"list_c{conns}_nginx_ratio"
+        row(f"list_c{conns}", r["runs"][f"list_c{conns}"], nginx["cpu_us_per_req"], f[key], key,
+            f"<={t[key]['target']}x")
+        row(f"nginx_c{conns} (floor)", nginx)
     fm = r["flat_memory"]
     print(f"{'mixed (flat memory)':<22}{fm['requests_total']:>9}{'yes' if fm['valid'] else 'NO':>7}"
           f"{fmt(fm['cpu_us_per_req']):>12}{'':>10}{'':>8}{'':>8}{'':>9}"
@@ -792,6 +954,12 @@ def print_table(r):
               f"{r['scale']['list_round_ratios']}, renew {r['scale']['renew_round_ratios']}")
     else:
         print("scale: skipped (BENCH_SCALE=0)")
+    print()
+    print(f"{'target':<48}{'measured':>12}{'target':>10}  verdict")
+    for key, what, unit in TARGET_ROWS:
+        if key in t:
+            print(f"{what:<48}{fmt(t[key]['value'], 3) + unit:>12}"
+                  f"{'<= ' + format(t[key]['target'], 'g') + unit:>10}  {t[key]['verdict']}")
     bad = [k for k, v in t.items() if v["verdict"] != "met"]
     print(f"targets not met: {', '.join(bad) if bad else 'none'}; all runs valid: "
           f"{'yes' if r['all_valid'] else 'NO'}; {r['elapsed_s']} s")

@@ -6,6 +6,8 @@
 #   BENCH_SCALE=0 bash bench/run.sh            # without the million-device part
 #   BENCH_QUICK=1 BENCH_SCALE=0 bash bench/run.sh   # smoke run, small counts
 #
+# List is compared with nginx (installed as nginx-light when missing) serving the same
+# answer from a static file in the same run.
 # BENCH_PROFILE=1 perf record -g on the server during every wrk run (OUT/profile-*.txt)
 # BENCH_OUT=dir   where request files, server logs, wrk output and results.json go
 #                 (default target/bench-out). Exit status 1 when any run was invalid
@@ -31,14 +33,24 @@ missing=()
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+# nginx serves the static copy of List's answer that list is compared with.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 if [ "${BENCH_PROFILE:-0}" = 1 ]; then
     command -v perf >/dev/null 2>&1 || missing+=(linux-perf)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "bench: installing ${missing[*]}" >&2
     as_root apt-get update
+    # No service start for nginx during the install: the bench runs its own.
+    policy=/usr/sbin/policy-rc.d
+    own_policy=0
+    if [ ! -e "$policy" ]; then
+        as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod +x $policy" && own_policy=1
+    fi
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+    [ "$own_policy" = 0 ] || as_root rm -f "$policy"
 fi
+export BENCH_NGINX=${BENCH_NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 
 QUICK=${BENCH_QUICK:-0}
 SCALE=${BENCH_SCALE:-1}

@@ -184,6 +184,10 @@ pub struct Config {
     #[arg(long, env = "ENOS_MOCK_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_connections: usize,
 
+    /// Threads serving HTTP connections, each with a single-threaded runtime; 0: one per CPU.
+    #[arg(long, env = "ENOS_MOCK_HTTP_THREADS", default_value_t = 0)]
+    pub http_threads: usize,
+
     /// On SIGTERM/Ctrl-C: seconds in-flight requests get to finish before the
     /// remaining connections are cut and the process exits 0.
     #[arg(long, env = "ENOS_MOCK_SHUTDOWN_GRACE_SECS", default_value_t = 5)]

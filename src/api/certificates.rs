@@ -10,7 +10,7 @@ use crate::domain::model::{Authority, RevocationReason};
 use crate::service::{CertParams, IssuedCert, ListedCert};
 
 use super::enos::{self, Call, EnosRequest};
-use super::envelope;
+use super::envelope::{self, PemJson};
 use super::params::{self, Body, Query};
 
 #[derive(Serialize)]
@@ -18,10 +18,10 @@ use super::params::{self, Body, Query};
 struct IssuedView<'a> {
     #[serde(rename = "certChainURL")]
     cert_chain_url: &'a str,
-    cert: &'a str,
+    cert: PemJson,
     #[serde(rename = "certSN")]
     cert_sn: String,
-    ca_cert: &'a str,
+    ca_cert: PemJson,
     issue_authority: &'static str,
 }
 
@@ -29,9 +29,9 @@ impl<'a> From<&'a IssuedCert> for IssuedView<'a> {
     fn from(c: &'a IssuedCert) -> Self {
         IssuedView {
             cert_chain_url: &c.cert_chain_url,
-            cert: &c.cert,
+            cert: envelope::pem_json(&c.cert),
             cert_sn: c.cert_sn.to_string(),
-            ca_cert: &c.ca_cert,
+            ca_cert: envelope::pem_json(&c.ca_cert),
             issue_authority: c.authority.as_str(),
         }
     }
@@ -42,7 +42,7 @@ impl<'a> From<&'a IssuedCert> for IssuedView<'a> {
 struct ListedView<'a> {
     #[serde(rename = "certSN")]
     cert_sn: String,
-    cert: &'a str,
+    cert: PemJson,
     cert_status: u8,
     issuer: &'a str,
     subject: &'a str,
@@ -63,7 +63,7 @@ impl<'a> From<&'a ListedCert> for ListedView<'a> {
         let revocation = r.revocation.as_ref();
         ListedView {
             cert_sn: r.serial.to_string(),
-            cert: &r.pem,
+            cert: envelope::pem_json(&r.pem),
             cert_status: c.status as u8,
             issuer: &r.issuer,
             subject: &r.subject,

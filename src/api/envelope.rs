@@ -1,9 +1,14 @@
 //! The EnOS response envelope `{code, msg, requestId, data}` and the plain
 //! `{"message"}` bodies of gateway-level and control-plane answers.
 
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use parking_lot::Mutex;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::domain::EnosError;
@@ -94,4 +99,62 @@ pub fn message(status: StatusCode, message: &str) -> Response {
 /// Any serialisable value as a plain JSON answer (control plane).
 pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
     json_response(status, body)
+}
+
+/// PEMs already written as JSON strings, by the address of the PEM they were made from.
+type PemJsonCache = HashMap<usize, (Arc<str>, Arc<RawValue>)>;
+
+/// The PEMs served again and again (the root in every apply answer, the certificates of
+/// the devices being listed) are escaped once: serde_json escapes a byte at a time, a
+/// third of List's instructions. Each entry holds its PEM, so that its address is not
+/// reused while cached; the cache is emptied when full (at most about 1.5 MB).
+static PEM_JSON: LazyLock<Mutex<PemJsonCache>> = LazyLock::new(Mutex::default);
+const PEM_JSON_ENTRIES: usize = 1024;
+
+/// A PEM as a JSON string, written as it is.
+pub struct PemJson(Arc<RawValue>);
+
+impl Serialize for PemJson {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+pub fn pem_json(pem: &Arc<str>) -> PemJson {
+    let key = Arc::as_ptr(pem) as *const u8 as usize;
+    if let Some((_, json)) = PEM_JSON.lock().get(&key) {
+        return PemJson(json.clone());
+    }
+    let json: Arc<RawValue> = match serde_json::value::to_raw_value(&**pem) {
+        Ok(json) => Arc::from(json),
+        Err(_) => Arc::from(RawValue::NULL.to_owned()),
+    };
+    let mut cache = PEM_JSON.lock();
+    if cache.len() >= PEM_JSON_ENTRIES {
+        cache.clear();
+    }
+    cache.insert(key, (pem.clone(), json.clone()));
+    PemJson(json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pem_is_written_as_serde_json_writes_it_and_kept_by_its_allocation() {
+        let pem: Arc<str> = Arc::from("-----BEGIN X-----\nAB+/\"\\\n-----END X-----\n");
+        let expected = serde_json::to_string(&*pem).unwrap();
+        let first = pem_json(&pem).0;
+        assert_eq!(first.get(), expected);
+        assert!(
+            Arc::ptr_eq(&first, &pem_json(&pem.clone()).0),
+            "served from the cache"
+        );
+        // The same text in another allocation is another entry, with the same JSON.
+        let other: Arc<str> = Arc::from(&*pem);
+        let second = pem_json(&other).0;
+        assert!(!Arc::ptr_eq(&first, &second));
+        assert_eq!(second.get(), expected);
+    }
 }

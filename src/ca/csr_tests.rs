@@ -409,3 +409,28 @@ fn trailing_data_and_a_second_pem_block_are_refused() {
         )
     );
 }
+
+#[test]
+fn the_quick_pem_path_reads_what_the_pem_crate_reads() {
+    let crlf = csr(&P256);
+    let crlf = crlf.trim();
+    assert!(crlf.contains("\r\n"), "pem::encode writes CR LF");
+    let lf = crlf.replace("\r\n", "\n");
+    for text in [crlf, lf.as_str()] {
+        let quick = plain_block(text).expect("a plain block takes the quick path");
+        assert_eq!(quick, pem::parse(text).expect("pem").into_contents());
+    }
+    // Anything unusual is left to the pem crate.
+    for unusual in [
+        lf.replace('\n', "\r\r\n"),
+        lf.replace("CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"),
+        lf.replacen('\n', "\nProc-Type: 4,ENCRYPTED\n\n", 1),
+        lf.replacen('\n', "\n\n", 1),
+        lf.replacen("\n-----END", "-----END", 1),
+        lf.replacen("-----\n", "----- \n", 1),
+        format!("{lf}\n{lf}"),
+        lf.replacen("MI", "M!", 1),
+    ] {
+        assert_eq!(plain_block(&unusual), None, "{unusual}");
+    }
+}
