@@ -445,6 +445,6 @@ mod tests {
             panic!("count is inline");
         };
         let maximum = serde_json::to_value(&count.maximum).unwrap();
-        assert_eq!(maximum, serde_json::json!(crate::service::BULK_MAX));
+        assert_eq!(maximum, serde_json::json!(crate::service::bulk::BULK_MAX));
     }
 }

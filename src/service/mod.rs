@@ -3,12 +3,12 @@
 //! control (faults, journal, gateway: see `app`): every transport calls these.
 //! Certificates are in `certificates`; products and devices in `registry`.
 
-mod bulk;
+pub(crate) mod bulk;
 mod certificates;
 pub mod links;
 mod registry;
 
-pub use bulk::{BulkLoaded, BulkSpec, BULK_MAX};
+pub use bulk::{BulkLoaded, BulkSpec};
 pub use certificates::{CertArgs, CertParams, IssuedCert, ListedCert};
 pub use registry::{NewDevice, NewProduct};
 
