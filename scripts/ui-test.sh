@@ -47,7 +47,8 @@ if [ "$installed" != "$PLAYWRIGHT_VERSION" ]; then
         "playwright-core@$PLAYWRIGHT_VERSION" >/dev/null)
 fi
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/ui-test.XXXXXX")
+# Under target/, not /tmp: a run once lost its /tmp directory mid-test to a cleaner outside it.
+WORK=$(mktemp -d "$DIR/work.XXXXXX")
 MOCK_PID=
 cleanup() {
     if [ -n "$MOCK_PID" ]; then
