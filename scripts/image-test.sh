@@ -23,6 +23,8 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
+# shellcheck source=mock-port.sh
+. scripts/mock-port.sh
 MAX_IMAGE_BYTES=15000000
 GRACE_SECS=5
 
@@ -284,14 +286,7 @@ HOST_BIN=${ENOS_MOCK_BIN:-$ROOT/target/debug/enos-cert-mock}
 LOG="$WORK/host.log"
 NO_COLOR=1 "$HOST_BIN" --port 0 --mqtt-tls-port 0 --mqtt-port 0 >"$LOG" 2>&1 &
 MOCK_PID=$!
-PORT=
-for _ in $(seq 1 300); do
-    PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$LOG" | head -n1)
-    [ -n "$PORT" ] && break
-    kill -0 "$MOCK_PID" 2>/dev/null || break
-    sleep 0.05
-done
-[ -n "$PORT" ] || { cat "$LOG" >&2; fail "the host mock did not start"; }
+PORT=$(mock_port "$LOG" "$MOCK_PID") || { cat "$LOG" >&2; fail "the host mock did not start"; }
 ENOS_MOCK_URL="http://127.0.0.1:$PORT" sh examples/compose/client.sh >"$WORK/client.out" 2>&1 \
     || { cat "$WORK/client.out" >&2; fail "examples/compose/client.sh against $HOST_BIN"; }
 say "ok   examples/compose/client.sh against a host-run mock ($HOST_BIN)"

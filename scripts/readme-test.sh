@@ -21,6 +21,8 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
+# shellcheck source=mock-port.sh
+. scripts/mock-port.sh
 BIN=${ENOS_MOCK_BIN:-$ROOT/target/debug/enos-cert-mock}
 if [ "$#" -gt 0 ]; then
     FILES=("$@")
@@ -55,15 +57,7 @@ start_mock() {
     MOCK_LOG=$(mktemp "$WORK/mock.XXXXXX")
     NO_COLOR=1 "$BIN" --port 0 --mqtt-tls-port 0 --mqtt-port 0 >"$MOCK_LOG" 2>&1 &
     MOCK_PID=$!
-    PORT=
-    for _ in $(seq 1 200); do
-        PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$MOCK_LOG" | head -n1)
-        [ -n "$PORT" ] && return 0
-        if ! kill -0 "$MOCK_PID" 2>/dev/null; then
-            break
-        fi
-        sleep 0.05
-    done
+    PORT=$(mock_port "$MOCK_LOG" "$MOCK_PID") && return 0
     echo "readme-test: the mock did not start:" >&2
     cat "$MOCK_LOG" >&2
     exit 1

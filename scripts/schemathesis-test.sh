@@ -28,6 +28,8 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
+# shellcheck source=mock-port.sh
+. scripts/mock-port.sh
 SCHEMATHESIS="schemathesis==4.32.5"
 BIN=${ENOS_MOCK_BIN:-$ROOT/target/debug/enos-cert-mock}
 MAX_EXAMPLES=${ST_MAX_EXAMPLES:-25}
@@ -62,14 +64,7 @@ trap cleanup EXIT
 MOCK_LOG=$WORK/mock.log
 NO_COLOR=1 ENOS_MOCK_LOG=info,enos_cert_mock::api::auth=warn "$BIN" --port 0 --mqtt-tls-port 0 --mqtt-port 0 >"$MOCK_LOG" 2>&1 &
 MOCK_PID=$!
-PORT=
-for _ in $(seq 1 200); do
-    PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$MOCK_LOG" | head -n1)
-    [ -n "$PORT" ] && break
-    kill -0 "$MOCK_PID" 2>/dev/null || break
-    sleep 0.05
-done
-if [ -z "$PORT" ]; then
+if ! PORT=$(mock_port "$MOCK_LOG" "$MOCK_PID"); then
     echo "schemathesis-test: the mock did not start:" >&2
     cat "$MOCK_LOG" >&2
     exit 1

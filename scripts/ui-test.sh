@@ -9,6 +9,8 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
+# shellcheck source=mock-port.sh
+. scripts/mock-port.sh
 BIN=${ENOS_MOCK_BIN:-$ROOT/target/debug/enos-cert-mock}
 PLAYWRIGHT_VERSION=1.65.1
 DIR=$ROOT/target/ui-test
@@ -61,14 +63,7 @@ trap cleanup EXIT
 
 NO_COLOR=1 "$BIN" --port 0 --mqtt-tls-port 0 --mqtt-port 0 >"$WORK/mock.log" 2>&1 &
 MOCK_PID=$!
-PORT=
-for _ in $(seq 1 200); do
-    PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$WORK/mock.log" | head -n1)
-    [ -n "$PORT" ] && break
-    kill -0 "$MOCK_PID" 2>/dev/null || break
-    sleep 0.05
-done
-if [ -z "$PORT" ]; then
+if ! PORT=$(mock_port "$WORK/mock.log" "$MOCK_PID"); then
     echo "ui-test: the mock did not start:" >&2
     cat "$WORK/mock.log" >&2
     exit 1

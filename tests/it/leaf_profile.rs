@@ -54,25 +54,7 @@ async fn apply(mock: &Mock, authority: &str, cn: &str) -> Value {
 
 /// `openssl verify -purpose sslclient`: chains to the root and may be a TLS client.
 fn verify_as_client(root_pem: &str, cert_pem: &str) -> Result<(), String> {
-    let dir = tmp();
-    let root = write(dir.path(), "root.pem", root_pem);
-    let cert = write(dir.path(), "cert.pem", cert_pem);
-    let (ok, out) = openssl_try(
-        &[
-            "verify",
-            "-purpose",
-            "sslclient",
-            "-CAfile",
-            root.to_str().unwrap(),
-            cert.to_str().unwrap(),
-        ],
-        b"",
-    );
-    if ok {
-        Ok(())
-    } else {
-        Err(out)
-    }
+    verify_with(&["-purpose", "sslclient"], root_pem, cert_pem)
 }
 
 #[tokio::test]

@@ -179,9 +179,13 @@ pub(crate) async fn tls(
     }
 }
 
-/// Applies for a certificate for the device with a fresh key of `spec`; the device's TLS
-/// material with the root of that authority, and the certSN.
-pub(crate) async fn certified(mock: &Mock, asset_id: &str, spec: &str) -> (TlsDevice, u64) {
+/// Applies for a certificate for the device with a fresh key of `spec` (`rsa…` or `ec…`)
+/// and a subject of its own; the key's PEM and apply's `data`.
+pub(crate) async fn apply_with_fresh_key(
+    mock: &Mock,
+    asset_id: &str,
+    spec: &str,
+) -> (String, Value) {
     let key_pem = key_pem(spec);
     // A new subject each time: a subject still used by a valid certificate is refused.
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -199,7 +203,14 @@ pub(crate) async fn certified(mock: &Mock, asset_id: &str, spec: &str) -> (TlsDe
         )
         .await;
     assert_eq!(r["code"], 0, "{r}");
-    let data = &r["data"];
+    (key_pem, r["data"].clone())
+}
+
+/// Applies for a certificate for the device with a fresh key of `spec`; the device's TLS
+/// material with the root of that authority, and the certSN.
+pub(crate) async fn certified(mock: &Mock, asset_id: &str, spec: &str) -> (TlsDevice, u64) {
+    let (key_pem, data) = apply_with_fresh_key(mock, asset_id, spec).await;
+    let data = &data;
     let serial: u64 = data["certSN"].as_str().unwrap().parse().unwrap();
     (
         TlsDevice {

@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use crate::common::judge::post_clock;
 use crate::common::python::{run, venv};
 use crate::common::*;
-use crate::mqtt::{device, ports, Device};
+use crate::mqtt::{apply_with_fresh_key, device, ports, Device};
 
 const SDK: &[&str] = &["enos-mqtt-sdk-python==0.1.1", "paho-mqtt<2"];
 
@@ -51,23 +51,9 @@ struct Files {
 async fn apply(mock: &Mock, dir: &Path, asset_id: &str, spec: &str) -> Files {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let key = key_pem(spec);
-    let csr = csr_with_key_pem(
-        &key,
-        distinguished_name(&subject(&format!("sdk-{asset_id}-{n}"))),
-        "sha256",
-    );
-    let authority = if spec.starts_with("ec") { "ECC" } else { "RSA" };
-    let r = mock
-        .cert(
-            "apply",
-            asset_id,
-            json!({ "csr": csr, "issueAuthority": authority }),
-        )
-        .await;
-    assert_eq!(r["code"], 0, "{r}");
+    let (key, data) = apply_with_fresh_key(mock, asset_id, spec).await;
     let key = write(dir, &format!("dev{n}.key"), &key);
-    files(mock, dir, n, key, &r["data"]).await
+    files(mock, dir, n, key, &data).await
 }
 
 async fn files(mock: &Mock, dir: &Path, n: usize, key: PathBuf, data: &Value) -> Files {

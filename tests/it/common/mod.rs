@@ -266,18 +266,18 @@ pub fn write(dir: &Path, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
 
 /// `openssl verify` of a certificate against a root; returns the output on failure.
 pub fn verify(root_pem: &str, cert_pem: &str) -> Result<(), String> {
+    verify_with(&[], root_pem, cert_pem)
+}
+
+/// `openssl verify {options}` of a certificate against a root; the output on failure.
+pub fn verify_with(options: &[&str], root_pem: &str, cert_pem: &str) -> Result<(), String> {
     let dir = tmp();
     let root = write(dir.path(), "root.pem", root_pem);
     let cert = write(dir.path(), "cert.pem", cert_pem);
-    let (ok, out) = openssl_try(
-        &[
-            "verify",
-            "-CAfile",
-            root.to_str().unwrap(),
-            cert.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let mut args = vec!["verify"];
+    args.extend_from_slice(options);
+    args.extend(["-CAfile", root.to_str().unwrap(), cert.to_str().unwrap()]);
+    let (ok, out) = openssl_try(&args, b"");
     if ok {
         Ok(())
     } else {
