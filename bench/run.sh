@@ -5,6 +5,7 @@
 #   bash bench/run.sh                          # everything (about 5 minutes)
 #   BENCH_SCALE=0 bash bench/run.sh            # without the million-device part
 #   BENCH_QUICK=1 BENCH_SCALE=0 bash bench/run.sh   # smoke run, small counts
+#   BENCH_ONLY=state bash bench/run.sh         # only apply with --state / in-memory (RSA, c=32)
 #
 # BENCH_PROFILE=1 perf record -g on the server during every wrk run (OUT/profile-*.txt)
 # BENCH_OUT=dir   where request files, server logs, wrk output and results.json go

@@ -26,6 +26,7 @@ pub mod healthcheck;
 pub mod journal;
 mod mock;
 pub(crate) mod mqtt;
+pub mod persist;
 pub(crate) mod server;
 pub mod service;
 

@@ -209,6 +209,35 @@ impl MockServerBuilder {
         self
     }
 
+    /// Keeps the state in an SQLite file that a later start with the same path and
+    /// roots finds again (`--state`, see docs/persistence.md).
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() {
+    /// use enos_cert_mock::{MockServer, NewProduct};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("state.db");
+    /// let mock = MockServer::builder().state(&path).start().await.unwrap();
+    /// let meter = mock.create_product("o15444172373271", NewProduct::bi_directional("Meter")).unwrap();
+    /// // HTTP answers wait for this themselves; in-process calls wait for it here.
+    /// mock.service().durable().await.unwrap();
+    /// mock.shutdown().await;
+    ///
+    /// let again = MockServer::builder().state(&path).start().await.unwrap();
+    /// let target = enos_cert_mock::service::Target {
+    ///     org_id: "o15444172373271".into(),
+    ///     caller: None,
+    ///     host: None,
+    /// };
+    /// assert_eq!(again.service().get_product(&target, &meter.product_key).unwrap(), meter);
+    /// # }
+    /// ```
+    pub fn state(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.state = Some(path.into());
+        self
+    }
+
     /// Loads fixtures and roots, binds, and serves in the background.
     pub async fn start(self) -> Result<MockServer, StartError> {
         start::start(self.config, self.fixtures).await

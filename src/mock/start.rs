@@ -18,10 +18,12 @@ use crate::auth::Gateway;
 use crate::ca::Roots;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::domain::fixtures::Loaded;
 use crate::domain::ids::Ids;
 use crate::domain::model::Authority;
 use crate::domain::store::Store;
 use crate::journal::Journal;
+use crate::persist::{Persist, StateFile};
 use crate::service::links::CaLinks;
 use crate::service::Service;
 use crate::DEFAULT_POSEIDON_KEY;
@@ -96,13 +98,15 @@ pub(super) async fn start(
         None => CaLinks::fixed(&url),
     };
 
+    let (store, persist) = store(&config, &source.loaded, &cas)?;
     let service = Arc::new(Service {
-        store: Store::new(&source.loaded, config.first_serial),
+        store,
         clock,
         cas,
         ids: Ids::new(config.seed),
         renew_policy: config.renew_policy,
         links,
+        persist,
     });
     let mqtt =
         crate::mqtt::broker::bind_listeners(mqtt_settings(&config, service.links.public_url()))
@@ -161,6 +165,37 @@ pub(super) async fn start(
         stop: Some(stop),
         task: Some(task),
     })
+}
+
+/// The store: from the fixtures, or with `--state` as the file holds it (a new file
+/// is seeded from the fixtures). Changes go to the file from here on.
+fn store(
+    config: &Config,
+    loaded: &Loaded,
+    cas: &Roots,
+) -> Result<(Store, Option<Arc<Persist>>), StartError> {
+    let Some(path) = &config.state else {
+        return Ok((Store::new(loaded, config.first_serial), None));
+    };
+    let mut file = StateFile::open(path, cas).map_err(StartError::State)?;
+    let mut store = match file.take_snapshot() {
+        Some(mut snapshot) => {
+            // --first-serial only ever moves the counter forward: a serial is never reused.
+            let first = config.first_serial.unwrap_or(0);
+            snapshot.next_serial = snapshot.next_serial.max(first);
+            Store::restore(snapshot)
+        }
+        None => {
+            let store = Store::new(loaded, config.first_serial);
+            file.seed(cas, &store.as_changes())
+                .map_err(StartError::State)?;
+            store
+        }
+    };
+    let persist = file.start().map_err(StartError::State)?;
+    store.attach(persist.clone());
+    tracing::info!(state = %path.display(), "state kept in {}", path.display());
+    Ok((store, Some(persist)))
 }
 
 /// The host of `scheme://host[:port]/...`; an IPv6 host keeps its brackets.

@@ -15,6 +15,7 @@ mod lifecycle;
 mod methods;
 mod mqtt;
 mod openapi;
+mod persistence;
 mod products_devices;
 mod python_client;
 mod smoke;

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::conflicts::{Entry, IssueCheck};
-use super::{State, Store};
+use super::{Change, State, Store};
 use crate::domain::errors::{EnosError, ErrorKey};
 use crate::domain::model::{Authority, CertRecord, CertStatus, Device, Revocation, RevokedEntry};
 
@@ -155,6 +155,12 @@ impl Store {
                 ));
             }
         }
+        self.emit(|| {
+            let devices = devices.iter().cloned().map(Change::Device);
+            devices
+                .chain(certs.iter().cloned().map(Change::Cert))
+                .collect()
+        });
         for d in devices {
             s.insert_device(d);
         }
@@ -190,18 +196,28 @@ impl Store {
             return Err(EnosError::new(ErrorKey::DeviceNotFound));
         };
         slot.device.certs.push(cert.serial);
+        let mut changes = vec![Change::Cert(cert.clone())];
         s.certs.insert(cert.serial, cert);
         if let Some((old, revocation)) = supersede {
-            if s.revoke(old, revocation) {
+            if s.revoke(old, revocation.clone()) {
+                changes.push(Change::Revoked {
+                    serial: old,
+                    revocation,
+                });
                 self.crl_changed();
             }
         }
+        // One record: the new certificate and its predecessor's revocation, all or none.
+        self.emit(|| changes);
         Ok(())
     }
 
     /// Revokes a certificate; the caller has checked that it is bound and valid.
     pub(crate) fn revoke(&self, serial: u64, revocation: Revocation) {
-        if self.state.write().revoke(serial, revocation) {
+        let mut s = self.state.write();
+        if s.revoke(serial, revocation.clone()) {
+            self.emit(|| vec![Change::Revoked { serial, revocation }]);
+            drop(s);
             self.crl_changed();
         }
     }
