@@ -177,9 +177,17 @@ fn store(
     let Some(path) = &config.state else {
         return Ok((Store::new(loaded, config.first_serial), None));
     };
+    let started = std::time::Instant::now();
     let mut file = StateFile::open(path, cas).map_err(StartError::State)?;
     let mut store = match file.take_snapshot() {
         Some(mut snapshot) => {
+            tracing::info!(
+                certificates = snapshot.certs.len(),
+                devices = snapshot.devices.len(),
+                "state read from {} in {} ms",
+                path.display(),
+                started.elapsed().as_millis()
+            );
             // --first-serial only ever moves the counter forward: a serial is never reused.
             let first = config.first_serial.unwrap_or(0);
             snapshot.next_serial = snapshot.next_serial.max(first);
@@ -194,7 +202,12 @@ fn store(
     };
     let persist = file.start().map_err(StartError::State)?;
     store.attach(persist.clone());
-    tracing::info!(state = %path.display(), "state kept in {}", path.display());
+    tracing::info!(
+        state = %path.display(),
+        "state kept in {} (ready in {} ms)",
+        path.display(),
+        started.elapsed().as_millis()
+    );
     Ok((store, Some(persist)))
 }
 

@@ -52,6 +52,8 @@ const ROOT_KEYS: [(&str, &str); 2] = [("RSA", "rsa_root"), ("ECC", "ecc_root")];
 pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // After a big transaction (a bulk load) the log shrinks back once checkpointed.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     Ok(())
 }
 

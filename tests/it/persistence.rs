@@ -391,9 +391,11 @@ async fn a_file_of_other_roots_is_refused_naming_both_fingerprints() {
     assert_eq!(fresh.len(), ours.len(), "{stderr}");
     assert_ne!(fresh, ours);
 
-    let mut config = Config::default();
-    config.state = Some(state.clone());
-    config.fresh_ca = true;
+    let config = Config {
+        state: Some(state.clone()),
+        fresh_ca: true,
+        ..Config::default()
+    };
     let err = MockServerBuilder::from(config).start().await.err().unwrap();
     assert!(matches!(err, StartError::State(_)), "{err}");
 }
