@@ -58,6 +58,12 @@ impl State {
         }
     }
 
+    /// The change that records certificate `serial`'s revocation, if it is revoked.
+    fn revoked_change(&self, serial: u64) -> Option<Change> {
+        let revocation = self.certs.get(&serial)?.revocation.clone()?;
+        Some(Change::Revoked { serial, revocation })
+    }
+
     /// Returns whether the certificate was valid and is now revoked.
     pub(super) fn revoke(&mut self, serial: u64, revocation: Revocation) -> bool {
         let Some(cert) = self.certs.get_mut(&serial) else {
@@ -195,28 +201,30 @@ impl Store {
             s.conflicts.remove(&reservation.entry());
             return Err(EnosError::new(ErrorKey::DeviceNotFound));
         };
-        slot.device.certs.push(cert.serial);
-        let mut changes = vec![Change::Cert(cert.clone())];
-        s.certs.insert(cert.serial, cert);
-        if let Some((old, revocation)) = supersede {
-            if s.revoke(old, revocation.clone()) {
-                changes.push(Change::Revoked {
-                    serial: old,
-                    revocation,
-                });
-                self.crl_changed();
-            }
+        let serial = cert.serial;
+        slot.device.certs.push(serial);
+        s.certs.insert(serial, cert);
+        let revoked_old =
+            supersede.and_then(|(old, revocation)| s.revoke(old, revocation).then_some(old));
+        if revoked_old.is_some() {
+            self.crl_changed();
         }
         // One record: the new certificate and its predecessor's revocation, all or none.
-        self.emit(|| changes);
+        self.emit(|| {
+            let revoked = revoked_old.and_then(|old| s.revoked_change(old));
+            [Change::Cert(s.certs[&serial].clone())]
+                .into_iter()
+                .chain(revoked)
+                .collect()
+        });
         Ok(())
     }
 
     /// Revokes a certificate; the caller has checked that it is bound and valid.
     pub(crate) fn revoke(&self, serial: u64, revocation: Revocation) {
         let mut s = self.state.write();
-        if s.revoke(serial, revocation.clone()) {
-            self.emit(|| vec![Change::Revoked { serial, revocation }]);
+        if s.revoke(serial, revocation) {
+            self.emit(|| s.revoked_change(serial).into_iter().collect());
             drop(s);
             self.crl_changed();
         }
