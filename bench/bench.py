@@ -50,6 +50,8 @@ NGINX = os.environ.get("BENCH_NGINX", "nginx")
 # BENCH_PROFILE=1: `perf record -g` on the server during every wrk run; the top symbols
 # go to OUT/profile-<run>.txt (perf's overhead makes that run's figures a little worse).
 PROFILE = os.environ.get("BENCH_PROFILE", "0") == "1"
+# BENCH_ONLY=state: only the RSA c=32 apply in memory and with --state, and their ratio.
+ONLY = os.environ.get("BENCH_ONLY", "")
 
 if QUICK:
     N = dict(renew=400, list=50000, list_c1=5000, mixed_small=10000, mixed_total=100000,
@@ -68,6 +70,7 @@ TARGETS = {
     "startup_median_ms": 20.0, "startup_rss_mib": 15.0,
     "flat_memory_ratio": 1.10,
     "scale_rss_gib": 4.0, "scale_list_ratio": 1.2, "scale_renew_ratio": 1.2,
+    "apply_rsa_c32_state_ratio": 1.15,
 }
 
 
@@ -444,11 +447,19 @@ def certs_delta_check(rec, before, after, expected):
 
 # ---- scenarios -----------------------------------------------------------------
 
-def scenario_apply(kind, conns):
-    label = f"apply_{kind}_c{conns}"
-    reqfile = DATA / f"{label}.req"
+def scenario_apply(kind, conns, state=False):
+    """`state`: with a new `--state` file (every acknowledged change synced to disk)."""
+    base = f"apply_{kind}_c{conns}"
+    label = base + ("_state" if state else "")
+    reqfile = DATA / f"{base}.req"
     total = len(read_lines(reqfile))
-    server = Server(label, ["--auth", "off"]).wait_ready()
+    args = ["--auth", "off"]
+    if state:
+        path = OUT / f"{label}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        args += ["--state", str(path)]
+    server = Server(label, args).wait_ready()
     try:
         before = server.counts()
         rec = run_wrk(server, label, reqfile, total, conns)
@@ -776,7 +787,48 @@ def wrk_version():
     return first.split(" Copyright")[0].strip()
 
 
+def state_figures(runs):
+    """The cost of --state: CPU per request and throughput, with state over in memory."""
+    mem, st = runs["apply_rsa_c32"], runs["apply_rsa_c32_state"]
+    cpu = round(st["cpu_us_per_req"] / mem["cpu_us_per_req"], 3) \
+        if st["cpu_us_per_req"] and mem["cpu_us_per_req"] else None
+    wall = round(mem["req_per_s"] / st["req_per_s"], 3) \
+        if st["req_per_s"] and mem["req_per_s"] else None
+    return {"apply_rsa_c32_state_cpu_us": st["cpu_us_per_req"],
+            "apply_rsa_c32_state_ratio": cpu, "apply_rsa_c32_state_wall_ratio": wall}
+
+
+def print_state_line(f, t):
+    print(f"apply with --state / in-memory (RSA, c=32): CPU per request "
+          f"x{fmt(f['apply_rsa_c32_state_ratio'], 3)} (<= {TARGETS['apply_rsa_c32_state_ratio']}x: "
+          f"{t['apply_rsa_c32_state_ratio']['verdict']}); throughput x"
+          f"{fmt(f['apply_rsa_c32_state_wall_ratio'], 3)} (in-memory req/s over with-state req/s)")
+
+
+def main_state_only():
+    """BENCH_ONLY=state: the two runs behind the --state figure, nothing else."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    runs = {"apply_rsa_c32": scenario_apply("rsa", 32),
+            "apply_rsa_c32_state": scenario_apply("rsa", 32, state=True)}
+    f = state_figures(runs)
+    valid = runs["apply_rsa_c32"]["valid"] and runs["apply_rsa_c32_state"]["valid"]
+    t = {"apply_rsa_c32_state_ratio": {
+        "value": f["apply_rsa_c32_state_ratio"], "target": TARGETS["apply_rsa_c32_state_ratio"],
+        "verdict": verdict(f["apply_rsa_c32_state_ratio"], TARGETS["apply_rsa_c32_state_ratio"],
+                           valid)}}
+    for label, rec in runs.items():
+        print(f"{label:<22} {rec['requests']} requests, valid {rec['valid']}, "
+              f"{fmt(rec['cpu_us_per_req'])} us CPU/req, {fmt(rec['req_per_s'], 0)} req/s, "
+              f"p50 {fmt(rec['latency_ms'].get('p50'))} ms, p99 {fmt(rec['latency_ms'].get('p99'))} ms")
+    print_state_line(f, t)
+    print("BENCH_JSON " + json.dumps({"runs": runs, "figures": f, "targets": t},
+                                     separators=(",", ":")))
+    return 0 if valid else 1
+
+
 def main():
+    if ONLY == "state":
+        return main_state_only()
     OUT.mkdir(parents=True, exist_ok=True)
     started = time.time()
     results = {"quick": QUICK, "scale_enabled": SCALE, "profiled": PROFILE,
@@ -790,6 +842,8 @@ def main():
     for kind in ("rsa", "ecc"):
         for conns in (1, 32):
             runs[f"apply_{kind}_c{conns}"] = scenario_apply(kind, conns)
+    # Right after its in-memory twin, so both meet the same machine load.
+    runs["apply_rsa_c32_state"] = scenario_apply("rsa", 32, state=True)
     for conns in (1, 32):
         runs[f"renew_c{conns}"] = scenario_renew(conns)
     runs.update(scenario_list())
@@ -828,6 +882,7 @@ def main():
     figures["list_c1_p50_ms"], figures["nginx_c1_p50_ms"] = p50_mock, p50_nginx
     figures["list_c1_p50_nginx_ratio"] = (round(p50_mock / p50_nginx, 3)
                                           if p50_mock and p50_nginx else None)
+    figures.update(state_figures(runs))
     figures["startup_median_ms"] = startup["median_ms"]
     figures["startup_max_ms"] = startup["max_ms"]
     figures["startup_rss_mib"] = startup["rss_mib_max"]
@@ -850,6 +905,8 @@ def main():
         "apply_rsa_c32_ratio": runs["apply_rsa_c32"]["valid"],
         "apply_ecc_c1_ratio": runs["apply_ecc_c1"]["valid"],
         "apply_ecc_c32_ratio": runs["apply_ecc_c32"]["valid"],
+        "apply_rsa_c32_state_ratio": runs["apply_rsa_c32"]["valid"] and
+        runs["apply_rsa_c32_state"]["valid"],
         "renew_c1_ratio": runs["renew_c1"]["valid"],
         "renew_c32_ratio": runs["renew_c32"]["valid"],
         "list_c32_nginx_ratio": runs["list_c32"]["valid"] and runs["nginx_c32"]["valid"],
@@ -921,6 +978,7 @@ def print_table(r):
         row(f"list_c{conns}", r["runs"][f"list_c{conns}"], nginx["cpu_us_per_req"], f[key], key,
             f"<={t[key]['target']}x")
         row(f"nginx_c{conns} (floor)", nginx)
+    row("apply_rsa_c32_state", r["runs"]["apply_rsa_c32_state"])
     fm = r["flat_memory"]
     print(f"{'mixed (flat memory)':<22}{fm['requests_total']:>9}{'yes' if fm['valid'] else 'NO':>7}"
           f"{fmt(fm['cpu_us_per_req']):>12}{'':>10}{'':>8}{'':>8}{'':>9}"
@@ -936,6 +994,7 @@ def print_table(r):
                     ratio=f[key] if is_big else None, key=key if is_big else None,
                     target_s=f"<={TARGETS[key]}x" if is_big else "")
     print()
+    print_state_line(f, t)
     st = r["startup"]
     print(f"start-up ({st['spawns']} spawns, default fixtures): spawn to health 200 median "
           f"{st['median_ms']} ms, min {st['min_ms']} ms, max {st['max_ms']} ms "

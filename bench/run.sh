@@ -5,6 +5,7 @@
 #   bash bench/run.sh                          # everything (about 5 minutes)
 #   BENCH_SCALE=0 bash bench/run.sh            # without the million-device part
 #   BENCH_QUICK=1 BENCH_SCALE=0 bash bench/run.sh   # smoke run, small counts
+#   BENCH_ONLY=state bash bench/run.sh         # only apply with --state / in-memory (RSA, c=32)
 #
 # List is compared with nginx (installed as nginx-light when missing) serving the same
 # answer from a static file in the same run.

@@ -125,20 +125,24 @@ CHROOT=("$(command -v chroot)" --userspec=10001:10001 --groups=10001 "$TREE" /us
 if [ "$HAVE_ROOT" = 0 ]; then
     skip "the chroot run: it needs root (or sudo without a password), and this user has neither"
 else
-    PORT=$(free_port)
-    LOG="$WORK/mock.log"
-    # Not through in_chroot: $! must be the mock (env and chroot exec it), not a subshell.
-    "${ROOT_PREFIX[@]}" env -i "${IMAGE_ENV[@]}" ENOS_MOCK_PORT="$PORT" "${CHROOT[@]}" \
-        --mqtt-tls-port 0 --mqtt-port 0 >"$LOG" 2>&1 &
-    MOCK_PID=$!
-    BASE="http://127.0.0.1:$PORT"
-    for _ in $(seq 1 300); do
-        curl -sf "$BASE/__admin/health" >"$WORK/health.json" 2>/dev/null && break
-        kill -0 "$MOCK_PID" 2>/dev/null || { cat "$LOG" >&2; fail "the mock did not start in the chroot"; }
-        sleep 0.02
-    done
-    jq -e '.status == "ok"' "$WORK/health.json" >/dev/null \
-        || fail "/__admin/health in the chroot: $(cat "$WORK/health.json" 2>/dev/null)"
+    # As the compose example runs it: the state file on /data, written by uid 10001.
+    start_chroot_mock() {
+        PORT=$(free_port)
+        LOG="$WORK/mock.log"
+        # Not through in_chroot: $! must be the mock (env and chroot exec it), not a subshell.
+        "${ROOT_PREFIX[@]}" env -i "${IMAGE_ENV[@]}" ENOS_MOCK_PORT="$PORT" ENOS_MOCK_STATE=/data/state.db \
+            "${CHROOT[@]}" --mqtt-tls-port 0 --mqtt-port 0 >"$LOG" 2>&1 &
+        MOCK_PID=$!
+        BASE="http://127.0.0.1:$PORT"
+        for _ in $(seq 1 300); do
+            curl -sf "$BASE/__admin/health" >"$WORK/health.json" 2>/dev/null && break
+            kill -0 "$MOCK_PID" 2>/dev/null || { cat "$LOG" >&2; fail "the mock did not start in the chroot"; }
+            sleep 0.02
+        done
+        jq -e '.status == "ok"' "$WORK/health.json" >/dev/null \
+            || fail "/__admin/health in the chroot: $(cat "$WORK/health.json" 2>/dev/null)"
+    }
+    start_chroot_mock
     pid=$(pgrep -P "$MOCK_PID" | head -n1 || true) # sudo's child, if sudo is in between
     uid=$(awk '/^Uid:/ {print $2}' "/proc/${pid:-$MOCK_PID}/status")
     [ "$uid" = 10001 ] || fail "the mock runs as uid $uid, not 10001"
@@ -188,6 +192,25 @@ else
     [ "$rc" = 0 ] || fail "after SIGTERM the mock exited $rc"
     [ "$stop_ms" -le $((GRACE_SECS * 1000)) ] || fail "SIGTERM to exit took $stop_ms ms (deadline ${GRACE_SECS} s)"
     say "ok   chroot: SIGTERM -> exit 0 in $stop_ms ms (deadline ${GRACE_SECS} s)"
+
+    # The state on /data survives the restart: the certificate applied above is listed
+    # again, and the one client.sh revoked is still revoked.
+    [ -s "$TREE/data/state.db" ] || fail "no state file at /data/state.db after the run"
+    start_chroot_mock
+    sn=$(jq -r .data.certSN "$WORK/apply.json")
+    curl -s -H 'apim-accesstoken: image-test' -H 'Content-Type: application/json' -X POST \
+        "$BASE/connect-service/v2.0/certificates?action=list&orgId=o15444172373271&assetId=Uvmm5AXU" \
+        -d '{}' >"$WORK/list.json"
+    jq -e --arg sn "$sn" '[.data[] | select(.certSN == $sn)] | length == 1' "$WORK/list.json" >/dev/null \
+        || fail "certificate $sn not listed after the restart: $(cat "$WORK/list.json")"
+    revoked=$(curl -s "$BASE/enos/CA/crl/RSA?format=pem" | openssl crl -noout -text 2>/dev/null | grep -c 'Serial Number' || true)
+    [ "$revoked" -ge 1 ] || fail "the RSA CRL lists no revocation after the restart"
+    kill -TERM "$MOCK_PID"
+    rc=0
+    wait "$MOCK_PID" || rc=$?
+    MOCK_PID=
+    [ "$rc" = 0 ] || fail "after SIGTERM the restarted mock exited $rc"
+    say "ok   chroot: --state on /data: after a restart certificate $sn is listed, the CRL keeps $revoked revocation(s)"
 
     # Start to ready: spawn to the first 200 of /__admin/health, polled with a raw
     # socket every 0.1 ms, as bench/bench.py does. Reported, not asserted (a shared

@@ -128,6 +128,11 @@ pub struct Config {
     #[arg(long, env = "ENOS_MOCK_FIRST_SERIAL", value_parser = clap::value_parser!(u64).range(1..crate::domain::store::SERIAL_LIMIT))]
     pub first_serial: Option<u64>,
 
+    /// A state file (SQLite) that keeps orgs, products, devices, certificates, revocations
+    /// and the serial counter across restarts; without it the state is in memory only.
+    #[arg(long, env = "ENOS_MOCK_STATE")]
+    pub state: Option<PathBuf>,
+
     /// Makes every generated identifier (productKey, assetId, deviceKey, secrets,
     /// requestId) reproducible: the same calls in the same order give the same values.
     #[arg(long, env = "ENOS_MOCK_SEED")]

@@ -26,6 +26,7 @@ pub mod healthcheck;
 pub(crate) mod journal;
 mod mock;
 pub(crate) mod mqtt;
+pub(crate) mod persist;
 pub(crate) mod server;
 pub(crate) mod service;
 
@@ -49,6 +50,8 @@ pub use domain::actions::{Action, CertAction, DeviceAction, ProductAction};
 pub use domain::errors::{EnosError, ErrorKey};
 pub use domain::model::{Authority, Device, DeviceId, Product};
 pub use mock::{enos_csr, KeyAndCert, MockServer, MockServerBuilder, StartError};
+/// The schema version a `--state` file is written with; a newer file is refused.
+pub use persist::SCHEMA_VERSION as STATE_SCHEMA_VERSION;
 pub use service::{NewDevice, NewProduct, RenewPolicy};
 pub use time;
 

@@ -7,6 +7,7 @@ mod ca;
 mod certificates;
 mod connections;
 mod devices;
+mod durable;
 mod enos;
 mod envelope;
 mod journal;
@@ -131,15 +132,24 @@ fn routes(state: &AppState) -> OpenApiRouter<AppState> {
 /// Every route, with the layers every call passes.
 pub fn router(state: AppState, body_limit: usize) -> Router {
     let journal = middleware::from_fn_with_state(state.clone(), journal::record);
+    let durable = middleware::from_fn_with_state(state.clone(), durable::wait);
+    let keeps_state = state.service.persist.is_some();
     let (router, document) = routes(&state).split_for_parts();
-    router
+    let router = router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(Extension(openapi::Document::new(document)))
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(body_limit))
-        .layer(middleware::from_fn(size_limit_message))
+        .layer(middleware::from_fn(size_limit_message));
+    // Without --state there is nothing to wait for, and no layer.
+    let router = if keeps_state {
+        router.layer(durable)
+    } else {
+        router
+    };
+    router
         .layer(journal)
         .layer(CatchPanicLayer::new())
         .layer(TraceLayer::new_for_http())

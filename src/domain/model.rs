@@ -135,14 +135,14 @@ impl Authority {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct App {
     pub app_key: String,
     pub app_secret: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Org {
     pub org_id: String,
@@ -186,7 +186,7 @@ pub enum DataFormat {
     Json,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Product {
     pub org_id: String,
@@ -206,7 +206,8 @@ pub struct Product {
     pub product_secret: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+// Deserialize: for the state file, which stores the JSON this serialises to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Device {
     pub org_id: String,
@@ -220,6 +221,7 @@ pub struct Device {
     pub device_attributes: serde_json::Map<String, serde_json::Value>,
     pub device_tags: BTreeMap<String, String>,
     pub create_time: i64,
+    #[serde(deserialize_with = "device_status")]
     pub status: &'static str,
     /// Every certificate ever bound, ascending by serial (serials only grow).
     #[serde(skip)]
@@ -228,6 +230,17 @@ pub struct Device {
 
 /// The status EnOS shows for a registered device that has not connected.
 pub const DEVICE_INACTIVE: &str = "inactive";
+
+/// A device status read back: the mock only ever sets [`DEVICE_INACTIVE`].
+fn device_status<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    let status = String::deserialize(d)?;
+    match status.as_str() {
+        DEVICE_INACTIVE => Ok(DEVICE_INACTIVE),
+        other => Err(serde::de::Error::custom(format!(
+            "unknown device status {other:?}"
+        ))),
+    }
+}
 
 /// RFC 5280 reason codes EnOS accepts (2 and 8 do not exist there).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

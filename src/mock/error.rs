@@ -22,6 +22,10 @@ pub enum StartError {
     /// An MQTT listener could not be bound.
     #[error("{0}")]
     Mqtt(String),
+    /// The state file (`--state`) could not be opened, or belongs to other roots or
+    /// another schema version.
+    #[error("{0}")]
+    State(String),
     /// The bound socket has no local address.
     #[error(transparent)]
     Address(std::io::Error),

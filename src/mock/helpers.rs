@@ -221,6 +221,12 @@ impl MockServer {
         service.get_product(&target, &product_key)
     }
 
+    /// Returns once every change made so far is in the state file (`--state`); at once
+    /// without one. HTTP and MQTT answers wait for this themselves.
+    pub async fn durable(&self) -> Result<(), String> {
+        self.state.service.durable().await
+    }
+
     /// Registers a device in `org_id`, as device create would; returns it with its
     /// generated assetId, deviceKey and deviceSecret.
     ///

@@ -238,6 +238,33 @@ impl MockServerBuilder {
         self
     }
 
+    /// Keeps the state in an SQLite file that a later start with the same path and
+    /// roots finds again (`--state`, see docs/persistence.md).
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() {
+    /// use enos_cert_mock::{MockServer, NewDevice, NewProduct};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("state.db");
+    /// let org = "o15444172373271";
+    /// let mock = MockServer::builder().state(&path).start().await.unwrap();
+    /// let meter = mock.create_product(org, NewProduct::bi_directional("Meter")).unwrap();
+    /// // HTTP answers wait for this themselves; in-process calls wait for it here.
+    /// mock.durable().await.unwrap();
+    /// mock.shutdown().await;
+    ///
+    /// // The product is back after the restart: a device can be registered under it.
+    /// let again = MockServer::builder().state(&path).start().await.unwrap();
+    /// let device = again.create_device(org, NewDevice::named(&meter.product_key, "m-1")).unwrap();
+    /// assert_eq!(device.product_key, meter.product_key);
+    /// # }
+    /// ```
+    pub fn state(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.state = Some(path.into());
+        self
+    }
+
     /// Loads fixtures and roots, binds, and serves in the background.
     pub async fn start(self) -> Result<MockServer, StartError> {
         start::start(self.config, self.fixtures).await

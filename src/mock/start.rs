@@ -18,10 +18,12 @@ use crate::auth::Gateway;
 use crate::ca::Roots;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::domain::fixtures::Loaded;
 use crate::domain::ids::Ids;
 use crate::domain::model::Authority;
 use crate::domain::store::Store;
 use crate::journal::Journal;
+use crate::persist::{Persist, StateFile};
 use crate::service::links::CaLinks;
 use crate::service::Service;
 use crate::DEFAULT_POSEIDON_KEY;
@@ -96,8 +98,9 @@ pub(super) async fn start(
         None => CaLinks::fixed(&url),
     };
 
+    let (store, persist) = store(&config, &source.loaded, &cas)?;
     let service = Arc::new(Service {
-        store: Store::new(&source.loaded, config.first_serial),
+        store,
         clock,
         cas,
         ids: Ids::new(config.seed),
@@ -105,6 +108,7 @@ pub(super) async fn start(
         links,
         leaf_profile: config.leaf_profile,
         revocations: Default::default(),
+        persist,
     });
     let mqtt =
         crate::mqtt::broker::bind_listeners(mqtt_settings(&config, service.links.public_url()))
@@ -159,6 +163,50 @@ pub(super) async fn start(
         stop: Some(stop),
         task: Some(task),
     })
+}
+
+/// The store: from the fixtures, or with `--state` as the file holds it (a new file
+/// is seeded from the fixtures). Changes go to the file from here on.
+fn store(
+    config: &Config,
+    loaded: &Loaded,
+    cas: &Roots,
+) -> Result<(Store, Option<Arc<Persist>>), StartError> {
+    let Some(path) = &config.state else {
+        return Ok((Store::new(loaded, config.first_serial), None));
+    };
+    let started = std::time::Instant::now();
+    let mut file = StateFile::open(path, cas).map_err(StartError::State)?;
+    let mut store = match file.take_snapshot() {
+        Some(mut snapshot) => {
+            tracing::info!(
+                certificates = snapshot.certs.len(),
+                devices = snapshot.devices.len(),
+                "state read from {} in {} ms",
+                path.display(),
+                started.elapsed().as_millis()
+            );
+            // --first-serial only ever moves the counter forward: a serial is never reused.
+            let first = config.first_serial.unwrap_or(0);
+            snapshot.next_serial = snapshot.next_serial.max(first);
+            Store::restore(snapshot)
+        }
+        None => {
+            let store = Store::new(loaded, config.first_serial);
+            file.seed(cas, &store.as_changes())
+                .map_err(StartError::State)?;
+            store
+        }
+    };
+    let persist = file.start().map_err(StartError::State)?;
+    store.attach(persist.clone());
+    tracing::info!(
+        state = %path.display(),
+        "state kept in {} (ready in {} ms)",
+        path.display(),
+        started.elapsed().as_millis()
+    );
+    Ok((store, Some(persist)))
 }
 
 /// The host of `scheme://host[:port]/...`; an IPv6 host keeps its brackets.

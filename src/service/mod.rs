@@ -22,6 +22,7 @@ use crate::domain::fixtures::Loaded;
 use crate::domain::ids::Ids;
 use crate::domain::model::{Authority, Caller};
 use crate::domain::store::Store;
+use crate::persist::Persist;
 
 use links::CaLinks;
 
@@ -78,6 +79,8 @@ pub struct Service {
     pub leaf_profile: LeafProfile,
     /// Announces revocations to transports that act on live uses of a certificate.
     pub revocations: Revocations,
+    /// The state file (`--state`), when there is one.
+    pub persist: Option<Arc<Persist>>,
 }
 
 /// Counts revocations (revoke, renew superseding, device delete): a transport that must act on
@@ -109,6 +112,16 @@ impl Service {
         self.store.reset(loaded);
         self.clock.reset();
         self.ids.reset();
+    }
+
+    /// Returns once every change made so far is in the state file (at once without
+    /// one). Each transport waits on it before it answers: what a client is told, or
+    /// shown, survives a crash.
+    pub async fn durable(&self) -> Result<(), String> {
+        match &self.persist {
+            Some(persist) => persist.durable().await,
+            None => Ok(()),
+        }
     }
 
     /// The CRL of one root as it stands now, DER and PEM.

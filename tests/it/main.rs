@@ -19,6 +19,7 @@ mod mqtt_control;
 mod mqtt_mosquitto;
 mod mqtt_sdk;
 mod openapi;
+mod persistence;
 mod products_devices;
 mod python_client;
 mod smoke;

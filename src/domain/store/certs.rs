@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::conflicts::{Entry, IssueCheck};
-use super::{State, Store};
+use super::{Change, State, Store};
 use crate::domain::errors::{EnosError, ErrorKey};
 use crate::domain::model::{Authority, CertRecord, CertStatus, Device, Revocation, RevokedEntry};
 
@@ -56,6 +56,12 @@ impl State {
             Some(c) => c.status(now_ms) == CertStatus::Valid,
             None => self.pending.contains(&serial),
         }
+    }
+
+    /// The change that records certificate `serial`'s revocation, if it is revoked.
+    fn revoked_change(&self, serial: u64) -> Option<Change> {
+        let revocation = self.certs.get(&serial)?.revocation.clone()?;
+        Some(Change::Revoked { serial, revocation })
     }
 
     /// Returns whether the certificate was valid and is now revoked.
@@ -155,6 +161,12 @@ impl Store {
                 ));
             }
         }
+        self.emit(|| {
+            let devices = devices.iter().cloned().map(Change::Device);
+            devices
+                .chain(certs.iter().cloned().map(Change::Cert))
+                .collect()
+        });
         for d in devices {
             s.insert_device(d);
         }
@@ -189,19 +201,31 @@ impl Store {
             s.conflicts.remove(&reservation.entry());
             return Err(EnosError::new(ErrorKey::DeviceNotFound));
         };
-        slot.device.certs.push(cert.serial);
-        s.certs.insert(cert.serial, cert);
-        if let Some((old, revocation)) = supersede {
-            if s.revoke(old, revocation) {
-                self.crl_changed();
-            }
+        let serial = cert.serial;
+        slot.device.certs.push(serial);
+        s.certs.insert(serial, cert);
+        let revoked_old =
+            supersede.and_then(|(old, revocation)| s.revoke(old, revocation).then_some(old));
+        if revoked_old.is_some() {
+            self.crl_changed();
         }
+        // One record: the new certificate and its predecessor's revocation, all or none.
+        self.emit(|| {
+            let revoked = revoked_old.and_then(|old| s.revoked_change(old));
+            [Change::Cert(s.certs[&serial].clone())]
+                .into_iter()
+                .chain(revoked)
+                .collect()
+        });
         Ok(())
     }
 
     /// Revokes a certificate; the caller has checked that it is bound and valid.
     pub(crate) fn revoke(&self, serial: u64, revocation: Revocation) {
-        if self.state.write().revoke(serial, revocation) {
+        let mut s = self.state.write();
+        if s.revoke(serial, revocation) {
+            self.emit(|| s.revoked_change(serial).into_iter().collect());
+            drop(s);
             self.crl_changed();
         }
     }

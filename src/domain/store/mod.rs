@@ -5,6 +5,7 @@
 //! held for map lookups and inserts, never across crypto.
 
 mod certs;
+mod changes;
 mod conflicts;
 mod registry;
 #[cfg(test)]
@@ -13,6 +14,7 @@ mod view;
 
 pub(crate) use certs::Reservation;
 pub use certs::{random_first_serial, SERIAL_LIMIT};
+pub use changes::{Change, ChangeSink, Snapshot};
 pub(crate) use conflicts::IssueCheck;
 
 use std::collections::{HashMap, HashSet};
@@ -97,6 +99,8 @@ pub struct Store {
     next_serial: AtomicU64,
     /// Changes whenever any CRL's content may have changed (revocations, reset).
     crl_generation: AtomicU64,
+    /// Where changes go to be kept (`--state`); none keeps the store in memory only.
+    sink: Option<Arc<dyn ChangeSink>>,
 }
 
 impl State {
@@ -189,11 +193,21 @@ impl Store {
     /// `first_serial`: `None` for a random start (see [`random_first_serial`]).
     pub(crate) fn new(loaded: &Loaded, first_serial: impl Into<Option<u64>>) -> Self {
         let first_serial = first_serial.into().unwrap_or_else(random_first_serial);
+        Store::from_state(State::from_loaded(loaded), first_serial)
+    }
+
+    fn from_state(state: State, next_serial: u64) -> Self {
         Store {
-            state: RwLock::new(State::from_loaded(loaded)),
-            next_serial: AtomicU64::new(first_serial.max(1)),
+            state: RwLock::new(state),
+            next_serial: AtomicU64::new(next_serial.max(1)),
             crl_generation: AtomicU64::new(0),
+            sink: None,
         }
+    }
+
+    /// The serial the next certificate gets.
+    pub(crate) fn next_serial(&self) -> u64 {
+        self.next_serial.load(Ordering::Relaxed)
     }
 
     fn crl_changed(&self) {
@@ -202,7 +216,10 @@ impl Store {
 
     /// Back to the fixtures. Serials keep counting up, so a serial is never reused.
     pub(crate) fn reset(&self, loaded: &Loaded) {
-        *self.state.write() = State::from_loaded(loaded);
+        let mut s = self.state.write();
+        *s = State::from_loaded(loaded);
+        self.emit(|| s.as_changes());
+        drop(s);
         self.crl_generation.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -260,6 +277,7 @@ impl Store {
         if keys.windows(2).any(|w| w[0] == w[1]) {
             return Err("an appKey is listed twice".into());
         }
+        self.emit(|| vec![Change::Org(org.clone())]);
         s.orgs.insert(org.org_id.clone(), org);
         Ok(())
     }

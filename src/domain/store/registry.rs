@@ -1,7 +1,7 @@
 //! Products and devices in the store: the operations behind the EnOS product and
 //! device APIs (A8). Their field rules are in `domain::registry`.
 
-use super::Store;
+use super::{Change, Store};
 use crate::domain::errors::{EnosError, ErrorKey};
 use crate::domain::model::{CertStatus, Device, DeviceId, DeviceNames, Product, Revocation};
 use crate::domain::registry::{DevicePatch, ProductPatch};
@@ -25,6 +25,7 @@ impl Store {
         if s.products.contains_key(&product.product_key) {
             return Ok(false);
         }
+        self.emit(|| vec![Change::Product(product.clone())]);
         s.products.insert(product.product_key.clone(), product);
         Ok(true)
     }
@@ -44,6 +45,7 @@ impl Store {
             .filter(|p| p.org_id == org_id)
             .ok_or_else(|| EnosError::new(ErrorKey::ProductNotFound))?;
         let updated = patch.apply(current, now_ms)?;
+        self.emit(|| vec![Change::Product(updated.clone())]);
         s.products.insert(product_key.to_string(), updated.clone());
         Ok(updated)
     }
@@ -64,6 +66,7 @@ impl Store {
             ));
         }
         s.products.remove(product_key);
+        self.emit(|| vec![Change::ProductDeleted(product_key.to_string())]);
         Ok(())
     }
 
@@ -122,6 +125,7 @@ impl Store {
         if s.devices.contains_key(&device.asset_id) {
             return Ok(false);
         }
+        self.emit(|| vec![Change::Device(device.clone())]);
         s.insert_device(device);
         Ok(true)
     }
@@ -150,6 +154,7 @@ impl Store {
         let mut updated = slot.device.clone();
         patch.apply(&mut updated)?;
         slot.device = updated.clone();
+        self.emit(|| vec![Change::Device(updated.clone())]);
         Ok(updated)
     }
 
@@ -178,6 +183,15 @@ impl Store {
             }
         }
         s.remove_device(&asset_id);
+        self.emit(|| {
+            let revocations = revoked.iter().map(|serial| Change::Revoked {
+                serial: *serial,
+                revocation: revocation.clone(),
+            });
+            revocations
+                .chain([Change::DeviceDeleted(asset_id.clone())])
+                .collect()
+        });
         drop(s);
         if !revoked.is_empty() {
             self.crl_changed();

@@ -1,0 +1,26 @@
+//! With `--state`, no answer leaves before the changes made so far are in the file
+//! (group commit: one wait covers every call answered in the same group).
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
+
+use super::envelope;
+use crate::app::AppState;
+use crate::domain::errors::{EnosError, ErrorKey};
+
+pub async fn wait(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let enos = request.uri().path().starts_with("/connect-service/");
+    let response = next.run(request).await;
+    match state.service.durable().await {
+        Ok(()) => response,
+        // The change is in memory but not in the file: the client must not believe it kept.
+        Err(e) if enos => {
+            tracing::error!("{e}");
+            let request_id = crate::domain::ids::Ids::new(None).uuid();
+            envelope::error(&request_id, &EnosError::new(ErrorKey::IotHubInternal))
+        }
+        Err(e) => envelope::message(StatusCode::INTERNAL_SERVER_ERROR, &e),
+    }
+}

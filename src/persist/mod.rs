@@ -1,0 +1,149 @@
+//! `--state PATH`: the store kept in an SQLite file, so a restart finds what the
+//! last run acknowledged. The store emits typed changes (`domain::store::Change`);
+//! this module alone knows SQL. `schema` holds the tables and the file's identity,
+//! `writer` the group commit, `load` the way back into a snapshot.
+
+mod load;
+mod schema;
+#[cfg(test)]
+mod tests;
+mod writer;
+
+pub use schema::SCHEMA_VERSION;
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rusqlite::Connection;
+use tokio::sync::watch;
+
+use crate::ca::Roots;
+use crate::domain::store::{Change, ChangeSink, Snapshot};
+use schema::Owners;
+use writer::Mark;
+
+/// An open state file, checked against the roots, before its writer starts.
+pub struct StateFile {
+    conn: Connection,
+    path: PathBuf,
+    /// What the file holds; `None` for a new (or empty) file, to be seeded.
+    snapshot: Option<Snapshot>,
+}
+
+impl StateFile {
+    /// Opens or creates the file at `path`. Refuses a file of another schema version
+    /// or one made under other roots (the message names both fingerprints).
+    pub fn open(path: &Path, roots: &Roots) -> Result<StateFile, String> {
+        Self::open_for(path, &schema::owners(roots))
+    }
+
+    fn open_for(path: &Path, owners: &Owners) -> Result<StateFile, String> {
+        let fail = |e: String| format!("state file {}: {e}", path.display());
+        let conn = Connection::open(path).map_err(|e| fail(e.to_string()))?;
+        schema::configure(&conn).map_err(|e| fail(format!("not a usable SQLite file: {e}")))?;
+        let exists = schema::exists(&conn).map_err(|e| fail(e.to_string()))?;
+        let snapshot = if exists {
+            schema::check(&conn, owners).map_err(fail)?;
+            let next_serial = schema::meta(&conn, "next_serial")
+                .map_err(&fail)?
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| fail("its serial counter is missing".into()))?;
+            Some(load::snapshot(&conn, next_serial).map_err(fail)?)
+        } else {
+            None
+        };
+        Ok(StateFile {
+            conn,
+            path: path.to_path_buf(),
+            snapshot,
+        })
+    }
+
+    /// What the file held, once; `None` if it is new and must be seeded.
+    pub fn take_snapshot(&mut self) -> Option<Snapshot> {
+        self.snapshot.take()
+    }
+
+    /// Makes a new file a state file holding `seed` (the store as the fixtures make
+    /// it), in one transaction: a crash leaves either nothing or the whole seed.
+    pub fn seed(&mut self, roots: &Roots, seed: &[Change]) -> Result<(), String> {
+        self.seed_for(&schema::owners(roots), seed)
+    }
+
+    fn seed_for(&mut self, owners: &Owners, seed: &[Change]) -> Result<(), String> {
+        let fail = |e: rusqlite::Error| format!("state file {}: {e}", self.path.display());
+        let tx = self.conn.transaction().map_err(fail)?;
+        let mut next_serial = 1;
+        schema::create(&tx, owners, next_serial).map_err(fail)?;
+        writer::apply_all(&tx, seed, &mut next_serial).map_err(fail)?;
+        tx.commit().map_err(fail)
+    }
+
+    /// Starts the writer thread; every change recorded from now on is written by it.
+    pub fn start(self) -> Result<Arc<Persist>, String> {
+        let next_serial = schema::meta(&self.conn, "next_serial")?
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        let (queue, changes) = mpsc::channel();
+        let (mark, marks) = watch::channel(Mark::default());
+        let conn = self.conn;
+        std::thread::Builder::new()
+            .name("state-writer".into())
+            .spawn(move || writer::run(conn, changes, mark, next_serial))
+            .map_err(|e| format!("cannot start the state writer: {e}"))?;
+        Ok(Arc::new(Persist {
+            path: self.path,
+            queue: Mutex::new(Queue { sent: 0, queue }),
+            marks,
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct Queue {
+    /// Records queued so far (one per store operation); the n-th queued is record n.
+    sent: u64,
+    queue: mpsc::Sender<Vec<Change>>,
+}
+
+/// The running state file: the store's sink, and what answers wait on.
+#[derive(Debug)]
+pub struct Persist {
+    path: PathBuf,
+    queue: Mutex<Queue>,
+    marks: watch::Receiver<Mark>,
+}
+
+impl ChangeSink for Persist {
+    fn record(&self, changes: Vec<Change>) {
+        // Numbering and queueing under one lock: record n is the n-th the writer takes.
+        let mut q = self.queue.lock();
+        q.sent += 1;
+        // A closed queue means the writer stopped on a failed write: `durable` reports it.
+        let _ = q.queue.send(changes);
+    }
+}
+
+impl Persist {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Waits until every change recorded so far is committed to the file. An answer
+    /// waits on this before it is sent, so nothing it tells the client (or shows it)
+    /// can be lost by a crash after it. Returns at once when nothing is pending.
+    pub async fn durable(&self) -> Result<(), String> {
+        let target = self.queue.lock().sent;
+        let mut marks = self.marks.clone();
+        let mark = marks
+            .wait_for(|m| m.durable >= target || m.failed.is_some())
+            .await
+            .map_err(|_| "the state writer stopped".to_string())?;
+        match &mark.failed {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! The writer and the way back, without HTTP: a store attached to a file, changed,
+//! then restored from the file alone.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::domain::fixtures::{Fixtures, Loaded};
+use crate::domain::model::{
+    Authority, CertRecord, Device, DeviceId, Revocation, RevocationReason, DEVICE_INACTIVE,
+};
+use crate::domain::store::Store;
+
+fn owners() -> Owners {
+    ["AA:01".to_string(), "BB:02".to_string()]
+}
+
+fn loaded() -> Loaded {
+    Fixtures::parse(
+        r#"{"orgs": [{"orgId": "o1"}],
+            "products": [{"orgId": "o1", "productKey": "p1", "biDirectionalAuth": true}],
+            "devices": [{"assetId": "a1", "productKey": "p1", "deviceKey": "d1"}]}"#,
+    )
+    .unwrap()
+    .load(0)
+    .unwrap()
+}
+
+fn device(asset_id: &str) -> Device {
+    let mut d = loaded().devices.remove(0);
+    d.asset_id = asset_id.into();
+    d.device_key = asset_id.into();
+    d.status = DEVICE_INACTIVE;
+    d
+}
+
+fn cert(serial: u64, asset_id: &str, authority: Authority) -> CertRecord {
+    CertRecord {
+        serial,
+        asset_id: Arc::from(asset_id),
+        authority,
+        pem: Arc::from(format!("PEM {serial}")),
+        issuer: Arc::from("CN=root"),
+        subject: Arc::from(format!("CN=c{serial}")),
+        common_name: Arc::from(format!("c{serial}")),
+        public_key: Arc::from(serial.to_be_bytes().to_vec()),
+        sign_date_ms: 1,
+        not_before_ms: 2,
+        not_after_ms: i64::MAX / 2,
+        revocation: None,
+    }
+}
+
+fn revocation() -> Revocation {
+    Revocation {
+        at_ms: 7,
+        reason: RevocationReason::KeyCompromise,
+        revoker: "app".into(),
+    }
+}
+
+/// A new file seeded from the fixtures, its writer running, attached to a store.
+fn attached(path: &Path) -> (Store, Arc<Persist>) {
+    let mut file = StateFile::open_for(path, &owners()).unwrap();
+    assert!(
+        file.take_snapshot().is_none(),
+        "a new file has nothing to restore"
+    );
+    let mut store = Store::new(&loaded(), 100);
+    file.seed_for(&owners(), &store.as_changes()).unwrap();
+    let persist = file.start().unwrap();
+    store.attach(persist.clone());
+    (store, persist)
+}
+
+fn restored(path: &Path) -> Store {
+    let mut file = StateFile::open_for(path, &owners()).unwrap();
+    Store::restore(file.take_snapshot().expect("a seeded file has a snapshot"))
+}
+
+#[tokio::test]
+async fn what_was_made_durable_comes_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let (store, persist) = attached(&path);
+    store
+        .insert_bulk(
+            vec![device("a2"), device("a3")],
+            vec![
+                cert(100, "a1", Authority::Rsa),
+                cert(101, "a2", Authority::Ecc),
+                cert(102, "a3", Authority::Rsa),
+            ],
+        )
+        .unwrap();
+    store.revoke(102, revocation());
+    store.revoke(100, revocation());
+    let by_asset = DeviceId::AssetId("a2".into());
+    let mut deleted = revocation();
+    deleted.reason = RevocationReason::CessationOfOperation;
+    assert_eq!(
+        store.delete_device("o1", &by_asset, deleted).unwrap(),
+        [101]
+    );
+    persist.durable().await.unwrap();
+
+    let back = restored(&path);
+    assert_eq!(
+        format!("{:?}", back.counts()),
+        format!("{:?}", store.counts())
+    );
+    assert_eq!(back.device_certs("a1").len(), 1);
+    assert!(back.device_certs("a2").is_empty(), "a2 was deleted");
+    let rsa: Vec<u64> = back
+        .revoked(Authority::Rsa)
+        .1
+        .iter()
+        .map(|e| e.serial)
+        .collect();
+    assert_eq!(rsa, [102, 100], "CRL order is revocation order");
+    let ecc = back.revoked(Authority::Ecc).1;
+    assert_eq!(
+        ecc[0].revocation.reason,
+        RevocationReason::CessationOfOperation
+    );
+    let c = back.cert(102).unwrap();
+    assert_eq!(
+        (&*c.pem, &*c.subject, c.not_after_ms),
+        ("PEM 102", "CN=c102", i64::MAX / 2)
+    );
+    assert_eq!(back.next_serial(), 103, "never below a stored serial");
+}
+
+#[tokio::test]
+async fn reset_clears_the_file_but_keeps_the_serial_counter() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let (store, persist) = attached(&path);
+    let n = store.allocate_serials(5000);
+    store
+        .insert_bulk(vec![device("a2")], vec![cert(n, "a2", Authority::Rsa)])
+        .unwrap();
+    store.reset(&loaded());
+    persist.durable().await.unwrap();
+
+    let back = restored(&path);
+    assert_eq!(back.counts().devices, 1, "only the fixtures' device");
+    assert_eq!(back.counts().certificates, 0);
+    assert_eq!(back.next_serial(), n + 1);
+}
+
+#[tokio::test]
+async fn a_failed_write_is_reported_to_every_later_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let (store, persist) = attached(&path);
+    // Someone else breaks the file under the writer.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("DROP TABLE certs")
+        .unwrap();
+    store
+        .insert_bulk(vec![], vec![cert(100, "a1", Authority::Rsa)])
+        .unwrap();
+    let err = persist.durable().await.unwrap_err();
+    assert!(err.contains("could not be written"), "{err}");
+    store.revoke(100, revocation());
+    assert!(persist.durable().await.is_err());
+}
+
+#[test]
+fn other_roots_are_refused_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    drop(attached(&path));
+    let other = ["CC:03".to_string(), "BB:02".to_string()];
+    let err = StateFile::open_for(&path, &other).err().unwrap();
+    assert!(err.contains("AA:01") && err.contains("CC:03"), "{err}");
+    assert!(err.contains("RSA"), "{err}");
+}

@@ -1,0 +1,166 @@
+//! Group commit: one thread owns the connection, takes every change queued since its
+//! last commit, writes them in one transaction, commits (the log is synced) and only
+//! then moves the durable mark the answers wait for. While it syncs, the next group
+//! queues, so a busy mock pays one sync per group, not one per change.
+
+use std::sync::mpsc::{Receiver, TryRecvError};
+
+use rusqlite::{Connection, Transaction};
+use tokio::sync::watch;
+
+use crate::domain::model::CertRecord;
+use crate::domain::store::Change;
+
+/// How far the file has caught up with the store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mark {
+    /// Records 1..=durable (one per store operation) are committed.
+    pub durable: u64,
+    /// Set when a write failed: nothing after it is ever acknowledged.
+    pub failed: Option<String>,
+}
+
+/// The most records one transaction takes; a record (one operation, e.g. a whole bulk
+/// load) is never split.
+const GROUP_MAX: usize = 10_000;
+
+/// Runs until every sender is gone; `next_serial` is the counter as the file has it.
+pub fn run(
+    mut conn: Connection,
+    queue: Receiver<Vec<Change>>,
+    mark: watch::Sender<Mark>,
+    mut next_serial: u64,
+) {
+    // A kill leaves the log as long as the last big transaction: fold it into the file
+    // now, off the start-up path, so the next start reads one file and the disk is freed.
+    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+        tracing::warn!("state file checkpoint: {e}");
+    }
+    let mut written = 0u64;
+    while let Ok(first) = queue.recv() {
+        let mut group = vec![first];
+        while group.len() < GROUP_MAX {
+            match queue.try_recv() {
+                Ok(record) => group.push(record),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        match write_group(&mut conn, group.iter().flatten(), &mut next_serial) {
+            Ok(()) => {
+                written += group.len() as u64;
+                mark.send_modify(|m| m.durable = written);
+            }
+            Err(e) => {
+                let message = format!("the state file could not be written: {e}");
+                tracing::error!("{message}; later changes are not acknowledged");
+                mark.send_modify(|m| m.failed = Some(message));
+                return;
+            }
+        }
+    }
+}
+
+/// One transaction for the group.
+pub fn write_group<'a>(
+    conn: &mut Connection,
+    group: impl IntoIterator<Item = &'a Change>,
+    next_serial: &mut u64,
+) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    apply_all(&tx, group, next_serial)?;
+    tx.commit()
+}
+
+/// The changes in order inside `tx`; the serial counter moves with the certificates.
+pub fn apply_all<'a>(
+    tx: &Transaction<'_>,
+    group: impl IntoIterator<Item = &'a Change>,
+    next_serial: &mut u64,
+) -> rusqlite::Result<()> {
+    let before = *next_serial;
+    for change in group {
+        apply(tx, change, next_serial)?;
+    }
+    if *next_serial != before {
+        tx.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'next_serial'")?
+            .execute([next_serial.to_string()])?;
+    }
+    Ok(())
+}
+
+fn json<T: serde::Serialize>(value: &T) -> rusqlite::Result<String> {
+    serde_json::to_string(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))
+}
+
+fn apply(tx: &Transaction<'_>, change: &Change, next_serial: &mut u64) -> rusqlite::Result<()> {
+    match change {
+        Change::Cleared => tx.execute_batch(
+            "DELETE FROM revocations; DELETE FROM certs; DELETE FROM devices;
+             DELETE FROM products; DELETE FROM orgs;",
+        )?,
+        Change::Org(org) => {
+            tx.prepare_cached("INSERT OR REPLACE INTO orgs (org_id, body) VALUES (?1, ?2)")?
+                .execute((&org.org_id, json(org)?))?;
+        }
+        Change::Product(p) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO products (product_key, body) VALUES (?1, ?2)",
+            )?
+            .execute((&p.product_key, json(p)?))?;
+        }
+        Change::ProductDeleted(key) => {
+            tx.prepare_cached("DELETE FROM products WHERE product_key = ?1")?
+                .execute([key])?;
+        }
+        Change::Device(d) => {
+            tx.prepare_cached("INSERT OR REPLACE INTO devices (asset_id, body) VALUES (?1, ?2)")?
+                .execute((&d.asset_id, json(d)?))?;
+        }
+        Change::DeviceDeleted(asset_id) => {
+            tx.prepare_cached("DELETE FROM devices WHERE asset_id = ?1")?
+                .execute([asset_id])?;
+            tx.prepare_cached("UPDATE certs SET bound = 0 WHERE asset_id = ?1")?
+                .execute([asset_id])?;
+        }
+        Change::Cert(cert) => {
+            insert_cert(tx, cert)?;
+            *next_serial = (*next_serial).max(cert.serial + 1);
+        }
+        Change::Revoked { serial, revocation } => {
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO revocations (serial, at_ms, reason, revoker)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute((
+                *serial as i64,
+                revocation.at_ms,
+                revocation.reason.code(),
+                &revocation.revoker,
+            ))?;
+        }
+        Change::SerialsBelow(serial) => *next_serial = (*next_serial).max(*serial),
+    }
+    Ok(())
+}
+
+fn insert_cert(tx: &Transaction<'_>, c: &CertRecord) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO certs (serial, asset_id, bound, authority, pem, issuer, subject,
+             common_name, public_key, sign_date_ms, not_before_ms, not_after_ms)
+         VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(rusqlite::params![
+        c.serial as i64,
+        &*c.asset_id,
+        c.authority.as_str(),
+        &*c.pem,
+        &*c.issuer,
+        &*c.subject,
+        &*c.common_name,
+        &*c.public_key,
+        c.sign_date_ms,
+        c.not_before_ms,
+        c.not_after_ms,
+    ])?;
+    Ok(())
+}
