@@ -196,9 +196,9 @@ impl Service {
     ) -> Result<Vec<ListedCert>, EnosError> {
         let device = params.device()?;
         params.body()?;
-        let ctx = self.device_of(target, &device)?;
+        let certs = self.store.certs_of_device(&target.org_id, &device)?;
+        org_access(target.caller.as_ref(), &target.org_id)?;
         let now_ms = self.clock.now_ms();
-        let certs = self.store.device_certs(&ctx.asset_id);
         Ok(certs
             .into_iter()
             .map(|record| ListedCert {
