@@ -144,7 +144,8 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("ENOS_MOCK_")}
         env["NO_COLOR"] = "1"
-        cmd = [BIN, "--port", str(self.port)]
+        # Both MQTT listeners on, as by default, on free ports: servers run side by side.
+        cmd = [BIN, "--port", str(self.port), "--mqtt-tls-port", "0", "--mqtt-port", "0"]
         if fixtures:
             cmd += ["--fixtures", str(DATA / "fixtures.json")]
         cmd += args
