@@ -104,9 +104,9 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
 /// PEMs already written as JSON strings, by the address of the PEM they were made from.
 type PemJsonCache = HashMap<usize, (Arc<str>, Arc<RawValue>)>;
 
-/// The PEMs served again and again (the root in every apply answer, the certificates of
-/// the devices being listed) are escaped once: serde_json escapes a byte at a time, a
-/// third of List's instructions. Each entry holds its PEM, so that its address is not
+/// The PEMs served again and again (the roots, in every apply and renew answer) are
+/// escaped once: serde_json escapes a byte at a time. List does not use it (see
+/// `api::certificates::ListedView`). Each entry holds its PEM, so that its address is not
 /// reused while cached; the cache is emptied when full (at most about 1.5 MB).
 static PEM_JSON: LazyLock<Mutex<PemJsonCache>> = LazyLock::new(Mutex::default);
 const PEM_JSON_ENTRIES: usize = 1024;
