@@ -1,7 +1,7 @@
 //! Reads a state file back into a [`Snapshot`]: the rows as written, the devices'
 //! certificate lists and the CRLs' order rebuilt from them.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use rusqlite::Connection;
@@ -36,7 +36,7 @@ type Revocations = (HashMap<u64, Revocation>, Vec<u64>);
 fn revocations(conn: &Connection) -> rusqlite::Result<Revocations> {
     let mut stmt =
         conn.prepare("SELECT serial, at_ms, reason, revoker FROM revocations ORDER BY position")?;
-    let mut by_serial = HashMap::new();
+    let mut by_serial = HashMap::default();
     let mut order = Vec::new();
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
@@ -109,7 +109,7 @@ pub fn snapshot(conn: &Connection, next_serial: u64) -> Result<Snapshot, String>
     let (mut revocations, order) =
         revocations(conn).map_err(|e| format!("cannot read revocations: {e}"))?;
     let certs = certs(conn, &mut revocations).map_err(|e| format!("cannot read certs: {e}"))?;
-    let mut authority_of = HashMap::with_capacity(order.len());
+    let mut authority_of = HashMap::with_capacity_and_hasher(order.len(), Default::default());
     let mut snapshot = Snapshot {
         orgs: bodies(conn, "orgs")?,
         products: bodies(conn, "products")?,

@@ -3,9 +3,9 @@
 //! Revoked certificates leave the indexes; expired ones stay until checked, so
 //! every check asks whether a serial is still live.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::HashMap;
 use crate::domain::errors::{EnosError, ErrorKey};
 use crate::domain::model::{Authority, CertRecord};
 

@@ -17,7 +17,6 @@ pub use certs::{random_first_serial, SERIAL_LIMIT};
 pub use changes::{Change, ChangeSink, Snapshot};
 pub(crate) use conflicts::IssueCheck;
 
-use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -28,6 +27,11 @@ use super::errors::{EnosError, ErrorKey};
 use super::fixtures::Loaded;
 use super::model::{App, CertRecord, Device, DeviceId, Org, Product};
 use conflicts::{Conflicts, Entry};
+
+/// The store's maps: foldhash instead of SipHash (keys are the mock's own ids, serials,
+/// CNs and keys; the per-process seed is enough DoS resistance for a mock).
+pub(super) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
 /// A device and the lock that serialises operations on it.
 #[derive(Debug)]
