@@ -34,7 +34,6 @@ CREATE TABLE certs (
     not_before_ms INTEGER NOT NULL,
     not_after_ms INTEGER NOT NULL
 );
-CREATE INDEX certs_by_device ON certs (asset_id);
 CREATE TABLE revocations (
     position INTEGER PRIMARY KEY,
     serial INTEGER NOT NULL UNIQUE,

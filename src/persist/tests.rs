@@ -110,6 +110,18 @@ async fn what_was_made_durable_comes_back_whole() {
     );
     assert_eq!(back.device_certs("a1").len(), 1);
     assert!(back.device_certs("a2").is_empty(), "a2 was deleted");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let bound = |serial: i64| -> i64 {
+        conn.query_row("SELECT bound FROM certs WHERE serial = ?1", [serial], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    };
+    assert_eq!(
+        (bound(100), bound(101)),
+        (1, 0),
+        "only a2's certificate is unbound"
+    );
     let rsa: Vec<u64> = back
         .revoked(Authority::Rsa)
         .1

@@ -116,11 +116,14 @@ fn apply(tx: &Transaction<'_>, change: &Change, next_serial: &mut u64) -> rusqli
             tx.prepare_cached("INSERT OR REPLACE INTO devices (asset_id, body) VALUES (?1, ?2)")?
                 .execute((&d.asset_id, json(d)?))?;
         }
-        Change::DeviceDeleted(asset_id) => {
+        Change::DeviceDeleted { asset_id, serials } => {
             tx.prepare_cached("DELETE FROM devices WHERE asset_id = ?1")?
                 .execute([asset_id])?;
-            tx.prepare_cached("UPDATE certs SET bound = 0 WHERE asset_id = ?1")?
-                .execute([asset_id])?;
+            // By serial: an index on asset_id would cost every issued certificate a write.
+            for serial in serials {
+                tx.prepare_cached("UPDATE certs SET bound = 0 WHERE serial = ?1")?
+                    .execute([*serial as i64])?;
+            }
         }
         Change::Cert(cert) => {
             insert_cert(tx, cert)?;

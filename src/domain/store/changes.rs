@@ -22,8 +22,12 @@ pub enum Change {
     ProductDeleted(String),
     /// A device added or updated (its certificates are changes of their own).
     Device(Device),
-    /// A device removed: its certificates stay (the CRLs list them) but are bound to no device.
-    DeviceDeleted(String),
+    /// A device removed: its certificates (`serials`) stay, the CRLs list them, but are
+    /// bound to no device.
+    DeviceDeleted {
+        asset_id: String,
+        serials: Vec<u64>,
+    },
     /// A certificate issued and bound to its device.
     Cert(CertRecord),
     Revoked {

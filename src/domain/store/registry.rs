@@ -173,7 +173,7 @@ impl Store {
             .map(|slot| slot.device.certs.clone())
             .unwrap_or_default();
         let mut revoked = Vec::new();
-        for serial in serials {
+        for &serial in &serials {
             let valid = s
                 .certs
                 .get(&serial)
@@ -189,7 +189,10 @@ impl Store {
                 revocation: revocation.clone(),
             });
             revocations
-                .chain([Change::DeviceDeleted(asset_id.clone())])
+                .chain([Change::DeviceDeleted {
+                    asset_id: asset_id.clone(),
+                    serials: serials.clone(),
+                }])
                 .collect()
         });
         drop(s);
