@@ -6,9 +6,9 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::envelope;
+use super::envelope::{self, AnswerAction};
 use crate::app::AppState;
-use crate::domain::errors::{EnosError, ErrorKey};
+use crate::domain::errors::EnosError;
 
 pub async fn wait(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let enos = request.uri().path().starts_with("/connect-service/");
@@ -18,8 +18,14 @@ pub async fn wait(State(state): State<AppState>, request: Request, next: Next) -
         // The change is in memory but not in the file: the client must not believe it kept.
         Err(e) if enos => {
             tracing::error!("{e}");
-            let request_id = crate::domain::ids::Ids::new(None).uuid();
-            envelope::error(&request_id, &EnosError::new(ErrorKey::IotHubInternal))
+            let action = response.extensions().get::<AnswerAction>().copied();
+            let error = EnosError::internal(action.as_ref().map(|a| a.0));
+            let mut failed = envelope::error(&state.service.ids.uuid(), &error);
+            // The journal records the call under its action, as any other answer.
+            if let Some(action) = action {
+                failed.extensions_mut().insert(action);
+            }
+            failed
         }
         Err(e) => envelope::message(StatusCode::INTERNAL_SERVER_ERROR, &e),
     }

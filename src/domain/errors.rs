@@ -175,6 +175,15 @@ impl EnosError {
         EnosError { key, msg }
     }
 
+    /// The service's own internal error as `action` spells it (List has its own row;
+    /// `None` when the call's action is not known).
+    pub fn internal(action: Option<&str>) -> Self {
+        match action {
+            Some(LIST) => Self::new(ErrorKey::IotHubInternalList),
+            _ => Self::new(ErrorKey::IotHubInternal),
+        }
+    }
+
     /// `Invalid Argument {field}:{reason}`.
     pub fn invalid_argument(field: &str, reason: impl AsRef<str>) -> Self {
         Self::with(

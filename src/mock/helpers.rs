@@ -222,7 +222,7 @@ impl MockServer {
     }
 
     /// Returns once every change made so far is in the state file (`--state`); at once
-    /// without one. HTTP and MQTT answers wait for this themselves.
+    /// without one. HTTP answers wait for this themselves (MQTT changes nothing).
     pub async fn durable(&self) -> Result<(), String> {
         self.state.service.durable().await
     }

@@ -115,8 +115,8 @@ impl Service {
     }
 
     /// Returns once every change made so far is in the state file (at once without
-    /// one). Each transport waits on it before it answers: what a client is told, or
-    /// shown, survives a crash.
+    /// one). The HTTP layer waits on it before every answer (MQTT changes nothing), so
+    /// what a client is told, or shown, survives a crash.
     pub async fn durable(&self) -> Result<(), String> {
         match &self.persist {
             Some(persist) => persist.durable().await,

@@ -448,3 +448,39 @@ async fn reset_goes_back_to_the_fixtures_in_the_file_and_serials_keep_counting()
         sn(&after)
     );
 }
+
+#[tokio::test]
+async fn after_a_failed_write_nothing_is_acknowledged_each_call_in_its_own_internal_error() {
+    let dir = tmp();
+    let state = dir.path().join("state.db");
+    let mock = Mock::build(MockServer::builder().state(&state)).await;
+    // Someone breaks the file under the running mock: the next write fails.
+    rusqlite::Connection::open(&state)
+        .unwrap()
+        .execute_batch("DROP TABLE certs")
+        .unwrap();
+
+    let apply = mock
+        .cert("apply", DEV1, json!({ "csr": rsa_csr("lost-write") }))
+        .await;
+    assert_error(&apply, 99500, "Internal error of IoT Hub service.");
+    // Every later answer, reads too, says the service is broken; List in its own spelling.
+    let list = mock.cert("list", DEV1, json!({})).await;
+    assert_error(&list, 99500, "Internal error of IoT hub service.");
+    let health = mock
+        .http
+        .get(mock.url("/__admin/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 500);
+    let journaled: Vec<_> = mock
+        .requests()
+        .into_iter()
+        .map(|e| (e.action, e.code))
+        .collect();
+    assert!(
+        journaled.contains(&(Some("list".to_string()), Some(99500))),
+        "the journal keeps the call's action: {journaled:?}"
+    );
+}

@@ -99,7 +99,6 @@ impl Store {
         self.state.read().certs.get(&serial).cloned()
     }
 
-    /// Every certificate ever bound to the device, ascending by serial.
     /// List's lookups in one pass under one lock: the org, the device in it, its
     /// product, then its certificates. Nothing about the device is copied (list needs
     /// none of it): at 10^6 devices every extra lookup is a cache miss.
@@ -110,9 +109,7 @@ impl Store {
     ) -> Result<Vec<CertRecord>, EnosError> {
         let s = self.state.read();
         let slot = s.org_slot(org_id, device)?;
-        if !s.products.contains_key(&slot.device.product_key) {
-            return Err(EnosError::new(ErrorKey::ProductServiceInternal));
-        }
+        s.product_of(slot)?;
         Ok(slot
             .device
             .certs
@@ -121,6 +118,7 @@ impl Store {
             .collect())
     }
 
+    /// Every certificate ever bound to the device, ascending by serial.
     #[cfg(test)]
     pub(crate) fn device_certs(&self, asset_id: &str) -> Vec<CertRecord> {
         let s = self.state.read();

@@ -172,6 +172,13 @@ impl State {
             .ok_or_else(|| EnosError::new(ErrorKey::DeviceNotFound))
     }
 
+    /// A device's product; a device whose product is gone is the service's own fault.
+    fn product_of(&self, slot: &DeviceSlot) -> Result<&Product, EnosError> {
+        self.products
+            .get(&slot.device.product_key)
+            .ok_or_else(|| EnosError::new(ErrorKey::ProductServiceInternal))
+    }
+
     /// Removes a device; its certificates stay (they are on the CRLs) but leave the conflict indexes.
     fn remove_device(&mut self, asset_id: &str) -> Option<Device> {
         let slot = self.devices.remove(asset_id)?;
@@ -294,11 +301,7 @@ impl Store {
     ) -> Result<DeviceContext, EnosError> {
         let s = self.state.read();
         let slot = s.org_slot(org_id, device)?;
-        let product = s
-            .products
-            .get(&slot.device.product_key)
-            .cloned()
-            .ok_or_else(|| EnosError::new(ErrorKey::ProductServiceInternal))?;
+        let product = s.product_of(slot)?.clone();
         Ok(DeviceContext {
             asset_id: Arc::from(slot.device.asset_id.as_str()),
             device_key: Arc::from(slot.device.device_key.as_str()),
