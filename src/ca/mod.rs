@@ -53,6 +53,13 @@ pub struct IssueRequest<'a> {
     pub device: LeafDevice<'a>,
 }
 
+/// A certificate's PEM as the mock serves it, roots and leaves alike (LF line ends
+/// on every platform); a state file keeps the DER and makes the same text again.
+pub fn cert_pem(der: &[u8]) -> String {
+    let lf = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+    pem::encode_config(&pem::Pem::new("CERTIFICATE", der.to_vec()), lf)
+}
+
 /// An issued certificate and the times it actually carries (second precision).
 pub struct SignedCert {
     pub pem: String,
@@ -118,9 +125,7 @@ impl Ca {
                 _ => None,
             })
             .ok_or("the root certificate has no subject key identifier")?;
-        let lf = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
-        let cert_pem =
-            pem::encode_config(&pem::Pem::new("CERTIFICATE", material.cert_der.clone()), lf);
+        let cert_pem = cert_pem(&material.cert_der);
         let issuer = Issuer::from_ca_cert_der(&material.cert_der.as_slice().into(), material.key)
             .map_err(|e| format!("the root certificate cannot issue: {e}"))?;
         Ok(Ca {
@@ -179,7 +184,7 @@ impl Ca {
             .signed_by(&key, &self.issuer)
             .map_err(|e| format!("signing failed: {e}"))?;
         Ok(SignedCert {
-            pem: cert.pem(),
+            pem: cert_pem(cert.der()),
             not_before_ms: datetime_to_ms(params.not_before),
             not_after_ms: datetime_to_ms(params.not_after),
         })

@@ -4,6 +4,7 @@
 use foldhash::HashMap;
 use std::sync::Arc;
 
+use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
 use crate::domain::model::{Authority, CertRecord, Revocation, RevocationReason};
@@ -53,13 +54,21 @@ fn revocations(conn: &Connection) -> rusqlite::Result<Revocations> {
     Ok((by_serial, order))
 }
 
+/// A certificate column back as the PEM served when it was issued.
+fn pem(cert: ValueRef<'_>) -> rusqlite::Result<String> {
+    match cert {
+        ValueRef::Blob(der) => Ok(crate::ca::cert_pem(der)),
+        other => other.as_str().map(str::to_string).map_err(Into::into),
+    }
+}
+
 /// Every certificate, ascending by serial, with whether it is still bound to its device.
 fn certs(
     conn: &Connection,
     revoked: &mut HashMap<u64, Revocation>,
 ) -> rusqlite::Result<Vec<(CertRecord, bool)>> {
     let mut stmt = conn.prepare(
-        "SELECT serial, asset_id, bound, authority, pem, issuer, subject, common_name,
+        "SELECT serial, asset_id, bound, authority, cert, issuer, subject, common_name,
                 public_key, sign_date_ms, not_before_ms, not_after_ms
          FROM certs ORDER BY serial",
     )?;
@@ -83,7 +92,7 @@ fn certs(
             serial,
             asset_id: Arc::from(row.get::<_, String>(1)?),
             authority: Authority::parse(&authority).unwrap_or(Authority::Rsa),
-            pem: Arc::from(row.get::<_, String>(4)?),
+            pem: Arc::from(pem(row.get_ref(4)?)?),
             issuer,
             subject: Arc::from(row.get::<_, String>(6)?),
             common_name: Arc::from(row.get::<_, String>(7)?),

@@ -46,10 +46,8 @@ impl StateFile {
         let exists = schema::exists(&conn).map_err(|e| fail(e.to_string()))?;
         let snapshot = if exists {
             schema::check(&conn, owners).map_err(fail)?;
-            let next_serial = schema::meta(&conn, "next_serial")
-                .map_err(&fail)?
-                .and_then(|n| n.parse().ok())
-                .ok_or_else(|| fail("its serial counter is missing".into()))?;
+            schema::upgrade(&conn).map_err(fail)?;
+            let next_serial = schema::next_serial(&conn).map_err(&fail)?;
             Some(load::snapshot(&conn, next_serial).map_err(fail)?)
         } else {
             None
@@ -83,9 +81,7 @@ impl StateFile {
 
     /// Starts the writer thread; every change recorded from now on is written by it.
     pub fn start(self) -> Result<Arc<Persist>, String> {
-        let next_serial = schema::meta(&self.conn, "next_serial")?
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(1);
+        let next_serial = schema::next_serial(&self.conn)?;
         let (queue, changes) = mpsc::channel();
         let (mark, marks) = watch::channel(Mark::default());
         let conn = self.conn;

@@ -12,8 +12,9 @@ pub fn owners(roots: &Roots) -> Owners {
     [roots.rsa.fingerprint.clone(), roots.ecc.fingerprint.clone()]
 }
 
-/// Bumped whenever a table changes; a file of another version is refused.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Bumped whenever a table changes. A file of a newer version is refused; an older
+/// one is upgraded in place when it is opened (`upgrade`).
+pub const SCHEMA_VERSION: u32 = 2;
 
 const TABLES: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -25,7 +26,8 @@ CREATE TABLE certs (
     asset_id TEXT NOT NULL,
     bound INTEGER NOT NULL,
     authority TEXT NOT NULL,
-    pem TEXT NOT NULL,
+    -- DER (a BLOB); version 1 wrote the PEM text, which is still read.
+    cert NOT NULL,
     issuer TEXT NOT NULL,
     subject TEXT NOT NULL,
     common_name TEXT NOT NULL,
@@ -86,7 +88,40 @@ pub fn meta(conn: &Connection, key: &str) -> Result<Option<String>, String> {
     .map_err(|e| format!("cannot read {key}: {e}"))
 }
 
-/// Refuses a file of another schema version or made under other roots.
+/// The next serial to hand out: past the counter's row and every stored certificate
+/// (the writer leaves the row alone while certificates alone move it).
+pub fn next_serial(conn: &Connection) -> Result<u64, String> {
+    let counter: u64 = meta(conn, "next_serial")?
+        .and_then(|n| n.parse().ok())
+        .ok_or("its serial counter is missing")?;
+    let highest: Option<i64> = conn
+        .query_row("SELECT max(serial) FROM certs", [], |row| row.get(0))
+        .map_err(|e| format!("cannot read the highest serial: {e}"))?;
+    Ok(counter.max(highest.map_or(0, |s| s as u64 + 1)))
+}
+
+/// Brings a file of an older schema version up to this one, in one transaction.
+/// Version 1 named the certificate column `pem` and always held PEM text there.
+pub fn upgrade(conn: &Connection) -> Result<(), String> {
+    let version: u32 = meta(conn, "schema_version")?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(SCHEMA_VERSION);
+    if version >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    conn.execute_batch(&format!(
+        "BEGIN IMMEDIATE;
+         ALTER TABLE certs RENAME COLUMN pem TO cert;
+         UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version';
+         COMMIT;"
+    ))
+    .map_err(|e| {
+        let _ = conn.execute_batch("ROLLBACK");
+        format!("its schema version {version} could not be upgraded to {SCHEMA_VERSION}: {e}")
+    })
+}
+
+/// Refuses a file of a newer schema version or made under other roots.
 pub fn check(conn: &Connection, owners: &Owners) -> Result<(), String> {
     let version = meta(conn, "schema_version")?.ok_or("it has no schema version")?;
     let version: u32 = version
@@ -98,11 +133,8 @@ pub fn check(conn: &Connection, owners: &Owners) -> Result<(), String> {
              use the enos-cert-mock that wrote it, or another state file"
         ));
     }
-    if version != SCHEMA_VERSION {
-        return Err(format!(
-            "its schema version {version} is older than this mock's ({SCHEMA_VERSION}) \
-             and cannot be upgraded: use another state file"
-        ));
+    if version == 0 {
+        return Err("its schema version 0 is not one this mock ever wrote".to_string());
     }
     for ((authority, key), ours) in ROOT_KEYS.into_iter().zip(owners) {
         let theirs = meta(conn, key)?.ok_or_else(|| format!("it names no {authority} root"))?;

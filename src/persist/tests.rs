@@ -142,6 +142,109 @@ async fn what_was_made_durable_comes_back_whole() {
     assert_eq!(back.next_serial(), 103, "never below a stored serial");
 }
 
+/// A PEM certificate the way the CA writes it.
+fn real_pem() -> String {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["kept".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    crate::ca::cert_pem(cert.der())
+}
+
+fn cert_column_type(path: &Path, serial: i64) -> String {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row(
+            "SELECT typeof(cert) FROM certs WHERE serial = ?1",
+            [serial],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_certificate_is_kept_as_der_and_comes_back_as_the_same_pem() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let (store, persist) = attached(&path);
+    let pem = real_pem();
+    let mut issued = cert(100, "a1", Authority::Ecc);
+    issued.pem = Arc::from(pem.as_str());
+    store.insert_bulk(vec![], vec![issued]).unwrap();
+    persist.durable().await.unwrap();
+
+    assert_eq!(cert_column_type(&path, 100), "blob");
+    assert_eq!(&*restored(&path).cert(100).unwrap().pem, pem);
+}
+
+#[tokio::test]
+async fn serials_stay_ahead_of_every_stored_certificate_across_restarts_and_resets() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let (store, persist) = attached(&path);
+    // Issued one by one, as applies are: the counter's row is not written for these.
+    for serial in 100..103 {
+        store
+            .insert_bulk(vec![], vec![cert(serial, "a1", Authority::Rsa)])
+            .unwrap();
+    }
+    persist.durable().await.unwrap();
+    drop((store, persist));
+
+    // A second run resets before issuing anything: the file must still know 102 was taken.
+    let mut file = StateFile::open_for(&path, &owners()).unwrap();
+    let mut store = Store::restore(file.take_snapshot().unwrap());
+    assert_eq!(store.next_serial(), 103);
+    let persist = file.start().unwrap();
+    store.attach(persist.clone());
+    store.reset(&loaded());
+    persist.durable().await.unwrap();
+    drop((store, persist));
+
+    let back = restored(&path);
+    assert_eq!(back.counts().certificates, 0);
+    assert_eq!(back.next_serial(), 103, "a serial would be issued twice");
+}
+
+#[tokio::test]
+async fn a_version_1_file_is_upgraded_and_its_pem_text_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let (store, persist) = attached(&path);
+    store
+        .insert_bulk(vec![], vec![cert(100, "a1", Authority::Rsa)])
+        .unwrap();
+    persist.durable().await.unwrap();
+    drop((store, persist));
+    // Back to how version 1 wrote it: the column named pem, PEM text in it.
+    let pem = real_pem();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("ALTER TABLE certs RENAME COLUMN cert TO pem")
+        .unwrap();
+    conn.execute("UPDATE certs SET pem = ?1 WHERE serial = 100", [&pem])
+        .unwrap();
+    conn.execute(
+        "UPDATE meta SET value = '1' WHERE key = 'schema_version'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+
+    let back = restored(&path);
+    assert_eq!(&*back.cert(100).unwrap().pem, pem);
+    assert_eq!(cert_column_type(&path, 100), "text");
+    let version = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION.to_string());
+}
+
 #[tokio::test]
 async fn reset_clears_the_file_but_keeps_the_serial_counter() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,10 +1,15 @@
 //! Group commit: one thread owns the connection, takes every change queued since its
 //! last commit, writes them in one transaction, commits (the log is synced) and only
 //! then moves the durable mark the answers wait for. While it syncs, the next group
-//! queues, so a busy mock pays one sync per group, not one per change.
+//! queues, so a busy mock pays one sync per group, not one per change. Once groups
+//! show that several clients write at once, the writer also waits a moment before it
+//! takes the next group, so that the group is bigger (PostgreSQL's `commit_delay` with
+//! `commit_siblings`): fewer syncs and pages per change. A lone client never waits.
 
 use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::Duration;
 
+use rusqlite::types::Value;
 use rusqlite::{Connection, Transaction};
 use tokio::sync::watch;
 
@@ -24,6 +29,15 @@ pub struct Mark {
 /// load) is never split.
 const GROUP_MAX: usize = 10_000;
 
+/// A group this big means clients are writing concurrently: the next one waits [`LINGER`].
+const SIBLINGS: usize = 2;
+
+/// How long the writer lets a group fill once it has a change to write; of the order
+/// of a sync, so a busy client waits at most about twice as long for durability. At RSA
+/// c=32 it took groups from 1.3 to ~6 changes and halved the writer's CPU per change
+/// (docs/persistence.md).
+const LINGER: Duration = Duration::from_millis(2);
+
 /// Runs until every sender is gone; `next_serial` is the counter as the file has it.
 pub fn run(
     mut conn: Connection,
@@ -37,7 +51,12 @@ pub fn run(
         tracing::warn!("state file checkpoint: {e}");
     }
     let mut written = 0u64;
+    let mut last_group = 0;
     while let Ok(first) = queue.recv() {
+        if last_group >= SIBLINGS {
+            // Asleep rather than in `recv`: the changes queue without waking this thread.
+            std::thread::sleep(LINGER);
+        }
         let mut group = vec![first];
         while group.len() < GROUP_MAX {
             match queue.try_recv() {
@@ -47,6 +66,7 @@ pub fn run(
         }
         match write_group(&mut conn, group.iter().flatten(), &mut next_serial) {
             Ok(()) => {
+                last_group = group.len();
                 written += group.len() as u64;
                 mark.send_modify(|m| m.durable = written);
             }
@@ -71,17 +91,20 @@ pub fn write_group<'a>(
     tx.commit()
 }
 
-/// The changes in order inside `tx`; the serial counter moves with the certificates.
+/// The changes in order inside `tx`. The serial counter is read back as the greater of
+/// its row and the highest stored serial (`load`), so its row is only written when
+/// that would not do: serials taken without a certificate, or certificates removed.
 pub fn apply_all<'a>(
     tx: &Transaction<'_>,
     group: impl IntoIterator<Item = &'a Change>,
     next_serial: &mut u64,
 ) -> rusqlite::Result<()> {
-    let before = *next_serial;
+    let mut counter_moved = false;
     for change in group {
+        counter_moved |= matches!(change, Change::Cleared | Change::SerialsBelow(_));
         apply(tx, change, next_serial)?;
     }
-    if *next_serial != before {
+    if counter_moved {
         tx.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'next_serial'")?
             .execute([next_serial.to_string()])?;
     }
@@ -146,9 +169,18 @@ fn apply(tx: &Transaction<'_>, change: &Change, next_serial: &mut u64) -> rusqli
     Ok(())
 }
 
+/// The certificate as DER: half a page instead of a whole one for an RSA certificate
+/// with its PEM. Text only if it is not a PEM certificate (it always is when issued).
+fn cert_column(pem_text: &str) -> Value {
+    match pem::parse(pem_text) {
+        Ok(block) if block.tag() == "CERTIFICATE" => Value::Blob(block.into_contents()),
+        _ => Value::Text(pem_text.to_string()),
+    }
+}
+
 fn insert_cert(tx: &Transaction<'_>, c: &CertRecord) -> rusqlite::Result<()> {
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO certs (serial, asset_id, bound, authority, pem, issuer, subject,
+        "INSERT OR REPLACE INTO certs (serial, asset_id, bound, authority, cert, issuer, subject,
              common_name, public_key, sign_date_ms, not_before_ms, not_after_ms)
          VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
@@ -156,7 +188,7 @@ fn insert_cert(tx: &Transaction<'_>, c: &CertRecord) -> rusqlite::Result<()> {
         c.serial as i64,
         &*c.asset_id,
         c.authority.as_str(),
-        &*c.pem,
+        cert_column(&c.pem),
         &*c.issuer,
         &*c.subject,
         &*c.common_name,
