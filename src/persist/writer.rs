@@ -92,8 +92,9 @@ pub fn write_group<'a>(
 }
 
 /// The changes in order inside `tx`. The serial counter is read back as the greater of
-/// its row and the highest stored serial (`load`), so its row is only written when
-/// that would not do: serials taken without a certificate, or certificates removed.
+/// its row and the highest stored serial (`schema::next_serial`), so its row is only
+/// written when that would not do: serials taken without a certificate, or certificates
+/// removed.
 pub fn apply_all<'a>(
     tx: &Transaction<'_>,
     group: impl IntoIterator<Item = &'a Change>,
