@@ -845,7 +845,7 @@ def print_state_line(f, t):
 
 
 def main_state_only():
-    """BENCH_ONLY=state: the two runs behind the --state figure, nothing else."""
+    """BENCH_ONLY=state: the pairs behind the --state figure, nothing else."""
     OUT.mkdir(parents=True, exist_ok=True)
     runs = {"apply_rsa_c32": scenario_apply("rsa", 32)}
     state_pairs(runs)

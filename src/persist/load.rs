@@ -107,7 +107,7 @@ fn certs(
     Ok(out)
 }
 
-/// The whole content; `next_serial` as the file has it, never at or below a stored serial.
+/// The whole content; `next_serial` as `schema::next_serial` reads it (past every stored serial).
 pub fn snapshot(conn: &Connection, next_serial: u64) -> Result<Snapshot, String> {
     let mut devices: Vec<crate::domain::model::Device> = bodies(conn, "devices")?;
     let index: HashMap<String, usize> = devices
@@ -134,7 +134,6 @@ pub fn snapshot(conn: &Connection, next_serial: u64) -> Result<Snapshot, String>
         if cert.revocation.is_some() {
             authority_of.insert(cert.serial, cert.authority);
         }
-        snapshot.next_serial = snapshot.next_serial.max(cert.serial + 1);
         snapshot.certs.push(cert);
     }
     for serial in order {

@@ -45,8 +45,8 @@ impl StateFile {
         schema::configure(&conn).map_err(|e| fail(format!("not a usable SQLite file: {e}")))?;
         let exists = schema::exists(&conn).map_err(|e| fail(e.to_string()))?;
         let snapshot = if exists {
-            schema::check(&conn, owners).map_err(fail)?;
-            schema::upgrade(&conn).map_err(fail)?;
+            let version = schema::check(&conn, owners).map_err(fail)?;
+            schema::upgrade(&conn, version).map_err(fail)?;
             let next_serial = schema::next_serial(&conn).map_err(&fail)?;
             Some(load::snapshot(&conn, next_serial).map_err(fail)?)
         } else {

@@ -100,29 +100,28 @@ pub fn next_serial(conn: &Connection) -> Result<u64, String> {
     Ok(counter.max(highest.map_or(0, |s| s as u64 + 1)))
 }
 
-/// Brings a file of an older schema version up to this one, in one transaction.
-/// Version 1 named the certificate column `pem` and always held PEM text there.
-pub fn upgrade(conn: &Connection) -> Result<(), String> {
-    let version: u32 = meta(conn, "schema_version")?
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(SCHEMA_VERSION);
+/// Brings a file of an older schema `version` (as `check` read it) up to this one, in
+/// one transaction. Version 1 named the certificate column `pem` and always held PEM
+/// text there.
+pub fn upgrade(conn: &Connection, version: u32) -> Result<(), String> {
     if version >= SCHEMA_VERSION {
         return Ok(());
     }
-    conn.execute_batch(&format!(
-        "BEGIN IMMEDIATE;
-         ALTER TABLE certs RENAME COLUMN pem TO cert;
-         UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version';
-         COMMIT;"
-    ))
-    .map_err(|e| {
-        let _ = conn.execute_batch("ROLLBACK");
+    let upgraded = conn.unchecked_transaction().and_then(|tx| {
+        tx.execute_batch(&format!(
+            "ALTER TABLE certs RENAME COLUMN pem TO cert;
+             UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version';"
+        ))?;
+        tx.commit()
+    });
+    upgraded.map_err(|e| {
         format!("its schema version {version} could not be upgraded to {SCHEMA_VERSION}: {e}")
     })
 }
 
-/// Refuses a file of a newer schema version or made under other roots.
-pub fn check(conn: &Connection, owners: &Owners) -> Result<(), String> {
+/// Refuses a file of a newer schema version or made under other roots; gives the
+/// file's version.
+pub fn check(conn: &Connection, owners: &Owners) -> Result<u32, String> {
     let version = meta(conn, "schema_version")?.ok_or("it has no schema version")?;
     let version: u32 = version
         .parse()
@@ -132,9 +131,6 @@ pub fn check(conn: &Connection, owners: &Owners) -> Result<(), String> {
             "its schema version {version} is newer than this mock's ({SCHEMA_VERSION}): \
              use the enos-cert-mock that wrote it, or another state file"
         ));
-    }
-    if version == 0 {
-        return Err("its schema version 0 is not one this mock ever wrote".to_string());
     }
     for ((authority, key), ours) in ROOT_KEYS.into_iter().zip(owners) {
         let theirs = meta(conn, key)?.ok_or_else(|| format!("it names no {authority} root"))?;
@@ -147,5 +143,5 @@ pub fn check(conn: &Connection, owners: &Owners) -> Result<(), String> {
             ));
         }
     }
-    Ok(())
+    Ok(version)
 }

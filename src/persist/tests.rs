@@ -72,9 +72,15 @@ fn attached(path: &Path) -> (Store, Arc<Persist>) {
     (store, persist)
 }
 
-fn restored(path: &Path) -> Store {
+/// The store a restart makes from the file, and the file, ready to start its writer.
+fn reopened(path: &Path) -> (Store, StateFile) {
     let mut file = StateFile::open_for(path, &owners()).unwrap();
-    Store::restore(file.take_snapshot().expect("a seeded file has a snapshot"))
+    let store = Store::restore(file.take_snapshot().expect("a seeded file has a snapshot"));
+    (store, file)
+}
+
+fn restored(path: &Path) -> Store {
+    reopened(path).0
 }
 
 #[tokio::test]
@@ -193,8 +199,7 @@ async fn serials_stay_ahead_of_every_stored_certificate_across_restarts_and_rese
     drop((store, persist));
 
     // A second run resets before issuing anything: the file must still know 102 was taken.
-    let mut file = StateFile::open_for(&path, &owners()).unwrap();
-    let mut store = Store::restore(file.take_snapshot().unwrap());
+    let (mut store, file) = reopened(&path);
     assert_eq!(store.next_serial(), 103);
     let persist = file.start().unwrap();
     store.attach(persist.clone());
@@ -243,6 +248,14 @@ async fn a_version_1_file_is_upgraded_and_its_pem_text_still_read() {
         )
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION.to_string());
+}
+
+#[test]
+fn only_a_group_of_several_changes_makes_the_writer_wait_for_the_next() {
+    assert_eq!(writer::linger_after(0), None, "the first change");
+    assert_eq!(writer::linger_after(1), None, "a lone client never waits");
+    assert!(writer::linger_after(2).is_some());
+    assert!(writer::linger_after(40).is_some());
 }
 
 #[tokio::test]

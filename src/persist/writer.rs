@@ -38,6 +38,12 @@ const SIBLINGS: usize = 2;
 /// (docs/persistence.md).
 const LINGER: Duration = Duration::from_millis(2);
 
+/// How long to let the next group fill, given how big the last one was: a lone
+/// client's groups are of one change, and it never waits.
+pub fn linger_after(last_group: usize) -> Option<Duration> {
+    (last_group >= SIBLINGS).then_some(LINGER)
+}
+
 /// Runs until every sender is gone; `next_serial` is the counter as the file has it.
 pub fn run(
     mut conn: Connection,
@@ -53,9 +59,9 @@ pub fn run(
     let mut written = 0u64;
     let mut last_group = 0;
     while let Ok(first) = queue.recv() {
-        if last_group >= SIBLINGS {
+        if let Some(wait) = linger_after(last_group) {
             // Asleep rather than in `recv`: the changes queue without waking this thread.
-            std::thread::sleep(LINGER);
+            std::thread::sleep(wait);
         }
         let mut group = vec![first];
         while group.len() < GROUP_MAX {
