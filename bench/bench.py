@@ -47,6 +47,9 @@ DATA = Path(os.environ["BENCH_DATA"]).resolve()
 OUT = Path(os.environ["BENCH_OUT"]).resolve()
 WRK = os.environ.get("BENCH_WRK", "wrk")
 NGINX = os.environ.get("BENCH_NGINX", "nginx")
+# examples/crypto_http_floor.rs: hyper doing only the crypto of an ECC apply.
+HTTP_FLOOR = os.environ.get("BENCH_HTTP_FLOOR",
+                            str(Path(BIN).parent / "examples" / "crypto_http_floor"))
 # BENCH_PROFILE=1: `perf record -g` on the server during every wrk run; the top symbols
 # go to OUT/profile-<run>.txt (perf's overhead makes that run's figures a little worse).
 PROFILE = os.environ.get("BENCH_PROFILE", "0") == "1"
@@ -305,6 +308,43 @@ http {{
         self.logfile.close()
 
 
+class CryptoHttpFloor:
+    """examples/crypto_http_floor.rs answering every request with `answer` after one P-256
+    verify and one sign: what an ECC apply costs an HTTP server that does nothing else."""
+
+    def __init__(self, answer):
+        self.label = "crypto_http_floor"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        path = OUT / "crypto_http_floor_answer.json"
+        path.write_bytes(answer)
+        self.logfile = open(OUT / "server-crypto_http_floor.log", "wb")
+        self.proc = subprocess.Popen([HTTP_FLOOR, str(self.port), str(path)],
+                                     stdout=self.logfile, stderr=subprocess.STDOUT)
+        self.pid = self.proc.pid
+
+    def wait_ready(self, timeout=10.0):
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            if health_status(self.port) == 200:
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"crypto_http_floor exited with {self.proc.returncode}")
+            time.sleep(0.01)
+        raise RuntimeError("crypto_http_floor not ready")
+
+    def cpu_ticks(self):
+        return read_stat(self.pid)
+
+    def rss_kib(self):
+        return read_status_kib(self.pid, "VmRSS")
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.logfile.close()
+
+
 def read_lines(path):
     with open(path) as f:
         return [line.rstrip("\n").split("\t") for line in f if line.strip()]
@@ -506,6 +546,35 @@ def seed_list_device(server):
     if status != 200 or doc.get("code") != 0 or len(doc.get("data") or []) != 2:
         raise RuntimeError(f"list of bench0000 does not show two certificates: {doc}")
     return len(json.dumps(doc))
+
+
+def ecc_apply_answer():
+    """The mock's answer to the first ECC apply of the bench data, from a throwaway server
+    (the same CSR twice is refused as a duplicate subject)."""
+    _, method, path, body = read_lines(DATA / "apply_ecc_c1.req")[0]
+    server = Server("ecc_answer", ["--auth", "off"]).wait_ready()
+    try:
+        status, answer = server.call(method, path, body)
+    finally:
+        server.stop()
+    if status != 200 or not answer.startswith(b'{"code":0,'):
+        raise RuntimeError(f"the ECC apply for crypto_http_floor failed: {answer[:200]!r}")
+    return answer
+
+
+def scenario_crypto_http_floor():
+    """The ECC apply requests at c=1 and c=32 sent to crypto_http_floor."""
+    recs = {}
+    server = CryptoHttpFloor(ecc_apply_answer()).wait_ready()
+    try:
+        for conns in (1, 32):
+            reqfile = DATA / f"apply_ecc_c{conns}.req"
+            total = len(read_lines(reqfile))
+            recs[f"crypto_http_floor_c{conns}"] = run_wrk(
+                server, f"crypto_http_floor_c{conns}", reqfile, total, conns)
+    finally:
+        server.stop()
+    return recs
 
 
 def list_answer(server):
@@ -881,6 +950,7 @@ def main():
     for kind in ("rsa", "ecc"):
         for conns in (1, 32):
             runs[f"apply_{kind}_c{conns}"] = scenario_apply(kind, conns)
+    runs.update(scenario_crypto_http_floor())
     # Right after its in-memory twin, so both meet the same machine load.
     state_pairs(runs)
     for conns in (1, 32):
@@ -909,6 +979,14 @@ def main():
         figures[f"{run}_cpu_us"] = runs[run]["cpu_us_per_req"]
         figures[f"{run}_floor_us"] = round(floor, 2)
         figures[f"{run}_ratio"] = ratio(run, floor)
+    # Informative, no target: the ECC apply split into the crypto (the floor), what an
+    # HTTP server adds to it (crypto_http_floor), and the mock's own work (the rest).
+    for conns in (1, 32):
+        ref = runs[f"crypto_http_floor_c{conns}"]["cpu_us_per_req"]
+        mock = runs[f"apply_ecc_c{conns}"]["cpu_us_per_req"]
+        figures[f"crypto_http_floor_c{conns}_cpu_us"] = ref
+        figures[f"crypto_http_floor_c{conns}_ratio"] = round(ref / ecc_floor, 3) if ref else None
+        figures[f"apply_ecc_c{conns}_own_us"] = round(mock - ref, 2) if mock and ref else None
     for conns in (1, 32):
         mock, nginx = runs[f"list_c{conns}"], runs[f"nginx_c{conns}"]
         figures[f"list_c{conns}_cpu_us"] = mock["cpu_us_per_req"]
@@ -1021,6 +1099,9 @@ def print_table(r):
         row(run, r["runs"][run], f[f"{run}_floor_us"], f[f"{run}_ratio"], f"{run}_ratio",
             f"<={t[run + '_ratio']['target']}x")
     for conns in (1, 32):
+        row(f"crypto_http_floor_c{conns}", r["runs"][f"crypto_http_floor_c{conns}"],
+            f["apply_ecc_c1_floor_us"], f[f"crypto_http_floor_c{conns}_ratio"])
+    for conns in (1, 32):
         nginx = r["runs"][f"nginx_c{conns}"]
         key = f"list_c{conns}_nginx_ratio"
         row(f"list_c{conns}", r["runs"][f"list_c{conns}"], nginx["cpu_us_per_req"], f[key], key,
@@ -1042,6 +1123,12 @@ def print_table(r):
                     ratio=f[key] if is_big else None, key=key if is_big else None,
                     target_s=f"<={TARGETS[key]}x" if is_big else "")
     print()
+    print("ECC apply, where the CPU goes (no target): " + "; ".join(
+        f"c={c}: floor {fmt(f['apply_ecc_c1_floor_us'])} us, an HTTP server doing only that "
+        f"crypto {fmt(f[f'crypto_http_floor_c{c}_cpu_us'])} us "
+        f"(x{fmt(f[f'crypto_http_floor_c{c}_ratio'], 3)}), the mock "
+        f"{fmt(f[f'apply_ecc_c{c}_cpu_us'])} us: its own work {fmt(f[f'apply_ecc_c{c}_own_us'])} us"
+        for c in (1, 32)))
     print_state_line(f, t)
     st = r["startup"]
     print(f"start-up ({st['spawns']} spawns, default fixtures): spawn to health 200 median "

@@ -60,10 +60,10 @@ OUT=${BENCH_OUT:-$TARGET_DIR/bench-out}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
-echo "bench: cargo build --profile dist (binary and the bench_data example)" >&2
+echo "bench: cargo build --profile dist (binary, the bench_data and crypto_http_floor examples)" >&2
 cargo build --profile dist --locked >&2
 # Separately, so that dev-dependencies (criterion) cannot change the measured binary.
-cargo build --profile dist --locked --example bench_data >&2
+cargo build --profile dist --locked --example bench_data --example crypto_http_floor >&2
 
 if [ "$QUICK" = 1 ]; then
     DATA_ARGS=(devices=16 rsa=400 ecc=3000)

@@ -5,6 +5,11 @@ use std::sync::Arc;
 
 use rcgen::DistinguishedName;
 use x509_parser::certification_request::X509CertificationRequest;
+use x509_parser::der_parser::oid::Oid;
+use x509_parser::oid_registry::{
+    OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_PKCS1_RSAENCRYPTION, OID_PKCS1_SHA256WITHRSA,
+    OID_SIG_ECDSA_WITH_SHA256,
+};
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::{SubjectPublicKeyInfo, X509Name};
 
@@ -13,8 +18,6 @@ use crate::domain::EnosError;
 
 use super::dn;
 
-const OID_RSA_ENCRYPTION: &str = "1.2.840.113549.1.1.1";
-const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
 const OID_PRIME256V1: &str = "1.2.840.10045.3.1.7";
 const OID_SHA256_WITH_RSA: &str = "1.2.840.113549.1.1.11";
 const OID_ECDSA_WITH_SHA256: &str = "1.2.840.10045.4.3.2";
@@ -83,8 +86,13 @@ pub struct CertRequest {
 /// What a public key is, as far as the EnOS rules care.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum KeyKind {
-    Rsa { bits: usize },
-    Ec { curve: String },
+    Rsa {
+        bits: usize,
+    },
+    /// The curve's OID as text (`prime256v1` borrowed: the common case allocates nothing).
+    Ec {
+        curve: Cow<'static, str>,
+    },
     Other(String),
 }
 
@@ -111,12 +119,14 @@ fn invalid(message: &str, detail: impl AsRef<str>) -> EnosError {
     EnosError::cert_request(message, detail)
 }
 
-/// Classifies a key with the rsa and p256 crates, which also validate it.
+/// Classifies a key with the rsa and p256 crates, which also validate it. OIDs are
+/// compared as OIDs: their text is only made for a message (each `to_id_string` is
+/// a string per arc, most of the allocations of reading a CSR).
 pub(crate) fn key_kind(spki: &SubjectPublicKeyInfo<'_>) -> Result<KeyKind, EnosError> {
-    let alg = spki.algorithm.algorithm.to_id_string();
+    let alg = &spki.algorithm.algorithm;
     let raw = spki.subject_public_key.data.as_ref();
-    match alg.as_str() {
-        OID_RSA_ENCRYPTION => {
+    match alg {
+        alg if *alg == OID_PKCS1_RSAENCRYPTION => {
             use rsa::pkcs1::DecodeRsaPublicKey;
             use rsa::traits::PublicKeyParts;
             let key = rsa::RsaPublicKey::from_pkcs1_der(raw).map_err(|e| {
@@ -126,14 +136,17 @@ pub(crate) fn key_kind(spki: &SubjectPublicKeyInfo<'_>) -> Result<KeyKind, EnosE
                 bits: key.n().bits(),
             })
         }
-        OID_EC_PUBLIC_KEY => {
-            let curve = spki
+        alg if *alg == OID_KEY_TYPE_EC_PUBLIC_KEY => {
+            let curve = match spki
                 .algorithm
                 .parameters
                 .as_ref()
                 .and_then(|p| p.as_oid().ok())
-                .map(|o| o.to_id_string())
-                .unwrap_or_else(|| "unnamed".into());
+            {
+                Some(oid) if oid == OID_EC_P256 => Cow::Borrowed(OID_PRIME256V1),
+                Some(oid) => Cow::Owned(oid.to_id_string()),
+                None => Cow::Borrowed("unnamed"),
+            };
             if curve == OID_PRIME256V1 {
                 p256::PublicKey::from_sec1_bytes(raw).map_err(|_| {
                     invalid(
@@ -144,7 +157,7 @@ pub(crate) fn key_kind(spki: &SubjectPublicKeyInfo<'_>) -> Result<KeyKind, EnosE
             }
             Ok(KeyKind::Ec { curve })
         }
-        other => Ok(KeyKind::Other(other.to_string())),
+        other => Ok(KeyKind::Other(other.to_id_string())),
     }
 }
 
@@ -152,13 +165,13 @@ pub(crate) fn key_kind(spki: &SubjectPublicKeyInfo<'_>) -> Result<KeyKind, EnosE
 fn check_authority(
     authority: Authority,
     kind: &KeyKind,
-    sig_alg: Option<&str>,
+    sig_alg: Option<&Oid<'_>>,
 ) -> Result<(), EnosError> {
     let (wanted_key, wanted_sig, sig_name) = match authority {
-        Authority::Rsa => ("RSA 2048-bit", OID_SHA256_WITH_RSA, "SHA256withRSA"),
+        Authority::Rsa => ("RSA 2048-bit", OID_PKCS1_SHA256WITHRSA, "SHA256withRSA"),
         Authority::Ecc => (
             "EC prime256v1 (P-256)",
-            OID_ECDSA_WITH_SHA256,
+            OID_SIG_ECDSA_WITH_SHA256,
             "SHA256withECDSA",
         ),
     };
@@ -172,13 +185,16 @@ fn check_authority(
         ));
     }
     if let Some(sig_alg) = sig_alg {
-        if sig_alg != wanted_sig {
+        if *sig_alg != wanted_sig {
             return Err(invalid(
                 &format!(
                     "issueAuthority {} requires the signature algorithm {sig_name}",
                     authority.as_str()
                 ),
-                format!("the CSR is signed with {}", signature_name(sig_alg)),
+                format!(
+                    "the CSR is signed with {}",
+                    signature_name(&sig_alg.to_id_string())
+                ),
             ));
         }
     }
@@ -285,11 +301,11 @@ fn check_subject(name: &X509Name<'_>) -> Result<Arc<str>, EnosError> {
             "the subject has {count} attributes; at most {MAX_SUBJECT_ATTRIBUTES} are accepted"
         )));
     }
-    let mut found: Vec<(Cow<'static, str>, String)> = Vec::new();
+    let mut found: Vec<(Cow<'static, str>, &str)> = Vec::with_capacity(count);
     for attr in name.iter_attributes() {
         let (short, value) = dn::attribute_text(attr);
         let value = value.ok_or_else(|| bad(format!("{short} is not a text value")))?;
-        if let Some((c, kind)) = forbidden_character(&value) {
+        if let Some((c, kind)) = forbidden_character(value) {
             return Err(bad(format!(
                 "{short} contains {kind} (U+{:04X})",
                 u32::from(c)
@@ -324,7 +340,7 @@ fn check_subject(name: &X509Name<'_>) -> Result<Arc<str>, EnosError> {
         .find(|(n, _)| n == "CN")
         .expect("checked above")
         .1;
-    Ok(Arc::from(cn.as_str()))
+    Ok(Arc::from(*cn))
 }
 
 /// Parses a PEM CSR and applies every rule for `authority` (B4, A6).
@@ -344,8 +360,7 @@ pub fn check_csr(text: &str, authority: Authority) -> Result<CertRequest, EnosEr
     }
     let info = &csr.certification_request_info;
     let kind = key_kind(&info.subject_pki)?;
-    let sig_alg = csr.signature_algorithm.algorithm.to_id_string();
-    check_authority(authority, &kind, Some(&sig_alg))?;
+    check_authority(authority, &kind, Some(&csr.signature_algorithm.algorithm))?;
     csr.verify_signature().map_err(|_| {
         invalid(
             "the CSR signature is invalid",
@@ -374,7 +389,7 @@ pub fn request_from_record(
     let issued_kind = match record.authority {
         Authority::Rsa => KeyKind::Rsa { bits: 2048 },
         Authority::Ecc => KeyKind::Ec {
-            curve: OID_PRIME256V1.to_string(),
+            curve: Cow::Borrowed(OID_PRIME256V1),
         },
     };
     check_authority(authority, &issued_kind, None)?;
