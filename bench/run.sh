@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The benchmark: builds the dist binary (`--profile dist`, the fastest) and the request data, then drives fresh
+# The benchmark: builds the dist binary (`--profile dist`, the fastest), the request data and the HTTP floor of
+# an ECC apply (examples/crypto_http_floor.rs), then drives fresh
 # server processes with wrk and prints a table and one `BENCH_JSON {...}` line.
 #
 #   bash bench/run.sh                          # everything (about 5 minutes)
