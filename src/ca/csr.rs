@@ -5,10 +5,12 @@ use std::sync::Arc;
 
 use rcgen::DistinguishedName;
 use x509_parser::certification_request::X509CertificationRequest;
+use x509_parser::der_parser::oid;
 use x509_parser::der_parser::oid::Oid;
 use x509_parser::oid_registry::{
-    OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_PKCS1_RSAENCRYPTION, OID_PKCS1_SHA256WITHRSA,
-    OID_SIG_ECDSA_WITH_SHA256,
+    OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_PKCS1_MD5WITHRSAENC, OID_PKCS1_RSAENCRYPTION,
+    OID_PKCS1_RSASSAPSS, OID_PKCS1_SHA1WITHRSA, OID_PKCS1_SHA256WITHRSA, OID_PKCS1_SHA384WITHRSA,
+    OID_PKCS1_SHA512WITHRSA, OID_SIG_ECDSA_WITH_SHA256, OID_SIG_ECDSA_WITH_SHA384,
 };
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::{SubjectPublicKeyInfo, X509Name};
@@ -18,9 +20,8 @@ use crate::domain::EnosError;
 
 use super::dn;
 
+/// prime256v1's OID as text, as key descriptions name curves.
 const OID_PRIME256V1: &str = "1.2.840.10045.3.1.7";
-const OID_SHA256_WITH_RSA: &str = "1.2.840.113549.1.1.11";
-const OID_ECDSA_WITH_SHA256: &str = "1.2.840.10045.4.3.2";
 
 /// Subject attributes EnOS requires, each at most 64 characters.
 const REQUIRED_SUBJECT: [&str; 6] = ["C", "ST", "L", "O", "OU", "CN"];
@@ -143,18 +144,18 @@ pub(crate) fn key_kind(spki: &SubjectPublicKeyInfo<'_>) -> Result<KeyKind, EnosE
                 .as_ref()
                 .and_then(|p| p.as_oid().ok())
             {
-                Some(oid) if oid == OID_EC_P256 => Cow::Borrowed(OID_PRIME256V1),
+                Some(oid) if oid == OID_EC_P256 => {
+                    p256::PublicKey::from_sec1_bytes(raw).map_err(|_| {
+                        invalid(
+                            "the CSR public key is not a usable EC key",
+                            "the point is not on prime256v1",
+                        )
+                    })?;
+                    Cow::Borrowed(OID_PRIME256V1)
+                }
                 Some(oid) => Cow::Owned(oid.to_id_string()),
                 None => Cow::Borrowed("unnamed"),
             };
-            if curve == OID_PRIME256V1 {
-                p256::PublicKey::from_sec1_bytes(raw).map_err(|_| {
-                    invalid(
-                        "the CSR public key is not a usable EC key",
-                        "the point is not on prime256v1",
-                    )
-                })?;
-            }
             Ok(KeyKind::Ec { curve })
         }
         other => Ok(KeyKind::Other(other.to_id_string())),
@@ -191,28 +192,28 @@ fn check_authority(
                     "issueAuthority {} requires the signature algorithm {sig_name}",
                     authority.as_str()
                 ),
-                format!(
-                    "the CSR is signed with {}",
-                    signature_name(&sig_alg.to_id_string())
-                ),
+                format!("the CSR is signed with {}", signature_name(sig_alg)),
             ));
         }
     }
     Ok(())
 }
 
-fn signature_name(oid: &str) -> String {
-    match oid {
-        "1.2.840.113549.1.1.5" => "SHA1withRSA".into(),
-        "1.2.840.113549.1.1.4" => "MD5withRSA".into(),
-        OID_SHA256_WITH_RSA => "SHA256withRSA".into(),
-        "1.2.840.113549.1.1.12" => "SHA384withRSA".into(),
-        "1.2.840.113549.1.1.13" => "SHA512withRSA".into(),
-        "1.2.840.113549.1.1.10" => "RSASSA-PSS".into(),
-        "1.2.840.10045.4.1" => "SHA1withECDSA".into(),
-        OID_ECDSA_WITH_SHA256 => "SHA256withECDSA".into(),
-        "1.2.840.10045.4.3.3" => "SHA384withECDSA".into(),
-        other => format!("algorithm {other}"),
+fn signature_name(oid: &Oid<'_>) -> String {
+    let known = [
+        (OID_PKCS1_SHA1WITHRSA, "SHA1withRSA"),
+        (OID_PKCS1_MD5WITHRSAENC, "MD5withRSA"),
+        (OID_PKCS1_SHA256WITHRSA, "SHA256withRSA"),
+        (OID_PKCS1_SHA384WITHRSA, "SHA384withRSA"),
+        (OID_PKCS1_SHA512WITHRSA, "SHA512withRSA"),
+        (OID_PKCS1_RSASSAPSS, "RSASSA-PSS"),
+        (oid!(1.2.840 .10045 .4 .1), "SHA1withECDSA"),
+        (OID_SIG_ECDSA_WITH_SHA256, "SHA256withECDSA"),
+        (OID_SIG_ECDSA_WITH_SHA384, "SHA384withECDSA"),
+    ];
+    match known.iter().find(|(known, _)| known == oid) {
+        Some((_, name)) => name.to_string(),
+        None => format!("algorithm {}", oid.to_id_string()),
     }
 }
 

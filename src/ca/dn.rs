@@ -55,13 +55,6 @@ fn escape_into(out: &mut String, value: &str) {
     }
 }
 
-#[cfg(test)]
-fn escape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    escape_into(&mut out, value);
-    out
-}
-
 /// RDNs in reverse order joined by `", "`, as EnOS (a Java service) shows them.
 /// Written into one string: this runs on every apply, and a string per attribute
 /// was a fifth of the mock's own allocations in an apply.
@@ -163,6 +156,22 @@ mod tests {
     }
 
     #[test]
+    fn parsed_names_are_reversed_with_multi_valued_rdns_joined_by_plus() {
+        use x509_parser::prelude::FromDer;
+        // C=CN, then one RDN holding CN="a,b" and OU="x" (certificate order).
+        let der = [
+            0x30, 0x25, // Name
+            0x31, 0x0b, 0x30, 0x09, 0x06, 0x03, 0x55, 0x04, 0x06, 0x13, 0x02, b'C', b'N', 0x31,
+            0x16, // the multi-valued RDN
+            0x30, 0x0a, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x03, b'a', b',', b'b', //
+            0x30, 0x08, 0x06, 0x03, 0x55, 0x04, 0x0b, 0x0c, 0x01, b'x',
+        ];
+        let (rest, name) = X509Name::from_der(&der).unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(java_style(&name), "CN=a\\,b + OU=x, C=CN");
+    }
+
+    #[test]
     fn short_names_match_their_oids() {
         use x509_parser::der_parser::oid;
         for (oid, name) in [
@@ -185,6 +194,11 @@ mod tests {
 
     #[test]
     fn escapes_special_characters() {
+        let escape = |value: &str| {
+            let mut out = String::new();
+            escape_into(&mut out, value);
+            out
+        };
         assert_eq!(escape("a,b"), "a\\,b");
         assert_eq!(escape(" x "), "\\ x\\ ");
         assert_eq!(escape("#1"), "\\#1");

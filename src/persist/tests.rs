@@ -169,16 +169,21 @@ fn cert_column_type(path: &Path, serial: i64) -> String {
         .unwrap()
 }
 
+/// A new file at `path` holding `certs`, written and closed.
+async fn file_holding(path: &Path, certs: Vec<CertRecord>) {
+    let (store, persist) = attached(path);
+    store.insert_bulk(vec![], certs).unwrap();
+    persist.durable().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_certificate_is_kept_as_der_and_comes_back_as_the_same_pem() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
-    let (store, persist) = attached(&path);
     let pem = real_pem();
     let mut issued = cert(100, "a1", Authority::Ecc);
     issued.pem = Arc::from(pem.as_str());
-    store.insert_bulk(vec![], vec![issued]).unwrap();
-    persist.durable().await.unwrap();
+    file_holding(&path, vec![issued]).await;
 
     assert_eq!(cert_column_type(&path, 100), "blob");
     assert_eq!(&*restored(&path).cert(100).unwrap().pem, pem);
@@ -216,12 +221,7 @@ async fn serials_stay_ahead_of_every_stored_certificate_across_restarts_and_rese
 async fn a_version_1_file_is_upgraded_and_its_pem_text_still_read() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
-    let (store, persist) = attached(&path);
-    store
-        .insert_bulk(vec![], vec![cert(100, "a1", Authority::Rsa)])
-        .unwrap();
-    persist.durable().await.unwrap();
-    drop((store, persist));
+    file_holding(&path, vec![cert(100, "a1", Authority::Rsa)]).await;
     // Back to how version 1 wrote it: the column named pem, PEM text in it.
     let pem = real_pem();
     let conn = rusqlite::Connection::open(&path).unwrap();
