@@ -1079,7 +1079,7 @@ def print_table(r):
           f"verify {sp['ecdsap256']['verify_us']} us")
     print()
     hdr = (f"{'scenario':<22}{'requests':>9}{'valid':>7}{'CPU us/req':>12}{'floor us':>10}"
-           f"{'ratio':>8}{'target':>8}{'verdict':>9}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}"
+           f"{'ratio':>8}{'target':>8}{'verdict':>10}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}"
            f"{'p99 ms':>9}")
     print(hdr)
     print("-" * len(hdr))
@@ -1088,9 +1088,11 @@ def print_table(r):
     def row(name, rec, floor=None, ratio=None, key=None, target_s=None):
         lat = rec.get("latency_ms", {})
         v = t.get(key, {}).get("verdict", "") if key else ""
+        # The table keeps its columns: "(UNSTEADY: ...)" is spelled out in the summary below.
+        v = v.split(" (")[0] + ("*" if "UNSTEADY" in v else "")
         tgt = target_s if target_s is not None else (f"{t[key]['target']}" if key in t else "")
         print(f"{name:<22}{rec['requests']:>9}{'yes' if rec['valid'] else 'NO':>7}"
-              f"{fmt(rec['cpu_us_per_req']):>12}{fmt(floor):>10}{fmt(ratio):>8}{tgt:>8}{v:>9}"
+              f"{fmt(rec['cpu_us_per_req']):>12}{fmt(floor):>10}{fmt(ratio):>8}{tgt:>8}{v:>10}"
               f"{fmt(rec['req_per_s'], 0):>9}{fmt(lat.get('p50')):>9}{fmt(lat.get('p90')):>9}"
               f"{fmt(lat.get('p99')):>9}")
 
@@ -1110,7 +1112,7 @@ def print_table(r):
     row("apply_rsa_c32_state", r["runs"]["apply_rsa_c32_state"])
     fm = r["flat_memory"]
     print(f"{'mixed (flat memory)':<22}{fm['requests_total']:>9}{'yes' if fm['valid'] else 'NO':>7}"
-          f"{fmt(fm['cpu_us_per_req']):>12}{'':>10}{'':>8}{'':>8}{'':>9}"
+          f"{fmt(fm['cpu_us_per_req']):>12}{'':>10}{'':>8}{'':>8}{'':>10}"
           f"{fmt(fm['req_per_s'], 0):>9}{fmt(fm['latency_ms'].get('p50')):>9}"
           f"{fmt(fm['latency_ms'].get('p90')):>9}{fmt(fm['latency_ms'].get('p99')):>9}")
     if r["scale"]:
@@ -1122,6 +1124,8 @@ def print_table(r):
                 row(f"{what} @{s['devices']} dev", s[what],
                     ratio=f[key] if is_big else None, key=key if is_big else None,
                     target_s=f"<={TARGETS[key]}x" if is_big else "")
+    if any("UNSTEADY" in v["verdict"] for v in t.values()):
+        print("* over a floor that moved during the run: see the target summary below")
     print()
     print("ECC apply, where the CPU goes (no target): " + "; ".join(
         f"c={c}: floor {fmt(f['apply_ecc_c1_floor_us'])} us, an HTTP server doing only that "
