@@ -1047,11 +1047,13 @@ def main():
     for key, target in TARGETS.items():
         if key not in validity:
             continue
-        verdicts[key] = {"value": figures.get(key), "target": target,
-                         "verdict": verdict(figures.get(key), target, validity[key])}
         alg = next((a for prefix, a in floor_of.items()
                     if key.startswith(prefix) and "state" not in key), None)
-        if alg and spread[alg] > FLOOR_SPREAD_MAX:
+        unsteady = bool(alg) and spread[alg] > FLOOR_SPREAD_MAX
+        verdicts[key] = {"value": figures.get(key), "target": target,
+                         "verdict": verdict(figures.get(key), target, validity[key]),
+                         "valid": validity[key], "unsteady": unsteady}
+        if unsteady:
             verdicts[key]["verdict"] += f" (UNSTEADY: floor moved {spread[alg]:.0%})"
     results.update(figures=figures, targets=verdicts,
                    all_valid=all(validity.values()), elapsed_s=round(time.time() - started, 1))
@@ -1087,10 +1089,12 @@ def print_table(r):
 
     def row(name, rec, floor=None, ratio=None, key=None, target_s=None):
         lat = rec.get("latency_ms", {})
-        v = t.get(key, {}).get("verdict", "") if key else ""
-        # The table keeps its columns: "(UNSTEADY: ...)" is spelled out in the summary below.
-        v = v.split(" (")[0] + ("*" if "UNSTEADY" in v else "")
-        tgt = target_s if target_s is not None else (f"{t[key]['target']}" if key in t else "")
+        # The table keeps its columns: an unsteady floor is a "*" here, spelled out in the
+        # summary below.
+        target = t.get(key)
+        v = verdict(target["value"], target["target"], target["valid"]) if target else ""
+        v += "*" if target and target["unsteady"] else ""
+        tgt = target_s if target_s is not None else (f"{target['target']}" if target else "")
         print(f"{name:<22}{rec['requests']:>9}{'yes' if rec['valid'] else 'NO':>7}"
               f"{fmt(rec['cpu_us_per_req']):>12}{fmt(floor):>10}{fmt(ratio):>8}{tgt:>8}{v:>10}"
               f"{fmt(rec['req_per_s'], 0):>9}{fmt(lat.get('p50')):>9}{fmt(lat.get('p90')):>9}"
@@ -1124,7 +1128,7 @@ def print_table(r):
                 row(f"{what} @{s['devices']} dev", s[what],
                     ratio=f[key] if is_big else None, key=key if is_big else None,
                     target_s=f"<={TARGETS[key]}x" if is_big else "")
-    if any("UNSTEADY" in v["verdict"] for v in t.values()):
+    if any(v.get("unsteady") for v in t.values()):
         print("* over a floor that moved during the run: see the target summary below")
     print()
     print("ECC apply, where the CPU goes (no target): " + "; ".join(
