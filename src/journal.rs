@@ -52,8 +52,14 @@ pub struct MqttFields {
     pub outcome: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// `up` (device to mock) or `down`, on `mqtt.publish`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direction: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
+    /// The message as text (a binary one as `hex:`), bounded like the other fields.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub qos: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -65,6 +71,8 @@ pub struct MqttFields {
 pub const MAX_METHOD: usize = 32;
 pub const MAX_PATH: usize = 512;
 pub const MAX_QUERY: usize = 1024;
+/// Longest stored MQTT payload, in bytes.
+pub const MAX_PAYLOAD: usize = 1024;
 
 /// Entries a read returns when it gives no `limit`: the newest 100, so that many
 /// concurrent reads of a full journal stay cheap.

@@ -1,10 +1,12 @@
 //! The state the transports share around the EnOS core: the gateway, the request
-//! journal, injected faults and the fixtures source. HTTP serves it today
-//! (`api`); a second transport takes the same `AppState` and needs no HTTP types.
+//! journal, injected faults, the fixtures source and the live device sessions. HTTP
+//! (`api`) and MQTT (`mqtt`) take the same `AppState`; nothing here knows either.
 
+pub mod conversation;
 pub mod faults;
 pub mod fixtures_source;
 pub mod health;
+pub mod sessions;
 pub mod state_view;
 
 use std::sync::Arc;
@@ -29,8 +31,10 @@ pub struct AppState {
     pub journal: Arc<Journal>,
     pub faults: Arc<Faults>,
     pub fixtures: Arc<RwLock<FixturesSource>>,
-    /// The device-facing MQTT listeners: bound ports and live sessions.
-    pub(crate) mqtt: Arc<crate::mqtt::broker::Broker>,
+    /// The device sessions: bound device ports and live sessions.
+    pub sessions: Arc<sessions::Sessions>,
+    /// Commands waiting for the device's reply.
+    pub waiters: Arc<conversation::Waiters>,
 }
 
 impl AppState {

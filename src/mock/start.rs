@@ -12,6 +12,7 @@ use crate::app::faults::Faults;
 use crate::app::fixtures_source::{
     load_ca, read_file, read_fixtures, FixturesOrigin, FixturesSource,
 };
+use crate::app::sessions::Sessions;
 use crate::app::AppState;
 use crate::auth::poseidon::PoseidonKey;
 use crate::auth::Gateway;
@@ -109,6 +110,7 @@ pub(super) async fn start(
         leaf_profile: config.leaf_profile,
         revocations: Default::default(),
         persist,
+        conversation: crate::service::conversation::Conversation::new(&source.loaded),
     });
     let mqtt =
         crate::mqtt::broker::bind_listeners(mqtt_settings(&config, service.links.public_url()))
@@ -121,7 +123,8 @@ pub(super) async fn start(
         journal: Arc::new(Journal::new(config.journal_size)),
         faults: Arc::new(Faults::default()),
         fixtures: Arc::new(RwLock::new(source)),
-        mqtt: mqtt.broker.clone(),
+        sessions: Arc::new(Sessions::new(mqtt.ports())),
+        waiters: Default::default(),
     };
     let app = crate::api::router(state.clone(), config.body_limit);
     let (stop, stopped) = oneshot::channel::<()>();
@@ -129,9 +132,8 @@ pub(super) async fn start(
     let task = tokio::spawn(crate::server::serve(listener, app, limits, async {
         let _ = stopped.await;
     }));
-    let mqtt_ports = mqtt.broker.ports();
-    let mqtt_auth = crate::mqtt::auth::CoreAuthenticator::new(state.clone());
-    mqtt.serve(state.service.clone(), mqtt_auth);
+    let mqtt_ports = mqtt.ports();
+    mqtt.serve(state.clone());
     let port_text = |p: Option<u16>| p.map_or("off".to_string(), |p| p.to_string());
     tracing::info!(
         "MQTT listening on {host} (TLS: {}, plain: {})",

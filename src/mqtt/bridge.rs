@@ -1,0 +1,307 @@
+//! The MQTT transport's bridge to the shared state: it turns CONNECT into a login for the
+//! app to decide (faults, then EnOS's rules), a refusal into its CONNACK code, packets into
+//! the app's conversation calls, and records every attempt and message in the journal.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::client_cert::ClientCert;
+use super::session::{Authenticator, ConnectOutcome, ConnectRequest, Decision, Handler, Verdict};
+use crate::app::conversation::ConnectRefusal;
+use crate::app::sessions::{payload_text, Outgoing, Session, SessionInfo};
+use crate::app::AppState;
+use crate::journal::{bounded, Entry, MqttFields, MAX_PAYLOAD};
+use crate::service::conversation::{LoginRequest, PresentedCert, RefusalKind};
+
+/// CONNACK 4: the user name or password is wrong (unknown device, bad signature, bad format).
+const BAD_LOGIN: u8 = 4;
+/// CONNACK 5: the device is known and signed correctly but may not connect this way.
+const NOT_AUTHORISED: u8 = 5;
+
+/// The app behind the MQTT listeners.
+pub struct Bridge {
+    app: AppState,
+}
+
+impl Bridge {
+    pub fn new(app: AppState) -> Self {
+        Bridge { app }
+    }
+
+    /// One MQTT entry in the request journal; `method` is the MQTT packet it is about.
+    fn record(&self, method: &str, action: &str, code: Option<i64>, fields: MqttFields) {
+        self.app.journal.record(Entry {
+            time_ms: self.app.service.clock.now_ms(),
+            method: method.into(),
+            path: String::new(),
+            query: String::new(),
+            action: Some(action.into()),
+            status: 0,
+            code,
+            latency_ms: 0.0,
+            mqtt: Some(MqttFields {
+                transport: "mqtt",
+                ..fields
+            }),
+        });
+    }
+
+    fn cert_fields(cert: Option<&ClientCert>) -> MqttFields {
+        MqttFields {
+            cert_sn: cert.map(|c| c.serial.clone()),
+            authority: cert.and_then(|c| c.authority).map(|a| a.as_str()),
+            ..MqttFields::default()
+        }
+    }
+
+    fn device_fields(session: &Session) -> MqttFields {
+        MqttFields {
+            product_key: Some(session.info.product_key.clone()),
+            device_key: Some(session.info.device_key.clone()),
+            ..MqttFields::default()
+        }
+    }
+
+    /// A message of a session, journaled and kept among its recent ones.
+    fn message(
+        &self,
+        session: &Session,
+        direction: &'static str,
+        topic: &str,
+        payload: &[u8],
+        qos: u8,
+        refusal: Option<String>,
+    ) {
+        let now = self.app.service.clock.now_ms();
+        session.remember(now, direction, topic, payload);
+        // The EnOS code of a reply, when the payload carries one.
+        let code = serde_json::from_slice::<serde_json::Value>(payload)
+            .ok()
+            .and_then(|v| v.get("code").and_then(serde_json::Value::as_i64));
+        self.record(
+            "PUBLISH",
+            "mqtt.publish",
+            code,
+            MqttFields {
+                direction: Some(direction),
+                topic: Some(bounded(topic.to_string(), MAX_PAYLOAD)),
+                payload: Some(bounded(payload_text(payload), MAX_PAYLOAD)),
+                qos: Some(qos),
+                bytes: Some(payload.len()),
+                outcome: refusal.as_ref().map(|_| "refused"),
+                reason: refusal,
+                ..Self::device_fields(session)
+            },
+        );
+    }
+
+    /// A TLS handshake the broker refused (bad chain, revoked, expired) or that timed out.
+    pub fn handshake_refused(&self, peer: SocketAddr, cert: Option<&ClientCert>, reason: &str) {
+        tracing::info!(
+            %peer,
+            cert_sn = cert.map(|c| c.serial.as_str()),
+            authority = cert.and_then(|c| c.authority).map(|a| a.as_str()),
+            outcome = "refused",
+            "mqtt.connect: TLS {reason}"
+        );
+        self.record(
+            "CONNECT",
+            "mqtt.connect",
+            None,
+            MqttFields {
+                outcome: Some("refused"),
+                reason: Some(format!("TLS {reason}")),
+                ..Self::cert_fields(cert)
+            },
+        );
+    }
+}
+
+impl Authenticator for Bridge {
+    fn authenticate(&self, request: &ConnectRequest<'_>) -> Verdict {
+        let login = LoginRequest {
+            login: request.login,
+            secure: request.transport == super::session::Transport::Tls,
+            cert: request.cert.map(|c| PresentedCert {
+                serial: &c.serial,
+                authority: c.authority,
+            }),
+        };
+        let info = SessionInfo {
+            id: 0,
+            product_key: String::new(),
+            device_key: String::new(),
+            asset_id: String::new(),
+            client_id: request
+                .login
+                .map(|l| l.client_id.clone())
+                .unwrap_or_default(),
+            session_key: request
+                .login
+                .map(|l| l.mqtt_client_id.clone())
+                .unwrap_or_default(),
+            cert_sn: request.cert.map(|c| c.serial.clone()),
+            authority: request.cert.and_then(|c| c.authority).map(|a| a.as_str()),
+            since: 0,
+            transport: request.transport.name(),
+        };
+        let connected = self.app.device_connect(&login, info);
+        let decision = match connected.result {
+            Ok((opened, _grant)) => {
+                if let Some(old) = &opened.replaced {
+                    self.record(
+                        "CONNECT",
+                        "mqtt.connect",
+                        None,
+                        MqttFields {
+                            outcome: Some("accepted"),
+                            reason: Some(format!(
+                                "session {} took over session {} of the same client id (MQTT-3.1.4-2)",
+                                opened.session.info.id, old.info.id
+                            )),
+                            ..Self::device_fields(&opened.session)
+                        },
+                    );
+                }
+                Decision::Accept {
+                    session: opened.session,
+                    outbox: opened.outbox,
+                }
+            }
+            Err(ConnectRefusal::Dropped { fault }) => Decision::Drop {
+                reason: format!("injected fault {fault}"),
+            },
+            Err(ConnectRefusal::Forced { code, fault }) => Decision::Refuse {
+                code,
+                reason: format!("injected fault {fault}"),
+            },
+            Err(ConnectRefusal::Rules(refusal)) => Decision::Refuse {
+                code: match refusal.kind() {
+                    RefusalKind::BadCredentials => BAD_LOGIN,
+                    RefusalKind::NotAuthorised => NOT_AUTHORISED,
+                },
+                reason: refusal.to_string(),
+            },
+        };
+        Verdict {
+            decision,
+            delay: connected.delay,
+        }
+    }
+}
+
+impl Handler for Bridge {
+    fn connect(&self, outcome: &ConnectOutcome<'_>) {
+        // Never the password (nor its hash): user name and client id only.
+        tracing::info!(
+            peer = ?outcome.peer,
+            transport = outcome.transport.name(),
+            product_key = outcome.login.map(|l| l.product_key.as_str()),
+            device_key = outcome.login.map(|l| l.device_key.as_str()),
+            cert_sn = outcome.cert.map(|c| c.serial.as_str()),
+            outcome = if outcome.refusal.is_some() { "refused" } else { "accepted" },
+            reason = outcome.refusal.as_deref(),
+            session_id = outcome.session_id,
+            "mqtt.connect"
+        );
+        self.record(
+            "CONNECT",
+            "mqtt.connect",
+            None,
+            MqttFields {
+                product_key: outcome.login.map(|l| l.product_key.clone()),
+                device_key: outcome.login.map(|l| l.device_key.clone()),
+                outcome: Some(if outcome.refusal.is_some() {
+                    "refused"
+                } else {
+                    "accepted"
+                }),
+                reason: outcome.refusal.clone(),
+                ..Self::cert_fields(outcome.cert)
+            },
+        );
+    }
+
+    fn publish(
+        &self,
+        session: &Session,
+        topic: &str,
+        payload: &[u8],
+        qos: u8,
+    ) -> Result<(), String> {
+        tracing::debug!(
+            session_id = session.info.id,
+            topic,
+            qos,
+            bytes = payload.len(),
+            "mqtt.publish up"
+        );
+        let started = Instant::now();
+        match self.app.device_publish(session, topic, payload) {
+            Ok(()) => {
+                self.message(session, "up", topic, payload, qos, None);
+                tracing::trace!(
+                    elapsed_us = started.elapsed().as_micros() as u64,
+                    "answered"
+                );
+                Ok(())
+            }
+            Err(refusal) => {
+                let why = format!("PUBLISH outside the device's topics: {refusal}");
+                self.message(session, "up", topic, payload, qos, Some(why.clone()));
+                Err(why)
+            }
+        }
+    }
+
+    fn subscribe(&self, session: &Session, filter: &str, qos: u8) -> Option<u8> {
+        let result = self.app.device_subscribe(session, filter, qos);
+        let (granted, outcome, reason) = match &result {
+            Ok(granted) => (Some(*granted), "granted", None),
+            Err(refusal) => (None, "refused", Some(format!("SUBACK 0x80: {refusal}"))),
+        };
+        self.record(
+            "SUBSCRIBE",
+            "mqtt.subscribe",
+            None,
+            MqttFields {
+                topic: Some(bounded(filter.to_string(), MAX_PAYLOAD)),
+                qos: granted,
+                outcome: Some(outcome),
+                reason,
+                ..Self::device_fields(session)
+            },
+        );
+        granted
+    }
+
+    fn unsubscribe(&self, session: &Session, filter: &str) {
+        session.unsubscribe(filter);
+    }
+
+    fn sent(&self, session: &Session, message: &Outgoing) {
+        tracing::debug!(session_id = session.info.id, topic = %message.topic, "mqtt.publish down");
+        self.message(
+            session,
+            "down",
+            &message.topic,
+            &message.payload,
+            message.qos,
+            None,
+        );
+    }
+
+    fn closed(&self, session: &Session, why: &str) {
+        self.app.device_closed(session);
+        tracing::info!(session_id = session.info.id, why, "mqtt session closed");
+        self.record(
+            "DISCONNECT",
+            "mqtt.disconnect",
+            None,
+            MqttFields {
+                reason: Some(why.to_string()),
+                ..Self::device_fields(session)
+            },
+        );
+    }
+}
