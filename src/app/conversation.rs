@@ -243,8 +243,9 @@ impl AppState {
             .and_then(|f| f.delay_ms)
             .map_or(Duration::ZERO, Duration::from_millis);
         let wait_for_file = answer.durable && self.service.persist.is_some();
+        let publisher = session.info.id;
         if delay.is_zero() && !wait_for_file {
-            self.deliver_reply(&speaker, &answer);
+            self.deliver_reply(publisher, &speaker, &answer);
         } else {
             let app = self.clone();
             tokio::spawn(async move {
@@ -254,7 +255,7 @@ impl AppState {
                         tracing::error!(error = %e, "a device request's change was not kept");
                     }
                 }
-                app.deliver_reply(&speaker, &answer);
+                app.deliver_reply(publisher, &speaker, &answer);
             });
         }
         Ok(())
@@ -270,10 +271,15 @@ impl AppState {
         sessions
     }
 
-    /// Sends a reply to the sessions of `device` subscribed to its topic.
-    fn deliver_reply(&self, device: &DeviceNames, answer: &Answer) {
+    /// Sends a reply to the sessions subscribed to its topic: those of `device` and the
+    /// one that asked (a gateway asking for a sub-device that is not logged in).
+    fn deliver_reply(&self, publisher: u64, device: &DeviceNames, answer: &Answer) {
         let payload = answer.payload().to_string().into_bytes();
-        for session in self.sessions_for(device) {
+        let mut sessions = self.sessions_for(device);
+        if !sessions.iter().any(|s| s.info.id == publisher) {
+            sessions.extend(self.sessions.get(publisher));
+        }
+        for session in sessions {
             if let Some(qos) = session.subscribed(&answer.topic) {
                 session.send(Outgoing {
                     topic: answer.topic.clone(),

@@ -144,10 +144,30 @@ enum Read {
     Io(String),
 }
 
+/// A packet's type, for logs and reasons: never its content (a CONNECT holds the password).
+fn packet_name(packet: &Packet) -> &'static str {
+    match packet {
+        Packet::Connect(_) => "CONNECT",
+        Packet::ConnAck(_) => "CONNACK",
+        Packet::Publish(_) => "PUBLISH",
+        Packet::PubAck(_) => "PUBACK",
+        Packet::PubRec(_) => "PUBREC",
+        Packet::PubRel(_) => "PUBREL",
+        Packet::PubComp(_) => "PUBCOMP",
+        Packet::Subscribe(_) => "SUBSCRIBE",
+        Packet::SubAck(_) => "SUBACK",
+        Packet::Unsubscribe(_) => "UNSUBSCRIBE",
+        Packet::UnsubAck(_) => "UNSUBACK",
+        Packet::PingReq => "PINGREQ",
+        Packet::PingResp => "PINGRESP",
+        Packet::Disconnect => "DISCONNECT",
+    }
+}
+
 impl Read {
     fn why(&self) -> String {
         match self {
-            Read::Packet(p) => format!("unexpected {p:?}"),
+            Read::Packet(p) => format!("unexpected {}", packet_name(p)),
             Read::Closed => "closed by the device".into(),
             Read::OtherProtocol(name, level) => format!("protocol {name} level {level}"),
             Read::Malformed(mqttbytes::Error::PayloadSizeLimitExceeded(n)) => {
@@ -363,7 +383,10 @@ impl Connection<'_> {
                 return None;
             }
             Read::Packet(other) => {
-                self.refused(None, format!("first packet is not CONNECT: {other:?}"));
+                self.refused(
+                    None,
+                    format!("first packet is not CONNECT: {}", packet_name(&other)),
+                );
                 return None;
             }
             Read::Closed => {
@@ -527,7 +550,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             Packet::PubAck(_) | Packet::PubRec(_) | Packet::PubComp(_) | Packet::PubRel(_) => {
                 Ok(())
             }
-            other => return format!("protocol violation: {other:?} from a device"),
+            other => return format!("protocol violation: {} from a device", packet_name(&other)),
         };
         if let Err(why) = sent {
             return why;

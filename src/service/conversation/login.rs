@@ -8,8 +8,9 @@ use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-/// What a device claimed in its CONNECT packet, split into the EnOS fields.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a device claimed in its CONNECT packet, split into the EnOS fields. Its `Debug`
+/// leaves the password out: it never reaches a log line.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Login {
     /// The whole MQTT client id, as the device sent it.
     pub mqtt_client_id: String,
@@ -21,6 +22,21 @@ pub struct Login {
     pub device_key: String,
     pub product_key: String,
     pub password: String,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("mqtt_client_id", &self.mqtt_client_id)
+            .field("client_id", &self.client_id)
+            .field("secure_mode", &self.secure_mode)
+            .field("sign_method", &self.sign_method)
+            .field("timestamp", &self.timestamp)
+            .field("device_key", &self.device_key)
+            .field("product_key", &self.product_key)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 /// Why a login is refused before or at the signature check (CONNACK 4, bad user name or
