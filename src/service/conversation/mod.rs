@@ -378,6 +378,7 @@ impl Service {
             method,
             event,
             params: body.get("params").unwrap_or(&Value::Null),
+            body: &body,
         };
         Some(Answer {
             topic: reply,

@@ -20,6 +20,17 @@ pub(super) struct Request<'a> {
     pub method: DeviceMethod,
     pub event: Option<&'a str>,
     pub params: &'a Value,
+    /// The whole request (the batch posts' flags are beside `params`).
+    pub body: &'a Value,
+}
+
+/// A flag of the request: `true` or `"true"`.
+fn flag(body: &Value, name: &str) -> bool {
+    match body.get(name) {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
 }
 
 pub(super) type Replied = Result<Value, ReplyError>;
@@ -89,7 +100,7 @@ impl Service {
         use DeviceMethod::*;
         match r.method {
             MeasurepointPost | MeasurepointResume => {
-                self.measurepoints(r.speaker, r.params, "params")
+                self.measurepoints(r.speaker, r.params, "params", false)
             }
             MeasurepointPostBatch | MeasurepointResumeBatch => self.measurepoint_batch(r),
             EventPost => self.event(r),
@@ -138,7 +149,15 @@ impl Service {
         self.product_type(device) == Some(ProductType::Gateway)
     }
 
-    fn check_points(&self, device: &DeviceNames, points: &Map<String, Value>) -> Replied {
+    fn check_points(
+        &self,
+        device: &DeviceNames,
+        points: &Map<String, Value>,
+        skip_invalid: bool,
+    ) -> Replied {
+        if skip_invalid {
+            return Ok(json!({}));
+        }
         if let Some(model) = self.conversation.model(&device.product_key) {
             model
                 .check_measurepoints(points.keys())
@@ -148,44 +167,59 @@ impl Service {
     }
 
     /// `thing.measurepoint.post` and `.resume`: `measurepoints` and `time` of `entry`
-    /// (`at` names it in a refusal: `params`, `params[2]`).
-    fn measurepoints(&self, device: &DeviceNames, entry: &Value, at: &str) -> Replied {
+    /// (`at` names it in a refusal: `params`, `params[2]`); `skip_invalid`: points the
+    /// model does not define are dropped instead of refused.
+    fn measurepoints(
+        &self,
+        device: &DeviceNames,
+        entry: &Value,
+        at: &str,
+        skip_invalid: bool,
+    ) -> Replied {
         let format = |why: String| ReplyError::with(ReplyKey::MeasurepointFormat, why);
         let points = entry
             .get("measurepoints")
             .and_then(Value::as_object)
             .ok_or_else(|| format(format!("{at}.measurepoints must be a JSON object")))?;
-        if entry
-            .get("time")
-            .is_some_and(|t| !t.is_i64() && !t.is_u64())
-        {
+        if entry.get("time").is_some_and(|t| !t.is_number()) {
             return Err(format(format!(
                 "{at}.time must be a number of milliseconds"
             )));
         }
-        self.check_points(device, points)
+        self.check_points(device, points, skip_invalid)
     }
 
     /// The batch forms: a list, each entry for the topic's device or (given its keys) a
-    /// sub-device logged in through this session. One bad entry fails the whole request.
+    /// sub-device logged in through this session (with `allowOfflineSubDevice`, any of the
+    /// gateway's topology). One bad entry fails the whole request, unless
+    /// `skipInvalidMeasurepoints` drops the points the model does not define.
     fn measurepoint_batch(&self, r: &Request<'_>) -> Replied {
         let format = |why: String| ReplyError::with(ReplyKey::MeasurepointFormat, why);
         let entries = r
             .params
             .as_array()
             .ok_or_else(|| format("params must be a list".into()))?;
-        let logged_in = self.logged_in_through(r.session.id);
+        let mut allowed = self.logged_in_through(r.session.id);
+        if flag(r.body, "allowOfflineSubDevice") {
+            allowed.extend(self.topology_of(r.session.device));
+        }
+        let skip_invalid = flag(r.body, "skipInvalidMeasurepoints");
         for (i, entry) in entries.iter().enumerate() {
             let at = format!("params[{i}]");
-            let pk = entry.get("productKey").and_then(Value::as_str);
-            let dk = entry.get("deviceKey").and_then(Value::as_str);
+            let key = |name: &str| {
+                entry
+                    .get(name)
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+            };
+            let (pk, dk) = (key("productKey"), key("deviceKey"));
             let device = match (pk, dk) {
                 (None, None) => r.speaker.clone(),
                 (Some(pk), Some(dk)) => {
                     let named = |d: &&DeviceNames| d.product_key == pk && d.device_key == dk;
                     [r.speaker, r.session.device]
                         .into_iter()
-                        .chain(logged_in.iter())
+                        .chain(allowed.iter())
                         .find(named)
                         .cloned()
                         .ok_or_else(|| {
@@ -201,7 +235,7 @@ impl Service {
                     )))
                 }
             };
-            self.measurepoints(&device, entry, &at)?;
+            self.measurepoints(&device, entry, &at, skip_invalid)?;
         }
         Ok(json!({}))
     }
