@@ -858,3 +858,46 @@ async fn no_log_line_holds_a_password() {
         assert!(!journal.to_string().contains(password.as_str()));
     }
 }
+
+/// Java 17's SSLSocket, a device's TLS stack, writes its CONNECT right after its side of the
+/// TLS 1.3 handshake: it must still read the alert of a refused certificate, not "Broken
+/// pipe" (the broker reads what the device still sends before it closes). Needs `java`
+/// (scripts/test.sh installs it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn java_reads_the_alert_of_a_refused_certificate() {
+    let mock = Mock::start().await;
+    let dir = tmp();
+    let (revoked, sn) = crate::mqtt::certified(&mock, DEV1, "ec:prime256v1").await;
+    let r = mock.cert("revoke", DEV1, json!({ "certSn": sn })).await;
+    assert_eq!(r["code"], 0, "{r}");
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let root = write("root.pem", &revoked.root_pem);
+    let cert = write("cert.pem", revoked.cert_pem.as_deref().unwrap());
+    let key = write("key.pem", revoked.key_pem.as_deref().unwrap());
+    let port = ports(&mock).0.to_string();
+    let program = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/java/TlsAlert.java");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("java")
+            .arg(program)
+            .args(["127.0.0.1", &port])
+            .args([&root, &cert, &key])
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap_or_else(|e| {
+        panic!("cannot run java ({e}): install openjdk-17-jdk-headless (scripts/test.sh does)")
+    });
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains("Received fatal alert: certificate_revoked"),
+        "java printed {printed:?}, stderr {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = journal(&mock, "mqtt.connect").await.pop().unwrap();
+    assert_eq!(last["reason"], "TLS certificate_revoked");
+}
