@@ -91,6 +91,7 @@ async function mqttDevice(port, pk, dk, secret) {
   return {
     connack,
     publish: (topic, text) => socket.write(mqttPacket(0x30, Buffer.concat([mqttString(topic), Buffer.from(text)]))),
+    subscribe: (filter) => socket.write(mqttPacket(0x82, Buffer.concat([Buffer.from([0, 1]), mqttString(filter), Buffer.from([0])]))),
     next,
     close: () => socket.destroy(),
   };
@@ -236,6 +237,23 @@ try {
   check(true, "the device's reply shows on the page");
   await page.waitForSelector("[data-testid=session-message][data-direction=down]");
   check(true, "the command is among the session's recent messages");
+
+  // A reply fault from the page: a device reply row of the catalogue, for one method.
+  await page.selectOption("#fault-error", "mqtt_measurepoint_format_error");
+  await page.selectOption("#fault-action", "thing.measurepoint.post");
+  await page.fill("#fault-device", "");
+  await page.fill("#fault-times", "1");
+  await page.click("#fault-add");
+  await page.waitForSelector("[data-testid=fault-row]");
+  const replyFaults = await (await fetch(base + "/__admin/faults")).json();
+  check(replyFaults.length === 1 && replyFaults[0].action === "mqtt.reply" && replyFaults[0].method === "thing.measurepoint.post"
+    && replyFaults[0].code === 1206, "the page registered an mqtt.reply fault (" + JSON.stringify(replyFaults[0]) + ")");
+  device.subscribe(`/sys/${pk}/${dk}/thing/measurepoint/post_reply`);
+  await device.next((m) => m.type === 9);
+  device.publish(`/sys/${pk}/${dk}/thing/measurepoint/post`,
+    JSON.stringify({ id: "ui-2", version: "1.0", method: "thing.measurepoint.post", params: { measurepoints: { temperature: 22 } } }));
+  const faulted = JSON.parse((await device.next((m) => m.topic === `/sys/${pk}/${dk}/thing/measurepoint/post_reply`)).payload);
+  check(faulted.code === 1206 && faulted.id === "ui-2", "the device's next post is answered 1206 (" + faulted.message + ")");
 
   // The screenshot for docs/dashboard.md: a few devices with certificates in each state.
   const a = await apply("rsa.csr", "RSA");

@@ -11,6 +11,7 @@ use crate::app::conversation::ConnectRefusal;
 use crate::app::sessions::{payload_text, Outgoing, Session, SessionInfo};
 use crate::app::AppState;
 use crate::journal::{bounded, Entry, MqttFields, MAX_PAYLOAD};
+use crate::service::conversation::topics::TopicRefusal;
 use crate::service::conversation::{LoginRequest, PresentedCert, RefusalKind};
 
 /// CONNACK 4: the user name or password is wrong (unknown device, bad signature, bad format).
@@ -228,7 +229,7 @@ impl Handler for Bridge {
         topic: &str,
         payload: &[u8],
         qos: u8,
-    ) -> Result<(), String> {
+    ) -> Result<(), TopicRefusal> {
         tracing::debug!(
             session_id = session.info.id,
             topic,
@@ -247,9 +248,9 @@ impl Handler for Bridge {
                 Ok(())
             }
             Err(refusal) => {
-                let why = format!("PUBLISH outside the device's topics: {refusal}");
-                self.message(session, "up", topic, payload, qos, Some(why.clone()));
-                Err(why)
+                let why = super::session::outside(&refusal);
+                self.message(session, "up", topic, payload, qos, Some(why));
+                Err(refusal)
             }
         }
     }

@@ -21,6 +21,12 @@ use tokio::time::{timeout, Instant};
 use super::client_cert::ClientCert;
 use crate::app::sessions::{Outgoing, Session};
 use crate::service::conversation::login::{self, Login, LoginError};
+use crate::service::conversation::topics::TopicRefusal;
+
+/// Why a session ends on a PUBLISH outside its device's topics (journal and log).
+pub fn outside(refusal: &TopicRefusal) -> String {
+    format!("PUBLISH outside the device's topics: {refusal}")
+}
 
 /// Which listener the connection came in on; a bi-directional product is refused on `Plain`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,14 +123,14 @@ pub struct ConnectOutcome<'a> {
 pub trait Handler: Send + Sync {
     /// Every attempt, accepted or not (including ones with no valid CONNECT).
     fn connect(&self, outcome: &ConnectOutcome<'_>);
-    /// A PUBLISH from the device; an error ends the session with that reason.
+    /// A PUBLISH from the device; a topic outside the device's ends the session.
     fn publish(
         &self,
         session: &Session,
         topic: &str,
         payload: &[u8],
         qos: u8,
-    ) -> Result<(), String>;
+    ) -> Result<(), TopicRefusal>;
     /// One SUBSCRIBE filter: the QoS granted, or `None` for return code 0x80.
     fn subscribe(&self, session: &Session, filter: &str, qos: u8) -> Option<u8>;
     fn unsubscribe(&self, session: &Session, filter: &str);
@@ -507,8 +513,8 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                     // EnOS serves QoS 0 and 1; 3.1.1 has no way to refuse but closing.
                     QoS::ExactlyOnce => return "QoS 2 is not supported".into(),
                 };
-                if let Err(why) = handler.publish(session, &p.topic, &p.payload, qos) {
-                    return why;
+                if let Err(refusal) = handler.publish(session, &p.topic, &p.payload, qos) {
+                    return outside(&refusal);
                 }
                 if qos == 1 {
                     framed

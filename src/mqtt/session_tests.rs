@@ -88,14 +88,20 @@ impl Handler for Log {
             (None, None) => "accepted without id".into(),
         });
     }
-    fn publish(&self, s: &Session, topic: &str, payload: &[u8], qos: u8) -> Result<(), String> {
+    fn publish(
+        &self,
+        s: &Session,
+        topic: &str,
+        payload: &[u8],
+        qos: u8,
+    ) -> Result<(), TopicRefusal> {
         self.0.lock().push(format!(
             "publish {} {topic} {qos} {}",
             s.info.id,
             payload.len()
         ));
         if topic.starts_with('x') {
-            Err(format!("{topic} is outside"))
+            Err(TopicRefusal::NotADeviceTopic(topic.into()))
         } else {
             Ok(())
         }
@@ -521,4 +527,82 @@ async fn an_accepted_id_is_always_closed_even_if_connack_cannot_be_written() {
     assert_eq!(log[0], "accepted 1");
     assert!(log[1].starts_with("closed 1 "), "{log:?}");
     assert_eq!(log.len(), 2);
+}
+
+#[tokio::test]
+async fn the_outbox_is_written_and_a_publish_outside_ends_the_session() {
+    let mut run = start("ok", limits());
+    let c = &mut run.client;
+    send(c, |b| {
+        sdk_connect("dev", &password("dev", SECRET), 60)
+            .write(b)
+            .map(drop)
+            .unwrap()
+    })
+    .await;
+    assert_eq!(next(c).await, connack(ConnectReturnCode::Success));
+    let session = run.sessions.get(1).unwrap();
+    for qos in [1, 0, 1] {
+        assert!(session.send(Outgoing {
+            topic: "/sys/pk/dev/thing/service/x".into(),
+            payload: b"{}".to_vec(),
+            qos,
+        }));
+    }
+    // The three arrive together: framed from one buffer.
+    let mut buf = BytesMut::new();
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        match v4::read(&mut buf, 1 << 20) {
+            Ok(Packet::Publish(p)) => got.push((p.qos, p.pkid, p.topic)),
+            Ok(other) => panic!("expected PUBLISH, got {other:?}"),
+            Err(_) => {
+                let mut chunk = [0u8; 256];
+                let n = timeout(Duration::from_secs(10), c.read(&mut chunk))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                buf.extend_from_slice(&chunk[..n]);
+            }
+        }
+    }
+    let topic = "/sys/pk/dev/thing/service/x".to_string();
+    assert_eq!(
+        got,
+        [
+            (QoS::AtLeastOnce, 1, topic.clone()),
+            (QoS::AtMostOnce, 0, topic.clone()),
+            (QoS::AtLeastOnce, 2, topic)
+        ]
+    );
+    let mut p = Publish::new("x/outside", QoS::AtLeastOnce, vec![1u8]);
+    p.pkid = 5;
+    send(c, |b| p.write(b).map(drop).unwrap()).await;
+    assert_eq!(next(c).await, None, "closed, no PUBACK");
+    let log = ends(run).await;
+    assert_eq!(
+        log.last().unwrap(),
+        "closed 1 PUBLISH outside the device's topics: \"x/outside\" is not under /sys/{productKey}/{deviceKey}/ or /ext/session/{productKey}/{deviceKey}/"
+    );
+    assert_eq!(log.iter().filter(|l| l.starts_with("sent 1 ")).count(), 3);
+}
+
+#[tokio::test]
+async fn mqtt_5_gets_connack_1_not_a_closed_socket() {
+    let mut run = start("ok", limits());
+    // CONNECT, protocol MQTT level 5, with a property length byte (0) after keep-alive.
+    let mut pkt = vec![0x10, 13, 0, 4];
+    pkt.extend_from_slice(b"MQTT");
+    pkt.extend_from_slice(&[5, 2, 0, 60, 0, 0, 2]);
+    pkt.extend_from_slice(b"id");
+    run.client.write_all(&pkt).await.unwrap();
+    assert_eq!(
+        next(&mut run.client).await,
+        connack(ConnectReturnCode::RefusedProtocolVersion)
+    );
+    assert_eq!(next(&mut run.client).await, None);
+    assert_eq!(
+        ends(run).await,
+        ["refused CONNACK 1: only MQTT 3.1.1 is served (protocol MQTT level 5 was sent)"]
+    );
 }

@@ -901,3 +901,43 @@ async fn java_reads_the_alert_of_a_refused_certificate() {
     let last = journal(&mock, "mqtt.connect").await.pop().unwrap();
     assert_eq!(last["reason"], "TLS certificate_revoked");
 }
+
+/// The reply codes are served by `GET /__admin/errors` after the HTTP rows, with the request
+/// methods they answer.
+#[tokio::test]
+async fn the_reply_codes_are_in_the_error_catalogue() {
+    let mock = Mock::start().await;
+    let rows = mock.get_json("/__admin/errors").await;
+    let rows = rows.as_array().unwrap();
+    let first_mqtt = rows
+        .iter()
+        .position(|r| r["key"].as_str().unwrap().starts_with("mqtt_"))
+        .unwrap();
+    assert!(rows[first_mqtt..]
+        .iter()
+        .all(|r| r["key"].as_str().unwrap().starts_with("mqtt_")));
+    let row = |key: &str| rows.iter().find(|r| r["key"] == key).unwrap().clone();
+    assert_eq!(
+        row("mqtt_sign_check_failed"),
+        json!({"key": "mqtt_sign_check_failed", "code": 742, "msg": "Sign check failed",
+            "actions": ["combine.login", "combine.login.batch"]})
+    );
+    let format = row("mqtt_payload_format_error");
+    assert_eq!(format["code"], 1220);
+    assert_eq!(
+        format["actions"].as_array().unwrap().len(),
+        24,
+        "every request method"
+    );
+    let codes: Vec<i64> = rows[first_mqtt..]
+        .iter()
+        .map(|r| r["code"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            1220, 1251, 1260, 1008, 1009, 1204, 1206, 1207, 1208, 1209, 1212, 1200, 1255, 1256,
+            702, 705, 770, 740, 742, 746
+        ]
+    );
+}
