@@ -154,30 +154,6 @@ fn assert_envelope_error(r: &Value, what: &str) {
     assert!(r.get("apim_status").is_none(), "{what}: {r}");
 }
 
-/// The six EnOS subject attributes, in the order the harness uses, with a chosen C and CN.
-fn enos_subject(country: &str, cn: &str) -> Vec<(DnType, DnValue)> {
-    vec![
-        (
-            DnType::CountryName,
-            DnValue::PrintableString(PrintableString::try_from(country).unwrap()),
-        ),
-        (DnType::StateOrProvinceName, "Shanghai".into()),
-        (DnType::LocalityName, "Shanghai".into()),
-        (DnType::OrganizationName, "EnOS".into()),
-        (DnType::CommonName, cn.into()),
-        (DnType::OrganizationalUnitName, "EnOS".into()),
-    ]
-}
-
-/// A CSR for a subject openssl refuses to write (e.g. C=CHN or a 65-character CN).
-fn rcgen_csr(key_spec: &str, subject: Vec<(DnType, DnValue)>) -> String {
-    let mut dn = rcgen::DistinguishedName::new();
-    for (ty, value) in subject {
-        dn.push(ty, value);
-    }
-    csr_with_key_pem(&key_pem(key_spec), dn, "sha256")
-}
-
 /// The DER of a PEM CSR, changed by `edit`, re-armoured.
 fn edit_der(csr_pem: &str, edit: impl FnOnce(&mut Vec<u8>)) -> String {
     let block = pem::parse(csr_pem).unwrap();
@@ -732,7 +708,13 @@ async fn apply_csr_with_three_letter_country_is_refused() {
     let r = apply_csr(
         &mock,
         DEV1,
-        &rcgen_csr("rsa:2048", enos_subject("CHN", "c-chn")),
+        &csr_of(
+            "rsa:2048",
+            &enos_builder("c-chn").set(
+                DnType::CountryName,
+                DnValue::PrintableString(PrintableString::try_from("CHN").unwrap()),
+            ),
+        ),
         None,
     )
     .await;
@@ -747,13 +729,7 @@ async fn apply_csr_with_three_letter_country_is_refused() {
 async fn apply_csr_with_cn_over_64_characters_is_refused() {
     let mock = Mock::start().await;
     let long = "c".repeat(65);
-    let r = apply_csr(
-        &mock,
-        DEV1,
-        &rcgen_csr("rsa:2048", enos_subject("CN", &long)),
-        None,
-    )
-    .await;
+    let r = apply_csr(&mock, DEV1, &csr_of("rsa:2048", &enos_builder(&long)), None).await;
     assert_error(
         &r,
         99400,
@@ -765,13 +741,7 @@ async fn apply_csr_with_cn_over_64_characters_is_refused() {
 async fn apply_csr_with_64_character_cn_is_accepted() {
     let mock = Mock::start().await;
     let cn = "c".repeat(64);
-    let r = apply_csr(
-        &mock,
-        DEV1,
-        &rcgen_csr("rsa:2048", enos_subject("CN", &cn)),
-        None,
-    )
-    .await;
+    let r = apply_csr(&mock, DEV1, &csr_of("rsa:2048", &enos_builder(&cn)), None).await;
     assert_eq!(r["code"], 0, "{r}");
 }
 
@@ -779,13 +749,7 @@ async fn apply_csr_with_64_character_cn_is_accepted() {
 async fn apply_csr_with_unicode_cn_is_accepted() {
     let mock = Mock::start().await;
     let cn = "设备-電錶-🚀";
-    let r = apply_csr(
-        &mock,
-        DEV1,
-        &rcgen_csr("rsa:2048", enos_subject("CN", cn)),
-        None,
-    )
-    .await;
+    let r = apply_csr(&mock, DEV1, &csr_of("rsa:2048", &enos_builder(cn)), None).await;
     assert_eq!(r["code"], 0, "{r}");
     let row = listed(&mock, DEV1, serial(&r["data"])).await;
     assert!(
@@ -1930,7 +1894,7 @@ async fn hostile_inputs_never_give_5xx() {
     let sha1_csr = openssl_csr("rsa:2048", &subject("hostile-sha1"), "sha1");
     let unicode_cn_wrong_alg = {
         // A unicode CN on an otherwise unacceptable (ECC key for RSA) request.
-        rcgen_csr("ec:prime256v1", enos_subject("CN", "设备-🚀-Ünïcødé"))
+        csr_of("ec:prime256v1", &enos_builder("设备-🚀-Ünïcødé"))
     };
     // JSON objects with hostile fields: apply, renew and revoke refuse them.
     let hostile_objects: Vec<Value> = vec![
@@ -2090,7 +2054,7 @@ async fn apply_csr_with_a_control_character_in_the_subject_is_refused() {
         let r = apply_csr(
             &mock,
             DEV1,
-            &rcgen_csr("ec:prime256v1", enos_subject("CN", cn)),
+            &csr_of("ec:prime256v1", &enos_builder(cn)),
             Some("ECC"),
         )
         .await;
@@ -2109,7 +2073,7 @@ async fn apply_csr_with_an_invisible_format_character_in_the_subject_is_refused(
         let r = apply_csr(
             &mock,
             DEV1,
-            &rcgen_csr("ec:prime256v1", enos_subject("CN", cn)),
+            &csr_of("ec:prime256v1", &enos_builder(cn)),
             Some("ECC"),
         )
         .await;
@@ -2126,20 +2090,13 @@ async fn apply_csr_with_an_invisible_format_character_in_the_subject_is_refused(
 #[tokio::test]
 async fn apply_csr_with_too_many_subject_attributes_is_refused() {
     let mock = Mock::start().await;
-    let mut subject = enos_subject("CN", "many-rdns");
-    for i in 0..20u64 {
-        subject.push((
+    let many = (0..20u64).fold(enos_builder("many-rdns"), |builder, i| {
+        builder.set(
             DnType::CustomDnType(vec![1, 3, 6, 1, 4, 1, 99999, i]),
-            format!("v{i}").as_str().into(),
-        ));
-    }
-    let r = apply_csr(
-        &mock,
-        DEV1,
-        &rcgen_csr("ec:prime256v1", subject),
-        Some("ECC"),
-    )
-    .await;
+            format!("v{i}"),
+        )
+    });
+    let r = apply_csr(&mock, DEV1, &csr_of("ec:prime256v1", &many), Some("ECC")).await;
     assert_error(
         &r,
         99400,

@@ -18,8 +18,8 @@ pub use keys::*;
 pub use enos_cert_mock::clock;
 pub use enos_cert_mock::time::Duration;
 pub use enos_cert_mock::{
-    start, AuthMode, Config, LeafProfile, MockServer, MockServerBuilder, RenewPolicy, StartError,
-    DEFAULT_FIXTURES, DEFAULT_POSEIDON_PUBLIC_KEY,
+    start, AuthMode, Config, CsrBuilder, LeafProfile, MockServer, MockServerBuilder, RenewPolicy,
+    StartError, DEFAULT_FIXTURES, DEFAULT_POSEIDON_PUBLIC_KEY,
 };
 
 pub const ORG: &str = "o15444172373271";
