@@ -2,6 +2,7 @@
 //! Poseidon tokens, the three modes and org access. Every request here is built by
 //! hand: these tests use their own HTTP client, never the harness's lenient token.
 
+use crate::common::contract::*;
 use crate::common::*;
 use aws_lc_rs::digest::{digest, SHA256};
 use base64::engine::general_purpose::STANDARD;
@@ -601,9 +602,9 @@ async fn an_app_touching_another_org_gets_99403_after_the_existence_checks() {
         None,
     )
     .await;
-    assert_error(&r, 99400, "Invalid Argument orgId:  orgId does not exist");
+    assert_row(&r, &ORG_UNKNOWN);
     let r = signed(&mock, &other, &list_query("NoSuchDv"), None).await;
-    assert_error(&r, 11404, "Device cannot be found");
+    assert_row(&r, &DEVICE_NOT_FOUND);
     // Its own org is fine.
     let own = format!("action=list&orgId={OTHER_ORG}&assetId={OTHER_ORG_DEV}");
     assert_eq!(signed(&mock, &other, &own, None).await["code"], 0);
@@ -962,7 +963,7 @@ async fn products_and_devices_sit_behind_the_gateway_and_its_org_rule() {
     assert_error(&r, 99403, &denied);
     let unknown = format!("action=get&orgId={ORG}&productKey=NoSuchPr");
     let r = envelope(registry_call(&mock, "products", &unknown, None, &other).await);
-    assert_error(&r, 11404, "Product cannot be found");
+    assert_row(&r, &PRODUCT_NOT_FOUND);
     let r = envelope(
         registry_call(
             &mock,

@@ -82,89 +82,8 @@ async fn enos(mock: &Mock, method: Method, path_and_query: &str, body: Option<&V
     response.json().await.expect("JSON envelope")
 }
 
-/// POST `/connect-service/v2.1/products?{query}`.
-async fn products(mock: &Mock, query: &str, body: Value) -> Value {
-    enos(
-        mock,
-        Method::POST,
-        &format!("/connect-service/v2.1/products?{query}"),
-        Some(&body),
-    )
-    .await
-}
-
-/// POST `/connect-service/v2.1/devices?{query}`.
-async fn devices(mock: &Mock, query: &str, body: Value) -> Value {
-    enos(
-        mock,
-        Method::POST,
-        &format!("/connect-service/v2.1/devices?{query}"),
-        Some(&body),
-    )
-    .await
-}
-
-#[track_caller]
-fn assert_ok(r: &Value) {
-    assert_eq!(r["code"], 0, "{r}");
-    assert_eq!(r["msg"], "OK", "{r}");
-    assert!(
-        r["requestId"].as_str().is_some_and(is_uuid_v4),
-        "requestId is a UUID v4: {r}"
-    );
-}
-
 fn is_alnum(s: &str, len: usize) -> bool {
     s.len() == len && s.chars().all(|c| c.is_ascii_alphanumeric())
-}
-
-/// `base` with the keys of `extra` set (a `null` in `extra` removes the key).
-fn merged(mut base: Value, extra: Value) -> Value {
-    let map = base.as_object_mut().unwrap();
-    for (k, v) in extra.as_object().unwrap() {
-        if v.is_null() {
-            map.remove(k);
-        } else {
-            map.insert(k.clone(), v.clone());
-        }
-    }
-    base
-}
-
-/// The minimal product create body A8 requires.
-fn product_body() -> Value {
-    json!({
-        "productName": { "defaultValue": "Test product" },
-        "productType": "Device",
-        "dataFormat": "Json",
-        "modelId": "model-1",
-        "biDirectionalAuth": true,
-    })
-}
-
-fn create_query() -> String {
-    format!("action=create&orgId={ORG}")
-}
-
-/// Creates a product in ORG from the minimal body plus `extra`; returns its productKey.
-async fn create_product(mock: &Mock, extra: Value) -> String {
-    let r = products(mock, &create_query(), merged(product_body(), extra)).await;
-    assert_ok(&r);
-    r["data"]
-        .as_str()
-        .unwrap_or_else(|| panic!("data is the bare productKey string: {r}"))
-        .to_string()
-}
-
-/// GET `action=get` of a product in ORG: the envelope.
-async fn get_product(mock: &Mock, product_key: &str) -> Value {
-    enos(
-        mock,
-        Method::GET,
-        &format!("/connect-service/v2.1/products?action=get&orgId={ORG}&productKey={product_key}"),
-        None,
-    )
-    .await
 }
 
 /// The product's `data`, asserting success.
@@ -192,43 +111,12 @@ async fn delete_product(mock: &Mock, product_key: &str) -> Value {
     .await
 }
 
-fn device_body(product_key: &str) -> Value {
-    json!({
-        "productKey": product_key,
-        "deviceName": { "defaultValue": "Test device" },
-        "timezone": "+08:00",
-    })
-}
-
-/// Creates a device in ORG; returns create's `data`.
-async fn create_device(mock: &Mock, product_key: &str, extra: Value) -> Value {
-    let r = devices(
-        mock,
-        &create_query(),
-        merged(device_body(product_key), extra),
-    )
-    .await;
-    assert_ok(&r);
-    r["data"].clone()
-}
-
 /// Creates a device and returns its assetId.
 async fn new_device(mock: &Mock, product_key: &str) -> String {
     create_device(mock, product_key, json!({})).await["assetId"]
         .as_str()
         .unwrap()
         .to_string()
-}
-
-/// GET `action=get` of a device in ORG by a selector such as `assetId=...`.
-async fn get_device(mock: &Mock, selector: &str) -> Value {
-    enos(
-        mock,
-        Method::GET,
-        &format!("/connect-service/v2.1/devices?action=get&orgId={ORG}&{selector}"),
-        None,
-    )
-    .await
 }
 
 async fn device(mock: &Mock, asset_id: &str) -> Value {
@@ -661,6 +549,9 @@ async fn products_work_in_an_org_declared_through_the_control_api() {
 
 #[tokio::test]
 async fn fixture_products_and_devices_are_served_by_the_enos_apis() {
+    let Some(()) = needs("openssl") else {
+        return;
+    };
     let mock = Mock::start().await;
     // (productKey, biDirectionalAuth, defaultValidDay, maxValidDay) as fixtures/default.json declares.
     for (key, bidi, default, max) in [
@@ -985,6 +876,9 @@ async fn product_update_refusing_default_above_max_leaves_the_product_unchanged(
 
 #[tokio::test]
 async fn certificate_rules_follow_validity_changes_at_once() {
+    let Some(()) = needs("openssl") else {
+        return;
+    };
     let mock = Mock::start().await;
     let key = create_product(&mock, json!({ "maxValidDay": 100 })).await;
     let dev = new_device(&mock, &key).await;
@@ -1494,6 +1388,9 @@ async fn device_update_with_a_bad_value_changes_nothing() {
 
 #[tokio::test]
 async fn deleting_a_device_revokes_its_valid_certificates() {
+    let Some(()) = needs("openssl") else {
+        return;
+    };
     let mock = Mock::start().await;
     let key = create_product(&mock, json!({})).await;
     let created = create_device(&mock, &key, json!({ "deviceKey": "doomed" })).await;
@@ -1588,6 +1485,9 @@ async fn deleting_a_device_revokes_its_valid_certificates() {
 
 #[tokio::test]
 async fn deleting_a_device_leaves_its_expired_certificates_off_the_crl() {
+    let Some(()) = needs("openssl") else {
+        return;
+    };
     let mock = Mock::start().await;
     let key = create_product(&mock, json!({ "maxValidDay": 1 })).await;
     let dev = new_device(&mock, &key).await;
@@ -1614,6 +1514,9 @@ async fn deleting_a_device_leaves_its_expired_certificates_off_the_crl() {
 
 #[tokio::test]
 async fn a_deleted_devices_subject_and_key_can_be_used_again() {
+    let Some(()) = needs("openssl") else {
+        return;
+    };
     let mock = Mock::start().await;
     let key = create_product(&mock, json!({})).await;
     let dev1 = create_device(&mock, &key, json!({ "deviceKey": "reused" })).await;
@@ -1654,6 +1557,9 @@ async fn a_deleted_devices_subject_and_key_can_be_used_again() {
 
 #[tokio::test]
 async fn enos_apis_alone_take_a_device_through_its_whole_lifecycle() {
+    let Some(()) = needs("openssl") else {
+        return;
+    };
     let mock = Mock::start().await;
     let root = mock.root("RSA").await;
 
@@ -2098,6 +2004,9 @@ async fn without_a_seed_two_mocks_differ() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_device_deleted_amid_applies_leaves_no_valid_certificate_behind() {
+    let Some(()) = needs("openssl") else {
+        return;
+    };
     let mock = Mock::start().await;
     let product_key = create_product(&mock, json!({})).await;
     let dir = tmp();

@@ -1,5 +1,7 @@
 //! Shared harness for the black-box tests: a mock on a free port, an HTTP
-//! client, CSRs (`keys`), and openssl to judge what the mock returns (here and in `judge`).
+//! client, CSRs (`keys`), and openssl to judge what the mock returns (here and in `judge`);
+//! the contract's error rows (`contract`), tables of calls (`table`), the calls the files
+//! share (`enos`) and the one skip policy for a missing tool (`tools`).
 #![allow(dead_code)]
 
 use std::io::Write;
@@ -8,11 +10,17 @@ use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 
+pub mod contract;
+mod enos;
 pub mod judge;
 mod keys;
 pub mod python;
+pub mod table;
+mod tools;
 
+pub use enos::*;
 pub use keys::*;
+pub use tools::{needs, or_skip, Missing};
 
 // The library API the tests use, imported in this one place.
 pub use enos_cert_mock::clock;
@@ -200,6 +208,14 @@ pub fn lenient_client() -> reqwest::Client {
         .expect("HTTP client")
 }
 
+/// Asserts an answer is a fixed row of the contract: its code, its exact message, null
+/// data, a requestId.
+#[track_caller]
+pub fn assert_row(r: &Value, row: &contract::Row) {
+    assert!(!row.is_template(), "{} is a template", row.key);
+    assert_error(r, row.code, row.msg);
+}
+
 /// Asserts an EnOS error answer: code, exact message, null data, a requestId.
 #[track_caller]
 pub fn assert_error(r: &Value, code: i64, msg: &str) {
@@ -225,12 +241,15 @@ pub fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
 
+const OPENSSL_MISSING: &str =
+    "openssl runs (a test that uses it starts with `let Some(()) = needs(\"openssl\")`)";
+
 /// Runs openssl with arguments; panics with its stderr on failure.
 pub fn openssl(args: &[&str]) -> Vec<u8> {
     let out = Command::new("openssl")
         .args(args)
         .output()
-        .expect("openssl runs");
+        .expect(OPENSSL_MISSING);
     assert!(
         out.status.success(),
         "openssl {args:?} failed: {}",
@@ -247,7 +266,7 @@ pub fn openssl_try(args: &[&str], stdin: &[u8]) -> (bool, String) {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("openssl runs");
+        .expect(OPENSSL_MISSING);
     child.stdin.take().unwrap().write_all(stdin).unwrap();
     let out = child.wait_with_output().unwrap();
     let text = format!(
