@@ -3,6 +3,7 @@
 //! hand: these tests use their own HTTP client, never the harness's lenient token.
 
 use crate::common::contract::*;
+use crate::common::table::{assert_want, Want};
 use crate::common::*;
 use aws_lc_rs::digest::{digest, SHA256};
 use base64::engine::general_purpose::STANDARD;
@@ -17,6 +18,11 @@ const OTHER_APP_SECRET: &str = "e3f5a7b9-c1d3-4e5f-a7b9-c1d3e5f7a9b1";
 
 const UNAUTHORIZED: &str = r#"{"message":"Invalid authentication credentials"}"#;
 const CERTS: &str = "/connect-service/v2.0/certificates";
+
+/// B10: an app that reaches into another org.
+fn denied(org: &str) -> Want {
+    Want::Msg(&ORG_DENIED, ORG_DENIED.fill(&[("orgId", org)]))
+}
 
 async fn mock(mode: AuthMode) -> Mock {
     Mock::start_with(Config {
@@ -589,11 +595,11 @@ async fn an_app_touching_another_org_gets_99403_after_the_existence_checks() {
     let mock = mock(AuthMode::Strict).await;
     let other = Signer::for_app(&mock, OTHER_APP_KEY, OTHER_APP_SECRET).await;
     let r = signed(&mock, &other, &list_query(DEV1), None).await;
-    assert_error(&r, 99403, &format!("Denied resource:  orgId {ORG}"));
+    assert_want(&r, &denied(ORG));
     let apply = json!({ "csr": rsa_csr("cross-org") }).to_string();
     let query = format!("action=apply&orgId={ORG}&assetId={DEV1}");
     let r = signed(&mock, &other, &query, Some(&apply)).await;
-    assert_error(&r, 99403, &format!("Denied resource:  orgId {ORG}"));
+    assert_want(&r, &denied(ORG));
     // Existence is judged first: an unknown org, then an unknown device.
     let r = signed(
         &mock,
@@ -623,7 +629,7 @@ async fn a_poseidon_app_touching_another_org_gets_99403() {
     .await;
     assert_eq!(status, 200, "{text}");
     let r: Value = serde_json::from_str(&text).unwrap();
-    assert_error(&r, 99403, &format!("Denied resource:  orgId {ORG}"));
+    assert_want(&r, &denied(ORG));
 }
 
 #[tokio::test]
@@ -957,10 +963,10 @@ async fn products_and_devices_sit_behind_the_gateway_and_its_org_rule() {
         assert_eq!(status, 200, "{text}");
         serde_json::from_str(&text).unwrap()
     };
-    let denied = format!("Denied resource:  orgId {ORG}");
+    let other_org = denied(ORG);
     // Another org's app: existence first (11404), then 99403.
     let r = envelope(registry_call(&mock, "products", &product_get, None, &other).await);
-    assert_error(&r, 99403, &denied);
+    assert_want(&r, &other_org);
     let unknown = format!("action=get&orgId={ORG}&productKey=NoSuchPr");
     let r = envelope(registry_call(&mock, "products", &unknown, None, &other).await);
     assert_row(&r, &PRODUCT_NOT_FOUND);
@@ -974,7 +980,7 @@ async fn products_and_devices_sit_behind_the_gateway_and_its_org_rule() {
         )
         .await,
     );
-    assert_error(&r, 99403, &denied);
+    assert_want(&r, &other_org);
     let create = json!({ "productName": {"defaultValue": "x"}, "productType": "Device", "dataFormat": "Json",
         "modelId": "m", "biDirectionalAuth": true })
     .to_string();
@@ -988,7 +994,7 @@ async fn products_and_devices_sit_behind_the_gateway_and_its_org_rule() {
         )
         .await,
     );
-    assert_error(&r, 99403, &denied);
+    assert_want(&r, &other_org);
     let device = json!({ "productKey": "BiDiProd", "deviceName": {"defaultValue": "x"}, "timezone": "+08:00" }).to_string();
     let r = envelope(
         registry_call(
@@ -1000,7 +1006,7 @@ async fn products_and_devices_sit_behind_the_gateway_and_its_org_rule() {
         )
         .await,
     );
-    assert_error(&r, 99403, &denied);
+    assert_want(&r, &other_org);
     let r = envelope(
         registry_call(
             &mock,
@@ -1011,7 +1017,7 @@ async fn products_and_devices_sit_behind_the_gateway_and_its_org_rule() {
         )
         .await,
     );
-    assert_error(&r, 99403, &denied);
+    assert_want(&r, &other_org);
     // The org's own app goes through, and nothing above changed anything.
     let r = envelope(registry_call(&mock, "products", &product_get, None, &own).await);
     assert_eq!(r["code"], 0, "{r}");

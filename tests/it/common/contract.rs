@@ -9,6 +9,8 @@
 /// contract lists it.
 #[derive(Debug)]
 pub struct Row {
+    /// The constant's name here, which the tests name it by.
+    pub name: &'static str,
     pub key: &'static str,
     pub code: i64,
     pub msg: &'static str,
@@ -16,20 +18,33 @@ pub struct Row {
 }
 
 impl Row {
-    /// The message with its `{name}` placeholders filled.
+    /// The message with its `{name}` placeholders filled (every one of them).
     pub fn fill(&self, args: &[(&str, &str)]) -> String {
         let mut msg = self.msg.to_string();
-        for (name, value) in args {
-            let placeholder = format!("{{{name}}}");
-            assert!(
-                msg.contains(&placeholder),
-                "{} has no {placeholder}",
-                self.key
-            );
-            msg = msg.replace(&placeholder, value);
+        for name in self.placeholders() {
+            let value = args
+                .iter()
+                .find(|(n, _)| *n == name)
+                .unwrap_or_else(|| panic!("{}: no value for {{{name}}}", self.key))
+                .1;
+            msg = msg.replacen(&format!("{{{name}}}"), value, 1);
         }
-        assert!(!msg.contains('{'), "{msg:?}: a placeholder is left");
+        assert_eq!(
+            args.len(),
+            self.placeholders().len(),
+            "{}: {args:?}",
+            self.key
+        );
         msg
+    }
+
+    /// The names of the placeholders, in order.
+    pub fn placeholders(&self) -> Vec<&'static str> {
+        self.msg
+            .split('{')
+            .skip(1)
+            .filter_map(|part| part.split_once('}').map(|(name, _)| name))
+            .collect()
     }
 
     /// A row of the `... message:  {message}, detail message: {detail}` family, filled.
@@ -48,7 +63,7 @@ impl Row {
     }
 
     pub fn is_template(&self) -> bool {
-        self.msg.contains('{')
+        !self.placeholders().is_empty()
     }
 }
 
@@ -85,7 +100,7 @@ const APPLY_RENEW_REVOKE: &[&str] = &["apply", "renew", "revoke"];
 
 macro_rules! rows {
     ($($name:ident = ($key:literal, $code:literal, $msg:literal, $actions:expr);)*) => {
-        $(pub const $name: Row = Row { key: $key, code: $code, msg: $msg, actions: $actions };)*
+        $(pub const $name: Row = Row { name: stringify!($name), key: $key, code: $code, msg: $msg, actions: $actions };)*
         /// Every row, in the order of the contract.
         pub const CONTRACT: &[Row] = &[$($name,)*];
     };

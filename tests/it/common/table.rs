@@ -121,6 +121,10 @@ impl fmt::Display for Call {
 pub enum Want {
     /// Success: code 0, msg `OK`, a UUID v4 requestId.
     Ok,
+    /// Success whose `data` is exactly this.
+    OkData(Value),
+    /// Success whose `data` has this field with this value.
+    OkWith(&'static str, Value),
     /// A row without placeholders, exactly.
     Row(&'static Row),
     /// A row with its placeholders filled: this exact message.
@@ -154,16 +158,29 @@ impl Want {
     pub fn row(&self) -> Option<&'static Row> {
         match self {
             Want::Row(row) | Want::Msg(row, _) | Want::Detail(row, _, _) => Some(row),
-            Want::Ok | Want::AnyError => None,
+            Want::Ok | Want::OkData(_) | Want::OkWith(..) | Want::AnyError => None,
         }
     }
 
     /// Whether `r` is this answer; what differs when it is not.
     pub fn check(&self, r: &Value) -> Result<(), String> {
+        match self.problem(r) {
+            None => Ok(()),
+            Some(problem) => Err(format!("{problem}; got {r}")),
+        }
+    }
+
+    fn problem(&self, r: &Value) -> Option<String> {
         let request_id = r["requestId"].as_str().unwrap_or_default();
-        let problem = match self {
+        match self {
             Want::Ok => (r["code"] != 0 || r["msg"] != "OK" || !is_uuid_v4(request_id))
                 .then(|| "expected code 0, msg OK and a UUID v4 requestId".to_string()),
+            Want::OkData(data) => Want::Ok
+                .problem(r)
+                .or_else(|| (r["data"] != *data).then(|| format!("expected data {data}"))),
+            Want::OkWith(field, value) => Want::Ok.problem(r).or_else(|| {
+                (r["data"][field] != *value).then(|| format!("expected data.{field} = {value}"))
+            }),
             Want::Row(row) => {
                 assert!(
                     !row.is_template(),
@@ -197,10 +214,6 @@ impl Want {
                     || r.get("apim_status").is_some())
                 .then(|| "expected an error envelope (no apim_status)".to_string())
             }
-        };
-        match problem {
-            None => Ok(()),
-            Some(problem) => Err(format!("{problem}; got {r}")),
         }
     }
 }
