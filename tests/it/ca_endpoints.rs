@@ -78,9 +78,7 @@ fn rsa_key_file(dir: &Path) -> PathBuf {
 
 #[tokio::test]
 async fn cacert_endpoints_serve_the_roots_as_pem() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let (status, content_type, plain) = fetch(&mock, "/enos/CA/cacert").await;
     assert_eq!(status, 200);
@@ -176,9 +174,7 @@ async fn unknown_ca_kind_is_a_404_with_a_json_message() {
 
 #[tokio::test]
 async fn crl_endpoints_serve_signed_der_and_pem() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let rsa_root = mock.root("RSA").await;
     let ecc_root = mock.root("ECC").await;
@@ -248,9 +244,7 @@ async fn crl_endpoints_serve_signed_der_and_pem() {
 
 #[tokio::test]
 async fn revocations_appear_on_the_crl_with_their_reason() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let root = mock.root("RSA").await;
     let compromised = mock.apply_ok(DEV1, "crl-key-compromise").await;
@@ -311,9 +305,7 @@ async fn revocations_appear_on_the_crl_with_their_reason() {
 
 #[tokio::test]
 async fn ecc_revocations_appear_only_on_the_ecc_crl() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let ecc_root = mock.root("ECC").await;
     let ecc_cert = apply_ecc(&mock, DEV1, "crl-ecc-1").await;
@@ -350,9 +342,7 @@ async fn ecc_revocations_appear_only_on_the_ecc_crl() {
 
 #[tokio::test]
 async fn crl_last_update_follows_the_mock_clock() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let root = mock.root("RSA").await;
     let (_, before) = crl(&mock, "/enos/CA/crl/RSA").await;
@@ -400,9 +390,7 @@ async fn crl_last_update_follows_the_mock_clock() {
 
 #[tokio::test]
 async fn fresh_ca_generates_new_roots_that_still_verify() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start_with(Config {
         fresh_ca: true,
         ..Config::default()
@@ -444,9 +432,7 @@ async fn fresh_ca_generates_new_roots_that_still_verify() {
 
 #[tokio::test]
 async fn an_imported_rsa_root_is_served_and_issues() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let dir = tmp();
     let key_path = rsa_key_file(dir.path());
     let cert_path = openssl_root(
@@ -493,9 +479,7 @@ async fn an_imported_rsa_root_is_served_and_issues() {
 
 #[tokio::test]
 async fn an_imported_root_with_a_key_that_does_not_match_is_refused() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let dir = tmp();
     let key_path = rsa_key_file(dir.path());
     let cert_path = openssl_root(
@@ -526,9 +510,7 @@ async fn an_imported_root_with_a_key_that_does_not_match_is_refused() {
 
 #[tokio::test]
 async fn an_imported_pkcs1_rsa_key_is_accepted() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let dir = tmp();
     let pkcs8 = rsa_key_file(dir.path());
     let pkcs1 = dir.path().join("pkcs1.key");
@@ -565,9 +547,7 @@ async fn an_imported_pkcs1_rsa_key_is_accepted() {
 
 #[tokio::test]
 async fn an_imported_sec1_ec_key_is_accepted() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let dir = tmp();
     let sec1 = dir.path().join("sec1.key");
     openssl(&[
@@ -678,9 +658,7 @@ async fn a_missing_fixtures_file_is_refused_naming_the_path() {
 
 #[tokio::test]
 async fn a_custom_fixtures_file_is_loaded_and_reported() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let dir = tmp();
     let path = write(
         dir.path(),
@@ -778,9 +756,7 @@ async fn a_custom_fixtures_file_is_loaded_and_reported() {
 /// point) name routes it serves, for both authorities.
 #[tokio::test]
 async fn the_links_in_issued_certificates_are_served() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     for (authority, csr) in [("RSA", rsa_csr("links-rsa")), ("ECC", ec_csr("links-ecc"))] {
         let r = mock

@@ -470,9 +470,7 @@ fn bad_flag_values_are_refused() {
 
 #[tokio::test]
 async fn env_vars_configure_port_and_first_serial() {
-    let Some(()) = crate::common::needs("openssl") else {
-        return;
-    };
+    crate::common::require_tool!("openssl");
     let mut command = mock_command();
     command
         .env("ENOS_MOCK_PORT", "0")

@@ -26,9 +26,7 @@ fn serial_of(row: &Value) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_renews_of_one_certificate_exactly_one_wins() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let csrs = par(5, |round| rsa_csr(&format!("renew-race-{round}")));
     for (round, csr) in csrs.iter().enumerate() {
@@ -79,9 +77,7 @@ async fn concurrent_renews_of_one_certificate_exactly_one_wins() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_applies_get_distinct_serials_and_land_on_their_devices() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let devices = [DEV1, DEV2, DEV3];
     let csrs = par(64, |i| rsa_csr(&format!("load-{i}")));
@@ -187,9 +183,7 @@ async fn concurrent_applies_of_one_cn_on_different_devices_exactly_one_wins() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_applies_of_one_key_on_two_devices_bind_it_once() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     const KEYS: usize = 8;
     // For each key, one CSR for DEV1 and one for DEV2, with different CNs.

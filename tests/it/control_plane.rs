@@ -1249,9 +1249,7 @@ async fn reload_refuses_a_fixtures_file_that_start_up_refuses_for_its_missing_ca
 
 #[tokio::test]
 async fn health_reports_version_fixtures_roots_clock_counts_faults_journal_and_seed() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let h = health(&mock).await;
     assert_eq!(h["status"], "ok");
@@ -1350,9 +1348,7 @@ async fn health_reports_the_seed_and_the_fixtures_file() {
 
 #[tokio::test]
 async fn bulk_devices_are_real_devices_with_verifiable_certificates() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let body = json!({ "orgId": ORG, "productKey": BIDI_PRODUCT, "count": 40, "prefix": "bk", "issueAuthority": "ECC" });
     let (status, text) = mock

@@ -495,9 +495,7 @@ async fn wrong_content_type_is_tolerated() {
 
 #[tokio::test]
 async fn csr_rows() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let root = mock.root("RSA").await;
     assert!(root.starts_with("-----BEGIN CERTIFICATE-----"), "{root}");
@@ -992,9 +990,7 @@ fn bad_cert_sns() -> Vec<(Value, Want)> {
 
 #[tokio::test]
 async fn renew_and_revoke_argument_rows() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let old = sn(&mock.apply_ok(DEV1, "renew-args").await);
     let short = sn(&mock.apply_ok(SHORT_DEV, "renew-max-short").await);
@@ -1459,9 +1455,7 @@ async fn body_and_check_order_rows() {
 
 #[tokio::test]
 async fn the_csr_is_checked_before_conflicts() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     mock.apply_ok(DEV1, "order-dup").await;
     let r = apply_csr(
@@ -1733,9 +1727,7 @@ fn is_ident(c: Option<char>) -> bool {
 
 #[tokio::test]
 async fn hostile_inputs_never_give_5xx() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let huge_digits = "9".repeat(5_000);
     // Bodies that are not JSON objects: every action refuses them.

@@ -59,9 +59,7 @@ fn verify_as_client(root_pem: &str, cert_pem: &str) -> Result<(), String> {
 
 #[tokio::test]
 async fn enos_leaves_carry_the_extensions_of_the_real_enos_certificate() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let sample = enos_sample();
     let mut want = shape(&sample);
     assert_eq!(
@@ -110,9 +108,7 @@ async fn enos_leaves_carry_the_extensions_of_the_real_enos_certificate() {
 
 #[tokio::test]
 async fn the_revocation_url_follows_public_url_like_the_crl_distribution_point() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start_with(Config {
         public_url: Some("https://enos.example.test:8081".into()),
         ..Config::default()
@@ -132,9 +128,7 @@ async fn the_revocation_url_follows_public_url_like_the_crl_distribution_point()
 
 #[tokio::test]
 async fn strict_leaves_name_the_device_and_are_for_client_authentication() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = strict_mock().await;
     let health = mock.get_json("/__admin/health").await;
     assert_eq!(health["leafProfile"], "strict", "{health}");
@@ -264,9 +258,7 @@ async fn pythons_client_verifier_refuses_enos_leaves_and_accepts_strict_ones() {
 /// Bulk-loaded certificates get the profile too, naming their own device.
 #[tokio::test]
 async fn bulk_loaded_certificates_follow_the_profile() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = strict_mock().await;
     let body = json!({ "orgId": ORG, "productKey": BIDI_PRODUCT, "count": 2, "prefix": "lp:", "issueAuthority": "RSA" });
     let (status, text) = mock

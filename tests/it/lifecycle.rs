@@ -39,9 +39,7 @@ fn health_ca(health: &Value, authority: &str) -> Value {
 
 #[tokio::test]
 async fn apply_returns_the_five_fields_in_an_ok_envelope() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let r = mock
         .cert("apply", DEV1, json!({ "csr": rsa_csr("five-fields") }))
@@ -92,9 +90,7 @@ async fn apply_returns_the_five_fields_in_an_ok_envelope() {
 
 #[tokio::test]
 async fn issued_certificate_carries_the_csr_subject_and_key_and_the_right_extensions() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let csr = rsa_csr("extensions-1");
     let data = ok_data(&apply_csr(&mock, DEV1, &csr, None).await);
@@ -131,9 +127,7 @@ async fn issued_certificate_carries_the_csr_subject_and_key_and_the_right_extens
 
 #[tokio::test]
 async fn public_url_is_used_for_cert_chain_url_and_crl_distribution_point() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start_with(Config {
         public_url: Some("https://enos.example.test".into()),
         ..Config::default()
@@ -190,9 +184,7 @@ async fn apply_as_host(mock: &Mock, host: &str, cn: &str) -> Value {
 /// Bound to a wildcard address without --public-url, links name the host the client used.
 #[tokio::test]
 async fn on_a_wildcard_address_links_follow_the_host_header() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start_with(Config {
         host: "0.0.0.0".into(),
         port: 0,
@@ -273,9 +265,7 @@ async fn assert_validity(mock: &Mock, asset_id: &str, body: Value, days: i64) {
 
 #[tokio::test]
 async fn valid_day_absent_uses_the_product_default() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     assert_validity(&mock, DEV1, json!({ "csr": rsa_csr("default-bidi") }), 730).await;
     assert_validity(
@@ -289,9 +279,7 @@ async fn valid_day_absent_uses_the_product_default() {
 
 #[tokio::test]
 async fn valid_day_given_is_used_as_given() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     assert_validity(
         &mock,
@@ -340,9 +328,7 @@ async fn valid_day_given_is_used_as_given() {
 
 #[tokio::test]
 async fn valid_day_longer_than_the_root_lifetime_is_clamped_to_the_root() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let health = mock.get_json("/__admin/health").await;
     let root_not_after = rfc3339_ms(health_ca(&health, "RSA")["notAfter"].as_str().unwrap());
@@ -414,9 +400,7 @@ async fn valid_day_longer_than_the_root_lifetime_is_clamped_to_the_root() {
 
 #[tokio::test]
 async fn ecc_apply_is_signed_by_the_ecc_root() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let csr = ec_csr("ecc-1");
     let r = mock
@@ -473,9 +457,7 @@ async fn ecc_apply_is_signed_by_the_ecc_root() {
 
 #[tokio::test]
 async fn renew_without_csr_keeps_subject_and_key_and_supersedes_the_old_cert() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let old = mock.apply_ok(DEV1, "renew-1").await;
     let old_cert = old["cert"].as_str().unwrap();
@@ -536,9 +518,7 @@ async fn renew_without_csr_keeps_subject_and_key_and_supersedes_the_old_cert() {
 
 #[tokio::test]
 async fn renew_of_an_ecc_cert_without_issue_authority_stays_ecc() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let r = mock
         .cert(
@@ -572,9 +552,7 @@ async fn renew_of_an_ecc_cert_without_issue_authority_stays_ecc() {
 
 #[tokio::test]
 async fn renew_with_a_new_csr_certifies_the_new_key() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let old = mock.apply_ok(DEV1, "renew-csr").await;
     let new_csr = csr(
@@ -617,9 +595,7 @@ async fn renew_with_a_new_csr_certifies_the_new_key() {
 
 #[tokio::test]
 async fn renew_policy_keep_leaves_the_old_cert_valid() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start_with(Config {
         renew_policy: RenewPolicy::Keep,
         ..Config::default()
@@ -649,9 +625,7 @@ async fn renew_policy_keep_leaves_the_old_cert_valid() {
 
 #[tokio::test]
 async fn list_rows_have_every_field_with_the_right_types() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let before = mock.now_ms();
     let data = mock.apply_ok(DEV1, "dev1").await;
@@ -931,9 +905,7 @@ async fn product_key_and_device_key_address_all_four_actions() {
 
 #[tokio::test]
 async fn v2_1_path_is_an_alias_of_v2_0() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let base = "/connect-service/v2.1/certificates";
     let response = mock
@@ -1087,9 +1059,7 @@ async fn admin_clock_refuses_bad_bodies_with_400_and_a_message() {
 
 #[tokio::test]
 async fn admin_reset_empties_lists_and_resets_the_clock_while_serials_keep_increasing() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let first = mock.apply_ok(DEV1, "before-reset").await;
     let second = mock.apply_ok(DEV2, "before-reset-2").await;
@@ -1236,9 +1206,7 @@ async fn admin_orgs_refuses_bad_bodies_with_400() {
 
 #[tokio::test]
 async fn admin_health_reports_fixtures_cas_clock_and_counts() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let response = mock
         .http

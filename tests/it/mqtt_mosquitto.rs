@@ -64,9 +64,7 @@ fn said(out: &Output) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mosquitto_pub_logs_in_on_both_ports_and_is_refused_where_enos_refuses() {
-    let Some(()) = needs("mosquitto_pub") else {
-        return;
-    };
+    require_tool!("mosquitto_pub");
     let mock = Mock::start().await;
     let (tls_port, plain_port) = ports(&mock);
     let p = device(&mock, PLAIN_DEV).await;

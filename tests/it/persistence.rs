@@ -172,9 +172,7 @@ async fn apply(mock: &Binary, asset_id: &str, cn: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_keeps_products_devices_certificates_revocations_and_the_crls() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let dir = tmp();
     let state = dir.path().join("state.db");
     let mock = Binary::start(&state);
@@ -274,9 +272,7 @@ struct Acked {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_during_a_load_loses_nothing_acknowledged_and_leaves_nothing_half_written() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     const CLIENTS: usize = 16;
     const PER_CLIENT: usize = 60;
     let dir = tmp();
@@ -380,9 +376,7 @@ async fn kill_9_during_a_load_loses_nothing_acknowledged_and_leaves_nothing_half
 /// The roots a file was made under are the only ones it starts with.
 #[tokio::test]
 async fn a_file_of_other_roots_is_refused_naming_both_fingerprints() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let dir = tmp();
     let state = dir.path().join("state.db");
     let mock = Mock::build(MockServer::builder().state(&state)).await;
@@ -435,9 +429,7 @@ async fn a_file_of_a_newer_schema_version_is_refused() {
 
 #[tokio::test]
 async fn reset_goes_back_to_the_fixtures_in_the_file_and_serials_keep_counting() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let dir = tmp();
     let state = dir.path().join("state.db");
     let mock = Mock::build(MockServer::builder().state(&state)).await;

@@ -576,9 +576,7 @@ async fn products_work_in_an_org_declared_through_the_control_api() {
 
 #[tokio::test]
 async fn fixture_products_and_devices_are_served_by_the_enos_apis() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     // (productKey, biDirectionalAuth, defaultValidDay, maxValidDay) as fixtures/default.json declares.
     for (key, bidi, default, max) in [
@@ -903,9 +901,7 @@ async fn product_update_refusing_default_above_max_leaves_the_product_unchanged(
 
 #[tokio::test]
 async fn certificate_rules_follow_validity_changes_at_once() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let key = create_product(&mock, json!({ "maxValidDay": 100 })).await;
     let dev = new_device(&mock, &key).await;
@@ -1409,9 +1405,7 @@ async fn device_update_with_a_bad_value_changes_nothing() {
 
 #[tokio::test]
 async fn deleting_a_device_revokes_its_valid_certificates() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let key = create_product(&mock, json!({})).await;
     let created = create_device(&mock, &key, json!({ "deviceKey": "doomed" })).await;
@@ -1501,9 +1495,7 @@ async fn deleting_a_device_revokes_its_valid_certificates() {
 
 #[tokio::test]
 async fn deleting_a_device_leaves_its_expired_certificates_off_the_crl() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let key = create_product(&mock, json!({ "maxValidDay": 1 })).await;
     let dev = new_device(&mock, &key).await;
@@ -1530,9 +1522,7 @@ async fn deleting_a_device_leaves_its_expired_certificates_off_the_crl() {
 
 #[tokio::test]
 async fn a_deleted_devices_subject_and_key_can_be_used_again() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let key = create_product(&mock, json!({})).await;
     let dev1 = create_device(&mock, &key, json!({ "deviceKey": "reused" })).await;
@@ -1584,9 +1574,7 @@ async fn a_deleted_devices_subject_and_key_can_be_used_again() {
 
 #[tokio::test]
 async fn enos_apis_alone_take_a_device_through_its_whole_lifecycle() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let root = mock.root("RSA").await;
 
@@ -2001,9 +1989,7 @@ async fn without_a_seed_two_mocks_differ() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_device_deleted_amid_applies_leaves_no_valid_certificate_behind() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let product_key = create_product(&mock, json!({})).await;
     let dir = tmp();

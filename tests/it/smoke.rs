@@ -7,9 +7,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn openssl_made_csrs_are_certified_and_openssl_verifies_them() {
-    let Some(()) = needs("openssl") else {
-        return;
-    };
+    require_tool!("openssl");
     let mock = Mock::start().await;
     for (spec, authority, cn) in [
         ("rsa:2048", "RSA", "smoke-rsa"),

@@ -209,9 +209,7 @@ fn subject_der(csr_pem: &str) -> Vec<u8> {
 
 #[test]
 fn in_process_csrs_carry_the_subject_openssl_would_write_byte_for_byte() {
-    let Some(()) = super::needs("openssl") else {
-        return;
-    };
+    super::require_tool!("openssl");
     for subj in [
         subject("same-as-openssl"),
         "/C=CN/ST=Beijing/L=Beijing/O=EnOS/CN=renew-csr-2/OU=Ops".to_string(),

@@ -20,6 +20,7 @@ mod tools;
 
 pub use enos::*;
 pub use keys::*;
+pub(crate) use tools::require_tool;
 pub use tools::{needs, or_skip, Missing};
 
 // The library API the tests use, imported in this one place.

@@ -4,7 +4,7 @@
 //! elsewhere it prints `SKIP` on stderr and returns early, passing.
 //!
 //! ```ignore
-//! let Some(()) = needs("mosquitto_pub") else { return };
+//! require_tool!("mosquitto_pub"); // a program on PATH: returns early when skipped
 //! let Some(python) = or_skip("the SDK's virtual environment", venv(..)) else { return };
 //! ```
 
@@ -58,6 +58,17 @@ pub fn needs(program: &'static str) -> Option<()> {
         .clone();
     or_skip(program, found)
 }
+
+/// The first line of a test that needs a program on PATH (`openssl`, `mosquitto_pub`):
+/// the test returns here when [`needs`] skips it.
+macro_rules! require_tool {
+    ($program:literal) => {
+        let Some(()) = $crate::common::needs($program) else {
+            return;
+        };
+    };
+}
+pub(crate) use require_tool;
 
 /// Runs `program` with a harmless argument: found when it starts.
 fn find(program: &str) -> Result<(), Missing> {
