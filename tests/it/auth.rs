@@ -3,7 +3,7 @@
 //! hand: these tests use their own HTTP client, never the harness's lenient token.
 
 use crate::common::contract::*;
-use crate::common::table::{assert_want, Want};
+use crate::common::table::{assert_want, Want, CERTS};
 use crate::common::*;
 use aws_lc_rs::digest::{digest, SHA256};
 use base64::engine::general_purpose::STANDARD;
@@ -17,7 +17,6 @@ const OTHER_APP_KEY: &str = "b7e0c2d4-1f3a-4c5e-8a9b-2c4d6e8f0a1b";
 const OTHER_APP_SECRET: &str = "e3f5a7b9-c1d3-4e5f-a7b9-c1d3e5f7a9b1";
 
 const UNAUTHORIZED: &str = r#"{"message":"Invalid authentication credentials"}"#;
-const CERTS: &str = "/connect-service/v2.0/certificates";
 
 /// B10: an app that reaches into another org.
 fn denied(org: &str) -> Want {

@@ -41,7 +41,7 @@ fn on(action: &str, asset_id: &str, body: Value) -> Call {
 }
 
 /// POST with a raw JSON text body (for bodies `json!` cannot write).
-fn text(query: impl Into<String>, body: &str) -> Call {
+fn post_text(query: impl Into<String>, body: &str) -> Call {
     Call::cert_with(Method::POST, query, Body::Text(body.to_string()))
 }
 
@@ -1118,7 +1118,7 @@ async fn renew_and_revoke_argument_rows() {
         }
         // A 30-digit JSON number.
         cases.push(case(
-            text(
+            post_text(
                 q(action, DEV1),
                 r#"{"certSn": 123456789012345678901234567890}"#,
             ),
@@ -1400,13 +1400,13 @@ async fn body_and_check_order_rows() {
             ),
         ] {
             cases.push(case(
-                text(q(action, DEV1), body),
+                post_text(q(action, DEV1), body),
                 Want::argument("body", reason),
             ));
         }
         for body in ["[1, 2]", "[{\"certSn\": 1000}]", "\"csr\"", "42", "null"] {
             cases.push(case(
-                text(q(action, DEV1), body),
+                post_text(q(action, DEV1), body),
                 Want::argument("body", "the request body must be a JSON object"),
             ));
         }
@@ -1431,7 +1431,7 @@ async fn body_and_check_order_rows() {
             Want::Row(&CERT_SN_NEGATIVE),
         ),
         case(
-            text(
+            post_text(
                 format!("action=revoke&orgId={NO_ORG}&assetId={DEV1}"),
                 "{broken",
             ),
