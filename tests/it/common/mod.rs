@@ -93,21 +93,9 @@ impl Mock {
         .await
     }
 
-    /// A certificate call with a raw query; list is a GET, the rest POST.
+    /// A certificate call with a raw query; list is a GET, the rest POST (HTTP 200 asserted).
     pub async fn cert_query(&self, query: &str, body: Value) -> Value {
-        let url = self.url(&format!("/connect-service/v2.0/certificates?{query}"));
-        let request = if query.contains("action=list") {
-            self.http.get(url)
-        } else {
-            self.http.post(url).json(&body)
-        };
-        let response = request.send().await.expect("request sent");
-        assert_eq!(
-            response.status(),
-            200,
-            "EnOS business calls answer HTTP 200"
-        );
-        response.json().await.expect("JSON envelope")
+        table::Call::cert(query, body).envelope(self).await
     }
 
     /// POST with a raw body, returning status and text.

@@ -163,10 +163,10 @@ impl Want {
     }
 
     /// Whether `r` is this answer; what differs when it is not.
-    pub fn check(&self, r: &Value) -> Result<(), String> {
+    pub fn check(&self, r: &Value) -> Result<(), Mismatch> {
         match self.problem(r) {
             None => Ok(()),
-            Some(problem) => Err(format!("{problem}; got {r}")),
+            Some(problem) => Err(Mismatch(format!("{problem}; got {r}"))),
         }
     }
 
@@ -190,8 +190,15 @@ impl Want {
                 error(r, row.code, |msg| msg == row.msg)
                     .map(|e| format!("expected {} {:?}: {e}", row.code, row.msg))
             }
-            Want::Msg(row, expected) => error(r, row.code, |msg| msg == expected)
-                .map(|e| format!("expected {} {expected:?}: {e}", row.code)),
+            Want::Msg(row, expected) => {
+                assert!(
+                    expected.starts_with(row.prefix()),
+                    "{expected:?} is not a message of {}",
+                    row.key
+                );
+                error(r, row.code, |msg| msg == expected)
+                    .map(|e| format!("expected {} {expected:?}: {e}", row.code))
+            }
             Want::Detail(row, message, part) => {
                 let head = row.detailed(message, "");
                 error(r, row.code, |msg| {
@@ -217,6 +224,11 @@ impl Want {
         }
     }
 }
+
+/// What an answer has that its case did not want.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Mismatch(pub String);
 
 /// An error envelope of `code` whose msg passes `msg_ok`, with null data and a requestId.
 fn error(r: &Value, code: i64, msg_ok: impl Fn(&str) -> bool) -> Option<&'static str> {
@@ -261,9 +273,9 @@ pub async fn check(mock: &Mock, cases: impl IntoIterator<Item = Case>) {
         count += 1;
         let (status, text) = call.send(mock).await;
         let result = match serde_json::from_str::<Value>(&text) {
-            _ if status != 200 => Err(format!("HTTP {status}: {text}")),
+            _ if status != 200 => Err(Mismatch(format!("HTTP {status}: {text}"))),
             Ok(r) => want.check(&r),
-            Err(e) => Err(format!("not JSON ({e}): {text}")),
+            Err(e) => Err(Mismatch(format!("not JSON ({e}): {text}"))),
         };
         if let Err(e) = result {
             failures.push(format!("{call}\n    {e}"));
