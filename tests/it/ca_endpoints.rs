@@ -759,15 +759,7 @@ async fn the_links_in_issued_certificates_are_served() {
     require_tool!("openssl");
     let mock = Mock::start().await;
     for (authority, csr) in [("RSA", rsa_csr("links-rsa")), ("ECC", ec_csr("links-ecc"))] {
-        let r = mock
-            .cert(
-                "apply",
-                DEV1,
-                json!({ "csr": csr, "issueAuthority": authority }),
-            )
-            .await;
-        assert_eq!(r["code"], 0, "{r}");
-        let data = &r["data"];
+        let data = &ok_data(&apply_csr(&mock, DEV1, &csr, Some(authority)).await);
         let base = mock.server.url();
         let chain = data["certChainURL"].as_str().unwrap();
         let root = mock

@@ -41,15 +41,7 @@ async fn apply(mock: &Mock, authority: &str, cn: &str) -> Value {
         "RSA" => rsa_csr(cn),
         _ => ec_csr(cn),
     };
-    let r = mock
-        .cert(
-            "apply",
-            DEV1,
-            json!({ "csr": csr, "issueAuthority": authority }),
-        )
-        .await;
-    assert_eq!(r["code"], 0, "{r}");
-    r["data"].clone()
+    ok_data(&apply_csr(mock, DEV1, &csr, Some(authority)).await)
 }
 
 /// `openssl verify -purpose sslclient`: chains to the root and may be a TLS client.
