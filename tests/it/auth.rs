@@ -909,7 +909,7 @@ async fn an_oversized_chunked_body_is_still_413_behind_the_gateway() {
         let mut tcp = std::net::TcpStream::connect(addr).unwrap();
         let chunk = "A".repeat(4096);
         let request = format!(
-            "POST {CERTS}?action=apply&orgId={ORG}&assetId={DEV1} HTTP/1.1\r\nhost: mock\r\n\
+            "POST {CERTS}?action=apply&orgId={ORG}&assetId={DEV1} HTTP/1.1\r\nhost: localhost\r\n\
              apim-accesstoken: test-token\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n\
              {:x}\r\n{chunk}\r\n0\r\n\r\n",
             chunk.len()

@@ -482,7 +482,7 @@ async fn after_a_failed_write_nothing_is_acknowledged_each_call_in_its_own_inter
     let journaled: Vec<_> = mock
         .requests()
         .into_iter()
-        .map(|e| (e.action, e.code))
+        .map(|e| (e.action.map(|a| a.to_string()), e.code))
         .collect();
     assert!(
         journaled.contains(&(Some("list".to_string()), Some(99500))),
