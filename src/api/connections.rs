@@ -11,7 +11,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::app::conversation::{Command, CommandError, MAX_REPLY_TIMEOUT_MS};
-use crate::app::sessions::{payload_text, RecentMessage, SessionInfo};
+use crate::app::sessions::{RecentMessage, SessionInfo};
 use crate::app::AppState;
 use crate::domain::model::{DeviceId, DeviceNames};
 
@@ -207,7 +207,7 @@ pub(crate) async fn publish(
             let reply = outcome.reply.map(|(topic, payload)| ReplyView {
                 topic,
                 payload: serde_json::from_slice(&payload)
-                    .unwrap_or_else(|_| Value::String(payload_text(&payload))),
+                    .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&payload).into())),
             });
             envelope::json(
                 StatusCode::OK,

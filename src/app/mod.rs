@@ -5,6 +5,7 @@
 pub mod conversation;
 pub mod faults;
 pub mod fixtures_source;
+pub mod guard;
 pub mod health;
 pub mod sessions;
 pub mod state_view;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub journal: Arc<Journal>,
     pub faults: Arc<Faults>,
     pub fixtures: Arc<RwLock<FixturesSource>>,
+    /// Who may call what over HTTP: Host names, cross-origin writes, the admin token.
+    pub guard: Arc<guard::Guard>,
     /// The device sessions: bound device ports and live sessions.
     pub sessions: Arc<sessions::Sessions>,
     /// Commands waiting for the device's reply.

@@ -12,7 +12,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, Notify};
 
 use crate::domain::model::DeviceNames;
-use crate::journal::bounded;
+use crate::journal::{Field, Text};
 use crate::service::conversation::topics::matches;
 
 /// Messages waiting to be written to one session; past that the session is not reading
@@ -20,8 +20,6 @@ use crate::service::conversation::topics::matches;
 pub const OUTBOX: usize = 256;
 /// Messages of each session kept for the dashboard.
 pub const RECENT: usize = 20;
-/// Longest payload text kept per recent message.
-pub const RECENT_PAYLOAD: usize = 512;
 
 /// The bound ports, as `/__admin/health` shows them under `mqtt`.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
@@ -85,8 +83,9 @@ pub struct RecentMessage {
     pub time: i64,
     /// `up` (from the device) or `down`.
     pub direction: &'static str,
-    pub topic: String,
-    pub payload: String,
+    pub topic: Text,
+    /// Cut as the journal cuts it.
+    pub payload: Text,
 }
 
 #[derive(Debug, Default)]
@@ -105,18 +104,6 @@ pub struct Session {
     kill: Notify,
     outbox: mpsc::Sender<Outgoing>,
     state: Mutex<SessionState>,
-}
-
-/// The text of a payload: as is when UTF-8, `hex:` and its bytes otherwise.
-pub fn payload_text(payload: &[u8]) -> String {
-    match std::str::from_utf8(payload) {
-        Ok(text) => text.to_string(),
-        Err(_) => {
-            let shown = &payload[..payload.len().min(RECENT_PAYLOAD)];
-            let hex: String = shown.iter().map(|b| format!("{b:02x}")).collect();
-            format!("hex:{hex}")
-        }
-    }
 }
 
 impl Session {
@@ -186,8 +173,8 @@ impl Session {
         s.recent.push_back(RecentMessage {
             time,
             direction,
-            topic: topic.to_string(),
-            payload: bounded(payload_text(payload), RECENT_PAYLOAD),
+            topic: Text::new(Field::Topic, topic),
+            payload: Text::lossy(Field::Payload, payload),
         });
     }
 
@@ -389,11 +376,8 @@ mod tests {
         let recent = s.recent();
         assert_eq!(recent.len(), RECENT);
         assert_eq!(recent[0].time, 5);
-        assert!(recent[0].payload.starts_with("hex:ffff"));
-        assert!(
-            recent[0].payload.len() < RECENT_PAYLOAD + 64,
-            "{}",
-            recent[0].payload.len()
-        );
+        let shown = recent[0].payload.as_str();
+        assert!(shown.starts_with("\u{fffd}"), "{shown}");
+        assert!(shown.ends_with("…[truncated 1830 bytes]"), "{shown}");
     }
 }

@@ -8,9 +8,10 @@ use std::time::Instant;
 use super::client_cert::ClientCert;
 use super::session::{Authenticator, ConnectOutcome, ConnectRequest, Decision, Handler, Verdict};
 use crate::app::conversation::ConnectRefusal;
-use crate::app::sessions::{payload_text, Outgoing, Session, SessionInfo};
+use crate::app::sessions::{Outgoing, Session, SessionInfo};
 use crate::app::AppState;
-use crate::journal::{bounded, Entry, MqttFields, MAX_PAYLOAD};
+use crate::auth::refusal_log::RefusalLog;
+use crate::journal::{Entry, Field, MqttFields, Text};
 use crate::service::conversation::topics::TopicRefusal;
 use crate::service::conversation::{LoginRequest, PresentedCert, RefusalKind};
 
@@ -22,21 +23,32 @@ const NOT_AUTHORISED: u8 = 5;
 /// The app behind the MQTT listeners.
 pub struct Bridge {
     app: AppState,
+    /// Refused attempts are logged at most 10 a second (anyone can make them).
+    refusal_log: RefusalLog,
 }
 
 impl Bridge {
     pub fn new(app: AppState) -> Self {
-        Bridge { app }
+        Bridge {
+            app,
+            refusal_log: RefusalLog::default(),
+        }
     }
 
     /// One MQTT entry in the request journal; `method` is the MQTT packet it is about.
-    fn record(&self, method: &str, action: &str, code: Option<i64>, fields: MqttFields) {
+    fn record(
+        &self,
+        method: &'static str,
+        action: &'static str,
+        code: Option<i64>,
+        fields: MqttFields,
+    ) {
         self.app.journal.record(Entry {
             time_ms: self.app.service.clock.now_ms(),
-            method: method.into(),
-            path: String::new(),
-            query: String::new(),
-            action: Some(action.into()),
+            method: Text::new(Field::Method, method),
+            path: Text::default(),
+            query: Text::default(),
+            action: Some(Text::new(Field::Action, action)),
             status: 0,
             code,
             latency_ms: 0.0,
@@ -49,7 +61,7 @@ impl Bridge {
 
     fn cert_fields(cert: Option<&ClientCert>) -> MqttFields {
         MqttFields {
-            cert_sn: cert.map(|c| c.serial.clone()),
+            cert_sn: cert.map(|c| Text::new(Field::Serial, &c.serial)),
             authority: cert.and_then(|c| c.authority).map(|a| a.as_str()),
             ..MqttFields::default()
         }
@@ -57,8 +69,8 @@ impl Bridge {
 
     fn device_fields(session: &Session) -> MqttFields {
         MqttFields {
-            product_key: Some(session.info.product_key.clone()),
-            device_key: Some(session.info.device_key.clone()),
+            product_key: Some(Text::new(Field::Key, &session.info.product_key)),
+            device_key: Some(Text::new(Field::Key, &session.info.device_key)),
             ..MqttFields::default()
         }
     }
@@ -85,12 +97,12 @@ impl Bridge {
             code,
             MqttFields {
                 direction: Some(direction),
-                topic: Some(bounded(topic.to_string(), MAX_PAYLOAD)),
-                payload: Some(bounded(payload_text(payload), MAX_PAYLOAD)),
+                topic: Some(Text::new(Field::Topic, topic)),
+                payload: Some(Text::lossy(Field::Payload, payload)),
                 qos: Some(qos),
                 bytes: Some(payload.len()),
                 outcome: refusal.as_ref().map(|_| "refused"),
-                reason: refusal,
+                reason: refusal.map(|r| Text::from_string(Field::Reason, r)),
                 ..Self::device_fields(session)
             },
         );
@@ -98,23 +110,23 @@ impl Bridge {
 
     /// A TLS handshake the broker refused (bad chain, revoked, expired) or that timed out.
     pub fn handshake_refused(&self, peer: SocketAddr, cert: Option<&ClientCert>, reason: &str) {
-        tracing::info!(
-            %peer,
-            cert_sn = cert.map(|c| c.serial.as_str()),
-            authority = cert.and_then(|c| c.authority).map(|a| a.as_str()),
-            outcome = "refused",
-            "mqtt.connect: TLS {reason}"
-        );
-        self.record(
-            "CONNECT",
-            "mqtt.connect",
-            None,
-            MqttFields {
-                outcome: Some("refused"),
-                reason: Some(format!("TLS {reason}")),
-                ..Self::cert_fields(cert)
-            },
-        );
+        let fields = MqttFields {
+            outcome: Some("refused"),
+            reason: Some(Text::new(Field::Reason, &format!("TLS {reason}"))),
+            ..Self::cert_fields(cert)
+        };
+        if let Some(suppressed) = self.refusal_log.admit() {
+            tracing::info!(
+                %peer,
+                cert_sn = fields.cert_sn.as_ref().map(Text::as_str),
+                authority = fields.authority,
+                outcome = "refused",
+                suppressed,
+                "mqtt.connect: {}",
+                fields.reason.as_ref().map_or("", Text::as_str)
+            );
+        }
+        self.record("CONNECT", "mqtt.connect", None, fields);
     }
 }
 
@@ -156,9 +168,12 @@ impl Authenticator for Bridge {
                         None,
                         MqttFields {
                             outcome: Some("accepted"),
-                            reason: Some(format!(
-                                "session {} took over session {} of the same client id (MQTT-3.1.4-2)",
-                                opened.session.info.id, old.info.id
+                            reason: Some(Text::new(
+                                Field::Reason,
+                                &format!(
+                                    "session {} took over session {} of the same client id (MQTT-3.1.4-2)",
+                                    opened.session.info.id, old.info.id
+                                ),
                             )),
                             ..Self::device_fields(&opened.session)
                         },
@@ -193,34 +208,41 @@ impl Authenticator for Bridge {
 
 impl Handler for Bridge {
     fn connect(&self, outcome: &ConnectOutcome<'_>) {
-        // Never the password (nor its hash): user name and client id only.
-        tracing::info!(
-            peer = ?outcome.peer,
-            transport = outcome.transport.name(),
-            product_key = outcome.login.map(|l| l.product_key.as_str()),
-            device_key = outcome.login.map(|l| l.device_key.as_str()),
-            cert_sn = outcome.cert.map(|c| c.serial.as_str()),
-            outcome = if outcome.refusal.is_some() { "refused" } else { "accepted" },
-            reason = outcome.refusal.as_deref(),
-            session_id = outcome.session_id,
-            "mqtt.connect"
-        );
-        self.record(
-            "CONNECT",
-            "mqtt.connect",
-            None,
-            MqttFields {
-                product_key: outcome.login.map(|l| l.product_key.clone()),
-                device_key: outcome.login.map(|l| l.device_key.clone()),
-                outcome: Some(if outcome.refusal.is_some() {
-                    "refused"
-                } else {
-                    "accepted"
-                }),
-                reason: outcome.refusal.clone(),
-                ..Self::cert_fields(outcome.cert)
-            },
-        );
+        // Bounded once, here: the journal entry and the log line show the same text; never
+        // the password (nor its hash): user name and client id only.
+        let fields = MqttFields {
+            product_key: outcome.login.map(|l| Text::new(Field::Key, &l.product_key)),
+            device_key: outcome.login.map(|l| Text::new(Field::Key, &l.device_key)),
+            outcome: Some(if outcome.refusal.is_some() {
+                "refused"
+            } else {
+                "accepted"
+            }),
+            reason: outcome
+                .refusal
+                .as_deref()
+                .map(|r| Text::new(Field::Reason, r)),
+            ..Self::cert_fields(outcome.cert)
+        };
+        let suppressed = match outcome.refusal {
+            None => Some(0),
+            Some(_) => self.refusal_log.admit(),
+        };
+        if let Some(suppressed) = suppressed {
+            tracing::info!(
+                peer = ?outcome.peer,
+                transport = outcome.transport.name(),
+                product_key = fields.product_key.as_ref().map(Text::as_str),
+                device_key = fields.device_key.as_ref().map(Text::as_str),
+                cert_sn = fields.cert_sn.as_ref().map(Text::as_str),
+                outcome = fields.outcome,
+                reason = fields.reason.as_ref().map(Text::as_str),
+                session_id = outcome.session_id,
+                suppressed,
+                "mqtt.connect"
+            );
+        }
+        self.record("CONNECT", "mqtt.connect", None, fields);
     }
 
     fn publish(
@@ -266,10 +288,10 @@ impl Handler for Bridge {
             "mqtt.subscribe",
             None,
             MqttFields {
-                topic: Some(bounded(filter.to_string(), MAX_PAYLOAD)),
+                topic: Some(Text::new(Field::Topic, filter)),
                 qos: granted,
                 outcome: Some(outcome),
-                reason,
+                reason: reason.map(|r| Text::from_string(Field::Reason, r)),
                 ..Self::device_fields(session)
             },
         );
@@ -281,7 +303,11 @@ impl Handler for Bridge {
     }
 
     fn sent(&self, session: &Session, message: &Outgoing) {
-        tracing::debug!(session_id = session.info.id, topic = %message.topic, "mqtt.publish down");
+        tracing::debug!(
+            session_id = session.info.id,
+            topic = Text::new(Field::Topic, &message.topic).as_str(),
+            "mqtt.publish down"
+        );
         self.message(
             session,
             "down",
@@ -294,13 +320,18 @@ impl Handler for Bridge {
 
     fn closed(&self, session: &Session, why: &str) {
         self.app.device_closed(session);
-        tracing::info!(session_id = session.info.id, why, "mqtt session closed");
+        let why = Text::new(Field::Reason, why);
+        tracing::info!(
+            session_id = session.info.id,
+            why = why.as_str(),
+            "mqtt session closed"
+        );
         self.record(
             "DISCONNECT",
             "mqtt.disconnect",
             None,
             MqttFields {
-                reason: Some(why.to_string()),
+                reason: Some(why),
                 ..Self::device_fields(session)
             },
         );

@@ -142,6 +142,8 @@ pub trait Handler: Send + Sync {
 
 enum Read {
     Packet(Packet),
+    /// A first packet of this type (not CONNECT), known from its first byte.
+    NotConnect(u8),
     Closed,
     /// A CONNECT of a protocol other than MQTT 3.1.1 (name and level as sent).
     OtherProtocol(String, u8),
@@ -150,36 +152,19 @@ enum Read {
     Io(String),
 }
 
-/// A packet's type, for logs and reasons: never its content (a CONNECT holds the password).
-fn packet_name(packet: &Packet) -> &'static str {
-    match packet {
-        Packet::Connect(_) => "CONNECT",
-        Packet::ConnAck(_) => "CONNACK",
-        Packet::Publish(_) => "PUBLISH",
-        Packet::PubAck(_) => "PUBACK",
-        Packet::PubRec(_) => "PUBREC",
-        Packet::PubRel(_) => "PUBREL",
-        Packet::PubComp(_) => "PUBCOMP",
-        Packet::Subscribe(_) => "SUBSCRIBE",
-        Packet::SubAck(_) => "SUBACK",
-        Packet::Unsubscribe(_) => "UNSUBSCRIBE",
-        Packet::UnsubAck(_) => "UNSUBACK",
-        Packet::PingReq => "PINGREQ",
-        Packet::PingResp => "PINGRESP",
-        Packet::Disconnect => "DISCONNECT",
-    }
-}
-
 impl Read {
+    /// A short fixed description: what a client sent is never printed (a packet can hold
+    /// 256 KB), only its kind and the numbers the framing read.
     fn why(&self) -> String {
         match self {
             Read::Packet(p) => format!("unexpected {}", packet_name(p)),
+            Read::NotConnect(kind) => format!("unexpected {}", type_name(*kind)),
             Read::Closed => "closed by the device".into(),
-            Read::OtherProtocol(name, level) => format!("protocol {name} level {level}"),
-            Read::Malformed(mqttbytes::Error::PayloadSizeLimitExceeded(n)) => {
-                format!("packet of {n} bytes exceeds the limit")
+            Read::OtherProtocol(name, level) => {
+                let name: String = name.chars().take(16).collect();
+                format!("protocol {name} level {level}")
             }
-            Read::Malformed(e) => format!("malformed packet: {e:?}"),
+            Read::Malformed(e) => malformed(e),
             Read::Io(e) => e.clone(),
         }
     }
@@ -212,6 +197,70 @@ fn other_protocol(buf: &[u8]) -> Option<Option<(String, u8)>> {
     Some((name != "MQTT" || level != 4).then_some((name, level)))
 }
 
+/// The packet's type as MQTT names it.
+fn packet_name(packet: &Packet) -> &'static str {
+    type_name(match packet {
+        Packet::Connect(_) => 1,
+        Packet::ConnAck(_) => 2,
+        Packet::Publish(_) => 3,
+        Packet::PubAck(_) => 4,
+        Packet::PubRec(_) => 5,
+        Packet::PubRel(_) => 6,
+        Packet::PubComp(_) => 7,
+        Packet::Subscribe(_) => 8,
+        Packet::SubAck(_) => 9,
+        Packet::Unsubscribe(_) => 10,
+        Packet::UnsubAck(_) => 11,
+        Packet::PingReq => 12,
+        Packet::PingResp => 13,
+        Packet::Disconnect => 14,
+    })
+}
+
+/// The name of packet type `kind` (the high nibble of a packet's first byte).
+fn type_name(kind: u8) -> &'static str {
+    match kind {
+        1 => "CONNECT",
+        2 => "CONNACK",
+        3 => "PUBLISH",
+        4 => "PUBACK",
+        5 => "PUBREC",
+        6 => "PUBREL",
+        7 => "PUBCOMP",
+        8 => "SUBSCRIBE",
+        9 => "SUBACK",
+        10 => "UNSUBSCRIBE",
+        11 => "UNSUBACK",
+        12 => "PINGREQ",
+        13 => "PINGRESP",
+        14 => "DISCONNECT",
+        _ => "a reserved packet type",
+    }
+}
+
+/// Why bytes could not be read as an MQTT 3.1.1 packet.
+fn malformed(e: &mqttbytes::Error) -> String {
+    use mqttbytes::Error as E;
+    let what = match e {
+        E::PayloadSizeLimitExceeded(n) => return format!("packet of {n} bytes exceeds the limit"),
+        E::InvalidPacketType(t) => return format!("malformed packet: unknown packet type {t}"),
+        E::InvalidQoS(q) => return format!("malformed packet: QoS {q}"),
+        E::InvalidProtocolLevel(l) => return format!("malformed packet: protocol level {l}"),
+        E::NotConnect(_) | E::UnexpectedConnect => "unexpected packet type",
+        E::InvalidConnectReturnCode(_) | E::InvalidReason(_) => "invalid return code",
+        E::InvalidProtocol => "protocol name is not MQTT",
+        E::PacketIdZero => "packet id 0",
+        E::TopicNotUtf8 => "topic is not UTF-8",
+        E::MalformedRemainingLength => "malformed remaining length",
+        E::PayloadTooLong | E::PayloadSizeIncorrect | E::BoundaryCrossed(_) => {
+            "lengths do not add up"
+        }
+        E::PayloadRequired => "payload missing",
+        _ => "bad packet format",
+    };
+    format!("malformed packet: {what}")
+}
+
 /// Frames packets from the stream with a bounded buffer.
 struct Framed<S> {
     stream: S,
@@ -235,10 +284,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
         }
     }
 
-    /// The first packet: a CONNECT of another protocol is recognised before it is framed
-    /// (MQTT 5 properties do not parse as 3.1.1).
+    /// The first packet, which must be CONNECT: any other type is refused from its first
+    /// byte, before the rest of it (up to the packet limit) is read into memory, and a
+    /// CONNECT of another protocol is recognised before it is framed (MQTT 5 properties
+    /// do not parse as 3.1.1).
     async fn first(&mut self) -> Read {
         loop {
+            if let Some(kind) = self.buf.first().map(|b| b >> 4) {
+                if (2..=14).contains(&kind) {
+                    return Read::NotConnect(kind);
+                }
+            }
             match other_protocol(&self.buf) {
                 Some(Some((name, level))) => return Read::OtherProtocol(name, level),
                 Some(None) => return self.read().await,
@@ -389,10 +445,11 @@ impl Connection<'_> {
                 return None;
             }
             Read::Packet(other) => {
-                self.refused(
-                    None,
-                    format!("first packet is not CONNECT: {}", packet_name(&other)),
-                );
+                self.refused(None, format!("first packet is {}", packet_name(&other)));
+                return None;
+            }
+            Read::NotConnect(kind) => {
+                self.refused(None, format!("first packet is {}", type_name(kind)));
                 return None;
             }
             Read::Closed => {

@@ -395,7 +395,7 @@ async fn requests_are_answered_on_their_reply_topic_to_subscribers_only() {
     let last = journal(&mock, "mqtt.publish").await.pop().unwrap();
     assert_eq!(
         last["payload"],
-        format!("{}…[truncated 3976 bytes]", &big[..1024])
+        format!("{}…[truncated 4488 bytes]", &big[..512])
     );
     assert_eq!(last["bytes"], 5000);
 }
@@ -940,4 +940,256 @@ async fn the_reply_codes_are_in_the_error_catalogue() {
             702, 705, 770, 740, 742, 746
         ]
     );
+}
+
+/// Every reply row of the contract over the wire, in one table: what a device publishes,
+/// where, and the row (with its detail) EnOS answers; `None` is a step that succeeds.
+#[tokio::test]
+async fn every_reply_row_over_the_wire() {
+    use crate::common::contract::Row;
+    use crate::common::contract::*;
+    use sha2::Digest;
+    let mock = Mock::start().await;
+    let gw = device(&mock, PLAIN_DEV).await;
+    let sub1 = device(&mock, SUB1).await;
+    let sub2 = device(&mock, "Sb5wH2kR").await;
+    let meter = device(&mock, DEV1).await;
+    let mut g = Client::login(&mock, connect(&gw, &gw.secret)).await;
+    g.subscribe(&[
+        &sys(&gw, "#"),
+        &format!("/ext/session/{}/{}/#", gw.product_key, gw.device_key),
+    ])
+    .await;
+    let mut s = Client::login(&mock, connect(&sub1, &sub1.secret)).await;
+    s.subscribe(&[&sys(&sub1, "#")]).await;
+
+    let sign = |d: &Device, secret: &str| {
+        let content = format!(
+            "clientIdc1deviceKey{}productKey{}timestamp1700000000000{secret}",
+            d.device_key, d.product_key
+        );
+        crate::mqtt::hex(&sha2::Sha256::digest(content.as_bytes()))
+    };
+    let signed = |d: &Device, secret: &str, mode: &str| {
+        json!({"productKey": d.product_key, "deviceKey": d.device_key, "clientId": "c1",
+            "timestamp": "1700000000000", "signMethod": "hmacsha256", "secureMode": mode,
+            "sign": sign(d, secret)})
+    };
+    let req = |method: &str, params: Value| request("t", method, params).to_string().into_bytes();
+    let ghost = Device {
+        device_key: "nobody".into(),
+        ..device(&mock, SUB1).await
+    };
+    let big = format!(
+        "{{\"id\":\"big\",\"method\":\"thing.measurepoint.post\",\"params\":{{\"measurepoints\":{{\"x\":\"{}\"}}}}}}",
+        "y".repeat(600 * 1024)
+    );
+    // (who, topic tail, payload, expected row and detail; None: 200)
+    type Step<'a> = (bool, &'a str, Vec<u8>, Option<(&'a Row, &'a str)>);
+    let post = "thing/measurepoint/post";
+    let steps: Vec<Step> = vec![
+        (true, post, vec![], Some((&MQTT_PAYLOAD_EMPTY, ""))),
+        (
+            true,
+            post,
+            b"{oops".to_vec(),
+            Some((
+                &MQTT_PAYLOAD_FORMAT,
+                "key must be a string at line 1 column 2",
+            )),
+        ),
+        (
+            true,
+            post,
+            br#"{"id":"t","params":{}}"#.to_vec(),
+            Some((&MQTT_METHODS_NOT_CONSISTENT, "method is missing")),
+        ),
+        (
+            true,
+            post,
+            big.into_bytes(),
+            Some((&MQTT_MESSAGE_TOO_LARGE, "")),
+        ),
+        (
+            true,
+            "thing/nothing/here",
+            req("thing.nothing", json!({})),
+            Some((&MQTT_NO_WRITE_PERMISSION, "")),
+        ),
+        (
+            true,
+            post,
+            req("thing.measurepoint.post", json!({})),
+            Some((
+                &MQTT_MEASUREPOINT_FORMAT,
+                "params.measurepoints must be a JSON object",
+            )),
+        ),
+        (
+            true,
+            "thing/attribute/update",
+            req("thing.attribute.update", json!({"attributes": []})),
+            Some((
+                &MQTT_ATTRIBUTE_UPDATE_FORMAT,
+                "params.attributes must be a JSON object",
+            )),
+        ),
+        (
+            true,
+            "thing/attribute/query",
+            req("thing.attribute.query", json!({"attributes": "a"})),
+            Some((
+                &MQTT_ATTRIBUTE_QUERY_FORMAT,
+                "params.attributes must be a list of strings",
+            )),
+        ),
+        (
+            true,
+            "thing/attribute/delete",
+            req("thing.attribute.delete", json!({})),
+            Some((
+                &MQTT_ATTRIBUTE_DELETE_FORMAT,
+                "params.attributes must be a list of strings",
+            )),
+        ),
+        (
+            false,
+            post,
+            req(
+                "thing.measurepoint.post",
+                json!({"measurepoints": {"rpm": 1}}),
+            ),
+            Some((
+                &MQTT_MODEL_VALIDATE_FAILED,
+                "measurepoint \"rpm\" is not defined in the thing model",
+            )),
+        ),
+        (
+            false,
+            post,
+            req(
+                "thing.measurepoint.post",
+                json!({"measurepoints": {"temperature": 1}}),
+            ),
+            None,
+        ),
+        (
+            false,
+            "thing/topo/get",
+            req("thing.topo.get", json!({})),
+            Some((&MQTT_PARSE_ERROR, "SubPrd&sub-001 is not a gateway")),
+        ),
+        (
+            true,
+            "thing/topo/add",
+            req("thing.topo.add", json!([signed(&sub2, "wrong", "2")])),
+            Some((&MQTT_ADD_TOPO_FAILURE, "SubPrd&sub-002: sign check failed")),
+        ),
+        (
+            true,
+            "thing/topo/delete",
+            req(
+                "thing.topo.delete",
+                json!([{"productKey": "SubPrd", "deviceKey": "sub-002"}]),
+            ),
+            Some((
+                &MQTT_REMOVE_TOPO_FAILURE,
+                "SubPrd&sub-002: it is not a sub-device of this gateway",
+            )),
+        ),
+        (
+            true,
+            "thing/device/register",
+            req(
+                "thing.device.register",
+                json!([{"productKey": "SubPrd", "deviceKey": "sub-001"}]),
+            ),
+            Some((&MQTT_DEVICE_KEY_EXISTED, "")),
+        ),
+        (
+            true,
+            "combine/login",
+            req("combine.login", signed(&ghost, "x", "2")),
+            Some((&MQTT_DEVICE_NOT_EXIST, "")),
+        ),
+        (
+            true,
+            "combine/login",
+            req("combine.login", signed(&sub2, &sub2.secret, "2")),
+            Some((&MQTT_SUB_DEVICE_NOT_BELONG, "")),
+        ),
+        (
+            true,
+            "thing/topo/add",
+            req(
+                "thing.topo.add",
+                json!([
+                    signed(&sub1, &sub1.secret, "2"),
+                    signed(&meter, &meter.secret, "2")
+                ]),
+            ),
+            None,
+        ),
+        (
+            true,
+            "combine/login",
+            req("combine.login", signed(&sub1, "wrong", "2")),
+            Some((&MQTT_SIGN_CHECK_FAILED, "")),
+        ),
+        (
+            true,
+            "combine/login",
+            req("combine.login", signed(&sub1, &sub1.secret, "3")),
+            Some((&MQTT_DYNAMIC_ACTIVATE_NOT_ALLOWED, "")),
+        ),
+        (
+            true,
+            "combine/login",
+            req("combine.login", signed(&meter, &meter.secret, "2")),
+            Some((&MQTT_MUST_LOGIN_BY_SSL, "")),
+        ),
+        (
+            true,
+            "thing/measurepoint/post/batch",
+            req(
+                "thing.measurepoint.post.batch",
+                json!([{"productKey": "SubPrd", "deviceKey": "sub-002", "measurepoints": {"x": 1}}]),
+            ),
+            Some((
+                &MQTT_NO_SUB_DEVICE_PERMISSION,
+                "SubPrd&sub-002 is not logged in through this gateway",
+            )),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (gateway, tail, payload, want) in steps {
+        let (client, d) = if gateway {
+            (&mut g, &gw)
+        } else {
+            (&mut s, &sub1)
+        };
+        let topic = if tail.starts_with("combine") {
+            format!("/ext/session/{}/{}/{tail}", d.product_key, d.device_key)
+        } else {
+            sys(d, tail)
+        };
+        client.publish(&topic, payload).await;
+        let reply = client.message().await;
+        let got: Value = serde_json::from_slice(&reply.payload).unwrap();
+        let (code, message) = match want {
+            None => (200, String::new()),
+            Some((row, detail)) if row.is_template() => (row.code, row.fill(&[("detail", detail)])),
+            Some((row, _)) => (row.code, row.msg.to_string()),
+        };
+        if reply.topic != format!("{topic}_reply")
+            || got["code"] != code
+            || got["message"] != message.as_str()
+        {
+            failures.push(format!(
+                "{tail}: want {code} {message:?}, got {} on {}",
+                got, reply.topic
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
