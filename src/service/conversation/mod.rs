@@ -120,12 +120,16 @@ impl Conversation {
         l.by_session.entry(session).or_default().push(sub);
     }
 
-    fn log_out(&self, sub_asset_id: &str) {
+    /// Logs the sub-device out if it is logged in through `session`; a login through
+    /// another session is left alone.
+    fn log_out(&self, session: u64, sub_asset_id: &str) {
         let mut l = self.logins.lock();
-        if let Some(session) = l.session_of.remove(sub_asset_id) {
-            if let Some(list) = l.by_session.get_mut(&session) {
-                list.retain(|d| d.asset_id != sub_asset_id);
-            }
+        if l.session_of.get(sub_asset_id) != Some(&session) {
+            return;
+        }
+        l.session_of.remove(sub_asset_id);
+        if let Some(list) = l.by_session.get_mut(&session) {
+            list.retain(|d| d.asset_id != sub_asset_id);
         }
     }
 

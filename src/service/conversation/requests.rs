@@ -116,7 +116,7 @@ impl Service {
             DeviceRegister => self.register(r.speaker, r.params),
             SubDeviceLogin => self.sub_device_login(r.session, r.speaker, r.params),
             SubDeviceLoginBatch => self.sub_device_login_batch(r.session, r.speaker, r.params),
-            SubDeviceLogout => self.sub_device_logout(r.speaker, r.params),
+            SubDeviceLogout => self.sub_device_logout(r.session, r.params),
             TslTemplateGet => Ok(self.tsl_template(r.speaker)),
             OtaVersionReport => {
                 text(r.params, "version", "params", ReplyKey::PayloadFormat)?;

@@ -376,14 +376,15 @@ impl Service {
         }
     }
 
-    /// `combine.logout`: the sub-device is offline afterwards (it was or not).
-    pub(super) fn sub_device_logout(&self, _gateway: &DeviceNames, params: &Value) -> Replied {
+    /// `combine.logout`: the sub-device is not logged in through this session afterwards
+    /// (it was or not; a login through another gateway's session is that session's).
+    pub(super) fn sub_device_logout(&self, session: &SessionView, params: &Value) -> Replied {
         let pk = sub_login_field(params, "productKey", "params")?;
         let dk = sub_login_field(params, "deviceKey", "params")?;
         let (sub, _) = self
             .device_by_keys(pk, dk)
             .ok_or_else(|| ReplyError::new(ReplyKey::DeviceNotExist))?;
-        self.conversation.log_out(&sub.asset_id);
+        self.conversation.log_out(session.id, &sub.asset_id);
         Ok(json!({
             "assetId": sub.asset_id,
             "productKey": sub.product_key,

@@ -433,6 +433,18 @@ async fn a_gateway_adds_logs_in_and_posts_for_its_sub_devices() {
 
     // Logout: offline again, and removable; a session's end logs out the rest.
     let logout = json!({"productKey": "SubPrd", "deviceKey": "sub-001"});
+    let other = device(service, GATEWAY, 2);
+    assert_eq!(
+        other
+            .ask("combine/logout", "combine.logout", logout.clone())
+            .0,
+        200
+    );
+    assert_eq!(
+        service.session_of_sub_device(SUB1),
+        Some(1),
+        "another session's logout"
+    );
     assert_eq!(gw.ask("combine/logout", "combine.logout", logout).0, 200);
     assert_eq!(post(&sub1, json!({"temperature": 1})).0, 1009);
     assert_eq!(remove(&sub1).0, 200);
