@@ -60,7 +60,7 @@ pub struct Limits {
 }
 
 /// The default [`Limits::connack_latency`].
-pub const CONNACK_LATENCY: Duration = Duration::from_millis(20);
+pub const CONNACK_LATENCY: Duration = Duration::from_millis(100);
 
 impl Default for Limits {
     fn default() -> Self {
