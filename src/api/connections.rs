@@ -55,13 +55,11 @@ impl From<DeviceNames> for DeviceNamesView {
     }
 }
 
-fn session_id(id: &str) -> Result<u64, Response> {
-    id.parse::<u64>().map_err(|_| {
-        envelope::message(
-            StatusCode::BAD_REQUEST,
-            &format!("connection id {id:?} is not a number"),
-        )
-    })
+fn not_a_number(id: &str) -> Response {
+    envelope::message(
+        StatusCode::BAD_REQUEST,
+        &format!("connection id {id:?} is not a number"),
+    )
 }
 
 fn no_session(id: u64) -> Response {
@@ -75,9 +73,8 @@ fn no_session(id: u64) -> Response {
     params(("id" = u64, Path, description = "The session id from GET /__admin/connections")),
     responses((status = 200, description = "The session", body = Object), (status = 404, description = "No such session", body = super::openapi::Message), (status = 400, description = "Not a number", body = super::openapi::Message)))]
 pub(crate) async fn one(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let id = match session_id(&id) {
-        Ok(id) => id,
-        Err(response) => return response,
+    let Ok(id) = id.parse::<u64>() else {
+        return not_a_number(&id);
     };
     let Some(session) = state.sessions.get(id) else {
         return no_session(id);
@@ -101,16 +98,16 @@ pub(crate) async fn one(State(state): State<AppState>, Path(id): Path<String>) -
     responses((status = 204, description = "Dropped"), (status = 404, description = "No such session", body = super::openapi::Message), (status = 400, description = "Not a number", body = super::openapi::Message)))]
 /// Closes the session's socket (no DISCONNECT: MQTT 3.1.1 has none from the broker).
 pub(crate) async fn drop_one(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    match session_id(&id) {
-        Ok(id)
+    match id.parse::<u64>() {
+        Ok(n)
             if state
                 .sessions
-                .drop_session(id, "dropped by the control plane") =>
+                .drop_session(n, "dropped by the control plane") =>
         {
             StatusCode::NO_CONTENT.into_response()
         }
-        Ok(id) => no_session(id),
-        Err(response) => response,
+        Ok(n) => no_session(n),
+        Err(_) => not_a_number(&id),
     }
 }
 
