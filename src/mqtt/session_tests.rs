@@ -223,22 +223,31 @@ async fn ends(run: Run) -> Vec<String> {
     log
 }
 
-fn connack(code: ConnectReturnCode) -> Option<Packet> {
-    Some(Packet::ConnAck(ConnAck::new(code, false)))
-}
-
-#[tokio::test]
-async fn an_accepted_session_behaves_like_a_broker() {
+/// A session of "dev" (keep-alive 60) that got CONNACK 0.
+async fn logged_in() -> Run {
     let mut run = start("ok", limits());
-    let c = &mut run.client;
-    send(c, |b| {
+    send(&mut run.client, |b| {
         sdk_connect("dev", &password("dev", SECRET), 60)
             .write(b)
             .map(drop)
             .unwrap()
     })
     .await;
-    assert_eq!(next(c).await, connack(ConnectReturnCode::Success));
+    assert_eq!(
+        next(&mut run.client).await,
+        connack(ConnectReturnCode::Success)
+    );
+    run
+}
+
+fn connack(code: ConnectReturnCode) -> Option<Packet> {
+    Some(Packet::ConnAck(ConnAck::new(code, false)))
+}
+
+#[tokio::test]
+async fn an_accepted_session_behaves_like_a_broker() {
+    let mut run = logged_in().await;
+    let c = &mut run.client;
     send(c, |b| PingReq.write(b).map(drop).unwrap()).await;
     assert_eq!(next(c).await, Some(Packet::PingResp));
     let mut sub = Subscribe::new("a", QoS::AtMostOnce);
@@ -457,16 +466,8 @@ async fn keep_alive_one_and_a_half_times_then_drop() {
 
 #[tokio::test]
 async fn the_kill_switch_ends_a_live_session() {
-    let mut run = start("ok", limits());
+    let mut run = logged_in().await;
     let c = &mut run.client;
-    send(c, |b| {
-        sdk_connect("dev", &password("dev", SECRET), 60)
-            .write(b)
-            .map(drop)
-            .unwrap()
-    })
-    .await;
-    assert_eq!(next(c).await, connack(ConnectReturnCode::Success));
     let sessions = run.sessions.clone();
     assert!(sessions.drop_session(1, "dropped by the control plane"));
     assert_eq!(next(c).await, None);
@@ -478,16 +479,8 @@ async fn the_kill_switch_ends_a_live_session() {
 
 #[tokio::test]
 async fn oversized_and_qos2_packets_end_the_session() {
-    let mut run = start("ok", limits());
+    let mut run = logged_in().await;
     let c = &mut run.client;
-    send(c, |b| {
-        sdk_connect("dev", &password("dev", SECRET), 60)
-            .write(b)
-            .map(drop)
-            .unwrap()
-    })
-    .await;
-    assert_eq!(next(c).await, connack(ConnectReturnCode::Success));
     // Only the header of a 2 MB publish: the broker refuses before reading the body.
     c.write_all(&[0x30, 0x80, 0x80, 0x80, 0x01]).await.unwrap();
     assert_eq!(next(c).await, None);
@@ -497,16 +490,8 @@ async fn oversized_and_qos2_packets_end_the_session() {
         .unwrap()
         .contains("exceeds the limit"));
 
-    let mut run = start("ok", limits());
+    let mut run = logged_in().await;
     let c = &mut run.client;
-    send(c, |b| {
-        sdk_connect("dev", &password("dev", SECRET), 60)
-            .write(b)
-            .map(drop)
-            .unwrap()
-    })
-    .await;
-    assert_eq!(next(c).await, connack(ConnectReturnCode::Success));
     let mut p = Publish::new("t", QoS::ExactlyOnce, vec![0u8; 3]);
     p.pkid = 1;
     send(c, |b| p.write(b).map(drop).unwrap()).await;
@@ -575,16 +560,8 @@ async fn an_accepted_id_is_always_closed_even_if_connack_cannot_be_written() {
 
 #[tokio::test]
 async fn the_outbox_is_written_and_a_publish_outside_ends_the_session() {
-    let mut run = start("ok", limits());
+    let mut run = logged_in().await;
     let c = &mut run.client;
-    send(c, |b| {
-        sdk_connect("dev", &password("dev", SECRET), 60)
-            .write(b)
-            .map(drop)
-            .unwrap()
-    })
-    .await;
-    assert_eq!(next(c).await, connack(ConnectReturnCode::Success));
     let session = run.sessions.get(1).unwrap();
     for qos in [1, 0, 1] {
         assert!(session.send(Outgoing {

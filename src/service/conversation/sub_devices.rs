@@ -76,19 +76,38 @@ impl Service {
         })
     }
 
+    /// The device must be a gateway, or the reply is `key` saying so.
+    fn require_gateway(&self, gateway: &DeviceNames, key: ReplyKey) -> Result<(), ReplyError> {
+        if self.is_gateway(gateway) {
+            return Ok(());
+        }
+        Err(ReplyError::with(
+            key,
+            format!(
+                "{} is not a gateway",
+                named(&gateway.product_key, &gateway.device_key)
+            ),
+        ))
+    }
+
+    /// A topology change's list of sub-devices, from a gateway (`key` otherwise).
+    fn topology_entries<'p>(
+        &self,
+        gateway: &DeviceNames,
+        params: &'p Value,
+        key: ReplyKey,
+    ) -> Result<&'p Vec<Value>, ReplyError> {
+        self.require_gateway(gateway, key)?;
+        params
+            .as_array()
+            .ok_or_else(|| ReplyError::with(ReplyKey::PayloadFormat, "params must be a list"))
+    }
+
     /// `thing.topo.add`: each sub-device exists, is no gateway, has no other gateway and
     /// is signed with its own secret; those that pass are added, the others named in 1255.
     pub(super) fn topo_add(&self, gateway: &DeviceNames, params: &Value) -> Replied {
         let failure = |detail: String| ReplyError::with(ReplyKey::AddTopoFailure, detail);
-        if !self.is_gateway(gateway) {
-            return Err(failure(format!(
-                "{} is not a gateway",
-                named(&gateway.product_key, &gateway.device_key)
-            )));
-        }
-        let entries = params
-            .as_array()
-            .ok_or_else(|| ReplyError::with(ReplyKey::PayloadFormat, "params must be a list"))?;
+        let entries = self.topology_entries(gateway, params, ReplyKey::AddTopoFailure)?;
         let mut failed = Vec::new();
         for (i, entry) in entries.iter().enumerate() {
             let at = format!("params[{i}]");
@@ -135,15 +154,7 @@ impl Service {
 
     /// `thing.topo.get`: the gateway's sub-devices.
     pub(super) fn topo_get(&self, gateway: &DeviceNames) -> Replied {
-        if !self.is_gateway(gateway) {
-            return Err(ReplyError::with(
-                ReplyKey::ParseError,
-                format!(
-                    "{} is not a gateway",
-                    named(&gateway.product_key, &gateway.device_key)
-                ),
-            ));
-        }
+        self.require_gateway(gateway, ReplyKey::ParseError)?;
         let mut subs = self.topology_of(gateway);
         subs.sort_by(|a, b| (&a.product_key, &a.device_key).cmp(&(&b.product_key, &b.device_key)));
         Ok(subs
@@ -155,15 +166,7 @@ impl Service {
     /// `thing.topo.delete`: each one must exist, be this gateway's and be offline.
     pub(super) fn topo_delete(&self, gateway: &DeviceNames, params: &Value) -> Replied {
         let failure = |detail: String| ReplyError::with(ReplyKey::RemoveTopoFailure, detail);
-        if !self.is_gateway(gateway) {
-            return Err(failure(format!(
-                "{} is not a gateway",
-                named(&gateway.product_key, &gateway.device_key)
-            )));
-        }
-        let entries = params
-            .as_array()
-            .ok_or_else(|| ReplyError::with(ReplyKey::PayloadFormat, "params must be a list"))?;
+        let entries = self.topology_entries(gateway, params, ReplyKey::RemoveTopoFailure)?;
         let mut failed = Vec::new();
         for (i, entry) in entries.iter().enumerate() {
             let at = format!("params[{i}]");
