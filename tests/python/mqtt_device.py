@@ -32,6 +32,7 @@ import urllib.request
 
 from enos.core.MqttClient import MqttClient
 from enos.core.internal.Ciphers import Ciphers
+from enos.core.internal.DecoderRegistry import DecoderRegistry
 from enos.core.internal.Profile import Profile
 from enos.core.login.DynamicActivationLogin import DynamicActivationLogin
 from enos.core.message.IResponseCallback import IResponseCallback
@@ -335,6 +336,12 @@ def run(case, results):
 def main():
     with open(sys.argv[1]) as f:
         cases = json.load(f)
+    # The SDK fills its class-wide decoder list on the first message any client receives,
+    # without a lock: a client whose first message comes while another's thread is filling
+    # it sees a partial list and drops the message ("decode received message failed").
+    # One client per process, as a device program runs, never meets that; filled here, the
+    # clients of this process don't either.
+    DecoderRegistry.get_decoder_list()
     results = {}
     threads = [threading.Thread(target=run, args=(case, results)) for case in cases]
     for t in threads:
