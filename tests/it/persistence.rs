@@ -484,3 +484,36 @@ async fn after_a_failed_write_nothing_is_acknowledged_each_call_in_its_own_inter
         "the journal keeps the call's action: {journaled:?}"
     );
 }
+
+/// RFC 5280 5.2.3: the cRLNumber of a CA only grows, across a restart on the same file
+/// (`kill -9` included) and a reset, as `openssl crl -noout -crlnumber` reads it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crl_numbers_keep_growing_across_restarts_and_resets() {
+    let dir = tmp();
+    let state = dir.path().join("state.db");
+    let mock = Binary::start(&state);
+    let number = |crl: Vec<u8>| crl_number(&crl, "DER");
+    let mut seen = vec![
+        number(mock.get("/enos/CA/crl/RSA").await),
+        number(mock.get("/enos/CA/crl/ECC").await),
+    ];
+    mock.kill_9();
+
+    let again = Binary::start(&state);
+    seen.push(number(again.get("/enos/CA/crl/RSA").await));
+    seen.push(number(again.get("/enos/CA/crl/ECC").await));
+    again.post("/__admin/reset", json!({})).await;
+    seen.push(number(again.get("/enos/CA/crl/RSA").await));
+    seen.push(number(again.get("/enos/CA/crl/ECC").await));
+    // (RSA, ECC) before the restart, after it, after the reset.
+    let (rsa, ecc): (Vec<u128>, Vec<u128>) = (
+        seen.iter().step_by(2).copied().collect(),
+        seen.iter().skip(1).step_by(2).copied().collect(),
+    );
+    for numbers in [&rsa, &ecc] {
+        assert!(
+            numbers.windows(2).all(|w| w[0] < w[1]),
+            "RSA {rsa:?}, ECC {ecc:?}"
+        );
+    }
+}
