@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use rusqlite::Connection;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use crate::ca::Roots;
 use crate::domain::store::{Change, ChangeSink, Snapshot};
@@ -84,15 +84,24 @@ impl StateFile {
         let next_serial = schema::next_serial(&self.conn)?;
         let (queue, changes) = mpsc::channel();
         let (mark, marks) = watch::channel(Mark::default());
+        let (done, finished) = oneshot::channel::<()>();
         let conn = self.conn;
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("state-writer".into())
-            .spawn(move || writer::run(conn, changes, mark, next_serial))
+            .spawn(move || {
+                writer::run(conn, changes, mark, next_serial);
+                // The connection is closed (and the file released) before this is sent.
+                let _ = done.send(());
+            })
             .map_err(|e| format!("cannot start the state writer: {e}"))?;
         Ok(Arc::new(Persist {
             path: self.path,
-            queue: Mutex::new(Queue { sent: 0, queue }),
+            queue: Mutex::new(Queue {
+                sent: 0,
+                queue: Some(queue),
+            }),
             marks,
+            writer: Mutex::new(Some(Writer { thread, finished })),
         }))
     }
 }
@@ -101,7 +110,15 @@ impl StateFile {
 struct Queue {
     /// Records queued so far (one per store operation); the n-th queued is record n.
     sent: u64,
-    queue: mpsc::Sender<Vec<Change>>,
+    /// `None` once closed: the writer finishes what was queued, then stops.
+    queue: Option<mpsc::Sender<Vec<Change>>>,
+}
+
+/// The writer thread, and the signal it gives once it has closed the file.
+#[derive(Debug)]
+struct Writer {
+    thread: std::thread::JoinHandle<()>,
+    finished: oneshot::Receiver<()>,
 }
 
 /// The running state file: the store's sink, and what answers wait on.
@@ -110,6 +127,7 @@ pub struct Persist {
     path: PathBuf,
     queue: Mutex<Queue>,
     marks: watch::Receiver<Mark>,
+    writer: Mutex<Option<Writer>>,
 }
 
 impl ChangeSink for Persist {
@@ -117,12 +135,32 @@ impl ChangeSink for Persist {
         // Numbering and queueing under one lock: record n is the n-th the writer takes.
         let mut q = self.queue.lock();
         q.sent += 1;
-        // A closed queue means the writer stopped on a failed write: `durable` reports it.
-        let _ = q.queue.send(changes);
+        // A closed queue means the writer stopped (a failed write, or `close`): `durable`
+        // reports it, so the change is never acknowledged.
+        if let Some(queue) = &q.queue {
+            let _ = queue.send(changes);
+        }
     }
 }
 
 impl Persist {
+    /// Stops the writer once it has written what is queued, and returns when it has
+    /// closed the file: another mock can open it at once. Changes recorded afterwards are
+    /// never written (their answers fail). Waits for nothing on a second call.
+    pub async fn close(&self) {
+        self.queue.lock().queue = None;
+        let writer = self.writer.lock().take();
+        if let Some(Writer { thread, finished }) = writer {
+            let _ = finished.await;
+            // The thread has only its return left to do.
+            let _ = thread.join();
+        }
+    }
+
+    /// [`Persist::close`] without waiting: the writer stops and closes the file by itself.
+    pub fn close_in_background(&self) {
+        self.queue.lock().queue = None;
+    }
     pub fn path(&self) -> &Path {
         &self.path
     }
