@@ -3,6 +3,7 @@
 //! this module alone knows SQL. `schema` holds the tables and the file's identity,
 //! `writer` the group commit, `load` the way back into a snapshot.
 
+mod identity;
 mod load;
 mod schema;
 #[cfg(test)]
@@ -86,10 +87,11 @@ impl StateFile {
         let (mark, marks) = watch::channel(Mark::default());
         let (done, finished) = oneshot::channel::<()>();
         let conn = self.conn;
+        let file = identity::FileIdentity::of(&self.path);
         let thread = std::thread::Builder::new()
             .name("state-writer".into())
             .spawn(move || {
-                writer::run(conn, changes, mark, next_serial);
+                writer::run(conn, changes, mark, next_serial, file);
                 // The connection is closed (and the file released) before this is sent.
                 let _ = done.send(());
             })

@@ -13,6 +13,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, Transaction};
 use tokio::sync::watch;
 
+use super::identity::{FileIdentity, Moved};
 use crate::domain::model::CertRecord;
 use crate::domain::store::Change;
 
@@ -44,12 +45,31 @@ pub fn linger_after(last_group: usize) -> Option<Duration> {
     (last_group >= SIBLINGS).then_some(LINGER)
 }
 
-/// Runs until every sender is gone; `next_serial` is the counter as the file has it.
+/// The longest wait between two attempts at a group that failed (a full disk).
+const RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// Why a group could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Moved(#[from] Moved),
+    #[error(transparent)]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// Runs until every sender is gone and what they queued is written; `next_serial` is the
+/// counter as the file has it.
+///
+/// A group that fails (disk full, the file removed) is not dropped: `failed` is set, so
+/// no answer acknowledges anything from then on, and the writer tries the same group
+/// again, with whatever queued since, until it is written (a full disk freed: it
+/// recovers by itself, nothing lost) or, once the queue is closed, gives up.
 pub fn run(
     mut conn: Connection,
     queue: Receiver<Vec<Change>>,
     mark: watch::Sender<Mark>,
     mut next_serial: u64,
+    mut file: FileIdentity,
 ) {
     // A kill leaves the log as long as the last big transaction: fold it into the file
     // now, off the start-up path, so the next start reads one file and the disk is freed.
@@ -58,29 +78,68 @@ pub fn run(
     }
     let mut written = 0u64;
     let mut last_group = 0;
-    while let Ok(first) = queue.recv() {
-        if let Some(wait) = linger_after(last_group) {
-            // Asleep rather than in `recv`: the changes queue without waking this thread.
-            std::thread::sleep(wait);
-        }
-        let mut group = vec![first];
-        while group.len() < GROUP_MAX {
-            match queue.try_recv() {
-                Ok(record) => group.push(record),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+    // Records taken from the queue and not yet committed, in order.
+    let mut pending: Vec<Vec<Change>> = Vec::new();
+    let mut retry = Duration::ZERO;
+    let mut closed = false;
+    loop {
+        if pending.is_empty() {
+            let Ok(first) = queue.recv() else { break };
+            pending.push(first);
+            if let Some(wait) = linger_after(last_group) {
+                // Asleep rather than in `recv`: the changes queue without waking this thread.
+                std::thread::sleep(wait);
             }
         }
-        match write_group(&mut conn, group.iter().flatten(), &mut next_serial) {
+        while pending.len() < GROUP_MAX {
+            match queue.try_recv() {
+                Ok(record) => pending.push(record),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        let result = file.check().map_err(WriteError::from).and_then(|()| {
+            write_group(&mut conn, pending.iter().flatten(), &mut next_serial)
+                .map_err(WriteError::from)
+        });
+        match result {
             Ok(()) => {
-                last_group = group.len();
-                written += group.len() as u64;
-                mark.send_modify(|m| m.durable = written);
+                if !retry.is_zero() {
+                    tracing::warn!(
+                        records = pending.len(),
+                        "the state file is written again: changes are acknowledged again"
+                    );
+                    retry = Duration::ZERO;
+                }
+                last_group = pending.len();
+                written += pending.len() as u64;
+                pending.clear();
+                mark.send_modify(|m| {
+                    m.durable = written;
+                    m.failed = None;
+                });
             }
             Err(e) => {
                 let message = format!("the state file could not be written: {e}");
-                tracing::error!("{message}; later changes are not acknowledged");
+                if retry.is_zero() || closed {
+                    tracing::error!(
+                        records = pending.len(),
+                        "{message}; no change is acknowledged until it can be written again"
+                    );
+                }
                 mark.send_modify(|m| m.failed = Some(message));
-                return;
+                if closed {
+                    tracing::error!(
+                        records = pending.len(),
+                        "stopping with changes not written (none of them was acknowledged)"
+                    );
+                    return;
+                }
+                retry = (retry * 2).clamp(Duration::from_millis(50), RETRY_MAX);
+                std::thread::sleep(retry);
             }
         }
     }

@@ -24,3 +24,4 @@ mod persistence;
 mod products_devices;
 mod python_client;
 mod smoke;
+mod state_failures;
