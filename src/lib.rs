@@ -66,6 +66,7 @@ pub use journal::Entry as JournalEntry;
 pub use journal::MqttFields as JournalMqttFields;
 pub use mock::{enos_csr, KeyAndCert, MockServer, MockServerBuilder, StartError};
 pub use mqtt::broker::ListenError;
+pub use persist::StateError;
 /// The schema version a `--state` file is written with; a newer file is refused.
 pub use persist::SCHEMA_VERSION as STATE_SCHEMA_VERSION;
 pub use service::{NewDevice, NewProduct, RenewPolicy};

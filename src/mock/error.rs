@@ -23,10 +23,10 @@ pub enum StartError {
     /// failure).
     #[error(transparent)]
     Mqtt(#[from] crate::mqtt::broker::ListenError),
-    /// The state file (`--state`) could not be opened, or belongs to other roots or
-    /// another schema version.
-    #[error("{0}")]
-    State(String),
+    /// The state file (`--state`) is in use by another mock, could not be opened, or
+    /// belongs to other roots or another schema version.
+    #[error(transparent)]
+    State(#[from] crate::persist::StateError),
     /// The bound socket has no local address.
     #[error(transparent)]
     Address(std::io::Error),

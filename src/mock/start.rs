@@ -24,7 +24,7 @@ use crate::domain::model::Authority;
 use crate::domain::store::Store;
 use crate::journal::Journal;
 use crate::mqtt::broker::Listen;
-use crate::persist::{Persist, StateFile};
+use crate::persist::{Persist, StateError, StateFile};
 use crate::service::links::CaLinks;
 use crate::service::Service;
 use crate::DEFAULT_POSEIDON_KEY;
@@ -185,7 +185,7 @@ fn store(
         return Ok((Store::new(loaded, config.first_serial), None));
     };
     let started = std::time::Instant::now();
-    let mut file = StateFile::open(path, cas).map_err(StartError::State)?;
+    let mut file = StateFile::open(path, cas)?;
     let mut store = match file.take_snapshot() {
         Some(mut snapshot) => {
             tracing::info!(
@@ -203,11 +203,13 @@ fn store(
         None => {
             let store = Store::new(loaded, config.first_serial);
             file.seed(cas, &store.as_changes())
-                .map_err(StartError::State)?;
+                .map_err(|e| StartError::State(StateError::Unusable(e)))?;
             store
         }
     };
-    let persist = file.start().map_err(StartError::State)?;
+    let persist = file
+        .start()
+        .map_err(|e| StartError::State(StateError::Unusable(e)))?;
     store.attach(persist.clone());
     tracing::info!(
         state = %path.display(),

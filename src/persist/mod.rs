@@ -25,6 +25,22 @@ use crate::domain::store::{Change, ChangeSink, Snapshot};
 use schema::Owners;
 use writer::Mark;
 
+/// Why a state file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Another process (or another mock in this one) has the file open: one mock per file.
+    #[error(
+        "state file {}: in use by another process (or another mock in this one); one mock \
+         per state file: stop the other one, or give another --state file",
+        path.display()
+    )]
+    InUse { path: PathBuf },
+    /// It cannot be opened, read or written, or belongs to other roots or a newer schema
+    /// (the message names the file and why).
+    #[error("{0}")]
+    Unusable(String),
+}
+
 /// An open state file, checked against the roots, before its writer starts.
 pub struct StateFile {
     conn: Connection,
@@ -36,19 +52,24 @@ pub struct StateFile {
 impl StateFile {
     /// Opens or creates the file at `path`. Refuses a file of another schema version
     /// or one made under other roots (the message names both fingerprints).
-    pub fn open(path: &Path, roots: &Roots) -> Result<StateFile, String> {
+    pub fn open(path: &Path, roots: &Roots) -> Result<StateFile, StateError> {
         Self::open_for(path, &schema::owners(roots))
     }
 
-    fn open_for(path: &Path, owners: &Owners) -> Result<StateFile, String> {
-        let fail = |e: String| format!("state file {}: {e}", path.display());
+    fn open_for(path: &Path, owners: &Owners) -> Result<StateFile, StateError> {
+        let fail = |e: String| StateError::Unusable(format!("state file {}: {e}", path.display()));
         let conn = Connection::open(path).map_err(|e| fail(e.to_string()))?;
-        schema::configure(&conn).map_err(|e| fail(format!("not a usable SQLite file: {e}")))?;
+        schema::lock(&conn).map_err(|e| match e {
+            schema::LockError::Busy => StateError::InUse {
+                path: path.to_path_buf(),
+            },
+            schema::LockError::Sql(e) => fail(format!("not a usable SQLite file: {e}")),
+        })?;
         let exists = schema::exists(&conn).map_err(|e| fail(e.to_string()))?;
         let snapshot = if exists {
             let version = schema::check(&conn, owners).map_err(fail)?;
             schema::upgrade(&conn, version).map_err(fail)?;
-            let next_serial = schema::next_serial(&conn).map_err(&fail)?;
+            let next_serial = schema::next_serial(&conn).map_err(fail)?;
             Some(load::snapshot(&conn, next_serial).map_err(fail)?)
         } else {
             None

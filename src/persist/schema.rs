@@ -48,9 +48,38 @@ CREATE TABLE revocations (
 /// The meta rows naming the roots, in [`Owners`] order.
 const ROOT_KEYS: [(&str, &str); 2] = [("RSA", "rsa_root"), ("ECC", "ecc_root")];
 
+/// Why the file could not be locked.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another connection holds it: another process, or another mock in this one.
+    #[error("the file is in use")]
+    Busy,
+    #[error(transparent)]
+    Sql(rusqlite::Error),
+}
+
+/// Configures the connection ([`configure`]) and takes the file for this connection
+/// alone, at once: SQLite's exclusive locking mode, its lock taken by an empty write
+/// transaction and held until the connection closes (the process's end included, `kill -9`
+/// too: the kernel drops the lock). A file another connection holds is refused at once,
+/// not after a busy wait (docs/persistence.md, "One process per file").
+pub fn lock(conn: &Connection) -> Result<(), LockError> {
+    let sql = |e: rusqlite::Error| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            LockError::Busy
+        }
+        _ => LockError::Sql(e),
+    };
+    conn.busy_timeout(std::time::Duration::ZERO).map_err(sql)?;
+    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
+        .map_err(sql)?;
+    configure(conn).map_err(sql)?;
+    conn.execute_batch("BEGIN EXCLUSIVE; COMMIT;").map_err(sql)
+}
+
 /// WAL with a sync of the log at every commit: a commit is on disk when it
 /// returns, so it survives the process being killed and the machine losing power.
-pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     // After a big transaction (a bulk load) the log shrinks back once checkpointed.

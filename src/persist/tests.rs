@@ -108,6 +108,7 @@ async fn what_was_made_durable_comes_back_whole() {
         [101]
     );
     persist.durable().await.unwrap();
+    persist.close().await;
 
     let back = restored(&path);
     assert_eq!(
@@ -174,6 +175,7 @@ async fn file_holding(path: &Path, certs: Vec<CertRecord>) {
     let (store, persist) = attached(path);
     store.insert_bulk(vec![], certs).unwrap();
     persist.durable().await.unwrap();
+    persist.close().await;
 }
 
 #[tokio::test]
@@ -201,7 +203,7 @@ async fn serials_stay_ahead_of_every_stored_certificate_across_restarts_and_rese
             .unwrap();
     }
     persist.durable().await.unwrap();
-    drop((store, persist));
+    persist.close().await;
 
     // A second run resets before issuing anything: the file must still know 102 was taken.
     let (mut store, file) = reopened(&path);
@@ -210,7 +212,7 @@ async fn serials_stay_ahead_of_every_stored_certificate_across_restarts_and_rese
     store.attach(persist.clone());
     store.reset(&loaded());
     persist.durable().await.unwrap();
-    drop((store, persist));
+    persist.close().await;
 
     let back = restored(&path);
     assert_eq!(back.counts().certificates, 0);
@@ -269,6 +271,7 @@ async fn reset_clears_the_file_but_keeps_the_serial_counter() {
         .unwrap();
     store.reset(&loaded());
     persist.durable().await.unwrap();
+    persist.close().await;
 
     let back = restored(&path);
     assert_eq!(back.counts().devices, 1, "only the fixtures' device");
@@ -280,28 +283,60 @@ async fn reset_clears_the_file_but_keeps_the_serial_counter() {
 async fn a_failed_write_is_reported_to_every_later_wait() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
-    let (store, persist) = attached(&path);
-    // Someone else breaks the file under the writer.
-    rusqlite::Connection::open(&path)
-        .unwrap()
-        .execute_batch("DROP TABLE certs")
-        .unwrap();
+    let mut file = StateFile::open_for(&path, &owners()).unwrap();
+    let mut store = Store::new(&loaded(), 100);
+    file.seed_for(&owners(), &store.as_changes()).unwrap();
+    // The file broken before the writer starts: its first revocation fails to be written.
+    file.conn.execute_batch("DROP TABLE revocations").unwrap();
+    let persist = file.start().unwrap();
+    store.attach(persist.clone());
     store
         .insert_bulk(vec![], vec![cert(100, "a1", Authority::Rsa)])
         .unwrap();
+    persist.durable().await.unwrap();
+    store.revoke(100, revocation());
     let err = persist.durable().await.unwrap_err();
     assert!(err.contains("could not be written"), "{err}");
-    store.revoke(100, revocation());
-    assert!(persist.durable().await.is_err());
+    store
+        .insert_bulk(vec![], vec![cert(101, "a1", Authority::Rsa)])
+        .unwrap();
+    assert!(persist.durable().await.is_err(), "nothing after it either");
+    persist.close().await;
+}
+
+#[tokio::test]
+async fn one_connection_per_file_until_it_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let (_store, persist) = attached(&path);
+    let second = StateFile::open_for(&path, &owners()).err().unwrap();
+    assert!(matches!(second, StateError::InUse { .. }), "{second}");
+    assert_eq!(
+        second.to_string(),
+        format!(
+            "state file {}: in use by another process (or another mock in this one); one \
+             mock per state file: stop the other one, or give another --state file",
+            path.display()
+        )
+    );
+    persist.close().await;
+    assert!(StateFile::open_for(&path, &owners()).is_ok(), "released");
 }
 
 #[test]
 fn other_roots_are_refused_naming_both() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
-    drop(attached(&path));
+    let (_, persist) = attached(&path);
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(persist.close());
     let other = ["CC:03".to_string(), "BB:02".to_string()];
-    let err = StateFile::open_for(&path, &other).err().unwrap();
+    let err = StateFile::open_for(&path, &other)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("AA:01") && err.contains("CC:03"), "{err}");
     assert!(err.contains("RSA"), "{err}");
 }

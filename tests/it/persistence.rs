@@ -452,13 +452,11 @@ async fn reset_goes_back_to_the_fixtures_in_the_file_and_serials_keep_counting()
 #[tokio::test]
 async fn after_a_failed_write_nothing_is_acknowledged_each_call_in_its_own_internal_error() {
     let dir = tmp();
-    let state = dir.path().join("state.db");
-    let mock = Mock::build(MockServer::builder().state(&state)).await;
-    // Someone breaks the file under the running mock: the next write fails.
-    rusqlite::Connection::open(&state)
-        .unwrap()
-        .execute_batch("DROP TABLE certs")
-        .unwrap();
+    let folder = dir.path().join("state");
+    std::fs::create_dir(&folder).unwrap();
+    let mock = Mock::build(MockServer::builder().state(folder.join("state.db"))).await;
+    // Someone removes the file under the running mock: the next write fails.
+    std::fs::remove_dir_all(&folder).unwrap();
 
     let apply = mock
         .cert("apply", DEV1, json!({ "csr": rsa_csr("lost-write") }))
@@ -516,4 +514,60 @@ async fn crl_numbers_keep_growing_across_restarts_and_resets() {
             "RSA {rsa:?}, ECC {ecc:?}"
         );
     }
+}
+
+/// One process per state file (spec D3): a second is refused at start naming the file,
+/// the first serves on untouched, and `kill -9` frees the file for the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_on_the_same_state_file_is_refused_and_kill_9_frees_it() {
+    let dir = tmp();
+    let state = dir.path().join("state.db");
+    let first = Binary::start(&state);
+    let before = apply(&first, DEV1, "first-process").await;
+
+    let out = refused(&state, &[]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected = format!(
+        "enos-cert-mock: cannot start: state file {}: in use by another process (or another \
+         mock in this one); one mock per state file: stop the other one, or give another \
+         --state file",
+        state.display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+
+    // The first serves on, its file untouched by the refused start.
+    let after = apply(&first, DEV1, "first-process-again").await;
+    assert!(sn(&after) > sn(&before));
+    first.kill_9();
+
+    let started = Instant::now();
+    let again = Binary::start(&state);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let serials: BTreeSet<u64> = again.list(DEV1).await.iter().map(sn).collect();
+    assert!(serials.contains(&sn(&before)) && serials.contains(&sn(&after)));
+}
+
+#[tokio::test]
+async fn a_second_mock_in_the_same_process_is_refused_until_the_first_is_shut_down() {
+    let dir = tmp();
+    let state = dir.path().join("state.db");
+    let first = MockServer::builder().state(&state).start().await.unwrap();
+    let err = MockServer::builder()
+        .state(&state)
+        .start()
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, StartError::State(enos_cert_mock::StateError::InUse { ref path }) if *path == state),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("in use"), "{err}");
+    // The refusal left the first one's lock alone: a third is refused as well.
+    assert!(MockServer::builder().state(&state).start().await.is_err());
+    assert_eq!(first.fixtures_name(), "built-in fixtures/default.json");
+    first.shutdown().await;
+    let third = MockServer::builder().state(&state).start().await;
+    assert!(third.is_ok(), "{:?}", third.err());
 }
