@@ -3,11 +3,13 @@
 //! this module alone knows SQL. `schema` holds the tables and the file's identity,
 //! `writer` the group commit, `load` the way back into a snapshot.
 
+mod digest;
 mod identity;
 mod load;
 mod schema;
 #[cfg(test)]
 mod tests;
+mod verify;
 mod writer;
 
 pub use schema::SCHEMA_VERSION;
@@ -35,6 +37,22 @@ pub enum StateError {
         path.display()
     )]
     InUse { path: PathBuf },
+    /// This process may not write it, or its folder (where the write-ahead log goes):
+    /// refused at start rather than at the first change.
+    #[error(
+        "state file {}: this process cannot write it or its folder (the -wal log is made \
+         beside it): make both writable for this user, or give another --state file",
+        path.display()
+    )]
+    ReadOnly { path: PathBuf },
+    /// SQLite's `quick_check` found the file's structure damaged, or rows do not match
+    /// the digest they were written with (bytes changed on disk): refused at start rather
+    /// than served.
+    #[error(
+        "state file {}: damaged: {found}; restore it from a copy, or give another --state file",
+        path.display()
+    )]
+    Damaged { path: PathBuf, found: String },
     /// It cannot be opened, read or written, or belongs to other roots or a newer schema
     /// (the message names the file and why).
     #[error("{0}")]
@@ -59,26 +77,99 @@ impl StateFile {
     fn open_for(path: &Path, owners: &Owners) -> Result<StateFile, StateError> {
         let fail = |e: String| StateError::Unusable(format!("state file {}: {e}", path.display()));
         let conn = Connection::open(path).map_err(|e| fail(e.to_string()))?;
+        // SQLite opens a file it may not write read-only, without a word.
+        if conn
+            .is_readonly(rusqlite::MAIN_DB)
+            .map_err(|e| fail(e.to_string()))?
+        {
+            return Err(StateError::ReadOnly {
+                path: path.to_path_buf(),
+            });
+        }
         schema::lock(&conn).map_err(|e| match e {
             schema::LockError::Busy => StateError::InUse {
                 path: path.to_path_buf(),
             },
+            schema::LockError::NotWritable(_) => StateError::ReadOnly {
+                path: path.to_path_buf(),
+            },
             schema::LockError::Sql(e) => fail(format!("not a usable SQLite file: {e}")),
         })?;
-        let exists = schema::exists(&conn).map_err(|e| fail(e.to_string()))?;
-        let snapshot = if exists {
-            let version = schema::check(&conn, owners).map_err(fail)?;
-            schema::upgrade(&conn, version).map_err(fail)?;
-            let next_serial = schema::next_serial(&conn).map_err(fail)?;
-            Some(load::snapshot(&conn, next_serial).map_err(fail)?)
-        } else {
-            None
-        };
-        Ok(StateFile {
+        let mut file = StateFile {
             conn,
             path: path.to_path_buf(),
-            snapshot,
-        })
+            snapshot: None,
+        };
+        file.snapshot = file.read(owners)?;
+        Ok(file)
+    }
+
+    /// Checks the file's identity, upgrades it and reads it back, each row against the
+    /// digest it was written with; `None` for a file that is not a state file yet.
+    fn read(&self, owners: &Owners) -> Result<Option<Snapshot>, StateError> {
+        let path = &self.path;
+        let fail = |e: String| StateError::Unusable(format!("state file {}: {e}", path.display()));
+        if !schema::exists(&self.conn).map_err(|e| fail(e.to_string()))? {
+            return Ok(None);
+        }
+        let version = schema::check(&self.conn, owners).map_err(fail)?;
+        // A step that fails on damage says little: the check says what is damaged.
+        let explained = |e: String| self.explain().err().unwrap_or(fail(e));
+        schema::upgrade(&self.conn, version).map_err(explained)?;
+        let next_serial = schema::next_serial(&self.conn).map_err(explained)?;
+        let (snapshot, damage) =
+            load::snapshot(&self.conn, next_serial).map_err(|e| explained(e.to_string()))?;
+        if !damage.is_empty() {
+            return Err(StateError::Damaged {
+                path: path.clone(),
+                found: verify::Found::Rows(damage).to_string(),
+            });
+        }
+        Ok(Some(snapshot))
+    }
+
+    /// SQLite's `quick_check` of the file's structure (pages, b-trees, the indexes that
+    /// reading the rows back does not touch): refused as damaged, saying what it found.
+    /// Apart from [`StateFile::open`] so that it can run while the store is built from the
+    /// snapshot: the two take about as long.
+    pub fn check_structure(&mut self) -> Result<(), StateError> {
+        let found = verify::structure(&self.conn);
+        self.damaged(found)
+    }
+
+    /// What is damaged, when reading the file failed: its structure, then every row.
+    /// Only damage is reported; a check that fails for another reason says nothing.
+    fn explain(&self) -> Result<(), StateError> {
+        match self.damaged(verify::check(&self.conn)) {
+            Err(damaged @ StateError::Damaged { .. }) => Err(damaged),
+            _ => Ok(()),
+        }
+    }
+
+    fn damaged(&self, found: rusqlite::Result<Option<verify::Found>>) -> Result<(), StateError> {
+        let damaged = |found| StateError::Damaged {
+            path: self.path.clone(),
+            found,
+        };
+        match found {
+            Ok(None) => Ok(()),
+            Ok(Some(found)) => Err(damaged(found.to_string())),
+            // A page so broken that the check stops: the tables it stops on are named.
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
+                let broken: Vec<String> = schema::TABLE_NAMES
+                    .into_iter()
+                    .filter(|t| {
+                        schema::quick_check_of(&self.conn, Some(t)).map_or(true, |p| !p.is_empty())
+                    })
+                    .map(|t| format!("table {t}"))
+                    .collect();
+                Err(damaged(format!("SQLite says: {e} ({})", broken.join(", "))))
+            }
+            Err(e) => Err(StateError::Unusable(format!(
+                "state file {}: {e}",
+                self.path.display()
+            ))),
+        }
     }
 
     /// What the file held, once; `None` if it is new and must be seeded.
@@ -104,6 +195,8 @@ impl StateFile {
     /// Starts the writer thread; every change recorded from now on is written by it.
     pub fn start(self) -> Result<Arc<Persist>, String> {
         let next_serial = schema::next_serial(&self.conn)?;
+        schema::mapped(&self.conn, false)
+            .map_err(|e| format!("state file {}: {e}", self.path.display()))?;
         let (queue, changes) = mpsc::channel();
         let (mark, marks) = watch::channel(Mark::default());
         let (done, finished) = oneshot::channel::<()>();

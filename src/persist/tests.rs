@@ -224,18 +224,13 @@ async fn a_version_1_file_is_upgraded_and_its_pem_text_still_read() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
     file_holding(&path, vec![cert(100, "a1", Authority::Rsa)]).await;
-    // Back to how version 1 wrote it: the column named pem, PEM text in it.
+    // Back to how version 1 wrote it: the column named pem, PEM text in it, no digests.
     let pem = real_pem();
-    let conn = rusqlite::Connection::open(&path).unwrap();
+    let conn = older_version(&path, 1);
     conn.execute_batch("ALTER TABLE certs RENAME COLUMN cert TO pem")
         .unwrap();
     conn.execute("UPDATE certs SET pem = ?1 WHERE serial = 100", [&pem])
         .unwrap();
-    conn.execute(
-        "UPDATE meta SET value = '1' WHERE key = 'schema_version'",
-        [],
-    )
-    .unwrap();
     drop(conn);
 
     let back = restored(&path);
@@ -250,6 +245,130 @@ async fn a_version_1_file_is_upgraded_and_its_pem_text_still_read() {
         )
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION.to_string());
+}
+
+/// The file at `path` made to look as `version` wrote it: no digest columns (before 3).
+fn older_version(path: &Path, version: u32) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    for table in ["orgs", "products", "devices", "certs", "revocations"] {
+        conn.execute_batch(&format!("ALTER TABLE {table} DROP COLUMN digest"))
+            .unwrap();
+    }
+    conn.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+        [version.to_string()],
+    )
+    .unwrap();
+    conn
+}
+
+#[tokio::test]
+async fn a_version_2_file_gets_a_digest_for_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let (store, persist) = attached(&path);
+    store
+        .insert_bulk(vec![device("a2")], vec![cert(100, "a2", Authority::Rsa)])
+        .unwrap();
+    store.revoke(100, revocation());
+    persist.durable().await.unwrap();
+    persist.close().await;
+    drop(older_version(&path, 2));
+
+    let back = restored(&path);
+    assert_eq!(back.cert(100).unwrap().revocation, Some(revocation()));
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    for table in ["orgs", "products", "devices", "certs", "revocations"] {
+        let missing: i64 = conn
+            .query_row(
+                &format!("SELECT count(*) FROM {table} WHERE length(digest) IS NOT 16"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(missing, 0, "{table}");
+    }
+}
+
+/// Bytes changed in a row on disk: each table's, named, refused at start.
+#[tokio::test]
+async fn a_row_changed_on_disk_is_named_and_refused() {
+    // (the change made behind the mock's back, what the refusal names)
+    let table = [
+        (
+            "UPDATE certs SET issuer = 'CN=rooT' WHERE serial = 100",
+            "certificate 100",
+        ),
+        (
+            "UPDATE certs SET not_after_ms = 3 WHERE serial = 100",
+            "certificate 100",
+        ),
+        (
+            "UPDATE devices SET body = replace(body, 'a2', 'a3') WHERE asset_id = 'a2'",
+            "device a2",
+        ),
+        (
+            "UPDATE products SET body = replace(body, 'p1', 'p2')",
+            "product p1",
+        ),
+        ("UPDATE orgs SET body = replace(body, 'o1', 'o2')", "org o1"),
+        (
+            "UPDATE revocations SET reason = 0",
+            "the revocation of certificate 100",
+        ),
+    ];
+    for (change, named) in table {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let (store, persist) = attached(&path);
+        store
+            .insert_bulk(vec![device("a2")], vec![cert(100, "a2", Authority::Rsa)])
+            .unwrap();
+        store.revoke(100, revocation());
+        persist.durable().await.unwrap();
+        persist.close().await;
+        let changed = rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute(change, [])
+            .unwrap();
+        assert_eq!(changed, 1, "{change}");
+
+        let err = StateFile::open_for(&path, &owners())
+            .err()
+            .unwrap_or_else(|| panic!("{change}: opened"));
+        assert!(matches!(err, StateError::Damaged { .. }), "{change}: {err}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "state file {}: damaged: these rows do not match the checksum they were \
+                 written with: {named}; restore it from a copy, or give another --state file",
+                path.display()
+            ),
+            "{change}"
+        );
+    }
+}
+
+/// A row broken so that it cannot even be read back: the open fails, naming the row.
+#[tokio::test]
+async fn a_row_that_cannot_be_read_back_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let (store, persist) = attached(&path);
+    store.insert_bulk(vec![device("a2")], vec![]).unwrap();
+    persist.durable().await.unwrap();
+    persist.close().await;
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE devices SET body = '{' WHERE asset_id = 'a2'", [])
+        .unwrap();
+    let err = StateFile::open_for(&path, &owners()).err().unwrap();
+    assert!(
+        err.to_string().contains(
+            "damaged: these rows do not match the checksum they were written with: device a2;"
+        ),
+        "{err}"
+    );
 }
 
 #[test]

@@ -9,10 +9,11 @@
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::Duration;
 
-use rusqlite::types::Value;
+use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, Transaction};
 use tokio::sync::watch;
 
+use super::digest::{self, CertColumns};
 use super::identity::{FileIdentity, Moved};
 use crate::domain::model::CertRecord;
 use crate::domain::store::Change;
@@ -188,22 +189,41 @@ fn apply(tx: &Transaction<'_>, change: &Change, next_serial: &mut u64) -> rusqli
              DELETE FROM products; DELETE FROM orgs;",
         )?,
         Change::Org(org) => {
-            tx.prepare_cached("INSERT OR REPLACE INTO orgs (org_id, body) VALUES (?1, ?2)")?
-                .execute((&org.org_id, json(org)?))?;
+            let body = json(org)?;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO orgs (org_id, body, digest) VALUES (?1, ?2, ?3)",
+            )?
+            .execute((
+                &org.org_id,
+                &body,
+                digest::keyed_body(&org.org_id, &body).finish(),
+            ))?;
         }
         Change::Product(p) => {
+            let body = json(p)?;
             tx.prepare_cached(
-                "INSERT OR REPLACE INTO products (product_key, body) VALUES (?1, ?2)",
+                "INSERT OR REPLACE INTO products (product_key, body, digest) VALUES (?1, ?2, ?3)",
             )?
-            .execute((&p.product_key, json(p)?))?;
+            .execute((
+                &p.product_key,
+                &body,
+                digest::keyed_body(&p.product_key, &body).finish(),
+            ))?;
         }
         Change::ProductDeleted(key) => {
             tx.prepare_cached("DELETE FROM products WHERE product_key = ?1")?
                 .execute([key])?;
         }
         Change::Device(d) => {
-            tx.prepare_cached("INSERT OR REPLACE INTO devices (asset_id, body) VALUES (?1, ?2)")?
-                .execute((&d.asset_id, json(d)?))?;
+            let body = json(d)?;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO devices (asset_id, body, digest) VALUES (?1, ?2, ?3)",
+            )?
+            .execute((
+                &d.asset_id,
+                &body,
+                digest::keyed_body(&d.asset_id, &body).finish(),
+            ))?;
         }
         Change::DeviceDeleted { asset_id, serials } => {
             tx.prepare_cached("DELETE FROM devices WHERE asset_id = ?1")?
@@ -219,15 +239,17 @@ fn apply(tx: &Transaction<'_>, change: &Change, next_serial: &mut u64) -> rusqli
             *next_serial = (*next_serial).max(cert.serial + 1);
         }
         Change::Revoked { serial, revocation } => {
+            let (serial, reason) = (*serial as i64, i64::from(revocation.reason.code()));
             tx.prepare_cached(
-                "INSERT OR IGNORE INTO revocations (serial, at_ms, reason, revoker)
-                 VALUES (?1, ?2, ?3, ?4)",
+                "INSERT OR IGNORE INTO revocations (serial, at_ms, reason, revoker, digest)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
             .execute((
-                *serial as i64,
+                serial,
                 revocation.at_ms,
-                revocation.reason.code(),
+                reason,
                 &revocation.revoker,
+                digest::revocation(serial, revocation.at_ms, reason, &revocation.revoker).finish(),
             ))?;
         }
         Change::SerialsBelow(serial) => *next_serial = (*next_serial).max(*serial),
@@ -245,23 +267,38 @@ fn cert_column(pem_text: &str) -> Value {
 }
 
 fn insert_cert(tx: &Transaction<'_>, c: &CertRecord) -> rusqlite::Result<()> {
+    let cert = cert_column(&c.pem);
+    let columns = CertColumns {
+        serial: c.serial as i64,
+        asset_id: &c.asset_id,
+        authority: c.authority.as_str(),
+        cert: ValueRef::from(&cert),
+        issuer: &c.issuer,
+        subject: &c.subject,
+        common_name: &c.common_name,
+        public_key: &c.public_key,
+        sign_date_ms: c.sign_date_ms,
+        not_before_ms: c.not_before_ms,
+        not_after_ms: c.not_after_ms,
+    };
     tx.prepare_cached(
         "INSERT OR REPLACE INTO certs (serial, asset_id, bound, authority, cert, issuer, subject,
-             common_name, public_key, sign_date_ms, not_before_ms, not_after_ms)
-         VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+             common_name, public_key, sign_date_ms, not_before_ms, not_after_ms, digest)
+         VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(rusqlite::params![
-        c.serial as i64,
-        &*c.asset_id,
-        c.authority.as_str(),
-        cert_column(&c.pem),
-        &*c.issuer,
-        &*c.subject,
-        &*c.common_name,
-        &*c.public_key,
-        c.sign_date_ms,
-        c.not_before_ms,
-        c.not_after_ms,
+        columns.serial,
+        columns.asset_id,
+        columns.authority,
+        &cert,
+        columns.issuer,
+        columns.subject,
+        columns.common_name,
+        columns.public_key,
+        columns.sign_date_ms,
+        columns.not_before_ms,
+        columns.not_after_ms,
+        columns.framed().finish(),
     ])?;
     Ok(())
 }
