@@ -64,7 +64,7 @@ pub use domain::model::{Authority, DataFormat, Device, DeviceId, I18n, Product, 
 pub use journal::Entry as JournalEntry;
 /// What a device event adds to a [`JournalEntry`].
 pub use journal::MqttFields as JournalMqttFields;
-pub use mock::{enos_csr, KeyAndCert, MockServer, MockServerBuilder, StartError};
+pub use mock::{enos_csr, CsrBuilder, KeyAndCert, MockServer, MockServerBuilder, StartError};
 pub use mqtt::broker::ListenError;
 pub use persist::StateError;
 /// The schema version a `--state` file is written with; a newer file is refused.
