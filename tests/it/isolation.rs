@@ -208,8 +208,10 @@ pub(crate) fn run_alone(test: &str, env: &[(&str, &str)]) -> String {
 
 /// Every `ENOS_MOCK_*` a shell could hold, set to values that would break or change a mock
 /// that read them.
-const HOSTILE_ENVIRONMENT: [(&str, &str); 12] = [
+const HOSTILE_ENVIRONMENT: [(&str, &str); 14] = [
     ("ENOS_MOCK_AUTH", "off"),
+    ("ENOS_MOCK_ADMIN_TOKEN", "from-the-shell"),
+    ("ENOS_MOCK_ALLOWED_HOSTS", "example.com"),
     ("ENOS_MOCK_PORT", "abc"),
     ("ENOS_MOCK_HOST", "192.0.2.1"),
     ("ENOS_MOCK_STATE", "/nonexistent/dir/state.db"),
@@ -272,6 +274,7 @@ async fn child_builder_in_a_hostile_environment() {
             None
         )
     );
+    assert!(config.admin_token.is_none() && config.allowed_hosts.is_empty());
     // Two in-process mocks start from those defaults, side by side.
     let a = Mock::start().await;
     let b = Mock::start().await;
@@ -283,6 +286,9 @@ async fn child_builder_in_a_hostile_environment() {
         assert_eq!(health["renewPolicy"], "revoke", "{health}");
         assert_eq!(health["leafProfile"], "enos", "{health}");
         assert!(mock.mqtt_tls_port().is_some() && mock.mqtt_port().is_some());
+        // No admin token: the control plane answers without one.
+        let requests = mock.http.get(mock.url("/__admin/requests")).send().await;
+        assert_eq!(requests.unwrap().status(), 200);
     }
     let (first, second) = (a.apply_ok(DEV1, "a").await, b.apply_ok(DEV1, "b").await);
     assert_ne!(
