@@ -262,17 +262,22 @@ fn older_version(path: &Path, version: u32) -> rusqlite::Connection {
     conn
 }
 
-#[tokio::test]
-async fn a_version_2_file_gets_a_digest_for_every_row() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.db");
-    let (store, persist) = attached(&path);
+/// A file at `path` holding device a2 and its certificate 100, revoked; closed.
+async fn file_with_a_revoked_certificate(path: &Path) {
+    let (store, persist) = attached(path);
     store
         .insert_bulk(vec![device("a2")], vec![cert(100, "a2", Authority::Rsa)])
         .unwrap();
     store.revoke(100, revocation());
     persist.durable().await.unwrap();
     persist.close().await;
+}
+
+#[tokio::test]
+async fn a_version_2_file_gets_a_digest_for_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    file_with_a_revoked_certificate(&path).await;
     drop(older_version(&path, 2));
 
     let back = restored(&path);
@@ -320,13 +325,7 @@ async fn a_row_changed_on_disk_is_named_and_refused() {
     for (change, named) in table {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
-        let (store, persist) = attached(&path);
-        store
-            .insert_bulk(vec![device("a2")], vec![cert(100, "a2", Authority::Rsa)])
-            .unwrap();
-        store.revoke(100, revocation());
-        persist.durable().await.unwrap();
-        persist.close().await;
+        file_with_a_revoked_certificate(&path).await;
         let changed = rusqlite::Connection::open(&path)
             .unwrap()
             .execute(change, [])

@@ -22,6 +22,17 @@ struct Binary {
     http: reqwest::Client,
 }
 
+/// On a free port, no MQTT, the state file next: how every run here starts the binary.
+const STATE_ARGS: [&str; 7] = [
+    "--port",
+    "0",
+    "--mqtt-tls-port",
+    "off",
+    "--mqtt-port",
+    "off",
+    "--state",
+];
+
 fn command(state: &Path, extra: &[&str]) -> Command {
     let mut command = Command::new(BIN);
     for (name, _) in std::env::vars_os() {
@@ -32,15 +43,7 @@ fn command(state: &Path, extra: &[&str]) -> Command {
     command
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
-        .args([
-            "--port",
-            "0",
-            "--mqtt-tls-port",
-            "off",
-            "--mqtt-port",
-            "off",
-        ])
-        .arg("--state")
+        .args(STATE_ARGS)
         .arg(state)
         .args(extra)
         .stdin(Stdio::null())
@@ -494,25 +497,24 @@ async fn after_a_failed_write_nothing_is_acknowledged_each_call_in_its_own_inter
 async fn crl_numbers_keep_growing_across_restarts_and_resets() {
     let dir = tmp();
     let state = dir.path().join("state.db");
+    // (RSA, ECC) cRLNumbers, as openssl reads them.
+    async fn numbers(mock: &Binary) -> (u128, u128) {
+        let number = |crl: Vec<u8>| crl_number(&crl, "DER");
+        (
+            number(mock.get("/enos/CA/crl/RSA").await),
+            number(mock.get("/enos/CA/crl/ECC").await),
+        )
+    }
     let mock = Binary::start(&state);
-    let number = |crl: Vec<u8>| crl_number(&crl, "DER");
-    let mut seen = vec![
-        number(mock.get("/enos/CA/crl/RSA").await),
-        number(mock.get("/enos/CA/crl/ECC").await),
-    ];
+    let before = numbers(&mock).await;
     mock.kill_9();
-
     let again = Binary::start(&state);
-    seen.push(number(again.get("/enos/CA/crl/RSA").await));
-    seen.push(number(again.get("/enos/CA/crl/ECC").await));
+    let restarted = numbers(&again).await;
     again.post("/__admin/reset", json!({})).await;
-    seen.push(number(again.get("/enos/CA/crl/RSA").await));
-    seen.push(number(again.get("/enos/CA/crl/ECC").await));
-    // (RSA, ECC) before the restart, after it, after the reset.
-    let (rsa, ecc): (Vec<u128>, Vec<u128>) = (
-        seen.iter().step_by(2).copied().collect(),
-        seen.iter().skip(1).step_by(2).copied().collect(),
-    );
+    let reset = numbers(&again).await;
+    // Before the restart, after it, after the reset.
+    let rsa = [before.0, restarted.0, reset.0];
+    let ecc = [before.1, restarted.1, reset.1];
     for numbers in [&rsa, &ecc] {
         assert!(
             numbers.windows(2).all(|w| w[0] < w[1]),
@@ -655,17 +657,7 @@ async fn a_state_file_this_process_cannot_write_is_refused_at_start_naming_it() 
         set_mode(&state, file_mode);
         set_mode(&folder, folder_mode);
 
-        let args = [
-            "--port",
-            "0",
-            "--mqtt-tls-port",
-            "off",
-            "--mqtt-port",
-            "off",
-            "--state",
-        ]
-        .map(std::ffi::OsStr::new);
-        let mut command = unprivileged(&args, &dir);
+        let mut command = unprivileged(&STATE_ARGS.map(std::ffi::OsStr::new), &dir);
         command.arg(&state);
         let out = crate::cli::run(command, Duration::from_secs(30));
         assert_eq!(out.status.code(), Some(1), "{what}: {out:?}");
