@@ -1193,3 +1193,42 @@ async fn every_reply_row_over_the_wire() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Attributes and tags a device sets over MQTT are the device's record: `device.get`
+/// shows them, and with `--state` they survive a restart.
+#[tokio::test]
+async fn attributes_and_tags_from_mqtt_are_kept_in_the_state_file() {
+    let dir = tmp();
+    let state = dir.path().join("state.db");
+    let mock = Mock::build(MockServer::builder().state(&state)).await;
+    let d = device(&mock, PLAIN_DEV).await;
+    let mut c = Client::login(&mock, connect(&d, &d.secret)).await;
+    c.subscribe(&[&sys(&d, "thing/#")]).await;
+    let attributes = json!({"attributes": {"floor": 7}});
+    let r = c
+        .reply_to(
+            &sys(&d, "thing/attribute/update"),
+            request("1", "thing.attribute.update", attributes),
+        )
+        .await;
+    assert_eq!(r["code"], 200, "{r}");
+    let tags = json!([{"tagKey": "site", "tagValue": "roof"}]);
+    let r = c
+        .reply_to(
+            &sys(&d, "thing/tag/update"),
+            request("2", "thing.tag.update", tags),
+        )
+        .await;
+    assert_eq!(r["code"], 200, "{r}");
+    drop(c);
+    mock.server.shutdown().await;
+
+    let again = Mock::build(MockServer::builder().state(&state)).await;
+    let got = again
+        .get_json(&format!(
+            "/connect-service/v2.1/devices?action=get&orgId={ORG}&assetId={PLAIN_DEV}"
+        ))
+        .await;
+    assert_eq!(got["data"]["deviceAttributes"]["floor"], 7, "{got}");
+    assert_eq!(got["data"]["deviceTags"]["site"], "roof", "{got}");
+}
