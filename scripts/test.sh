@@ -42,6 +42,14 @@ if ! command -v mosquitto_pub >/dev/null 2>&1; then
         || echo "test.sh: could not install mosquitto-clients: the mosquitto_pub test will fail" >&2
 fi
 
+# Java 17's SSLSocket is the judge of the alert a refused device certificate gets
+# (tests/it/mqtt_conversation.rs runs tests/java/TlsAlert.java).
+if ! command -v java >/dev/null 2>&1; then
+    echo "test.sh: installing openjdk-17-jdk-headless"
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openjdk-17-jdk-headless
+fi
+
 # The official-client test (tests/it/python_client.rs) builds a virtual environment with python3.
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     echo "test.sh: installing python3 and python3-venv"
