@@ -838,6 +838,25 @@ class EnosMock:
             org_id=data["orgId"],
         )
 
+    def update_device(
+        self,
+        device: Optional[DeviceRef],
+        changes: Mapping[str, Any],
+        *,
+        product_key: Optional[str] = None,
+        device_key: Optional[str] = None,
+        org_id: Optional[str] = None,
+    ) -> None:
+        """Changes the fields given (EnOS names: ``{"deviceDesc": "..."}``)."""
+        self.call(
+            "POST",
+            DEVICES,
+            "update",
+            query=self._device_query(device, product_key, device_key),
+            body=dict(changes),
+            org_id=self._org(device, org_id),
+        )
+
     def delete_device(
         self,
         device: Optional[DeviceRef] = None,

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
-from typing import Any, Dict, Generator, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Generator, Iterator, List, Optional, Protocol, Sequence, Tuple
 
 import pytest
 
@@ -35,14 +35,10 @@ __all__ = ["EnosMockFactory", "merge_flags"]
 
 MARK = "enos_mock"
 _WATCHED = pytest.StashKey[List[Tuple[EnosMock, int]]]()
-#: One object per distinct flag set, so that pytest keeps a parametrized session mock
-#: alive across modules with the same flags (it compares parameters by identity).
+#: One object per distinct flag set: pytest compares a parametrized fixture's parameters by
+#: identity, and equal tuples from two modules would make it set ``enos_mock`` up again.
 _FLAG_SETS: Dict[Tuple[str, ...], Tuple[str, ...]] = {}
 
-try:  # Python 3.8+: typing.Protocol
-    from typing import Protocol
-except ImportError:  # pragma: no cover
-    Protocol = object  # type: ignore[assignment,misc]
 
 
 class EnosMockFactory(Protocol):
@@ -162,8 +158,8 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Tests marked with flags get a session mock of their own flags: ``enos_mock`` is
-    parametrized with them (indirectly, at session scope), so pytest starts one mock per
-    flag set, groups the tests that share it, and stops it when the flags change."""
+    parametrized with them (indirectly, at session scope; the test id shows them), and the
+    session's pool keeps one mock per flag set."""
     if "enos_mock" not in metafunc.fixturenames:
         return
     flags, _ = _marked(list(metafunc.definition.iter_markers(MARK)))
@@ -206,16 +202,43 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 # ------------------------------------------------------------------- fixtures
 
 
+class _Pool:
+    """The session's mocks, one per flag set, started when first needed and stopped when the
+    session ends: tests of a module marked with other flags do not stop the default mock,
+    and two modules with the same flags share one."""
+
+    def __init__(self, config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._config = config
+        self._tmp = tmp_path_factory
+        self._mocks: Dict[Tuple[str, ...], EnosMock] = {}
+
+    def get(self, flags: Tuple[str, ...]) -> EnosMock:
+        mock = self._mocks.get(flags)
+        if mock is None:
+            log_path = self._tmp.mktemp("enos-mock") / "mock.log"
+            mock = self._mocks[flags] = _start(self._config, flags, log_path)
+        return mock
+
+    def stop(self) -> None:
+        for mock in self._mocks.values():
+            mock.stop()
+
+
 @pytest.fixture(scope="session")
-def enos_mock(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnosMock]:
-    """The session's enos-cert-mock (per xdist worker), reset before every test that uses it."""
-    marked: Tuple[str, ...] = getattr(request, "param", ())
-    log_path = tmp_path_factory.mktemp("enos-mock") / "mock.log"
-    mock = _start(request.config, marked, log_path)
+def _enos_mock_pool(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Pool]:
+    pool = _Pool(request.config, tmp_path_factory)
     try:
-        yield mock
+        yield pool
     finally:
-        mock.stop()
+        pool.stop()
+
+
+@pytest.fixture(scope="session")
+def enos_mock(request: pytest.FixtureRequest, _enos_mock_pool: _Pool) -> EnosMock:
+    """The session's enos-cert-mock (per xdist worker; per flag set of ``enos_mock`` marks),
+    reset before every test that uses it."""
+    flags: Tuple[str, ...] = getattr(request, "param", ())
+    return _enos_mock_pool.get(flags)
 
 
 @pytest.fixture(autouse=True)
