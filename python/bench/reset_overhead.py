@@ -3,7 +3,10 @@
 one pytest run against one mock. Prints the medians and their differences; asserts nothing
 (a figure, not a test: machines here vary several-fold from day to day).
 
-    python python/bench/reset_overhead.py [N]
+    python python/bench/reset_overhead.py [N [pytest args...]]
+
+e.g. ``reset_overhead.py 300 --enos-mock-args=--log=info`` for mocks that log no line per
+request.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import textwrap
 from pathlib import Path
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+EXTRA = sys.argv[2:]
 
 CONFTEST = """
 import json, os
@@ -48,7 +52,7 @@ def main() -> None:
             (root / name).write_text(header + textwrap.dedent(body))
         out = root / "setup.json"
         subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", str(root)],
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", *EXTRA, str(root)],
             cwd=root,
             env={**__import__("os").environ, "OVERHEAD_OUT": str(out)},
             check=True,
@@ -57,7 +61,7 @@ def main() -> None:
         setup = json.loads(out.read_text())
     median = {name: statistics.median(setup[name][1:]) * 1000 for name in TESTS}  # the first starts the mock
     reset, kept, plain = median["test_reset.py"], median["test_kept.py"], median["test_plain.py"]
-    print(f"reset-overhead: {N} tests each; median setup: reset {reset:.3f} ms, reset=False {kept:.3f} ms, "
+    print(f"reset-overhead: {N} tests each{' (' + ' '.join(EXTRA) + ')' if EXTRA else ''}; median setup: reset {reset:.3f} ms, reset=False {kept:.3f} ms, "
           f"no mock {plain:.3f} ms")
     print(f"reset-overhead: per test, the plugin with its reset adds {reset - plain:.3f} ms "
           f"(the reset call {reset - kept:.3f} ms); target < 5 ms: {'met' if reset - plain < 5 else 'NOT MET'}")
