@@ -9,7 +9,7 @@
 #   2. a fresh virtual environment (target/python-venv) with that wheel and the pinned test
 #      requirements (python/tests/requirements.txt: pytest, pytest-xdist, mypy, the official
 #      SDKs enos-poseidon and enos-mqtt-sdk-python);
-#   3. mypy --strict over the installed package (its hints and py.typed);
+#   3. mypy --strict over the installed package (its hints and py.typed), ruff over its sources;
 #   4. the package's tests under pytest -n 2, through its own plugin and fixtures;
 #   5. the per-test cost of the plugin's reset (a figure, printed).
 #
@@ -78,10 +78,11 @@ fi
 [ "${1:-}" = "--venv" ] && exit 0
 
 # 3. The hints: mypy --strict on the package as installed (it reads py.typed), for the
-#    oldest Python it supports.
+#    oldest Python it supports; ruff's lints and format (python/pyproject.toml) on the sources.
 t=$(now)
 (cd "$VENV" && bin/python -m mypy --strict --python-version 3.10 --no-incremental -p enos_cert_mock)
-echo "python-test: mypy --strict in $(since "$t")"
+(cd python && "$VENV/bin/ruff" check --quiet . && "$VENV/bin/ruff" format --check --quiet .)
+echo "python-test: mypy --strict, ruff check, ruff format --check in $(since "$t")"
 
 # 4. The tests, on the wheel's binary (not an ENOS_CERT_MOCK_BIN of the caller's shell).
 t=$(now)

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 import enos_cert_mock
-from enos_cert_mock import _binary
-from enos_cert_mock import BinaryNotFound, MockStartError, find_binary
+from enos_cert_mock import BinaryNotFound, MockStartError, _binary, find_binary
 
 
 def fake_binary(directory: Path) -> Path:
@@ -48,11 +47,16 @@ def test_ENOS_CERT_MOCK_BIN_comes_first(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert find_binary() == named
 
 
-def test_a_named_binary_that_is_not_there_is_refused_by_name(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_a_named_binary_that_is_not_there_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("ENOS_CERT_MOCK_BIN", str(tmp_path / "nothing"))
     with pytest.raises(BinaryNotFound) as refused:
         find_binary()
-    assert str(refused.value) == f"ENOS_CERT_MOCK_BIN={tmp_path / 'nothing'} is not an executable file. " + _binary.HOW_TO_GET_ONE
+    assert (
+        str(refused.value)
+        == f"ENOS_CERT_MOCK_BIN={tmp_path / 'nothing'} is not an executable file. " + _binary.HOW_TO_GET_ONE
+    )
 
 
 def test_PATH_comes_after_the_wheel(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -64,7 +68,9 @@ def test_PATH_comes_after_the_wheel(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert find_binary() == on_path
 
 
-def test_without_any_binary_the_error_says_how_to_get_one(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_without_any_binary_the_error_says_how_to_get_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.delenv("ENOS_CERT_MOCK_BIN", raising=False)
     monkeypatch.setattr(_binary, "wheel_binary", lambda: None)
     monkeypatch.setenv("PATH", str(tmp_path))
@@ -75,8 +81,13 @@ def test_without_any_binary_the_error_says_how_to_get_one(monkeypatch: pytest.Mo
         "no enos-cert-mock binary: ENOS_CERT_MOCK_BIN is not set, the enos-cert-mock distribution "
         "installed none, and there is none on PATH. "
     )
-    for how in ("pip install enos-cert-mock", "pip install ./python", "cargo build --release",
-                "ENOS_CERT_MOCK_BIN=/path/to/target/release/enos-cert-mock", "on PATH"):
+    for how in (
+        "pip install enos-cert-mock",
+        "pip install ./python",
+        "cargo build --release",
+        "ENOS_CERT_MOCK_BIN=/path/to/target/release/enos-cert-mock",
+        "on PATH",
+    ):
         assert how in message
 
 

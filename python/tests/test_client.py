@@ -3,10 +3,11 @@ certificates checked with ``cryptography``, and every refusal asserted exactly."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Dict, List
 
 import pytest
+from conftest import ORG
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -20,8 +21,6 @@ from enos_cert_mock import (
     new_key,
     signature,
 )
-
-from conftest import ORG
 
 DEV = "Uvmm5AXU"
 
@@ -66,7 +65,10 @@ def test_apply_renew_revoke_with_keys_made_here(enos_mock: EnosMock, authority: 
 
     listed = {c["certSN"]: c for c in enos_mock.certificates(DEV)}
     assert (listed[cert.cert_sn]["certStatus"], listed[cert.cert_sn]["revoker"]) == (1, "IoT_Hub")
-    assert (listed[renewed.cert_sn]["certStatus"], listed[renewed.cert_sn]["revokerReason"]) == (1, "KEY COMPROMISE")
+    assert (listed[renewed.cert_sn]["certStatus"], listed[renewed.cert_sn]["revokerReason"]) == (
+        1,
+        "KEY COMPROMISE",
+    )
     revoked = enos_mock.crl(cert.issue_authority).get_revoked_certificate_by_serial_number(renewed.serial)
     assert revoked is not None
 
@@ -118,7 +120,10 @@ def test_enos_refusals_carry_code_and_message(enos_mock: EnosMock) -> None:
     enos_mock.create_device("BiDiProd", "twice")
     with pytest.raises(EnosError) as refused:
         enos_mock.create_device("BiDiProd", "twice")
-    assert (refused.value.code, refused.value.message) == (11702, "The deviceKey already exists in the product.")
+    assert (refused.value.code, refused.value.message) == (
+        11702,
+        "The deviceKey already exists in the product.",
+    )
 
 
 def test_control_plane_refusals_raise_http_errors(enos_mock: EnosMock) -> None:
@@ -132,9 +137,15 @@ def test_control_plane_refusals_raise_http_errors(enos_mock: EnosMock) -> None:
 
 
 def test_products_devices_and_orgs(enos_mock: EnosMock) -> None:
-    product = enos_mock.create_product("One-way", bi_directional=False, default_valid_day=10, max_valid_day=20)
+    product = enos_mock.create_product(
+        "One-way", bi_directional=False, default_valid_day=10, max_valid_day=20
+    )
     fetched = enos_mock.get_product(product)
-    assert (fetched["productKey"], fetched["biDirectionalAuth"], fetched["defaultValidDay"]) == (product, False, 10)
+    assert (fetched["productKey"], fetched["biDirectionalAuth"], fetched["defaultValidDay"]) == (
+        product,
+        False,
+        10,
+    )
     device = enos_mock.create_device(product, "py-device", name="Py device")
     assert enos_mock.device(device.asset_id) == device
     assert enos_mock.device(product_key=product, device_key="py-device") == device
@@ -142,8 +153,10 @@ def test_products_devices_and_orgs(enos_mock: EnosMock) -> None:
         enos_mock.apply(device)
     assert refused.value.code == 99400
     enos_mock.update_product(product, {"biDirectionalAuth": True})
-    assert (enos_mock.apply(device, authority="ECC", valid_day=20).cert.not_valid_after_utc
-            - datetime.now(timezone.utc)) <= timedelta(days=20)
+    assert (
+        enos_mock.apply(device, authority="ECC", valid_day=20).cert.not_valid_after_utc
+        - datetime.now(timezone.utc)
+    ) <= timedelta(days=20)
     enos_mock.update_device(device, {"deviceDesc": "updated"})
     assert enos_mock.get_device(device)["deviceDesc"] == "updated"
     enos_mock.delete_device(device)
@@ -180,7 +193,7 @@ def test_the_journal_filters(enos_mock: EnosMock) -> None:
 # -------------------------------------------------------------------- faults
 
 #: One call of each action a fault can hit.
-CALLS: Dict[str, Callable[[EnosMock], object]] = {
+CALLS: dict[str, Callable[[EnosMock], object]] = {
     "apply": lambda m: m.apply(DEV, authority="ECC"),
     "renew": lambda m: m.renew("1", DEV),
     "revoke": lambda m: m.revoke("1", DEV),
@@ -196,7 +209,7 @@ CALLS: Dict[str, Callable[[EnosMock], object]] = {
 }
 
 
-def catalogue() -> List[ErrorRow]:
+def catalogue() -> list[ErrorRow]:
     """The catalogue as the installed binary serves it (read once, at collection)."""
     import enos_cert_mock
 
@@ -208,7 +221,9 @@ ROWS = catalogue()
 
 
 @pytest.mark.parametrize("row", [r for r in ROWS if set(r.actions) & set(CALLS)], ids=lambda r: r.key)
-def test_every_catalogue_row_can_be_injected_on_every_action_it_names(enos_mock: EnosMock, row: ErrorRow) -> None:
+def test_every_catalogue_row_can_be_injected_on_every_action_it_names(
+    enos_mock: EnosMock, row: ErrorRow
+) -> None:
     for action in row.actions:
         fault = enos_mock.fault(action, error=row.key, times=1)
         with pytest.raises(EnosError) as injected:
@@ -245,7 +260,9 @@ def test_rows_without_an_enos_action_are_outside_faults(enos_mock: EnosMock) -> 
         for action in row.actions:
             with pytest.raises(HttpError) as refused:
                 enos_mock.fault(action, error=row.key)
-            assert refused.value.status == 400 and refused.value.message.startswith("action must be one of *, apply,")
+            assert refused.value.status == 400 and refused.value.message.startswith(
+                "action must be one of *, apply,"
+            )
 
 
 def test_status_delay_device_scope_and_clearing(enos_mock: EnosMock) -> None:
@@ -308,9 +325,10 @@ def test_mqtt_login_fields() -> None:
     content = "clientIddkdeviceKeydkproductKeypktimestamp1700000000000secret"
     assert login.password == hashlib.sha256(content.encode()).hexdigest().upper()
     sdk_style = mqtt_login("pk", "dk", "secret", client_id="mac-1", sign_method="hmacsha256", timestamp="1")
-    assert sdk_style.password == hashlib.sha256(
-        b"clientIdmac-1deviceKeydkproductKeypktimestamp1secret"
-    ).hexdigest()
+    assert (
+        sdk_style.password
+        == hashlib.sha256(b"clientIdmac-1deviceKeydkproductKeypktimestamp1secret").hexdigest()
+    )
 
 
 def test_new_keys_are_the_authorities_kinds() -> None:
@@ -323,31 +341,48 @@ def test_new_keys_are_the_authorities_kinds() -> None:
 def test_a_certificate_without_its_key_says_so() -> None:
     cert = Certificate("1", "", "", "", "RSA", None)
     with pytest.raises(ValueError):
-        cert.key_pem
+        _ = cert.key_pem
 
 
-def test_send_command_sends_what_the_contract_names(enos_mock: EnosMock, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_send_command_sends_what_the_contract_names(
+    enos_mock: EnosMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The body of POST /__admin/mqtt/publish as spec D2 names it (checked without the route:
     the round trips through a device are in test_device_sdk.py)."""
-    sent: List[Dict[str, object]] = []
+    sent: list[dict[str, object]] = []
 
     def admin(method: str, path: str, *, body: object = None, params: object = None) -> object:
         sent.append({"method": method, "path": path, "body": body})
-        return {"sessions": 2, "reply": {"topic": "/sys/BiDiProd/meter-001/thing/service/x_reply", "payload": {"code": 200}}}
+        return {
+            "sessions": 2,
+            "reply": {"topic": "/sys/BiDiProd/meter-001/thing/service/x_reply", "payload": {"code": 200}},
+        }
 
     monkeypatch.setattr(enos_mock, "_admin", admin)
     device = enos_mock.device("Uvmm5AXU")  # an EnOS call, not _admin
-    result = enos_mock.send_command(device, "thing/service/x", {"id": "7", "params": {}}, qos=0, reply_timeout_ms=1500)
+    result = enos_mock.send_command(
+        device, "thing/service/x", {"id": "7", "params": {}}, qos=0, reply_timeout_ms=1500
+    )
     enos_mock.send_command("Uvmm5AXU", "/sys/BiDiProd/meter-001/thing/model/down_raw", "raw text")
     enos_mock.send_command(product_key="BiDiProd", device_key="meter-001", topic="/t", payload={"params": {}})
     assert result.sessions == 2 and result.reply is not None and result.reply.payload == {"code": 200}
     assert [s["path"] for s in sent] == ["/mqtt/publish"] * 3
     bodies = [s["body"] for s in sent]
-    assert bodies[0] == {"productKey": "BiDiProd", "deviceKey": "meter-001",
-                         "topic": "/sys/BiDiProd/meter-001/thing/service/x",
-                         "payload": {"id": "7", "params": {}}, "qos": 0, "replyTimeoutMs": 1500}
-    assert bodies[1] == {"assetId": "Uvmm5AXU", "topic": "/sys/BiDiProd/meter-001/thing/model/down_raw",
-                         "payload": "raw text", "qos": 1, "replyTimeoutMs": 0}
+    assert bodies[0] == {
+        "productKey": "BiDiProd",
+        "deviceKey": "meter-001",
+        "topic": "/sys/BiDiProd/meter-001/thing/service/x",
+        "payload": {"id": "7", "params": {}},
+        "qos": 0,
+        "replyTimeoutMs": 1500,
+    }
+    assert bodies[1] == {
+        "assetId": "Uvmm5AXU",
+        "topic": "/sys/BiDiProd/meter-001/thing/model/down_raw",
+        "payload": "raw text",
+        "qos": 1,
+        "replyTimeoutMs": 0,
+    }
     third = bodies[2]
     assert isinstance(third, dict) and isinstance(third["payload"], dict)
     assert set(third["payload"]) == {"id", "params"}  # an id was added: replies are matched by it

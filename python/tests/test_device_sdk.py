@@ -17,13 +17,13 @@ import queue
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
-from enos.core.MqttClient import MqttClient
 from enos.core.internal.Ciphers import Ciphers
 from enos.core.message.IConnectCallback import IConnectCallback
+from enos.core.MqttClient import MqttClient
 from enos.message.downstream.tsl.MeasurepointSetCommand import MeasurepointSetCommand
 from enos.message.downstream.tsl.MeasurepointSetReply import MeasurepointSetReply
 from enos.message.downstream.tsl.ServiceInvocationCommand import ServiceInvocationCommand
@@ -51,7 +51,7 @@ class Connected(IConnectCallback):  # type: ignore[misc]
         self.done.set()
 
 
-def sdk_device(url: str, device: Device, files: Optional[CertFiles] = None, ciphers: Any = None) -> MqttClient:
+def sdk_device(url: str, device: Device, files: CertFiles | None = None, ciphers: Any = None) -> MqttClient:
     """An SDK client of ``device``, connected (the SDK's asynchronous connect)."""
     client = MqttClient(url, device.product_key, device.device_key, device.secret)
     client.get_profile().set_auto_reconnect(False)
@@ -76,7 +76,7 @@ def wait_for(what: str, check: Any, timeout: float = WAIT) -> Any:
 
 def paho_connack(port: int, login: MqttLogin) -> int:
     """The CONNACK code paho gets for ``login`` on the plain port."""
-    codes: "queue.Queue[int]" = queue.Queue()
+    codes: queue.Queue[int] = queue.Queue()
     client = paho.Client(client_id=login.client_id, protocol=paho.MQTTv311)
     client.username_pw_set(login.username, login.password)
     client.on_connect = lambda c, userdata, flags, rc: codes.put(rc)
@@ -96,14 +96,24 @@ def test_the_sdk_logs_in_over_mutual_tls_with_a_certificate_applied_here(
     device = enos_mock.device("Uvmm5AXU")
     cert = enos_mock.apply(device, authority=authority)  # type: ignore[arg-type]
     client = sdk_device(
-        f"ssl://127.0.0.1:{enos_mock.mqtt_tls_port}", device, cert.write(tmp_path), getattr(Ciphers, authority)
+        f"ssl://127.0.0.1:{enos_mock.mqtt_tls_port}",
+        device,
+        cert.write(tmp_path),
+        getattr(Ciphers, authority),
     )
     try:
         (session,) = enos_mock.connections()
-        assert (session.asset_id, session.cert_sn, session.authority) == (device.asset_id, cert.cert_sn, authority)
+        assert (session.asset_id, session.cert_sn, session.authority) == (
+            device.asset_id,
+            cert.cert_sn,
+            authority,
+        )
         client.fast_publish(MeasurepointPostRequest.builder().add_measurepoint("temperature", 21.5).build())
         topic = f"/sys/{device.product_key}/{device.device_key}/thing/measurepoint/post"
-        wait_for("the publish in the journal", lambda: [e for e in enos_mock.requests("mqtt.publish") if e.get("topic") == topic])
+        wait_for(
+            "the publish in the journal",
+            lambda: [e for e in enos_mock.requests("mqtt.publish") if e.get("topic") == topic],
+        )
         (connect,) = enos_mock.requests("mqtt.connect")
         assert (connect["outcome"], connect["certSN"]) == ("accepted", cert.cert_sn)
     finally:
@@ -139,7 +149,10 @@ def test_refusals_and_connection_faults_as_paho_sees_them(enos_mock: EnosMock) -
     assert paho_connack(enos_mock.mqtt_port, enos_mock.mqtt_login(device)) == 0
     assert [(e["outcome"], e.get("reason")) for e in enos_mock.requests("mqtt.connect")] == [
         ("refused", "CONNACK 4: the password does not match the device secret"),
-        ("refused", "CONNACK 5: the product requires bi-directional authentication: use the TLS port with the device certificate"),
+        (
+            "refused",
+            "CONNACK 5: the product requires bi-directional authentication: use the TLS port with the device certificate",
+        ),
         ("refused", f"CONNACK 3: injected fault {fault.id}"),
         ("accepted", None),
     ]
@@ -166,13 +179,15 @@ def needs_the_command_route(enos_mock: EnosMock) -> None:
 @pytest.mark.usefixtures("needs_the_command_route")
 def test_a_measurepoint_set_command_round_trips_through_the_sdks_handler(enos_mock: EnosMock) -> None:
     device = enos_mock.device("Pl9gY1wQ")
-    received: List[Dict[str, Any]] = []
+    received: list[dict[str, Any]] = []
 
-    def on_set(command: Any, topic_args: List[str]) -> Any:
+    def on_set(command: Any, topic_args: list[str]) -> Any:
         received.append({"params": command.get_params(), "args": list(topic_args)})
         return MeasurepointSetReply.builder().set_code(200).set_message("set").build()
 
-    client = MqttClient(f"tcp://127.0.0.1:{enos_mock.mqtt_port}", device.product_key, device.device_key, device.secret)
+    client = MqttClient(
+        f"tcp://127.0.0.1:{enos_mock.mqtt_port}", device.product_key, device.device_key, device.secret
+    )
     client.register_arrived_message_handler(MeasurepointSetCommand.get_class(), on_set)
     connected = Connected()
     client.connect(connected)
@@ -181,15 +196,21 @@ def test_a_measurepoint_set_command_round_trips_through_the_sdks_handler(enos_mo
         result = enos_mock.send_command(
             device,
             "thing/service/measurepoint/set",
-            {"id": "cmd-1", "version": "1.0", "method": "thing.service.measurepoint.set",
-             "params": {"temperature": 30.5}},
+            {
+                "id": "cmd-1",
+                "version": "1.0",
+                "method": "thing.service.measurepoint.set",
+                "params": {"temperature": 30.5},
+            },
             reply_timeout_ms=5000,
         )
         topic = f"/sys/{device.product_key}/{device.device_key}/thing/service/measurepoint/set"
         assert result.sessions == 1
         assert result.reply is not None and result.reply.topic == topic + "_reply"
         assert (result.reply.payload["id"], result.reply.payload["code"]) == ("cmd-1", 200)
-        assert received == [{"params": {"temperature": 30.5}, "args": [device.product_key, device.device_key]}]
+        assert received == [
+            {"params": {"temperature": 30.5}, "args": [device.product_key, device.device_key]}
+        ]
         directions = [(e["direction"], e["topic"]) for e in enos_mock.requests("mqtt.publish")]
         assert ("down", topic) in directions and ("up", topic + "_reply") in directions
     finally:
@@ -200,12 +221,19 @@ def test_a_measurepoint_set_command_round_trips_through_the_sdks_handler(enos_mo
 def test_a_service_invocation_round_trips_with_its_output(enos_mock: EnosMock) -> None:
     device = enos_mock.device("Pl9gY1wQ")
 
-    def on_service(command: Any, topic_args: List[str]) -> Any:
+    def on_service(command: Any, topic_args: list[str]) -> Any:
         params = command.get_params()
         assert topic_args[2] == "multiply"
-        return ServiceInvocationReply.builder().add_output_data("result", params["left"] * params["right"]).set_code(200).build()
+        return (
+            ServiceInvocationReply.builder()
+            .add_output_data("result", params["left"] * params["right"])
+            .set_code(200)
+            .build()
+        )
 
-    client = MqttClient(f"tcp://127.0.0.1:{enos_mock.mqtt_port}", device.product_key, device.device_key, device.secret)
+    client = MqttClient(
+        f"tcp://127.0.0.1:{enos_mock.mqtt_port}", device.product_key, device.device_key, device.secret
+    )
     client.register_arrived_message_handler(ServiceInvocationCommand.get_class(), on_service)
     connected = Connected()
     client.connect(connected)
@@ -220,7 +248,12 @@ def test_a_service_invocation_round_trips_with_its_output(enos_mock: EnosMock) -
         assert result.sessions == 1 and result.reply is not None
         assert (result.reply.payload["code"], result.reply.payload["data"]["result"]) == (200, 42)
         # Without a wait: sent, no reply awaited.
-        assert enos_mock.send_command(device, "thing/service/multiply", {"params": {"left": 1, "right": 1}}).reply is None
+        assert (
+            enos_mock.send_command(
+                device, "thing/service/multiply", {"params": {"left": 1, "right": 1}}
+            ).reply
+            is None
+        )
     finally:
         client.close()
 
@@ -231,5 +264,7 @@ def test_commands_to_an_unknown_or_offline_device_are_refused(enos_mock: EnosMoc
         enos_mock.send_command("NoSuchAs", "/sys/x/y/thing/service/measurepoint/set", {"params": {}})
     assert unknown.value.status == 404 and unknown.value.message
     with pytest.raises(HttpError) as offline:
-        enos_mock.send_command("Pl9gY1wQ", "/sys/PlainPrd/gateway-001/thing/service/measurepoint/set", {"params": {}})
+        enos_mock.send_command(
+            "Pl9gY1wQ", "/sys/PlainPrd/gateway-001/thing/service/measurepoint/set", {"params": {}}
+        )
     assert offline.value.status == 409 and offline.value.message

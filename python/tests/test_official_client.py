@@ -5,28 +5,31 @@ under (the mock's test key instead of the gateway's), as tests/python/official_c
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any
 
 import poseidon.poseidon as official
 import pytest
+from conftest import APP_KEY, APP_SECRET, ORG, REPO
 
 from enos_cert_mock import EnosMock, make_csr, new_key
 
-from conftest import APP_KEY, APP_SECRET, ORG, REPO
 
-
-def full_flow(base: str, asset: str) -> Dict[str, Any]:
+def full_flow(base: str, asset: str) -> dict[str, Any]:
     """apply -> list -> renew -> revoke -> list with the official client; each answer."""
 
     def url(action: str) -> str:
         return f"{base}/connect-service/v2.0/certificates?action={action}&orgId={ORG}&assetId={asset}"
 
     csr = make_csr(new_key("RSA"), f"poseidon-{asset}")
-    r: Dict[str, Any] = {}
-    r["apply"] = official.urlopen(APP_KEY, APP_SECRET, url("apply"), data={"csr": csr, "validDay": 30}, method="POST")
+    r: dict[str, Any] = {}
+    r["apply"] = official.urlopen(
+        APP_KEY, APP_SECRET, url("apply"), data={"csr": csr, "validDay": 30}, method="POST"
+    )
     r["list1"] = official.urlopen(APP_KEY, APP_SECRET, url("list"), method="GET")
     first = r["apply"]["data"]["certSN"]
-    r["renew"] = official.urlopen(APP_KEY, APP_SECRET, url("renew"), data={"certSn": int(first)}, method="POST")
+    r["renew"] = official.urlopen(
+        APP_KEY, APP_SECRET, url("renew"), data={"certSn": int(first)}, method="POST"
+    )
     second = r["renew"]["data"]["certSN"]
     r["revoke"] = official.urlopen(
         APP_KEY, APP_SECRET, url("revoke"), data={"certSn": second, "reason": 1}, method="POST"
@@ -35,7 +38,7 @@ def full_flow(base: str, asset: str) -> Dict[str, Any]:
     return r
 
 
-def assert_flow(enos_mock: EnosMock, r: Dict[str, Any], asset: str, revoker: str) -> None:
+def assert_flow(enos_mock: EnosMock, r: dict[str, Any], asset: str, revoker: str) -> None:
     for step in ("apply", "list1", "renew", "revoke", "list2"):
         assert (r[step]["code"], r[step]["msg"]) == (0, "OK"), (step, r[step])
     first, second = r["apply"]["data"]["certSN"], r["renew"]["data"]["certSN"]
@@ -44,7 +47,12 @@ def assert_flow(enos_mock: EnosMock, r: Dict[str, Any], asset: str, revoker: str
     assert listed == [(first, 1, "IoT_Hub", "SUPERSEDED"), (second, 1, revoker, "KEY COMPROMISE")]
     # The mock saw exactly those five calls, all answered 0; both serials are on the CRL.
     assert [(e.action, e.code) for e in enos_mock.requests()] == [
-        ("apply", 0), ("list", 0), ("renew", 0), ("revoke", 0), ("list", 0)]
+        ("apply", 0),
+        ("list", 0),
+        ("renew", 0),
+        ("revoke", 0),
+        ("list", 0),
+    ]
     crl = enos_mock.crl("RSA")
     assert all(crl.get_revoked_certificate_by_serial_number(int(sn)) is not None for sn in (first, second))
 
@@ -61,7 +69,9 @@ class TestStrictGateway:
         self, enos_mock: EnosMock, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         assert enos_mock.health()["auth"] == "strict"
-        monkeypatch.setattr(official, "pubkey", (REPO / "fixtures/poseidon-test-key.pub.b64").read_bytes().strip())
+        monkeypatch.setattr(
+            official, "pubkey", (REPO / "fixtures/poseidon-test-key.pub.b64").read_bytes().strip()
+        )
         r = full_flow(enos_mock.url, "Kq3vT8zB")
         assert_flow(enos_mock, r, "Kq3vT8zB", revoker=APP_KEY)
 

@@ -9,7 +9,7 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any
 
 import pytest
 
@@ -20,7 +20,7 @@ from enos_cert_mock.plugin import EnosMockFactory, merge_flags
 pytest_plugins = ["pytester"]
 
 
-def records(path: Path) -> List[Dict[str, Any]]:
+def records(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
@@ -73,7 +73,8 @@ def test_every_test_starts_on_a_reset_mock_and_factory_mocks_stop_with_their_tes
     pytester.makepyfile(
         test_leaky=LEAKY_TESTS,
         # The same tests on a mock of their own that is not reset between them: the second fails.
-        test_leaky_kept="pytestmark = __import__('pytest').mark.enos_mock(reset=False, seed=1)\n" + LEAKY_TESTS,
+        test_leaky_kept="pytestmark = __import__('pytest').mark.enos_mock(reset=False, seed=1)\n"
+        + LEAKY_TESTS,
         test_factory="""
         from recorder import record
 
@@ -88,16 +89,22 @@ def test_every_test_starts_on_a_reset_mock_and_factory_mocks_stop_with_their_tes
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-v")
     result.assert_outcomes(passed=4, failed=2)
-    result.stdout.fnmatch_lines([
-        "test_factory.py::test_two_mocks PASSED*",
-        "test_factory.py::test_fails FAILED*",
-        "test_leaky.py::test_first_leaves_a_device_a_fault_a_moved_clock_and_a_journal PASSED*",
-        "test_leaky.py::test_second_starts_clean PASSED*",
-        "test_leaky_kept.py::test_first_leaves_a_device_a_fault_a_moved_clock_and_a_journal[[]seed=1[]] PASSED*",
-        "test_leaky_kept.py::test_second_starts_clean[[]seed=1[]] FAILED*",
-    ])
-    result.stdout.fnmatch_lines(["E *Left contains one more item: Fault(id='fault-1', action='list', times=None, hits=0)"])
-    result.stdout.fnmatch_lines(["*- enos-cert-mock log (http://127.0.0.1:*, pid *, running; *enos-mock-1.log) -*"])
+    result.stdout.fnmatch_lines(
+        [
+            "test_factory.py::test_two_mocks PASSED*",
+            "test_factory.py::test_fails FAILED*",
+            "test_leaky.py::test_first_leaves_a_device_a_fault_a_moved_clock_and_a_journal PASSED*",
+            "test_leaky.py::test_second_starts_clean PASSED*",
+            "test_leaky_kept.py::test_first_leaves_a_device_a_fault_a_moved_clock_and_a_journal[[]seed=1[]] PASSED*",
+            "test_leaky_kept.py::test_second_starts_clean[[]seed=1[]] FAILED*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        ["E *Left contains one more item: Fault(id='fault-1', action='list', times=None, hits=0)"]
+    )
+    result.stdout.fnmatch_lines(
+        ["*- enos-cert-mock log (http://127.0.0.1:*, pid *, running; *enos-mock-1.log) -*"]
+    )
     pids = [r["pid"] for r in records(record_file)]
     assert len(set(pids)) == 3 and all(gone(pid) for pid in pids)
 
@@ -130,7 +137,7 @@ def test_under_xdist_one_mock_per_worker_on_ports_of_its_own_and_failure_reports
     result.assert_outcomes(passed=9, failed=1)
 
     # One mock per worker, on ports of its own, stopped when the run ended.
-    by_worker: Dict[str, set] = {}
+    by_worker: dict[str, set] = {}
     for r in records(record_file):
         by_worker.setdefault(r["worker"], set()).add((r["url"], r["tls"], r["plain"], r["pid"]))
     assert set(by_worker) == {"gw0", "gw1"}
@@ -143,10 +150,14 @@ def test_under_xdist_one_mock_per_worker_on_ports_of_its_own_and_failure_reports
     # The failing test's report: the mock's log since the test began, and its journal.
     out = result.stdout.str()
     assert "EnosError: EnOS error 11404: Device cannot be found" in out
-    headers = re.findall(r"-+ enos-cert-mock log \(http://127\.0\.0\.1:\d+, pid \d+, running; .*mock\.log\) -+", out)
+    headers = re.findall(
+        r"-+ enos-cert-mock log \(http://127\.0\.0\.1:\d+, pid \d+, running; .*mock\.log\) -+", out
+    )
     assert len(headers) == 1, out
     section = out.split(headers[0], 1)[1].split("enos-cert-mock journal", 1)[0]
-    apply_line = "uri=/connect-service/v2.0/certificates?action=apply&orgId=o15444172373271&assetId=no-such-device"
+    apply_line = (
+        "uri=/connect-service/v2.0/certificates?action=apply&orgId=o15444172373271&assetId=no-such-device"
+    )
     list_line = "uri=/connect-service/v2.0/certificates?action=list&orgId=o15444172373271&assetId=Uvmm5AXU"
     assert apply_line in section
     # Only this test's lines: its own list call, not the one of the test before it.
@@ -155,7 +166,9 @@ def test_under_xdist_one_mock_per_worker_on_ports_of_its_own_and_failure_reports
     assert '"action": "apply"' in journal and '"code": 11404' in journal
 
 
-def test_markers_give_a_module_class_or_test_its_own_flags(pytester: pytest.Pytester, record_file: Path) -> None:
+def test_markers_give_a_module_class_or_test_its_own_flags(
+    pytester: pytest.Pytester, record_file: Path
+) -> None:
     pytester.makepyfile(
         test_a_default="""
         from recorder import record
@@ -199,7 +212,12 @@ def test_markers_give_a_module_class_or_test_its_own_flags(pytester: pytest.Pyte
     result.stdout.fnmatch_lines(["*test_b_strict.py::test_strict[[]auth=strict[]] PASSED*"])
     seen = {r["name"]: r for r in records(record_file)}
     assert {n: r["auth"] for n, r in seen.items()} == {
-        "a": "lenient", "b": "strict", "b-off": "off", "c": "strict", "d": "lenient"}
+        "a": "lenient",
+        "b": "strict",
+        "b-off": "off",
+        "c": "strict",
+        "d": "lenient",
+    }
     assert (seen["d"]["renew"], seen["d"]["seed"]) == ("keep", 7)
     # One mock per flag set for the whole session, though another flag set ran in between.
     assert seen["b"]["pid"] == seen["c"]["pid"]
@@ -255,10 +273,12 @@ def test_a_mock_that_died_fails_the_next_test_with_its_log(pytester: pytest.Pyte
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines([
-        "*MockError: the session's enos-cert-mock is not running: enos-cert-mock (pid *, exited with status -9); "
-        "the end of its log (*mock.log):*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*MockError: the session's enos-cert-mock is not running: enos-cert-mock (pid *, exited with status -9); "
+            "the end of its log (*mock.log):*",
+        ]
+    )
 
 
 # --------------------------------------------------------- the factory itself
@@ -283,12 +303,24 @@ def test_factory_renew_policy_keep(enos_mock_factory: EnosMockFactory) -> None:
 
 def test_factory_with_a_fixtures_file(enos_mock_factory: EnosMockFactory, tmp_path: Path) -> None:
     fixtures = tmp_path / "fixtures.json"
-    fixtures.write_text(json.dumps({
-        "orgs": [{"orgId": "o_fixture", "apps": [{"appKey": "k", "appSecret": "s"}]}],
-        "products": [{"orgId": "o_fixture", "productKey": "FixProd1", "productName": "Fixture product",
-                      "biDirectionalAuth": True}],
-        "devices": [{"assetId": "Fix00001", "productKey": "FixProd1", "deviceKey": "fix-1", "deviceName": "F"}],
-    }))
+    fixtures.write_text(
+        json.dumps(
+            {
+                "orgs": [{"orgId": "o_fixture", "apps": [{"appKey": "k", "appSecret": "s"}]}],
+                "products": [
+                    {
+                        "orgId": "o_fixture",
+                        "productKey": "FixProd1",
+                        "productName": "Fixture product",
+                        "biDirectionalAuth": True,
+                    }
+                ],
+                "devices": [
+                    {"assetId": "Fix00001", "productKey": "FixProd1", "deviceKey": "fix-1", "deviceName": "F"}
+                ],
+            }
+        )
+    )
     mock = enos_mock_factory(fixtures=fixtures)
     assert mock.org_id == "o_fixture"
     assert mock.device("Fix00001").device_key == "fix-1"
@@ -315,9 +347,10 @@ def test_start_is_a_context_manager_that_stops_the_process() -> None:
 
 
 def test_merge_flags_later_layers_replace_earlier_flags() -> None:
-    assert merge_flags(["--auth", "strict", "--seed=1", "--mqtt-hostname", "a", "--mqtt-hostname=b"],
-                       ["--auth=off", "--fresh-ca"]) == (
-        "--seed=1", "--mqtt-hostname=a", "--mqtt-hostname=b", "--auth=off", "--fresh-ca")
+    assert merge_flags(
+        ["--auth", "strict", "--seed=1", "--mqtt-hostname", "a", "--mqtt-hostname=b"],
+        ["--auth=off", "--fresh-ca"],
+    ) == ("--seed=1", "--mqtt-hostname=a", "--mqtt-hostname=b", "--auth=off", "--fresh-ca")
     with pytest.raises(pytest.UsageError):
         merge_flags(["strict"])
 
@@ -333,5 +366,8 @@ def test_the_log_tail_of_a_process(enos_mock: EnosMock) -> None:
             break
         time.sleep(0.01)
     assert "status=200" in lines[-1]
-    assert process.log_tail(1, since=offset) == f"... ({len(lines) - 1} earlier lines in {process.log_path})\n{lines[-1]}"
+    assert (
+        process.log_tail(1, since=offset)
+        == f"... ({len(lines) - 1} earlier lines in {process.log_path})\n{lines[-1]}"
+    )
     assert process.log_tail(len(lines), since=offset) == "\n".join(lines)

@@ -13,7 +13,7 @@ In pytest, the plugin gives the ``enos_mock`` fixture (see :mod:`enos_cert_mock.
 from importlib import metadata as _metadata
 
 from ._binary import ENV_VAR, find_binary
-from .certs import Authority, Certificate, CertFiles, PrivateKey, make_csr, new_key
+from .certs import Authority, CertFiles, Certificate, PrivateKey, make_csr, new_key
 from .client import (
     App,
     Clock,

@@ -8,7 +8,6 @@ import shutil
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Optional
 
 from .errors import BinaryNotFound
 
@@ -22,16 +21,16 @@ EXECUTABLE = "enos-cert-mock.exe" if sys.platform == "win32" else "enos-cert-moc
 HOW_TO_GET_ONE = (
     "Install the platform wheel, which carries the binary (pip install enos-cert-mock, or "
     "pip install ./python from a checkout of the repository, which needs Rust); or build it "
-    "(cargo build --release in the repository) and set {var}=/path/to/target/release/"
+    f"(cargo build --release in the repository) and set {ENV_VAR}=/path/to/target/release/"
     "enos-cert-mock; or put an enos-cert-mock binary on PATH."
-).format(var=ENV_VAR)
+)
 
 
 def _is_executable(path: Path) -> bool:
     return path.is_file() and os.access(path, os.X_OK)
 
 
-def wheel_binary() -> Optional[Path]:
+def wheel_binary() -> Path | None:
     """The binary this distribution installed (listed in its RECORD), if it is there."""
     try:
         distribution = metadata.distribution(DISTRIBUTION)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Mapping, Optional, Union
+from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -16,7 +17,7 @@ __all__ = ["Authority", "PrivateKey", "Certificate", "CertFiles", "new_key", "ma
 
 #: The two EnOS authorities: RSA-2048 keys under "EnOS CA", P-256 keys under "EnOS ECC CA".
 Authority = Literal["RSA", "ECC"]
-PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 #: The subject fields EnOS requires (spec A6), in the order a CSR carries them.
 _SUBJECT_OIDS = {
@@ -52,8 +53,8 @@ def authority_of(key: PrivateKey) -> Authority:
 
 def make_csr(
     key: PrivateKey,
-    common_name: Optional[str] = None,
-    subject: Optional[Mapping[str, str]] = None,
+    common_name: str | None = None,
+    subject: Mapping[str, str] | None = None,
 ) -> str:
     """A PEM PKCS#10 request signed with SHA-256, with the subject EnOS requires.
 
@@ -102,7 +103,7 @@ class Certificate:
     chain_url: str
     """``certChainURL``: where the root is served."""
     issue_authority: Authority
-    key: Optional[PrivateKey]
+    key: PrivateKey | None
     """The private key, when this package made it (or was given it)."""
 
     @property
@@ -119,7 +120,7 @@ class Certificate:
             raise ValueError("this certificate's key is not known here")
         return key_pem(self.key)
 
-    def write(self, directory: Union[str, Path], name: str = "device") -> CertFiles:
+    def write(self, directory: str | Path, name: str = "device") -> CertFiles:
         """Writes ``{name}.key``, ``{name}.pem`` and ``{name}-ca.pem`` into ``directory``."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)

@@ -14,21 +14,14 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import TracebackType
 from typing import (
     TYPE_CHECKING,
     Any,
-    Dict,
-    List,
     Literal,
-    Mapping,
-    Optional,
-    Sequence,
-    Tuple,
-    Type,
-    Union,
 )
 
 import httpx
@@ -100,7 +93,7 @@ class ErrorRow:
     code: int
     msg: str
     """The message template, ``{name}`` placeholders unfilled."""
-    actions: Tuple[str, ...]
+    actions: tuple[str, ...]
 
     def message(self, **values: str) -> str:
         """The template with its ``{name}`` placeholders replaced by ``values``."""
@@ -116,7 +109,7 @@ class Fault:
 
     id: str
     action: str
-    times: Optional[int]
+    times: int | None
     hits: int
     raw: Mapping[str, Any] = field(repr=False)
 
@@ -131,13 +124,13 @@ class JournalEntry:
 
     time: datetime
     transport: str
-    action: Optional[str]
-    method: Optional[str]
-    path: Optional[str]
-    query: Optional[str]
-    status: Optional[int]
-    code: Optional[int]
-    latency_ms: Optional[float]
+    action: str | None
+    method: str | None
+    path: str | None
+    query: str | None
+    status: int | None
+    code: int | None
+    latency_ms: float | None
     raw: Mapping[str, Any] = field(repr=False)
 
     def __getitem__(self, name: str) -> Any:
@@ -156,7 +149,7 @@ class App:
 @dataclass(frozen=True)
 class Org:
     org_id: str
-    apps: Tuple[App, ...]
+    apps: tuple[App, ...]
 
 
 @dataclass(frozen=True)
@@ -171,7 +164,7 @@ class Device:
 
 
 #: How calls name a device: an assetId, or a :class:`Device`.
-DeviceRef = Union[str, Device]
+DeviceRef = str | Device
 
 
 @dataclass(frozen=True)
@@ -183,8 +176,8 @@ class Session:
     device_key: str
     asset_id: str
     client_id: str
-    cert_sn: Optional[str]
-    authority: Optional[str]
+    cert_sn: str | None
+    authority: str | None
     since: datetime
     raw: Mapping[str, Any] = field(repr=False)
 
@@ -213,7 +206,7 @@ class CommandResult:
     and the device's reply (``None`` when none was awaited or none came in time)."""
 
     sessions: int
-    reply: Optional[Reply]
+    reply: Reply | None
 
 
 def signature(
@@ -235,9 +228,9 @@ def mqtt_login(
     device_key: str,
     secret: str,
     *,
-    client_id: Optional[str] = None,
+    client_id: str | None = None,
     sign_method: SignMethod = "sha256",
-    timestamp: Optional[str] = None,
+    timestamp: str | None = None,
     secure_mode: int = 2,
 ) -> MqttLogin:
     """The EnOS MQTT login of a device (spec C2): client id
@@ -261,7 +254,7 @@ def mqtt_login(
     )
 
 
-def _message_of(response: httpx.Response) -> Tuple[str, Any]:
+def _message_of(response: httpx.Response) -> tuple[str, Any]:
     """The ``message`` of a non-envelope answer (or its text), and the parsed body."""
     try:
         body = response.json()
@@ -288,26 +281,26 @@ class EnosMock:
         self,
         url: str,
         *,
-        admin_token: Optional[str] = None,
+        admin_token: str | None = None,
         access_token: str = "enos-cert-mock-python",
         sign: bool = False,
-        org_id: Optional[str] = None,
-        app_key: Optional[str] = None,
-        app_secret: Optional[str] = None,
+        org_id: str | None = None,
+        app_key: str | None = None,
+        app_secret: str | None = None,
         timeout: float = 30.0,
-        process: Optional[MockProcess] = None,
+        process: MockProcess | None = None,
     ) -> None:
         self.url: str = url.rstrip("/")
-        self.process: Optional[MockProcess] = process
+        self.process: MockProcess | None = process
         self.sign = sign
         self._admin_headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
         self._access_token = access_token
         self._org_id = org_id
         self._app = App(app_key, app_secret) if app_key and app_secret else None
         self._http = httpx.Client(base_url=self.url, timeout=timeout)
-        self._health: Optional[Dict[str, Any]] = None
-        self._token: Optional[str] = None
-        self._offset_ms: Optional[int] = None
+        self._health: dict[str, Any] | None = None
+        self._token: str | None = None
+        self._offset_ms: int | None = None
 
     # ----------------------------------------------------------------- life
 
@@ -326,9 +319,9 @@ class EnosMock:
 
     def __exit__(
         self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
 
@@ -343,10 +336,10 @@ class EnosMock:
         method: str,
         path: str,
         *,
-        params: Optional[Mapping[str, str]] = None,
+        params: Mapping[str, str] | None = None,
         json_body: Any = None,
-        content: Optional[bytes] = None,
-        headers: Optional[Mapping[str, str]] = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         try:
             return self._http.request(
@@ -369,7 +362,7 @@ class EnosMock:
         path: str,
         *,
         body: Any = None,
-        params: Optional[Mapping[str, str]] = None,
+        params: Mapping[str, str] | None = None,
     ) -> Any:
         response = self._send(
             method, f"/__admin{path}", params=params, json_body=body, headers=self._admin_headers
@@ -387,13 +380,13 @@ class EnosMock:
         path: str,
         action: str,
         *,
-        query: Optional[Mapping[str, Optional[str]]] = None,
+        query: Mapping[str, str | None] | None = None,
         body: Any = None,
-        org_id: Optional[str] = None,
+        org_id: str | None = None,
     ) -> Any:
         """One EnOS call (``{path}?action={action}&orgId=...``): its ``data``, or
         :class:`EnosError` / :class:`HttpError`. ``body`` is sent as JSON."""
-        params: Dict[str, str] = {"action": action, "orgId": org_id or self.org_id}
+        params: dict[str, str] = {"action": action, "orgId": org_id or self.org_id}
         params.update({k: v for k, v in (query or {}).items() if v is not None})
         content = json.dumps(body).encode() if body is not None else None
         for attempt in (1, 2):
@@ -430,7 +423,7 @@ class EnosMock:
 
     # ------------------------------------------------------------ gateway
 
-    def _gateway_headers(self, params: Mapping[str, str], content: Optional[bytes]) -> Dict[str, str]:
+    def _gateway_headers(self, params: Mapping[str, str], content: bytes | None) -> dict[str, str]:
         if not self.sign:
             return {"apim-accesstoken": self._access_token}
         app = self._signing_app()
@@ -447,7 +440,9 @@ class EnosMock:
         if self._app is None:
             org = next((o for o in self.orgs() if o.org_id == self.org_id), None)
             if org is None or not org.apps:
-                raise MockError(f"org {self.org_id} has no app to sign calls as (give app_key and app_secret)")
+                raise MockError(
+                    f"org {self.org_id} has no app to sign calls as (give app_key and app_secret)"
+                )
             self._app = org.apps[0]
         return self._app
 
@@ -473,13 +468,13 @@ class EnosMock:
 
     # -------------------------------------------------------- health, ports
 
-    def health(self) -> Dict[str, Any]:
+    def health(self) -> dict[str, Any]:
         """``GET /__admin/health``: version, fixtures, roots, clock, counts, MQTT ports."""
-        health: Dict[str, Any] = self._admin("GET", "/health")
+        health: dict[str, Any] = self._admin("GET", "/health")
         self._health = health
         return health
 
-    def _cached_health(self) -> Dict[str, Any]:
+    def _cached_health(self) -> dict[str, Any]:
         return self._health if self._health is not None else self.health()
 
     def _mqtt(self, key: str, flag: str) -> int:
@@ -552,9 +547,11 @@ class EnosMock:
 
     def advance_clock(self, days: int = 0, seconds: int = 0) -> Clock:
         """Moves the mock clock by ``days`` and ``seconds`` (negative moves it back)."""
-        return self._clock(self._admin("POST", "/clock", body={"advanceSeconds": int(days) * 86400 + int(seconds)}))
+        return self._clock(
+            self._admin("POST", "/clock", body={"advanceSeconds": int(days) * 86400 + int(seconds)})
+        )
 
-    def set_clock(self, when: Union[datetime, str]) -> Clock:
+    def set_clock(self, when: datetime | str) -> Clock:
         """Sets the mock clock to ``when`` (an aware datetime, or RFC 3339 text)."""
         if isinstance(when, datetime):
             if when.tzinfo is None:
@@ -583,7 +580,7 @@ class EnosMock:
 
     # -------------------------------------------------------------- faults
 
-    def errors(self) -> List[ErrorRow]:
+    def errors(self) -> list[ErrorRow]:
         """The error catalogue: every EnOS answer the mock can give."""
         return [
             ErrorRow(key=r["key"], code=int(r["code"]), msg=r["msg"], actions=tuple(r["actions"]))
@@ -594,17 +591,17 @@ class EnosMock:
         self,
         action: str = "*",
         *,
-        error: Optional[str] = None,
-        http_status: Optional[int] = None,
-        delay_ms: Optional[int] = None,
-        times: Optional[int] = None,
-        device: Optional[DeviceRef] = None,
-        product_key: Optional[str] = None,
-        device_key: Optional[str] = None,
-        connack: Optional[int] = None,
-        drop: Optional[bool] = None,
-        method: Optional[str] = None,
-        code: Optional[int] = None,
+        error: str | None = None,
+        http_status: int | None = None,
+        delay_ms: int | None = None,
+        times: int | None = None,
+        device: DeviceRef | None = None,
+        product_key: str | None = None,
+        device_key: str | None = None,
+        connack: int | None = None,
+        drop: bool | None = None,
+        method: str | None = None,
+        code: int | None = None,
     ) -> Fault:
         """Registers a fault: the next ``times`` calls of ``action`` (every one until cleared
         without ``times``) fail that way.
@@ -617,8 +614,8 @@ class EnosMock:
 
         ``device`` (or ``product_key`` + ``device_key``) limits it to one device.
         """
-        body: Dict[str, Any] = {"action": action}
-        optional: Dict[str, Any] = {
+        body: dict[str, Any] = {"action": action}
+        optional: dict[str, Any] = {
             "error": error,
             "httpStatus": http_status,
             "delayMs": delay_ms,
@@ -647,7 +644,7 @@ class EnosMock:
             raw=raw,
         )
 
-    def faults(self) -> List[Fault]:
+    def faults(self) -> list[Fault]:
         return [self._fault(f) for f in self._admin("GET", "/faults")]
 
     def clear_faults(self) -> None:
@@ -657,13 +654,13 @@ class EnosMock:
 
     def requests(
         self,
-        action: Optional[str] = None,
+        action: str | None = None,
         *,
-        code: Optional[int] = None,
-        limit: Optional[int] = None,
-        transport: Optional[str] = None,
-        status: Optional[int] = None,
-    ) -> List[JournalEntry]:
+        code: int | None = None,
+        limit: int | None = None,
+        transport: str | None = None,
+        status: int | None = None,
+    ) -> list[JournalEntry]:
         """The request journal, oldest first. ``action``, ``code`` and ``limit`` (the newest N)
         are the mock's own filters; ``transport`` (``http``, ``mqtt``) and ``status`` (HTTP)
         are applied here, after ``limit``."""
@@ -698,7 +695,7 @@ class EnosMock:
 
     # ---------------------------------------------------------------- orgs
 
-    def orgs(self) -> List[Org]:
+    def orgs(self) -> list[Org]:
         return [
             Org(
                 org_id=o["orgId"],
@@ -707,9 +704,11 @@ class EnosMock:
             for o in self._admin("GET", "/orgs")
         ]
 
-    def declare_org(self, org_id: str, apps: Union[Mapping[str, str], Sequence[App]] = ()) -> Org:
+    def declare_org(self, org_id: str, apps: Mapping[str, str] | Sequence[App] = ()) -> Org:
         """Declares an org (replacing one of the same id) with apps (``{appKey: appSecret}``)."""
-        pairs = [(a.app_key, a.app_secret) for a in apps] if not isinstance(apps, Mapping) else list(apps.items())
+        pairs = (
+            [(a.app_key, a.app_secret) for a in apps] if not isinstance(apps, Mapping) else list(apps.items())
+        )
         self._admin(
             "POST",
             "/orgs",
@@ -727,14 +726,14 @@ class EnosMock:
         product_type: Literal["Device", "Gateway"] = "Device",
         data_format: Literal["Json", "Custom"] = "Json",
         model_id: str = "mock_model",
-        default_valid_day: Optional[int] = None,
-        max_valid_day: Optional[int] = None,
-        dynamic_activate: Optional[bool] = None,
-        description: Optional[str] = None,
-        org_id: Optional[str] = None,
+        default_valid_day: int | None = None,
+        max_valid_day: int | None = None,
+        dynamic_activate: bool | None = None,
+        description: str | None = None,
+        org_id: str | None = None,
     ) -> str:
         """Creates a product; its productKey."""
-        body: Dict[str, Any] = {
+        body: dict[str, Any] = {
             "productName": {"defaultValue": name, "i18nValue": {}},
             "productType": product_type,
             "dataFormat": data_format,
@@ -750,28 +749,34 @@ class EnosMock:
         body.update({k: v for k, v in optional.items() if v is not None})
         return str(self.call("POST", PRODUCTS, "create", body=body, org_id=org_id))
 
-    def get_product(self, product_key: str, *, org_id: Optional[str] = None) -> Dict[str, Any]:
-        product: Dict[str, Any] = self.call("GET", PRODUCTS, "get", query={"productKey": product_key}, org_id=org_id)
+    def get_product(self, product_key: str, *, org_id: str | None = None) -> dict[str, Any]:
+        product: dict[str, Any] = self.call(
+            "GET", PRODUCTS, "get", query={"productKey": product_key}, org_id=org_id
+        )
         return product
 
-    def update_product(self, product_key: str, changes: Mapping[str, Any], *, org_id: Optional[str] = None) -> None:
+    def update_product(
+        self, product_key: str, changes: Mapping[str, Any], *, org_id: str | None = None
+    ) -> None:
         """Changes the fields given (EnOS names: ``{"biDirectionalAuth": False}``)."""
-        self.call("POST", PRODUCTS, "update", query={"productKey": product_key}, body=dict(changes), org_id=org_id)
+        self.call(
+            "POST", PRODUCTS, "update", query={"productKey": product_key}, body=dict(changes), org_id=org_id
+        )
 
-    def delete_product(self, product_key: str, *, org_id: Optional[str] = None) -> None:
+    def delete_product(self, product_key: str, *, org_id: str | None = None) -> None:
         self.call("POST", PRODUCTS, "delete", query={"productKey": product_key}, org_id=org_id)
 
     def create_device(
         self,
         product_key: str,
-        device_key: Optional[str] = None,
+        device_key: str | None = None,
         *,
-        name: Optional[str] = None,
+        name: str | None = None,
         timezone: str = "+08:00",
-        org_id: Optional[str] = None,
+        org_id: str | None = None,
     ) -> Device:
         """Creates a device of the product (a generated deviceKey when none is given)."""
-        body: Dict[str, Any] = {
+        body: dict[str, Any] = {
             "productKey": product_key,
             "deviceName": {"defaultValue": name or device_key or "Mock device", "i18nValue": {}},
             "timezone": timezone,
@@ -788,8 +793,8 @@ class EnosMock:
         )
 
     def _device_query(
-        self, device: Optional[DeviceRef], product_key: Optional[str], device_key: Optional[str]
-    ) -> Dict[str, Optional[str]]:
+        self, device: DeviceRef | None, product_key: str | None, device_key: str | None
+    ) -> dict[str, str | None]:
         if isinstance(device, Device):
             return {"assetId": device.asset_id}
         if device is not None:
@@ -799,34 +804,51 @@ class EnosMock:
         return {"productKey": product_key, "deviceKey": device_key}
 
     @staticmethod
-    def _org(device: Optional[DeviceRef], org_id: Optional[str]) -> Optional[str]:
+    def _org(device: DeviceRef | None, org_id: str | None) -> str | None:
         return org_id or (device.org_id if isinstance(device, Device) else None)
+
+    def _device_call(
+        self,
+        method: str,
+        path: str,
+        action: str,
+        device: DeviceRef | None,
+        product_key: str | None,
+        device_key: str | None,
+        org_id: str | None,
+        body: Any = None,
+    ) -> Any:
+        """An EnOS call about one device, named whichever way the caller named it."""
+        return self.call(
+            method,
+            path,
+            action,
+            query=self._device_query(device, product_key, device_key),
+            body=body,
+            org_id=self._org(device, org_id),
+        )
 
     def get_device(
         self,
-        device: Optional[DeviceRef] = None,
+        device: DeviceRef | None = None,
         *,
-        product_key: Optional[str] = None,
-        device_key: Optional[str] = None,
-        org_id: Optional[str] = None,
-    ) -> Dict[str, Any]:
+        product_key: str | None = None,
+        device_key: str | None = None,
+        org_id: str | None = None,
+    ) -> dict[str, Any]:
         """The device as EnOS answers ``action=get`` (camelCase keys)."""
-        answer: Dict[str, Any] = self.call(
-            "GET",
-            DEVICES,
-            "get",
-            query=self._device_query(device, product_key, device_key),
-            org_id=self._org(device, org_id),
+        answer: dict[str, Any] = self._device_call(
+            "GET", DEVICES, "get", device, product_key, device_key, org_id
         )
         return answer
 
     def device(
         self,
-        device: Optional[DeviceRef] = None,
+        device: DeviceRef | None = None,
         *,
-        product_key: Optional[str] = None,
-        device_key: Optional[str] = None,
-        org_id: Optional[str] = None,
+        product_key: str | None = None,
+        device_key: str | None = None,
+        org_id: str | None = None,
     ) -> Device:
         """A device with its secret: ``device("Uvmm5AXU")``, or by product and device key."""
         data = self.get_device(device, product_key=product_key, device_key=device_key, org_id=org_id)
@@ -840,42 +862,29 @@ class EnosMock:
 
     def update_device(
         self,
-        device: Optional[DeviceRef],
+        device: DeviceRef | None,
         changes: Mapping[str, Any],
         *,
-        product_key: Optional[str] = None,
-        device_key: Optional[str] = None,
-        org_id: Optional[str] = None,
+        product_key: str | None = None,
+        device_key: str | None = None,
+        org_id: str | None = None,
     ) -> None:
         """Changes the fields given (EnOS names: ``{"deviceDesc": "..."}``)."""
-        self.call(
-            "POST",
-            DEVICES,
-            "update",
-            query=self._device_query(device, product_key, device_key),
-            body=dict(changes),
-            org_id=self._org(device, org_id),
-        )
+        self._device_call("POST", DEVICES, "update", device, product_key, device_key, org_id, dict(changes))
 
     def delete_device(
         self,
-        device: Optional[DeviceRef] = None,
+        device: DeviceRef | None = None,
         *,
-        product_key: Optional[str] = None,
-        device_key: Optional[str] = None,
-        org_id: Optional[str] = None,
+        product_key: str | None = None,
+        device_key: str | None = None,
+        org_id: str | None = None,
     ) -> None:
-        self.call(
-            "POST",
-            DEVICES,
-            "delete",
-            query=self._device_query(device, product_key, device_key),
-            org_id=self._org(device, org_id),
-        )
+        self._device_call("POST", DEVICES, "delete", device, product_key, device_key, org_id)
 
     # --------------------------------------------------------- certificates
 
-    def _certificate(self, data: Mapping[str, Any], key: Optional[PrivateKey]) -> Certificate:
+    def _certificate(self, data: Mapping[str, Any], key: PrivateKey | None) -> Certificate:
         return Certificate(
             cert_sn=str(data["certSN"]),
             cert_pem=data["cert"],
@@ -887,54 +896,47 @@ class EnosMock:
 
     def apply(
         self,
-        device: Optional[DeviceRef] = None,
+        device: DeviceRef | None = None,
         *,
-        product_key: Optional[str] = None,
-        device_key: Optional[str] = None,
-        authority: Optional[Authority] = None,
-        key: Optional[PrivateKey] = None,
-        common_name: Optional[str] = None,
-        subject: Optional[Mapping[str, str]] = None,
-        valid_day: Optional[int] = None,
-        org_id: Optional[str] = None,
+        product_key: str | None = None,
+        device_key: str | None = None,
+        authority: Authority | None = None,
+        key: PrivateKey | None = None,
+        common_name: str | None = None,
+        subject: Mapping[str, str] | None = None,
+        valid_day: int | None = None,
+        org_id: str | None = None,
     ) -> Certificate:
         """Apply Certificate for a fresh key (RSA-2048, or P-256 for ``authority="ECC"``), or for
         ``key``; the CSR has the subject EnOS requires and a unique CN unless told otherwise.
         The :class:`Certificate` holds the key."""
         if key is None:
             key = new_key(authority or "RSA")
-        body: Dict[str, Any] = {
+        body: dict[str, Any] = {
             "csr": make_csr(key, common_name, subject),
             "issueAuthority": authority or authority_of(key),
         }
         if valid_day is not None:
             body["validDay"] = valid_day
-        data = self.call(
-            "POST",
-            CERTIFICATES,
-            "apply",
-            query=self._device_query(device, product_key, device_key),
-            body=body,
-            org_id=self._org(device, org_id),
-        )
+        data = self._device_call("POST", CERTIFICATES, "apply", device, product_key, device_key, org_id, body)
         return self._certificate(data, key)
 
     def renew(
         self,
-        certificate: Union[Certificate, str, int],
-        device: Optional[DeviceRef] = None,
+        certificate: Certificate | str | int,
+        device: DeviceRef | None = None,
         *,
-        product_key: Optional[str] = None,
-        device_key: Optional[str] = None,
-        new_key: Optional[PrivateKey] = None,
-        common_name: Optional[str] = None,
-        valid_day: Optional[int] = None,
-        org_id: Optional[str] = None,
+        product_key: str | None = None,
+        device_key: str | None = None,
+        new_key: PrivateKey | None = None,
+        common_name: str | None = None,
+        valid_day: int | None = None,
+        org_id: str | None = None,
     ) -> Certificate:
         """Renew Certificate. Without ``new_key`` no CSR is sent: EnOS certifies the same key and
         subject again (the result keeps ``certificate``'s key when it is a :class:`Certificate`)."""
         sn = certificate.cert_sn if isinstance(certificate, Certificate) else str(certificate)
-        body: Dict[str, Any] = {"certSn": int(sn)}
+        body: dict[str, Any] = {"certSn": int(sn)}
         key = certificate.key if isinstance(certificate, Certificate) else None
         if new_key is not None:
             body["csr"] = make_csr(new_key, common_name)
@@ -942,53 +944,44 @@ class EnosMock:
             key = new_key
         if valid_day is not None:
             body["validDay"] = valid_day
-        data = self.call(
-            "POST",
-            CERTIFICATES,
-            "renew",
-            query=self._device_query(device, product_key, device_key),
-            body=body,
-            org_id=self._org(device, org_id),
-        )
+        data = self._device_call("POST", CERTIFICATES, "renew", device, product_key, device_key, org_id, body)
         return self._certificate(data, key)
 
     def revoke(
         self,
-        certificate: Union[Certificate, str, int],
-        device: Optional[DeviceRef] = None,
+        certificate: Certificate | str | int,
+        device: DeviceRef | None = None,
         *,
-        product_key: Optional[str] = None,
-        device_key: Optional[str] = None,
-        reason: Union[int, str] = 0,
-        org_id: Optional[str] = None,
+        product_key: str | None = None,
+        device_key: str | None = None,
+        reason: int | str = 0,
+        org_id: str | None = None,
     ) -> None:
         """Revoke Certificate (``reason``: an RFC 5280 code or its EnOS name, e.g.
         ``"KEY_COMPROMISE"``)."""
         sn = certificate.cert_sn if isinstance(certificate, Certificate) else str(certificate)
-        self.call(
+        self._device_call(
             "POST",
             CERTIFICATES,
             "revoke",
-            query=self._device_query(device, product_key, device_key),
-            body={"certSn": int(sn), "reason": reason},
-            org_id=self._org(device, org_id),
+            device,
+            product_key,
+            device_key,
+            org_id,
+            {"certSn": int(sn), "reason": reason},
         )
 
     def certificates(
         self,
-        device: Optional[DeviceRef] = None,
+        device: DeviceRef | None = None,
         *,
-        product_key: Optional[str] = None,
-        device_key: Optional[str] = None,
-        org_id: Optional[str] = None,
-    ) -> List[Dict[str, Any]]:
+        product_key: str | None = None,
+        device_key: str | None = None,
+        org_id: str | None = None,
+    ) -> list[dict[str, Any]]:
         """List Certificate: every certificate bound to the device, as EnOS lists them."""
-        answer: List[Dict[str, Any]] = self.call(
-            "GET",
-            CERTIFICATES,
-            "list",
-            query=self._device_query(device, product_key, device_key),
-            org_id=self._org(device, org_id),
+        answer: list[dict[str, Any]] = self._device_call(
+            "GET", CERTIFICATES, "list", device, product_key, device_key, org_id
         )
         return answer
 
@@ -996,14 +989,14 @@ class EnosMock:
 
     def mqtt_login(
         self,
-        device: Union[DeviceRef, None] = None,
+        device: DeviceRef | None = None,
         *,
-        product_key: Optional[str] = None,
-        device_key: Optional[str] = None,
-        secret: Optional[str] = None,
-        client_id: Optional[str] = None,
+        product_key: str | None = None,
+        device_key: str | None = None,
+        secret: str | None = None,
+        client_id: str | None = None,
         sign_method: SignMethod = "sha256",
-        timestamp: Optional[str] = None,
+        timestamp: str | None = None,
     ) -> MqttLogin:
         """The MQTT CONNECT login of a device (see :func:`mqtt_login`). The secret is read from
         the mock unless ``device`` is a :class:`Device` or ``secret`` is given."""
@@ -1021,7 +1014,7 @@ class EnosMock:
             timestamp=timestamp,
         )
 
-    def connections(self) -> List[Session]:
+    def connections(self) -> list[Session]:
         """The live MQTT sessions."""
         return [
             Session(
@@ -1038,19 +1031,19 @@ class EnosMock:
             for s in self._admin("GET", "/connections")
         ]
 
-    def disconnect(self, session: Union[Session, int]) -> None:
+    def disconnect(self, session: Session | int) -> None:
         """Closes one live MQTT session."""
         session_id = session.id if isinstance(session, Session) else session
         self._admin("DELETE", f"/connections/{session_id}")
 
     def send_command(
         self,
-        device: Optional[DeviceRef] = None,
+        device: DeviceRef | None = None,
         topic: str = "",
         payload: Any = None,
         *,
-        product_key: Optional[str] = None,
-        device_key: Optional[str] = None,
+        product_key: str | None = None,
+        device_key: str | None = None,
         qos: Literal[0, 1] = 1,
         reply_timeout_ms: int = 0,
     ) -> CommandResult:
@@ -1066,7 +1059,7 @@ class EnosMock:
         if not topic:
             raise ValueError("send_command needs a topic")
         if isinstance(device, Device):
-            names: Dict[str, Any] = {"productKey": device.product_key, "deviceKey": device.device_key}
+            names: dict[str, Any] = {"productKey": device.product_key, "deviceKey": device.device_key}
         elif device is not None:
             names = {"assetId": device}
         elif product_key is not None and device_key is not None:

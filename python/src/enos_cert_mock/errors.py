@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 __all__ = ["MockError", "EnosError", "HttpError", "BinaryNotFound", "MockStartError"]
 
@@ -32,7 +32,7 @@ class EnosError(MockError):
         code: int,
         message: str,
         *,
-        request_id: Optional[str] = None,
+        request_id: str | None = None,
         http_status: int = 200,
         body: Any = None,
     ) -> None:

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Dict, Generator, Iterator, List, Optional, Protocol, Sequence, Tuple
+from typing import Any, Protocol
 
 import pytest
 
@@ -34,11 +35,10 @@ from .process import FlagValue, flag_args, start
 __all__ = ["EnosMockFactory", "merge_flags"]
 
 MARK = "enos_mock"
-_WATCHED = pytest.StashKey[List[Tuple[EnosMock, int]]]()
+_WATCHED = pytest.StashKey[list[tuple[EnosMock, int]]]()
 #: One object per distinct flag set: pytest compares a parametrized fixture's parameters by
 #: identity, and equal tuples from two modules would make it set ``enos_mock`` up again.
-_FLAG_SETS: Dict[Tuple[str, ...], Tuple[str, ...]] = {}
-
+_FLAG_SETS: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
 class EnosMockFactory(Protocol):
@@ -48,9 +48,9 @@ class EnosMockFactory(Protocol):
     def __call__(self, *args: str, **flags: FlagValue) -> EnosMock: ...
 
 
-def _parse(tokens: Sequence[str]) -> List[Tuple[str, str]]:
+def _parse(tokens: Sequence[str]) -> list[tuple[str, str]]:
     """``--name value`` / ``--name=value`` / ``--name`` as (name, normalised token)."""
-    parsed: List[Tuple[str, str]] = []
+    parsed: list[tuple[str, str]] = []
     i = 0
     while i < len(tokens):
         token = tokens[i]
@@ -68,10 +68,10 @@ def _parse(tokens: Sequence[str]) -> List[Tuple[str, str]]:
     return parsed
 
 
-def merge_flags(*layers: Sequence[str]) -> Tuple[str, ...]:
+def merge_flags(*layers: Sequence[str]) -> tuple[str, ...]:
     """Flag lists merged left to right: a flag in a later layer replaces every occurrence of
     it in earlier ones (a repeatable flag repeated within one layer stays repeated)."""
-    merged: List[Tuple[str, str]] = []
+    merged: list[tuple[str, str]] = []
     for layer in layers:
         parsed = _parse(layer)
         names = {name for name, _ in parsed}
@@ -79,10 +79,10 @@ def merge_flags(*layers: Sequence[str]) -> Tuple[str, ...]:
     return tuple(token for _, token in merged)
 
 
-def _marked(marks: Sequence[pytest.Mark]) -> Tuple[Tuple[str, ...], bool]:
+def _marked(marks: Sequence[pytest.Mark]) -> tuple[tuple[str, ...], bool]:
     """The flags and the reset choice of ``enos_mock`` marks (closest first, as
     ``iter_markers`` gives them: the closest wins)."""
-    layers: List[Sequence[str]] = []
+    layers: list[Sequence[str]] = []
     reset = True
     for mark in reversed(marks):
         kwargs = dict(mark.kwargs)
@@ -92,14 +92,14 @@ def _marked(marks: Sequence[pytest.Mark]) -> Tuple[Tuple[str, ...], bool]:
     return merge_flags(*layers), reset
 
 
-def _base_flags(config: pytest.Config) -> Tuple[str, ...]:
-    ini: List[str] = list(config.getini("enos_mock_args"))
-    option: Optional[str] = config.getoption("enos_mock_args")
+def _base_flags(config: pytest.Config) -> tuple[str, ...]:
+    ini: list[str] = list(config.getini("enos_mock_args"))
+    option: str | None = config.getoption("enos_mock_args")
     return merge_flags(ini, shlex.split(option) if option else [])
 
 
 def _start(config: pytest.Config, flags: Sequence[str], log_path: Path) -> EnosMock:
-    binary: Optional[str] = config.getoption("enos_mock_bin")
+    binary: str | None = config.getoption("enos_mock_bin")
     return start(*merge_flags(_base_flags(config), flags), binary=binary, log_path=log_path)
 
 
@@ -147,7 +147,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    option: Optional[str] = config.getoption("enos_mock_bin")
+    option: str | None = config.getoption("enos_mock_bin")
     if option:
         return f"enos-cert-mock: {option} (--enos-mock-bin)"
     try:
@@ -210,9 +210,9 @@ class _Pool:
     def __init__(self, config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> None:
         self._config = config
         self._tmp = tmp_path_factory
-        self._mocks: Dict[Tuple[str, ...], EnosMock] = {}
+        self._mocks: dict[tuple[str, ...], EnosMock] = {}
 
-    def get(self, flags: Tuple[str, ...]) -> EnosMock:
+    def get(self, flags: tuple[str, ...]) -> EnosMock:
         mock = self._mocks.get(flags)
         if mock is None:
             log_path = self._tmp.mktemp("enos-mock") / "mock.log"
@@ -225,7 +225,9 @@ class _Pool:
 
 
 @pytest.fixture(scope="session")
-def _enos_mock_pool(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Pool]:
+def _enos_mock_pool(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[_Pool]:
     pool = _Pool(request.config, tmp_path_factory)
     try:
         yield pool
@@ -237,7 +239,7 @@ def _enos_mock_pool(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
 def enos_mock(request: pytest.FixtureRequest, _enos_mock_pool: _Pool) -> EnosMock:
     """The session's enos-cert-mock (per xdist worker; per flag set of ``enos_mock`` marks),
     reset before every test that uses it."""
-    flags: Tuple[str, ...] = getattr(request, "param", ())
+    flags: tuple[str, ...] = getattr(request, "param", ())
     return _enos_mock_pool.get(flags)
 
 
@@ -262,7 +264,7 @@ def _enos_mock_before_each_test(request: pytest.FixtureRequest) -> None:
 def enos_mock_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EnosMockFactory]:
     """Starts more mocks for this test (``enos_mock_factory(auth="strict")``); each is
     stopped when the test ends."""
-    started: List[EnosMock] = []
+    started: list[EnosMock] = []
 
     def factory(*args: str, **flags: FlagValue) -> EnosMock:
         flags_given = merge_flags(list(args), flag_args(flags))

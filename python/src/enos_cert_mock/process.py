@@ -11,8 +11,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import IO, Union
 
 from ._binary import find_binary
 from .client import EnosMock
@@ -32,16 +33,16 @@ DEFAULT_LOG_FILTER = "info,tower_http=debug"
 _LISTENING = re.compile(rb"listening on (http://\S+)")
 
 
-def _text(value: Union[str, int, bool, "os.PathLike[str]"]) -> str:
+def _text(value: str | int | bool | os.PathLike[str]) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return os.fspath(value) if isinstance(value, os.PathLike) else str(value)
 
 
-def flag_args(flags: Mapping[str, FlagValue]) -> List[str]:
+def flag_args(flags: Mapping[str, FlagValue]) -> list[str]:
     """Keyword flags as command-line arguments: ``renew_policy="keep"`` is
     ``--renew-policy=keep``."""
-    args: List[str] = []
+    args: list[str] = []
     for name, value in flags.items():
         flag = "--" + name.replace("_", "-")
         if value is None:
@@ -57,9 +58,9 @@ def _given(args: Sequence[str], flag: str) -> bool:
     return any(a == flag or a.startswith(flag + "=") for a in args)
 
 
-def flag_value(args: Sequence[str], flag: str) -> Optional[str]:
+def flag_value(args: Sequence[str], flag: str) -> str | None:
     """The last value ``args`` give ``flag`` (``--flag=v`` or ``--flag v``), if any."""
-    value: Optional[str] = None
+    value: str | None = None
     for i, arg in enumerate(args):
         if arg.startswith(flag + "="):
             value = arg[len(flag) + 1 :]
@@ -68,7 +69,7 @@ def flag_value(args: Sequence[str], flag: str) -> Optional[str]:
     return value
 
 
-def mock_args(args: Sequence[str] = (), flags: Optional[Mapping[str, FlagValue]] = None) -> List[str]:
+def mock_args(args: Sequence[str] = (), flags: Mapping[str, FlagValue] | None = None) -> list[str]:
     """The full argument list of a mock for tests: ``args`` and ``flags``, plus free ports for
     HTTP and both MQTT listeners and :data:`DEFAULT_LOG_FILTER`, unless they set those."""
     full = list(args) + flag_args(flags or {})
@@ -82,7 +83,7 @@ def mock_args(args: Sequence[str] = (), flags: Optional[Mapping[str, FlagValue]]
     return full
 
 
-def _die_with_parent() -> Optional[Callable[[], None]]:
+def _die_with_parent() -> Callable[[], None] | None:
     """On Linux, a pre-exec hook that has the kernel send the mock SIGTERM when the process
     (thread) that started it dies, so a killed test run leaves no mock behind. Only from the
     main thread: the signal follows the thread that forked."""
@@ -119,13 +120,13 @@ class MockProcess:
         self,
         args: Sequence[str] = (),
         *,
-        binary: Union[str, "os.PathLike[str]", None] = None,
-        log_path: Union[str, "os.PathLike[str]", None] = None,
-        env: Optional[Mapping[str, str]] = None,
+        binary: str | os.PathLike[str] | None = None,
+        log_path: str | os.PathLike[str] | None = None,
+        env: Mapping[str, str] | None = None,
         startup_timeout: float = 30.0,
     ) -> None:
         self.binary = Path(binary) if binary is not None else find_binary()
-        self.args: Tuple[str, ...] = tuple(args)
+        self.args: tuple[str, ...] = tuple(args)
         self._own_log = log_path is None
         if log_path is None:
             handle, name = tempfile.mkstemp(prefix="enos-cert-mock-", suffix=".log")
@@ -134,9 +135,9 @@ class MockProcess:
         self.log_path = Path(log_path)
         self._env = dict(env or {})
         self.startup_timeout = startup_timeout
-        self._popen: Optional[subprocess.Popen[bytes]] = None
-        self._log: Optional[IO[bytes]] = None
-        self.url: Optional[str] = None
+        self._popen: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self.url: str | None = None
 
     @property
     def pid(self) -> int:
@@ -145,7 +146,7 @@ class MockProcess:
         return self._popen.pid
 
     @property
-    def returncode(self) -> Optional[int]:
+    def returncode(self) -> int | None:
         """The exit status once the process has ended, else ``None``."""
         return self._popen.poll() if self._popen is not None else None
 
@@ -238,11 +239,11 @@ class MockProcess:
             self._log.close()
             self._log = None
 
-    def stop(self, timeout: float = 10.0) -> Optional[int]:
+    def stop(self, timeout: float = 10.0) -> int | None:
         """Stops the process by its pid (SIGTERM, then SIGKILL after ``timeout`` seconds);
         its exit status. A temporary log file is removed."""
         popen = self._popen
-        status: Optional[int] = None
+        status: int | None = None
         if popen is not None:
             if popen.poll() is None:
                 try:
@@ -266,10 +267,10 @@ class MockProcess:
 
 def start(
     *args: str,
-    binary: Union[str, "os.PathLike[str]", None] = None,
-    log_path: Union[str, "os.PathLike[str]", None] = None,
-    env: Optional[Mapping[str, str]] = None,
-    sign: Optional[bool] = None,
+    binary: str | os.PathLike[str] | None = None,
+    log_path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    sign: bool | None = None,
     startup_timeout: float = 30.0,
     **flags: FlagValue,
 ) -> EnosMock:
@@ -291,4 +292,3 @@ def start(
         process.stop()
         raise
     return mock
-
