@@ -249,7 +249,7 @@ def test_options_and_ini_set_flags_for_every_mock(pytester: pytest.Pytester, rec
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--enos-mock-args=--seed 9")
     result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["enos-cert-mock: */enos-cert-mock"])  # the report header
+    result.stdout.fnmatch_lines(["enos-cert-mock: /*"])  # the report header names the binary
     seen = {r["name"]: (r["renew"], r["seed"], r["auth"]) for r in records(record_file)}
     assert seen == {
         "session": ("keep", 9, "lenient"),
