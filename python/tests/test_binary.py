@@ -105,3 +105,12 @@ def test_the_shells_ENOS_MOCK_variables_do_not_reach_the_mock(monkeypatch: pytes
     with enos_cert_mock.start() as mock:
         assert mock.health()["auth"] == "lenient"
         assert mock.process is not None and os.environ.get("ENOS_MOCK_AUTH") == "off"
+
+
+def test_a_proxy_in_the_shell_does_not_stand_between_the_client_and_a_local_mock(
+    enos_mock: enos_cert_mock.EnosMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")
+    with enos_cert_mock.EnosMock(enos_mock.url) as client:
+        assert client.certificates("Uvmm5AXU") == []

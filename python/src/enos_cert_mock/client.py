@@ -297,7 +297,9 @@ class EnosMock:
         self._access_token = access_token
         self._org_id = org_id
         self._app = App(app_key, app_secret) if app_key and app_secret else None
-        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+        # A mock on this machine is reached directly, whatever HTTP(S)_PROXY the shell has.
+        local = httpx.URL(self.url).host in {"127.0.0.1", "localhost", "::1"}
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, trust_env=not local)
         self._health: dict[str, Any] | None = None
         self._token: str | None = None
         self._offset_ms: int | None = None
