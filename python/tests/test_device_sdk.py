@@ -160,6 +160,33 @@ def test_refusals_and_connection_faults_as_paho_sees_them(enos_mock: EnosMock) -
     assert seen[2][1] == f"CONNACK 3: injected fault {fault.id}"
 
 
+def paho_outcome(port: int, login: MqttLogin, wait: float = WAIT) -> str:
+    """``connack N``, or ``closed`` when the connection ends without any CONNACK."""
+    events: queue.Queue[str] = queue.Queue()
+    client = paho.Client(client_id=login.client_id, protocol=paho.MQTTv311)
+    client.username_pw_set(login.username, login.password)
+    client.on_connect = lambda c, userdata, flags, rc: events.put(f"connack {rc}")
+    client.on_disconnect = lambda c, userdata, rc: events.put("closed")
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        return events.get(timeout=wait)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def test_connection_faults_drop_and_delay(enos_mock: EnosMock) -> None:
+    device = enos_mock.device("Pl9gY1wQ")
+    enos_mock.fault("mqtt.connect", drop=True, times=1, device=device)
+    assert paho_outcome(enos_mock.mqtt_port, enos_mock.mqtt_login(device)) == "closed"
+    enos_mock.fault("mqtt.connect", delay_ms=400, times=1)
+    began = time.monotonic()
+    assert paho_outcome(enos_mock.mqtt_port, enos_mock.mqtt_login(device)) == "connack 0"
+    assert time.monotonic() - began >= 0.4
+    assert enos_mock.faults() == []
+
+
 # ------------------------------------------- commands to a device (issue 23)
 
 
