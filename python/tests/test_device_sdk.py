@@ -52,12 +52,21 @@ class Connected(IConnectCallback):  # type: ignore[misc]
         self.done.set()
 
 
-def sdk_device(url: str, device: Device, files: CertFiles | None = None, ciphers: Any = None) -> MqttClient:
-    """An SDK client of ``device``, connected (the SDK's asynchronous connect)."""
+def sdk_device(
+    url: str,
+    device: Device,
+    files: CertFiles | None = None,
+    ciphers: Any = None,
+    handlers: dict[str, Any] | None = None,
+) -> MqttClient:
+    """An SDK client of ``device`` with ``handlers`` for arrived messages (class name ->
+    handler), connected (the SDK's asynchronous connect)."""
     client = MqttClient(url, device.product_key, device.device_key, device.secret)
     client.get_profile().set_auto_reconnect(False)
     if files is not None:
         client.get_profile().set_ssl_context(str(files.ca), str(files.cert), str(files.key), None, ciphers)
+    for message_class, handler in (handlers or {}).items():
+        client.register_arrived_message_handler(message_class, handler)
     callback = Connected()
     client.connect(callback)
     assert callback.done.wait(WAIT) and callback.ok, f"the SDK did not connect to {url}"
@@ -214,13 +223,11 @@ def test_a_measurepoint_set_command_round_trips_through_the_sdks_handler(enos_mo
         received.append({"params": command.get_params(), "args": list(topic_args)})
         return MeasurepointSetReply.builder().set_code(200).set_message("set").build()
 
-    client = MqttClient(
-        f"tcp://127.0.0.1:{enos_mock.mqtt_port}", device.product_key, device.device_key, device.secret
+    client = sdk_device(
+        f"tcp://127.0.0.1:{enos_mock.mqtt_port}",
+        device,
+        handlers={MeasurepointSetCommand.get_class(): on_set},
     )
-    client.register_arrived_message_handler(MeasurepointSetCommand.get_class(), on_set)
-    connected = Connected()
-    client.connect(connected)
-    assert connected.done.wait(WAIT) and connected.ok
     try:
         result = enos_mock.send_command(
             device,
@@ -265,13 +272,11 @@ def test_a_service_invocation_round_trips_with_its_output(enos_mock: EnosMock) -
             .build()
         )
 
-    client = MqttClient(
-        f"tcp://127.0.0.1:{enos_mock.mqtt_port}", device.product_key, device.device_key, device.secret
+    client = sdk_device(
+        f"tcp://127.0.0.1:{enos_mock.mqtt_port}",
+        device,
+        handlers={ServiceInvocationCommand.get_class(): on_service},
     )
-    client.register_arrived_message_handler(ServiceInvocationCommand.get_class(), on_service)
-    connected = Connected()
-    client.connect(connected)
-    assert connected.done.wait(WAIT) and connected.ok
     try:
         result = enos_mock.send_command(
             device.asset_id,
