@@ -86,17 +86,9 @@ def wait_for(what: str, check: Any, timeout: float = WAIT) -> Any:
 
 def paho_connack(port: int, login: MqttLogin) -> int:
     """The CONNACK code paho gets for ``login`` on the plain port."""
-    codes: queue.Queue[int] = queue.Queue()
-    client = paho.Client(client_id=login.client_id, protocol=paho.MQTTv311)
-    client.username_pw_set(login.username, login.password)
-    client.on_connect = lambda c, userdata, flags, rc: codes.put(rc)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    try:
-        return codes.get(timeout=WAIT)
-    finally:
-        client.disconnect()
-        client.loop_stop()
+    outcome = paho_outcome(port, login)
+    assert outcome.startswith("connack "), outcome
+    return int(outcome.split()[1])
 
 
 @pytest.mark.parametrize("authority", ["ECC", "RSA"])
