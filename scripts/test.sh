@@ -78,6 +78,12 @@ cargo clippy --all-targets --locked -- -D warnings
 echo "test.sh: cargo test"
 CI="${CI:-true}" cargo test --locked --no-fail-fast
 
+# The Python package (python/): its wheel from this tree (with the debug binary cargo test
+# built) in a fresh virtual environment under target/, mypy --strict, its tests under
+# pytest -n 2 with the official SDKs. Before readme-test and recipes-test, which use it.
+echo "test.sh: scripts/python-test.sh"
+bash scripts/python-test.sh
+
 # The README's shell blocks against a fresh mock (the debug binary cargo test built).
 echo "test.sh: scripts/readme-test.sh"
 bash scripts/readme-test.sh
