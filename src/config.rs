@@ -226,7 +226,8 @@ pub struct Config {
 
 impl Default for Config {
     /// The documented defaults of the command line, but on a free port (and so free MQTT
-    /// ports): what tests want. Never read from the environment or the command line: every
+    /// ports) and with one HTTP thread (`--http-threads 1`): what tests want, many mocks
+    /// to a process. Never read from the environment or the command line: every
     /// argument's `ENOS_MOCK_*` variable is removed before clap fills in the defaults, so a
     /// variable set in the shell cannot change an in-process mock.
     fn default() -> Self {
@@ -238,6 +239,7 @@ impl Default for Config {
             .expect("the defaults parse")
             .config;
         config.port = 0;
+        config.http_threads = 1;
         config
     }
 }

@@ -14,6 +14,13 @@ use rsa::pkcs8::DecodePrivateKey;
 use rsa::traits::PublicKeyParts;
 use rsa::{Oaep, RsaPrivateKey};
 
+/// The RSA key that opens Poseidon tokens unless `--poseidon-key` names another: a copy of
+/// `fixtures/poseidon-test-key.pem`. A test key, public by design.
+pub const DEFAULT_POSEIDON_KEY: &str = include_str!("../../fixtures/poseidon-test-key.pem");
+/// Its public half, base64 DER SubjectPublicKeyInfo: what goes into a Poseidon SDK.
+pub const DEFAULT_POSEIDON_PUBLIC_KEY: &str =
+    include_str!("../../fixtures/poseidon-test-key.pub.b64");
+
 /// What an opened token says. The two HMACs are keyed with a secret of the SDK and
 /// seal expiry times the mock cannot read back, so they are not kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
