@@ -39,10 +39,7 @@ pub use config::Config;
 pub use domain::actions::{Action, CertAction, DeviceAction, ProductAction, RecordAction};
 pub use domain::errors::{EnosError, ErrorDef, ErrorKey};
 pub use domain::model::{Authority, DataFormat, Device, DeviceId, I18n, Product, ProductType};
-/// What [`MockServer::requests`] returns: one call (or device event) of the journal.
-pub use journal::Entry as JournalEntry;
-/// What a device event adds to a [`JournalEntry`].
-pub use journal::MqttFields as JournalMqttFields;
+pub use journal::{JournalEntry, JournalMqttFields};
 #[doc(hidden)]
 pub use mock::bench_api;
 pub use mock::{

@@ -16,15 +16,15 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::app::faults::{Fault, FaultSpec, Faults, NewFault};
 use crate::app::health::{ClockView, Health};
-use crate::app::AppState;
+use crate::app::App;
 use crate::clock::{parse_rfc3339, Clock};
 use crate::domain::device_methods::DeviceMethod;
 use crate::domain::errors::CATALOGUE;
-use crate::domain::model::{App, Authority, Org};
+use crate::domain::model::{Application, Authority, Org};
 use crate::domain::reply_codes::REPLY_CATALOGUE;
 use crate::domain::rules::{check_new_org, DAY_MS};
 use crate::domain::store::Counts;
-use crate::journal::{Entry, Filter, Journal};
+use crate::journal::{Filter, Journal, JournalEntry};
 use crate::service::{BulkLoaded, BulkSpec, Service};
 
 use super::envelope;
@@ -88,10 +88,10 @@ type Answered<T> = Result<Answer<T>, AdminError>;
 #[utoipa::path(get, path = "/__admin/health", tag = "admin", summary = "Readiness, version, fixtures, roots, clock, counts",
     responses((status = 200, description = "OK", body = crate::app::health::Health)))]
 pub(crate) async fn health(
-    State(state): State<AppState>,
+    State(app): State<App>,
     public_only: Option<Extension<super::guard::PublicOnly>>,
 ) -> Answer<Health> {
-    Answer(Health::of(&state, public_only.is_some()))
+    Answer(Health::of(&app, public_only.is_some()))
 }
 
 #[utoipa::path(get, path = "/__admin/clock", tag = "admin", summary = "The mock clock",
@@ -199,9 +199,9 @@ pub(crate) struct Reset {
 
 #[utoipa::path(post, path = "/__admin/reset", tag = "admin", summary = "Back to the fixtures; clock, faults and journal reset",
     responses((status = 200, description = "OK", body = Reset)))]
-pub(crate) async fn reset(State(state): State<AppState>) -> Answer<Reset> {
-    state.reset();
-    let service = &state.service;
+pub(crate) async fn reset(State(app): State<App>) -> Answer<Reset> {
+    app.reset();
+    let service = &app.service;
     Answer(Reset {
         status: "reset",
         counts: service.store.counts(),
@@ -265,7 +265,7 @@ struct AppBody {
 
 impl From<OrgBody> for Org {
     fn from(body: OrgBody) -> Org {
-        let apps = body.apps.into_iter().map(|a| App {
+        let apps = body.apps.into_iter().map(|a| Application {
             app_key: a.app_key,
             app_secret: a.app_secret,
         });
@@ -308,13 +308,13 @@ pub(crate) struct Reloaded {
 
 #[utoipa::path(post, path = "/__admin/reload", tag = "admin", summary = "Re-read the fixtures file and reset to it",
     responses((status = 200, description = "OK", body = Reloaded), (status = 400, description = "The request cannot be done as asked", body = super::openapi::Message)))]
-pub(crate) async fn reload(State(state): State<AppState>) -> Answered<Reloaded> {
-    state.reload().map_err(bad_request)?;
-    let fixtures_file = state.fixtures.read().name.clone();
+pub(crate) async fn reload(State(app): State<App>) -> Answered<Reloaded> {
+    app.reload().map_err(bad_request)?;
+    let fixtures_file = app.fixtures.read().name.clone();
     Ok(Answer(Reloaded {
         status: "reloaded",
         fixtures_file,
-        counts: state.service.store.counts(),
+        counts: app.service.store.counts(),
     }))
 }
 
@@ -380,7 +380,7 @@ fn journal_filter(query: &Query) -> Result<Filter, AdminError> {
 pub(crate) async fn requests(
     State(journal): State<Arc<Journal>>,
     RawQuery(raw): RawQuery,
-) -> Answered<Vec<Entry>> {
+) -> Answered<Vec<JournalEntry>> {
     let filter = journal_filter(&Query::parse(raw.as_deref()))?;
     Ok(Answer(journal.query(&filter)))
 }

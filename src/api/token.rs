@@ -8,7 +8,7 @@ use axum::response::Response;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::app::AppState;
+use crate::app::App;
 use crate::auth::tokens::Issued;
 use crate::auth::TokenRequest;
 use crate::domain::errors::{EnosError, ErrorKey};
@@ -92,11 +92,10 @@ fn parse(bytes: &[u8]) -> Result<TokenRequest, EnosError> {
         (status = 200, description = "status 0 with data {accessToken, expire}, or a non-zero status", body = super::openapi::TokenReply),
         (status = 413, description = "Request size limit exceeded", body = super::openapi::Message),
     ))]
-pub(crate) async fn get(State(state): State<AppState>, body: Bytes) -> Response {
-    let service = &state.service;
+pub(crate) async fn get(State(app): State<App>, body: Bytes) -> Response {
+    let service = &app.service;
     reply(parse(&body).and_then(|request| {
-        state
-            .gateway
+        app.gateway
             .token_get(&service.store, service.clock.now_ms(), &request)
     }))
 }
@@ -107,11 +106,10 @@ pub(crate) async fn get(State(state): State<AppState>, body: Bytes) -> Response 
         (status = 200, description = "status 0 with data {accessToken, expire}, or a non-zero status", body = super::openapi::TokenReply),
         (status = 413, description = "Request size limit exceeded", body = super::openapi::Message),
     ))]
-pub(crate) async fn refresh(State(state): State<AppState>, body: Bytes) -> Response {
-    let service = &state.service;
+pub(crate) async fn refresh(State(app): State<App>, body: Bytes) -> Response {
+    let service = &app.service;
     reply(parse(&body).and_then(|request| {
-        state
-            .gateway
+        app.gateway
             .token_refresh(&service.store, service.clock.now_ms(), &request)
     }))
 }

@@ -12,7 +12,7 @@ use crate::domain::rules::DAY_MS;
 use crate::domain::store::Counts;
 use crate::service::{RenewPolicy, Service};
 
-use super::AppState;
+use super::App;
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -184,7 +184,7 @@ impl RootView {
 impl Health {
     /// The whole answer, or with `public` (no admin token given when one is set) the
     /// answer without secrets: app secrets and the seed.
-    pub fn of(app: &AppState, public: bool) -> Health {
+    pub fn of(app: &App, public: bool) -> Health {
         let service = &app.service;
         let fixtures = app.fixtures.read();
         let loaded = &fixtures.loaded;

@@ -1,6 +1,6 @@
 //! The state the transports share around the EnOS core: the gateway, the request
 //! journal, injected faults, the fixtures source and the live device sessions. HTTP
-//! (`api`) and MQTT (`mqtt`) take the same `AppState`; nothing here knows either.
+//! (`api`) and MQTT (`mqtt`) take the same `App`; nothing here knows either.
 
 pub mod conversation;
 pub mod faults;
@@ -24,7 +24,7 @@ use faults::{Fault, FaultAction, Faults};
 use fixtures_source::FixturesSource;
 
 #[derive(Clone)]
-pub struct AppState {
+pub struct App {
     /// The EnOS core.
     pub service: Arc<Service>,
     /// Gateway authentication and the token service's state.
@@ -40,7 +40,7 @@ pub struct AppState {
     pub waiters: Arc<conversation::Waiters>,
 }
 
-impl AppState {
+impl App {
     /// Everything back to the loaded fixtures: state, clock, identifiers, faults,
     /// journal; issued tokens forgotten.
     pub fn reset(&self) {

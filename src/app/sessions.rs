@@ -89,7 +89,7 @@ pub struct RecentMessage {
 }
 
 #[derive(Debug, Default)]
-struct SessionState {
+struct SessionActivity {
     /// Granted filters and their QoS.
     subscriptions: Vec<(String, u8)>,
     recent: VecDeque<RecentMessage>,
@@ -103,20 +103,23 @@ pub struct Session {
     pub info: SessionInfo,
     kill: Notify,
     outbox: mpsc::Sender<Outgoing>,
-    state: Mutex<SessionState>,
+    activity: Mutex<SessionActivity>,
 }
 
 impl Session {
     /// Ends the session (the transport closes it); the first reason given is kept.
     pub fn end(&self, reason: impl Into<String>) {
-        self.state.lock().ended.get_or_insert_with(|| reason.into());
+        self.activity
+            .lock()
+            .ended
+            .get_or_insert_with(|| reason.into());
         self.kill.notify_one();
     }
 
     /// Completes when the session is to end, with why.
     pub async fn ended(&self) -> String {
         self.kill.notified().await;
-        self.state
+        self.activity
             .lock()
             .ended
             .clone()
@@ -135,18 +138,21 @@ impl Session {
     }
 
     pub fn subscribe(&self, filter: &str, qos: u8) {
-        let mut s = self.state.lock();
+        let mut s = self.activity.lock();
         s.subscriptions.retain(|(f, _)| f != filter);
         s.subscriptions.push((filter.to_string(), qos));
     }
 
     pub fn unsubscribe(&self, filter: &str) {
-        self.state.lock().subscriptions.retain(|(f, _)| f != filter);
+        self.activity
+            .lock()
+            .subscriptions
+            .retain(|(f, _)| f != filter);
     }
 
     /// The highest QoS granted by a filter matching `topic`, if one does.
     pub fn subscribed(&self, topic: &str) -> Option<u8> {
-        self.state
+        self.activity
             .lock()
             .subscriptions
             .iter()
@@ -156,7 +162,7 @@ impl Session {
     }
 
     pub fn subscriptions(&self) -> Vec<String> {
-        self.state
+        self.activity
             .lock()
             .subscriptions
             .iter()
@@ -166,7 +172,7 @@ impl Session {
 
     /// Keeps a message for the dashboard (the newest [`RECENT`]).
     pub fn remember(&self, time: i64, direction: &'static str, topic: &str, payload: &[u8]) {
-        let mut s = self.state.lock();
+        let mut s = self.activity.lock();
         if s.recent.len() == RECENT {
             s.recent.pop_front();
         }
@@ -179,7 +185,7 @@ impl Session {
     }
 
     pub fn recent(&self) -> Vec<RecentMessage> {
-        self.state.lock().recent.iter().cloned().collect()
+        self.activity.lock().recent.iter().cloned().collect()
     }
 }
 
@@ -220,7 +226,7 @@ impl Sessions {
             info,
             kill: Notify::new(),
             outbox: tx,
-            state: Mutex::new(SessionState::default()),
+            activity: Mutex::new(SessionActivity::default()),
         });
         let mut table = self.table.lock();
         let replaced = table

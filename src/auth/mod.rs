@@ -13,7 +13,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::domain::model::Caller;
+use crate::domain::model::CallerApp;
 use crate::domain::store::Store;
 use poseidon::PoseidonKey;
 use refusal_log::RefusalLog;
@@ -163,7 +163,7 @@ impl Gateway {
         store: &Store,
         now_ms: i64,
         c: &Credentials<'_>,
-    ) -> Result<Option<Caller>, Denied> {
+    ) -> Result<Option<CallerApp>, Denied> {
         if self.mode == AuthMode::Off {
             return Ok(None);
         }
@@ -192,7 +192,7 @@ impl Gateway {
         token: &str,
         signature: &str,
         c: &Credentials<'_>,
-    ) -> Result<Caller, Denied> {
+    ) -> Result<CallerApp, Denied> {
         let timestamp = c.timestamp.map(str::trim).unwrap_or_default();
         let timestamp_ms: i64 = timestamp.parse().map_err(|_| Denied::NoTimestamp)?;
         if !self.fresh(timestamp_ms, now_ms) {
@@ -217,11 +217,11 @@ impl Gateway {
         {
             return Err(Denied::Replayed);
         }
-        Ok(Caller { app_key, org_id })
+        Ok(CallerApp { app_key, org_id })
     }
 
     /// A9.3: the token opens with the mock's key and names a known app with its secret.
-    fn open_poseidon(&self, store: &Store, token: &str) -> Result<Caller, Denied> {
+    fn open_poseidon(&self, store: &Store, token: &str) -> Result<CallerApp, Denied> {
         let claims = self.poseidon.open(token).ok_or(Denied::NotPoseidon)?;
         let (org_id, app) = store
             .app(&claims.app_key)
@@ -229,7 +229,7 @@ impl Gateway {
         if !signature::same_secret(&app.app_secret, &claims.app_secret) {
             return Err(Denied::UnknownPoseidonApp);
         }
-        Ok(Caller {
+        Ok(CallerApp {
             app_key: app.app_key,
             org_id,
         })
@@ -237,9 +237,9 @@ impl Gateway {
 
     /// Lenient and unsigned: a live token of the token service, or a Poseidon token
     /// the mock can open, still tells who is calling.
-    fn identify(&self, store: &Store, now_ms: i64, token: &str) -> Option<Caller> {
+    fn identify(&self, store: &Store, now_ms: i64, token: &str) -> Option<CallerApp> {
         if let Lookup::Live(app_key) = self.tokens.lookup(token, now_ms) {
-            return store.app(&app_key).map(|(org_id, app)| Caller {
+            return store.app(&app_key).map(|(org_id, app)| CallerApp {
                 app_key: app.app_key,
                 org_id,
             });

@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::ids::{Ids, DEVICE_SECRET_LEN, PRODUCT_SECRET_LEN};
-use super::model::{App, DataFormat, Device, I18n, Org, Product, ProductType, DEVICE_INACTIVE};
+use super::model::{
+    Application, DataFormat, Device, I18n, Org, Product, ProductType, DEVICE_INACTIVE,
+};
 use super::thing_model::ThingModel;
 
 pub(crate) const DEFAULT_VALID_DAY: u32 = 730;
@@ -239,7 +241,7 @@ fn load_orgs(fixtures: &[OrgFixture]) -> Result<Vec<Org>, String> {
                     a.app_key
                 ));
             }
-            apps.push(App {
+            apps.push(Application {
                 app_key: a.app_key.clone(),
                 app_secret: a.app_secret.clone(),
             });

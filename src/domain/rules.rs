@@ -3,14 +3,14 @@
 
 use super::errors::{EnosError, ErrorKey};
 use super::fixtures::MAX_VALID_DAY_LIMIT;
-use super::model::{Caller, Org, Product};
+use super::model::{CallerApp, Org, Product};
 
 pub(crate) const DAY_MS: i64 = 86_400_000;
 
 /// Org access (B10): an authenticated app may only touch its own org. `caller` is
 /// `None` when the call was not authenticated as a known app (auth off, or a token the
 /// mock cannot open), and then every org is open.
-pub fn org_access(caller: Option<&Caller>, org_id: &str) -> Result<(), EnosError> {
+pub fn org_access(caller: Option<&CallerApp>, org_id: &str) -> Result<(), EnosError> {
     match caller {
         Some(own) if own.org_id != org_id => {
             Err(EnosError::with(ErrorKey::OrgDenied, &[("orgId", org_id)]))
@@ -130,7 +130,7 @@ mod tests {
 
     #[test]
     fn an_app_only_touches_its_own_org() {
-        let caller = Caller {
+        let caller = CallerApp {
             app_key: "k".into(),
             org_id: "o1".into(),
         };

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::app::fixtures_source::FixturesOrigin;
-use crate::app::AppState;
+use crate::app::App;
 use crate::auth::AuthMode;
 use crate::ca::LeafProfile;
 use crate::config::Config;
@@ -49,7 +49,7 @@ pub use helpers::{enos_csr, KeyAndCert};
 pub struct MockServer {
     addr: SocketAddr,
     url: String,
-    state: AppState,
+    app: App,
     /// `None` once stopped.
     running: Option<Running>,
 }
@@ -98,22 +98,22 @@ impl MockServer {
 
     /// The bound MQTT over TLS port; `None` when off.
     pub fn mqtt_tls_port(&self) -> Option<u16> {
-        self.state.sessions.ports().tls_port
+        self.app.sessions.ports().tls_port
     }
 
     /// The bound plain MQTT port; `None` when off.
     pub fn mqtt_port(&self) -> Option<u16> {
-        self.state.sessions.ports().port
+        self.app.sessions.ports().port
     }
 
     /// The EnOS core, for the micro-benchmarks (`bench_api`).
     pub(crate) fn service(&self) -> &Arc<Service> {
-        &self.state.service
+        &self.app.service
     }
 
     /// What the transports share, for the micro-benchmarks (`bench_api`).
-    pub(crate) fn state(&self) -> &AppState {
-        &self.state
+    pub(crate) fn app(&self) -> &App {
+        &self.app
     }
 
     /// Stops the server and returns once everything it started has stopped: both HTTP
@@ -302,7 +302,7 @@ impl MockServerBuilder {
     /// let mock = MockServer::builder().state(&path).start().await.unwrap();
     /// let meter = mock.create_product(org, NewProduct::bi_directional("Meter")).unwrap();
     /// // HTTP answers wait for this themselves; in-process calls wait for it here.
-    /// mock.durable().await.unwrap();
+    /// mock.saved().await.unwrap();
     /// mock.shutdown().await;
     ///
     /// // The product is back after the restart: a device can be registered under it.

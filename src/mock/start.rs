@@ -15,7 +15,7 @@ use crate::app::fixtures_source::{
 };
 use crate::app::guard::{Guard, GuardSettings};
 use crate::app::sessions::Sessions;
-use crate::app::AppState;
+use crate::app::App;
 use crate::auth::poseidon::PoseidonKey;
 use crate::auth::poseidon::DEFAULT_POSEIDON_KEY;
 use crate::auth::Gateway;
@@ -142,7 +142,7 @@ fn build(
     config: &Config,
     files: Files,
     ports: &Ports,
-) -> Result<(AppState, Option<Arc<Persist>>), StartError> {
+) -> Result<(App, Option<Arc<Persist>>), StartError> {
     let Files {
         source,
         gateway,
@@ -170,7 +170,7 @@ fn build(
         admin_token: config.admin_token.clone(),
     });
     log_guard(&guard);
-    let state = AppState {
+    let app = App {
         service,
         gateway: Arc::new(gateway),
         journal: Arc::new(Journal::new(config.journal_size)),
@@ -180,17 +180,12 @@ fn build(
         sessions: Arc::new(Sessions::new(ports.mqtt.ports())),
         waiters: Default::default(),
     };
-    Ok((state, persist))
+    Ok((app, persist))
 }
 
 /// Serves HTTP and MQTT in the background until the stop signal.
-fn serve(
-    config: &Config,
-    state: AppState,
-    persist: Option<Arc<Persist>>,
-    ports: Ports,
-) -> MockServer {
-    let router = crate::api::router(state.clone(), config.body_limit);
+fn serve(config: &Config, app: App, persist: Option<Arc<Persist>>, ports: Ports) -> MockServer {
+    let router = crate::api::router(app.clone(), config.body_limit);
     let (stop, stopped) = watch::channel(false);
     let limits = crate::server::Limits::of(config);
     let mut http_stop = stopped.clone();
@@ -202,11 +197,11 @@ fn serve(
             let _ = http_stop.wait_for(|stop| *stop).await;
         },
     ));
-    let mqtt = ports.mqtt.serve(state.clone(), stopped);
+    let mqtt = ports.mqtt.serve(app.clone(), stopped);
     MockServer {
         addr: ports.addr,
         url: ports.url,
-        state,
+        app,
         running: Some(super::Running {
             stop,
             http,
@@ -226,9 +221,9 @@ pub(super) async fn start(
     let poseidon_source = files.poseidon_source.clone();
     let fixtures_name = files.source.name.clone();
     let ports = bind(&config).await?;
-    let (state, persist) = build(&config, files, &ports)?;
+    let (app, persist) = build(&config, files, &ports)?;
     let mqtt_ports = ports.mqtt.ports();
-    let mock = serve(&config, state, persist, ports);
+    let mock = serve(&config, app, persist, ports);
     tracing::info!(
         auth = %config.auth,
         poseidon_key = %poseidon_source,
@@ -242,8 +237,8 @@ pub(super) async fn start(
         auth = %config.auth,
         renew_policy = %config.renew_policy.as_str(),
         seed = config.seed,
-        rsa_root = %mock.state.service.cas.rsa.fingerprint,
-        ecc_root = %mock.state.service.cas.ecc.fingerprint,
+        rsa_root = %mock.app.service.cas.rsa.fingerprint,
+        ecc_root = %mock.app.service.cas.ecc.fingerprint,
         mqtt_tls_port = mqtt_ports.tls_port,
         mqtt_port = mqtt_ports.port,
         "listening on {} (MQTT over TLS: {}, MQTT: {})",

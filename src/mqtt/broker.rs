@@ -191,7 +191,7 @@ impl Bound {
     /// Serves both ports in the background until `stop`; the returned task completes once
     /// both listeners are closed, every connection (live sessions included) has ended and
     /// the drop-on-revoke watcher has stopped.
-    pub fn serve(self, app: crate::app::AppState, stop: Stop) -> JoinHandle<()> {
+    pub fn serve(self, app: crate::app::App, stop: Stop) -> JoinHandle<()> {
         let service = app.service.clone();
         let mut tasks = JoinSet::new();
         if self.settings.drop_on_revoke {

@@ -251,7 +251,7 @@ impl ChangeSink for Persist {
         // Numbering and queueing under one lock: record n is the n-th the writer takes.
         let mut q = self.queue.lock();
         q.sent += 1;
-        // A closed queue means the writer stopped (a failed write, or `close`): `durable`
+        // A closed queue means the writer stopped (a failed write, or `close`): `saved`
         // reports it, so the change is never acknowledged.
         if let Some(queue) = &q.queue {
             let _ = queue.send(changes);
@@ -284,11 +284,11 @@ impl Persist {
     /// Waits until every change recorded so far is committed to the file. An answer
     /// waits on this before it is sent, so nothing it tells the client (or shows it)
     /// can be lost by a crash after it. Returns at once when nothing is pending.
-    pub async fn durable(&self) -> Result<(), String> {
+    pub async fn saved(&self) -> Result<(), String> {
         let target = self.queue.lock().sent;
         let mut marks = self.marks.clone();
         let mark = marks
-            .wait_for(|m| m.durable >= target || m.failed.is_some())
+            .wait_for(|m| m.saved >= target || m.failed.is_some())
             .await
             .map_err(|_| "the state writer stopped".to_string())?;
         match &mark.failed {

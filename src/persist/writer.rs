@@ -1,6 +1,6 @@
 //! Group commit: one thread owns the connection, takes every change queued since its
 //! last commit, writes them in one transaction, commits (the log is synced) and only
-//! then moves the durable mark the answers wait for. While it syncs, the next group
+//! then moves the saved mark the answers wait for. While it syncs, the next group
 //! queues, so a busy mock pays one sync per group, not one per change. Once groups
 //! show that several clients write at once, the writer also waits a moment before it
 //! takes the next group, so that the group is bigger (PostgreSQL's `commit_delay` with
@@ -21,8 +21,8 @@ use crate::domain::store::Change;
 /// How far the file has caught up with the store.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Mark {
-    /// Records 1..=durable (one per store operation) are committed.
-    pub durable: u64,
+    /// Records 1..=saved (one per store operation) are committed.
+    pub saved: u64,
     /// Set when a write failed: nothing after it is ever acknowledged.
     pub failed: Option<String>,
 }
@@ -119,7 +119,7 @@ pub fn run(
                 written += pending.len() as u64;
                 pending.clear();
                 mark.send_modify(|m| {
-                    m.durable = written;
+                    m.saved = written;
                     m.failed = None;
                 });
             }

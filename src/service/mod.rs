@@ -21,7 +21,7 @@ use crate::ca::{LeafProfile, Roots};
 use crate::clock::Clock;
 use crate::domain::fixtures::Loaded;
 use crate::domain::ids::Ids;
-use crate::domain::model::{Authority, Caller};
+use crate::domain::model::{Authority, CallerApp};
 use crate::domain::store::Store;
 use crate::persist::Persist;
 
@@ -58,11 +58,11 @@ pub const SERVICE_REVOKER: &str = "IoT_Hub";
 
 /// Who is calling, in which org: what every operation starts from.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub struct CallerContext {
     pub org_id: String,
     /// The authenticated app, when there is one: it may only touch its own org (B10)
     /// and is the revoker of its revocations (B14).
-    pub caller: Option<Caller>,
+    pub app: Option<CallerApp>,
     /// How the client named the mock (its `Host` header): the base of the links in
     /// what is issued when the mock has no fixed public URL.
     pub host: Option<String>,
@@ -121,9 +121,9 @@ impl Service {
     /// Returns once every change made so far is in the state file (at once without
     /// one). The HTTP layer waits on it before every answer (MQTT changes nothing), so
     /// what a client is told, or shown, survives a crash.
-    pub async fn durable(&self) -> Result<(), String> {
+    pub async fn saved(&self) -> Result<(), String> {
         match &self.persist {
-            Some(persist) => persist.durable().await,
+            Some(persist) => persist.saved().await,
             None => Ok(()),
         }
     }
