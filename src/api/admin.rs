@@ -22,7 +22,7 @@ use crate::domain::device_methods::DeviceMethod;
 use crate::domain::errors::CATALOGUE;
 use crate::domain::model::{Application, Authority, Org};
 use crate::domain::reply_codes::REPLY_CATALOGUE;
-use crate::domain::rules::{check_new_org, DAY_MS};
+use crate::domain::rules::DAY_MS;
 use crate::domain::store::Counts;
 use crate::journal::{Filter, Journal, JournalEntry};
 use crate::service::{BulkLoaded, BulkSpec, Service};
@@ -96,8 +96,8 @@ pub(crate) async fn health(
 
 #[utoipa::path(get, path = "/__admin/clock", tag = "admin", summary = "The mock clock",
     responses((status = 200, description = "OK", body = ClockView)))]
-pub(crate) async fn get_clock(State(service): State<Arc<Service>>) -> Answer<ClockView> {
-    Answer(ClockView::of(&service))
+pub(crate) async fn get_clock(State(clock): State<Arc<Clock>>) -> Answer<ClockView> {
+    Answer(ClockView::of(&clock))
 }
 
 /// Exactly one field; `reset` must be true.
@@ -180,11 +180,11 @@ impl ClockChange {
     request_body(content = ClockChangeBody, content_type = "application/json"),
     responses((status = 200, description = "OK", body = ClockView), (status = 400, description = "The request cannot be done as asked", body = super::openapi::Message), (status = 413, description = "Request size limit exceeded", body = super::openapi::Message)))]
 pub(crate) async fn set_clock(
-    State(service): State<Arc<Service>>,
+    State(clock): State<Arc<Clock>>,
     AdminJson(change): AdminJson<ClockChange>,
 ) -> Answered<ClockView> {
-    change.apply(&service.clock)?;
-    Ok(Answer(ClockView::of(&service)))
+    change.apply(&clock)?;
+    Ok(Answer(ClockView::of(&clock)))
 }
 
 /// The answer to a reset.
@@ -204,8 +204,8 @@ pub(crate) async fn reset(State(app): State<App>) -> Answer<Reset> {
     let service = &app.service;
     Answer(Reset {
         status: "reset",
-        counts: service.store.counts(),
-        clock: ClockView::of(service),
+        counts: service.counts(),
+        clock: ClockView::of(&app.clock),
     })
 }
 
@@ -284,15 +284,16 @@ pub(crate) async fn create_org(
     AdminJson(body): AdminJson<OrgBody>,
 ) -> Answered<Org> {
     let org = Org::from(body);
-    check_new_org(&org).map_err(bad_request)?;
-    service.store.upsert_org(org.clone()).map_err(bad_request)?;
+    service
+        .declare_org(org.clone())
+        .map_err(|e| bad_request(e.to_string()))?;
     Ok(Answer(org))
 }
 
 #[utoipa::path(get, path = "/__admin/orgs", tag = "admin", summary = "Declared orgs and their apps",
     responses((status = 200, description = "OK", body = Vec<OrgBody>)))]
 pub(crate) async fn list_orgs(State(service): State<Arc<Service>>) -> Answer<Vec<Org>> {
-    Answer(service.store.orgs())
+    Answer(service.orgs())
 }
 
 /// The answer to a reload.
@@ -314,7 +315,7 @@ pub(crate) async fn reload(State(app): State<App>) -> Answered<Reloaded> {
     Ok(Answer(Reloaded {
         status: "reloaded",
         fixtures_file,
-        counts: app.service.store.counts(),
+        counts: app.service.counts(),
     }))
 }
 

@@ -57,7 +57,7 @@ pub(crate) async fn gateway(State(app): State<App>, request: Request, next: Next
     let service = &app.service;
     let verdict = app
         .gateway
-        .check(&service.store, service.clock.now_ms(), &credentials);
+        .check(&**service, app.clock.now_ms(), &credentials);
     match verdict {
         Ok(caller) => {
             let mut request = Request::from_parts(parts, Body::from(bytes));

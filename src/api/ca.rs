@@ -38,7 +38,7 @@ fn with_type(body: impl IntoResponse, content_type: &'static str) -> Response {
 
 fn cacert(service: &Service, authority: Authority) -> Response {
     with_type(
-        service.cas.get(authority).cert_pem.to_string(),
+        service.root(authority).cert_pem.to_string(),
         "application/x-pem-file",
     )
 }

@@ -199,7 +199,7 @@ impl EnosRequest {
     {
         let app = self.app;
         let query = Query::parse(self.raw_query.as_deref());
-        let request_id = app.service.ids.uuid();
+        let request_id = app.service.request_id();
         let action: A = match action(&query) {
             Ok(a) => a,
             Err(e) => return envelope::error(&request_id, &e),

@@ -23,7 +23,7 @@ pub(crate) async fn record(State(app): State<App>, request: Request, next: Next)
     // A clone of the URI shares its bytes; only what the entry keeps is copied.
     let uri = request.uri().clone();
     let method = Text::new(Field::Method, request.method().as_str());
-    let time_ms = app.service.clock.now_ms();
+    let time_ms = app.clock.now_ms();
     let started = Instant::now();
     let response = next.run(request).await;
     let latency_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;

@@ -36,6 +36,7 @@ use utoipa_axum::routes;
 use crate::app::faults::Faults;
 use crate::app::App;
 use crate::auth::Gateway;
+use crate::clock::Clock;
 use crate::domain::errors::{EnosError, ErrorKey};
 use crate::journal::{Field, Journal, Text};
 use crate::service::Service;
@@ -44,6 +45,12 @@ use crate::service::Service;
 impl FromRef<App> for Arc<Service> {
     fn from_ref(app: &App) -> Self {
         app.service.clone()
+    }
+}
+
+impl FromRef<App> for Arc<Clock> {
+    fn from_ref(app: &App) -> Self {
+        app.clock.clone()
     }
 }
 
@@ -143,8 +150,7 @@ pub fn router(app: App, body_limit: usize) -> Router {
     // Without --state there is nothing to wait for, and no layer.
     let saved = app
         .service
-        .persist
-        .is_some()
+        .has_state_file()
         .then(|| middleware::from_fn_with_state(app.clone(), saved::wait));
     let (router, document) = routes(&app).split_for_parts();
     let routes = router

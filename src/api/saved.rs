@@ -20,7 +20,7 @@ pub async fn wait(State(app): State<App>, request: Request, next: Next) -> Respo
             tracing::error!("{e}");
             let action = response.extensions().get::<AnswerAction>().copied();
             let error = EnosError::internal(action.as_ref().map(|a| a.0));
-            let mut failed = envelope::error(&app.service.ids.uuid(), &error);
+            let mut failed = envelope::error(&app.service.request_id(), &error);
             // The journal records the call under its action, as any other answer.
             if let Some(action) = action {
                 failed.extensions_mut().insert(action);

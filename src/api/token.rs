@@ -96,7 +96,7 @@ pub(crate) async fn get(State(app): State<App>, body: Bytes) -> Response {
     let service = &app.service;
     reply(parse(&body).and_then(|request| {
         app.gateway
-            .token_get(&service.store, service.clock.now_ms(), &request)
+            .token_get(&**service, app.clock.now_ms(), &request)
     }))
 }
 
@@ -110,6 +110,6 @@ pub(crate) async fn refresh(State(app): State<App>, body: Bytes) -> Response {
     let service = &app.service;
     reply(parse(&body).and_then(|request| {
         app.gateway
-            .token_refresh(&service.store, service.clock.now_ms(), &request)
+            .token_refresh(&**service, app.clock.now_ms(), &request)
     }))
 }

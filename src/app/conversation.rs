@@ -159,7 +159,7 @@ impl App {
                         product_key: grant.device.product_key.clone(),
                         device_key: grant.device.device_key.clone(),
                         asset_id: grant.device.asset_id.clone(),
-                        since: self.service.clock.now_ms(),
+                        since: self.clock.now_ms(),
                         ..info
                     });
                     if let Some(old) = &opened.replaced {
@@ -242,7 +242,7 @@ impl App {
         let delay = fault
             .and_then(|f| f.delay_ms)
             .map_or(Duration::ZERO, Duration::from_millis);
-        let wait_for_file = answer.changed && self.service.persist.is_some();
+        let wait_for_file = answer.changed && self.service.has_state_file();
         let publisher = session.info.id;
         if delay.is_zero() && !wait_for_file {
             self.deliver_reply(publisher, &speaker, &answer);
@@ -301,7 +301,6 @@ impl App {
         }
         let names = self
             .service
-            .store
             .device_names(&command.device)
             .ok_or_else(|| CommandError::UnknownDevice(describe(&command.device)))?;
         let keys = format!("{}/{}", names.product_key, names.device_key);

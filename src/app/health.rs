@@ -6,11 +6,11 @@ use utoipa::ToSchema;
 
 use crate::auth::AuthMode;
 use crate::ca::{Ca, LeafProfile};
-use crate::clock::rfc3339;
-use crate::domain::model::{Device, Org, Product};
+use crate::clock::{rfc3339, Clock};
+use crate::domain::model::{Authority, Device, Org, Product};
 use crate::domain::rules::DAY_MS;
 use crate::domain::store::Counts;
-use crate::service::{RenewPolicy, Service};
+use crate::service::RenewPolicy;
 
 use super::App;
 
@@ -137,10 +137,10 @@ struct JournalView {
 }
 
 impl ClockView {
-    pub fn of(service: &Service) -> ClockView {
+    pub fn of(clock: &Clock) -> ClockView {
         ClockView {
-            now: rfc3339(service.clock.now_ms()),
-            offset_seconds: service.clock.offset_seconds(),
+            now: rfc3339(clock.now_ms()),
+            offset_seconds: clock.offset_seconds(),
         }
     }
 }
@@ -188,7 +188,7 @@ impl Health {
         let service = &app.service;
         let fixtures = app.fixtures.read();
         let loaded = &fixtures.loaded;
-        let now_ms = service.clock.now_ms();
+        let now_ms = app.clock.now_ms();
         Health {
             status: "ok",
             version: env!("CARGO_PKG_VERSION"),
@@ -198,15 +198,15 @@ impl Health {
                 products: loaded.products.iter().map(ProductView::from).collect(),
                 devices: loaded.devices.iter().map(DeviceView::from).collect(),
             },
-            cas: [&service.cas.rsa, &service.cas.ecc]
+            cas: Authority::ALL
                 .into_iter()
-                .map(|ca| RootView::of(ca, now_ms))
+                .map(|authority| RootView::of(service.root(authority), now_ms))
                 .collect(),
-            clock: ClockView::of(service),
-            counts: service.store.counts(),
-            renew_policy: service.renew_policy,
-            leaf_profile: service.leaf_profile,
-            seed: (!public).then(|| service.ids.seed()),
+            clock: ClockView::of(&app.clock),
+            counts: service.counts(),
+            renew_policy: service.renew_policy(),
+            leaf_profile: service.leaf_profile(),
+            seed: (!public).then(|| service.seed()),
             admin_token: app.guard.has_token(),
             faults: app.faults.list().len(),
             journal: JournalView {
@@ -214,9 +214,9 @@ impl Health {
                 capacity: app.journal.capacity(),
             },
             auth: app.gateway.mode(),
-            public_url: service.links.public_url().to_string(),
+            public_url: service.links().public_url().to_string(),
             mqtt: app.sessions.ports(),
-            links_from_host: service.links.follows_host(),
+            links_from_host: service.links().follows_host(),
         }
     }
 }

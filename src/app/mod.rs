@@ -15,6 +15,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use crate::auth::Gateway;
+use crate::clock::Clock;
 use crate::domain::model::DeviceId;
 use crate::domain::model::DeviceNames;
 use crate::journal::Journal;
@@ -27,6 +28,8 @@ use fixtures_source::FixturesSource;
 pub struct App {
     /// The EnOS core.
     pub service: Arc<Service>,
+    /// The one mock clock, which the core reads too.
+    pub clock: Arc<Clock>,
     /// Gateway authentication and the token service's state.
     pub gateway: Arc<Gateway>,
     pub journal: Arc<Journal>,
@@ -53,7 +56,7 @@ impl App {
     /// Re-reads the fixtures file and resets to it. A broken file changes nothing.
     /// The roots were loaded at start-up and stay; a `ca` section is only checked.
     pub fn reload(&self) -> Result<(), String> {
-        let source = self.fixtures.read().reread(self.service.clock.now_ms())?;
+        let source = self.fixtures.read().reread(self.clock.now_ms())?;
         *self.fixtures.write() = source;
         self.reset();
         Ok(())
@@ -71,7 +74,6 @@ impl App {
         }
         let names = device.map(|device| {
             self.service
-                .store
                 .device_names(device)
                 .unwrap_or_else(|| DeviceNames::from(device.clone()))
         });

@@ -10,9 +10,11 @@ use x509_parser::pem::parse_x509_pem;
 
 use crate::ca::Ca;
 use crate::clock::rfc3339;
-use crate::domain::model::{CertRecord, CertStatus, Device, Product};
+use crate::domain::model::{Authority, CertRecord, CertStatus, Device, Product};
 use crate::domain::store::Counts;
 use crate::service::Service;
+
+use super::App;
 
 use super::health::ClockView;
 
@@ -137,19 +139,18 @@ struct ExtensionView {
 }
 
 impl StateView {
-    pub fn of(service: &Service, query: &StateQuery) -> StateView {
-        let now_ms = service.clock.now_ms();
+    pub fn of(app: &App, query: &StateQuery) -> StateView {
+        let service = &app.service;
+        let now_ms = app.clock.now_ms();
         let needle = query.filter.trim().to_lowercase();
         let limit = query.limit.clamp(1, MAX_PAGE);
-        let page = service
-            .store
-            .device_page(|d| matches(d, &needle), query.offset, limit);
+        let page = service.device_page(|d| matches(d, &needle), query.offset, limit);
         StateView {
-            clock: ClockView::of(service),
-            counts: service.store.counts(),
-            cas: [&service.cas.rsa, &service.cas.ecc]
+            clock: ClockView::of(&app.clock),
+            counts: service.counts(),
+            cas: Authority::ALL
                 .into_iter()
-                .map(|ca| RootView::of(service, ca))
+                .map(|authority| RootView::of(service, service.root(authority)))
                 .collect(),
             orgs: orgs(service),
             devices: DevicesView {
@@ -180,9 +181,8 @@ fn matches(d: &Device, needle: &str) -> bool {
 }
 
 fn orgs(service: &Service) -> Vec<OrgView> {
-    let products = service.store.products();
+    let products = service.products();
     service
-        .store
         .orgs()
         .into_iter()
         .map(|org| OrgView {
@@ -211,7 +211,7 @@ impl ProductView {
 
 impl RootView {
     fn of(service: &Service, ca: &Ca) -> RootView {
-        let (_, entries) = service.store.revoked(ca.authority);
+        let entries = service.revoked(ca.authority);
         let revoked = entries.len();
         let crl = entries
             .iter()

@@ -30,17 +30,30 @@ pub fn validity_setting(field: &str, days: i64) -> Result<u32, EnosError> {
     }
 }
 
+/// Why the control plane refuses to declare an org.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrgError {
+    #[error("orgId must not be empty")]
+    EmptyOrgId,
+    #[error("appKey and appSecret must not be empty")]
+    EmptyAppCredentials,
+    #[error("appKey {app_key:?} already belongs to org {org_id:?}")]
+    AppKeyTaken { app_key: String, org_id: String },
+    #[error("an appKey is listed twice")]
+    AppKeyTwice,
+}
+
 /// An org as the control plane declares it: a name, and apps with both halves.
-pub fn check_new_org(org: &Org) -> Result<(), String> {
+pub fn check_new_org(org: &Org) -> Result<(), OrgError> {
     if org.org_id.is_empty() {
-        return Err("orgId must not be empty".into());
+        return Err(OrgError::EmptyOrgId);
     }
     if org
         .apps
         .iter()
         .any(|a| a.app_key.is_empty() || a.app_secret.is_empty())
     {
-        return Err("appKey and appSecret must not be empty".into());
+        return Err(OrgError::EmptyAppCredentials);
     }
     Ok(())
 }

@@ -54,7 +54,7 @@ impl MockServer {
     /// # }
     /// ```
     pub fn now(&self) -> OffsetDateTime {
-        self.app.service.clock.now()
+        self.app.clock.now()
     }
 
     /// Moves the mock clock by `by` (negative moves it back); it keeps running from there.
@@ -76,7 +76,7 @@ impl MockServer {
         } else {
             i64::MAX
         });
-        self.app.service.clock.advance_ms(ms);
+        self.app.clock.advance_ms(ms);
     }
 
     /// Sets the mock clock to `to`; it keeps running from there.
@@ -89,7 +89,7 @@ impl MockServer {
     /// # }
     /// ```
     pub fn set_clock(&self, to: OffsetDateTime) {
-        self.app.service.clock.set_ms(datetime_to_ms(to));
+        self.app.clock.set_ms(datetime_to_ms(to));
     }
 
     /// Back to real time.
@@ -103,7 +103,7 @@ impl MockServer {
     /// # }
     /// ```
     pub fn reset_clock(&self) {
-        self.app.service.clock.reset();
+        self.app.clock.reset();
     }
 
     /// Everything back to the loaded fixtures, like `POST /__admin/reset`: certificates,
@@ -272,7 +272,7 @@ impl MockServer {
         authority: Authority,
     ) -> Result<KeyAndCert, EnosError> {
         let service = &self.app.service;
-        let cn = match service.store.device_names(device) {
+        let cn = match service.device_names(device) {
             Some(names) => names.asset_id,
             None => device_text(device),
         };

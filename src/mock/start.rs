@@ -30,7 +30,7 @@ use crate::journal::Journal;
 use crate::mqtt::broker::Listen;
 use crate::persist::{Persist, StateError, StateFile};
 use crate::service::links::CaLinks;
-use crate::service::Service;
+use crate::service::{Service, ServiceParts};
 
 use super::{MockServer, StartError};
 
@@ -151,18 +151,17 @@ fn build(
         ..
     } = files;
     let (store, persist) = store(config, &source.loaded, &cas)?;
-    let service = Arc::new(Service {
+    let service = Arc::new(Service::new(ServiceParts {
         store,
-        clock,
+        clock: clock.clone(),
         cas,
         ids: Ids::new(config.seed),
         renew_policy: config.renew_policy,
         links: ports.links.clone(),
         leaf_profile: config.leaf_profile,
-        revocations: Default::default(),
         persist: persist.clone(),
-        conversation: crate::service::conversation::Conversation::new(&source.loaded),
-    });
+        loaded: source.loaded.clone(),
+    }));
     let guard = Guard::new(&GuardSettings {
         loopback_bind: ports.addr.ip().is_loopback(),
         public_host: url_host(ports.links.public_url()).map(str::to_string),
@@ -172,6 +171,7 @@ fn build(
     log_guard(&guard);
     let app = App {
         service,
+        clock,
         gateway: Arc::new(gateway),
         journal: Arc::new(Journal::new(config.journal_size)),
         faults: Arc::new(Faults::default()),
@@ -237,8 +237,8 @@ pub(super) async fn start(
         auth = %config.auth,
         renew_policy = %config.renew_policy.as_str(),
         seed = config.seed,
-        rsa_root = %mock.app.service.cas.rsa.fingerprint,
-        ecc_root = %mock.app.service.cas.ecc.fingerprint,
+        rsa_root = %mock.app.service.root(Authority::Rsa).fingerprint,
+        ecc_root = %mock.app.service.root(Authority::Ecc).fingerprint,
         mqtt_tls_port = mqtt_ports.tls_port,
         mqtt_port = mqtt_ports.port,
         "listening on {} (MQTT over TLS: {}, MQTT: {})",

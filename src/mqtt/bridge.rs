@@ -44,7 +44,7 @@ impl Bridge {
         fields: JournalMqttFields,
     ) {
         self.app.journal.record(JournalEntry {
-            time_ms: self.app.service.clock.now_ms(),
+            time_ms: self.app.clock.now_ms(),
             method: Text::new(Field::Method, method),
             path: Text::default(),
             query: Text::default(),
@@ -85,7 +85,7 @@ impl Bridge {
         qos: u8,
         refusal: Option<String>,
     ) {
-        let now = self.app.service.clock.now_ms();
+        let now = self.app.clock.now_ms();
         session.remember(now, direction, topic, payload);
         // The EnOS code of a reply, when the payload carries one.
         let code = serde_json::from_slice::<serde_json::Value>(payload)

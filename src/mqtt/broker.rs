@@ -23,6 +23,7 @@ use super::client_cert::{alert_name, ClientCert};
 use super::session::{Connection, Limits, Transport};
 use super::tls::{handshake_error, provider, BrokerTls};
 use crate::app::sessions::{Ports, Sessions};
+use crate::clock::Clock;
 use crate::domain::model::Authority;
 use crate::service::Service;
 
@@ -169,6 +170,7 @@ pub async fn bind_listeners(settings: Settings) -> Result<Bound, ListenError> {
 /// What every connection task shares.
 struct Shared {
     service: Arc<Service>,
+    clock: Arc<Clock>,
     bridge: Bridge,
     permits: Arc<Semaphore>,
     identity: OnceCell<Result<BrokerTls, String>>,
@@ -203,6 +205,7 @@ impl Bound {
         }
         let shared = Arc::new(Shared {
             service,
+            clock: app.clock.clone(),
             bridge: Bridge::new(app),
             permits: Arc::new(Semaphore::new(self.settings.max_connections)),
             identity: OnceCell::new(),
@@ -220,7 +223,7 @@ impl Bound {
 
 /// `--mqtt-drop-on-revoke`: after each revocation, closes the sessions it touches.
 async fn drop_on_revoke(service: Weak<Service>, sessions: Arc<Sessions>, stop: Stop) {
-    let Some(mut revocations) = service.upgrade().map(|s| s.revocations.watch()) else {
+    let Some(mut revocations) = service.upgrade().map(|s| s.watch_revocations()) else {
         return;
     };
     let watch = async move {
@@ -239,11 +242,10 @@ async fn drop_on_revoke(service: Weak<Service>, sessions: Arc<Sessions>, stop: S
 
 /// Whether the mock has revoked this certificate (superseded counts).
 fn revoked(service: &Service, authority: &str, serial: &str) -> bool {
-    serial
-        .parse::<u64>()
-        .ok()
-        .and_then(|s| service.store.cert(s))
-        .is_some_and(|c| c.authority.as_str() == authority && c.revocation.is_some())
+    match (Authority::parse(authority), serial.parse::<u64>()) {
+        (Some(authority), Ok(serial)) => service.is_revoked(authority, serial),
+        _ => false,
+    }
 }
 
 /// Accepts until `stop`, then closes the port and ends every connection it accepted
@@ -311,7 +313,13 @@ async fn run<S>(
 async fn tls_connection(shared: &Shared, peer: SocketAddr, tcp: TcpStream) {
     let tls = match shared
         .identity
-        .get_or_init(|| build_identity(shared.service.clone(), shared.hostnames.clone()))
+        .get_or_init(|| {
+            build_identity(
+                shared.service.clone(),
+                shared.clock.clone(),
+                shared.hostnames.clone(),
+            )
+        })
         .await
     {
         Ok(tls) => tls,
@@ -346,9 +354,10 @@ async fn tls_connection(shared: &Shared, peer: SocketAddr, tcp: TcpStream) {
 
 async fn build_identity(
     service: Arc<Service>,
+    clock: Arc<Clock>,
     hostnames: Vec<String>,
 ) -> Result<BrokerTls, String> {
-    tokio::task::spawn_blocking(move || identity(&service, &hostnames))
+    tokio::task::spawn_blocking(move || identity(&service, &clock, &hostnames))
         .await
         .map_err(|e| format!("the broker identity task failed: {e}"))?
 }
@@ -359,29 +368,34 @@ fn wall_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn identity(service: &Arc<Service>, hostnames: &[String]) -> Result<BrokerTls, String> {
+fn identity(
+    service: &Arc<Service>,
+    clock: &Arc<Clock>,
+    hostnames: &[String],
+) -> Result<BrokerTls, String> {
     let started = std::time::Instant::now();
     let provider = provider();
-    let (rsa_der, ecc_der) = (service.cas.rsa.cert_der()?, service.cas.ecc.cert_der()?);
+    let (rsa_root, ecc_root) = (service.root(Authority::Rsa), service.root(Authority::Ecc));
+    let (rsa_der, ecc_der) = (rsa_root.cert_der()?, ecc_root.cert_der()?);
     let rsa = RootInput {
         cert_der: &rsa_der,
-        key: service.cas.rsa.key(),
+        key: rsa_root.key(),
     };
     let ecc = RootInput {
         cert_der: &ecc_der,
-        key: service.cas.ecc.key(),
+        key: ecc_root.key(),
     };
     let keys = BrokerKeys::generate()?;
     // Devices check the broker certificate against their own clocks, not the mock's.
     let identity = BrokerIdentity::issue(&provider, rsa, ecc, &keys, hostnames, wall_ms())?;
-    let clock_service = service.clone();
+    let clock = clock.clone();
     let revocation_service = service.clone();
     let tls = BrokerTls::new(
         provider,
         identity,
         rsa,
         ecc,
-        Arc::new(move || clock_service.clock.now_ms()),
+        Arc::new(move || clock.now_ms()),
         Arc::new(move |authority: Authority, serial: &str| {
             revoked(&revocation_service, authority.as_str(), serial)
         }),

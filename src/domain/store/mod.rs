@@ -12,6 +12,8 @@ mod registry;
 mod tests;
 mod view;
 
+pub use view::DevicePage;
+
 pub(crate) use certs::Reservation;
 pub use certs::{random_first_serial, SERIAL_LIMIT};
 pub use changes::{Change, ChangeSink, Snapshot};
@@ -26,6 +28,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use super::errors::{EnosError, ErrorKey};
 use super::fixtures::Loaded;
 use super::model::{Application, CertRecord, Device, DeviceId, Org, Product};
+use super::rules::OrgError;
 use conflicts::{Conflicts, Entry};
 
 /// The store's maps: foldhash instead of SipHash (keys are the mock's own ids, serials,
@@ -89,7 +92,7 @@ struct Tables {
 /// Table sizes, for health and benchmarks.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct Counts {
+pub struct Counts {
     pub orgs: usize,
     pub products: usize,
     pub devices: usize,
@@ -269,7 +272,7 @@ impl Store {
 
     /// Declares an org, or replaces the apps of an existing one. An appKey
     /// belongs to one org only.
-    pub(crate) fn upsert_org(&self, org: Org) -> Result<(), String> {
+    pub(crate) fn upsert_org(&self, org: Org) -> Result<(), OrgError> {
         let mut s = self.tables.write();
         for app in &org.apps {
             if let Some(other) = s
@@ -277,16 +280,16 @@ impl Store {
                 .values()
                 .find(|o| o.org_id != org.org_id && o.apps.iter().any(|a| a.app_key == app.app_key))
             {
-                return Err(format!(
-                    "appKey {:?} already belongs to org {:?}",
-                    app.app_key, other.org_id
-                ));
+                return Err(OrgError::AppKeyTaken {
+                    app_key: app.app_key.clone(),
+                    org_id: other.org_id.clone(),
+                });
             }
         }
         let mut keys: Vec<&str> = org.apps.iter().map(|a| a.app_key.as_str()).collect();
         keys.sort_unstable();
         if keys.windows(2).any(|w| w[0] == w[1]) {
-            return Err("an appKey is listed twice".into());
+            return Err(OrgError::AppKeyTwice);
         }
         self.emit(|| vec![Change::Org(org.clone())]);
         s.orgs.insert(org.org_id.clone(), org);

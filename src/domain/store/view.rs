@@ -6,7 +6,7 @@ use crate::domain::model::{CertRecord, Device, Product};
 
 /// One page of the devices a filter matches, in (org, product, assetId) order.
 #[derive(Debug, Default)]
-pub(crate) struct DevicePage {
+pub struct DevicePage {
     /// How many devices the filter matches in all.
     pub total: usize,
     pub devices: Vec<(Device, Vec<CertRecord>)>,
