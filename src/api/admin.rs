@@ -178,7 +178,7 @@ impl ClockChange {
 
 #[utoipa::path(post, path = "/__admin/clock", tag = "admin", summary = "Move the clock: exactly one of advanceSeconds, advanceDays, set, reset",
     request_body(content = ClockChangeBody, content_type = "application/json"),
-    responses((status = 200, description = "OK", body = ClockView), (status = 400, description = "The request cannot be done as asked", body = super::openapi::Message), (status = 413, description = "Request size limit exceeded", body = super::openapi::Message)))]
+    responses((status = 200, description = "OK", body = ClockView), (status = 400, description = "The request cannot be done as asked", body = super::envelope::Message), (status = 413, description = "Request size limit exceeded", body = super::envelope::Message)))]
 pub(crate) async fn set_clock(
     State(clock): State<Arc<Clock>>,
     AdminJson(change): AdminJson<ClockChange>,
@@ -278,7 +278,7 @@ impl From<OrgBody> for Org {
 
 #[utoipa::path(post, path = "/__admin/orgs", tag = "admin", summary = "Declare an org with apps (replaces one of the same id)",
     request_body(content = OrgBody, content_type = "application/json"),
-    responses((status = 200, description = "OK", body = OrgBody), (status = 400, description = "The request cannot be done as asked", body = super::openapi::Message), (status = 413, description = "Request size limit exceeded", body = super::openapi::Message)))]
+    responses((status = 200, description = "OK", body = OrgBody), (status = 400, description = "The request cannot be done as asked", body = super::envelope::Message), (status = 413, description = "Request size limit exceeded", body = super::envelope::Message)))]
 pub(crate) async fn create_org(
     State(service): State<Arc<Service>>,
     AdminJson(body): AdminJson<OrgBody>,
@@ -308,7 +308,7 @@ pub(crate) struct Reloaded {
 }
 
 #[utoipa::path(post, path = "/__admin/reload", tag = "admin", summary = "Re-read the fixtures file and reset to it",
-    responses((status = 200, description = "OK", body = Reloaded), (status = 400, description = "The request cannot be done as asked", body = super::openapi::Message)))]
+    responses((status = 200, description = "OK", body = Reloaded), (status = 400, description = "The request cannot be done as asked", body = super::envelope::Message)))]
 pub(crate) async fn reload(State(app): State<App>) -> Answered<Reloaded> {
     app.reload().map_err(bad_request)?;
     let fixtures_file = app.fixtures.read().name.clone();
@@ -321,7 +321,7 @@ pub(crate) async fn reload(State(app): State<App>) -> Answered<Reloaded> {
 
 #[utoipa::path(post, path = "/__admin/faults", tag = "admin", summary = "Register a fault",
     request_body(content = NewFault, content_type = "application/json"),
-    responses((status = 200, description = "The registered fault", body = Object), (status = 400, description = "The request cannot be done as asked", body = super::openapi::Message), (status = 413, description = "Request size limit exceeded", body = super::openapi::Message)))]
+    responses((status = 200, description = "The registered fault", body = Object), (status = 400, description = "The request cannot be done as asked", body = super::envelope::Message), (status = 413, description = "Request size limit exceeded", body = super::envelope::Message)))]
 pub(crate) async fn add_fault(
     State(faults): State<Arc<Faults>>,
     AdminJson(new): AdminJson<NewFault>,
@@ -377,7 +377,7 @@ fn journal_filter(query: &Query) -> Result<Filter, AdminError> {
 
 #[utoipa::path(get, path = "/__admin/requests", tag = "admin", summary = "The request journal, oldest first",
     params(JournalQuery),
-    responses((status = 200, description = "OK", body = Vec<Object>), (status = 400, description = "The request cannot be done as asked", body = super::openapi::Message)))]
+    responses((status = 200, description = "OK", body = Vec<Object>), (status = 400, description = "The request cannot be done as asked", body = super::envelope::Message)))]
 pub(crate) async fn requests(
     State(journal): State<Arc<Journal>>,
     RawQuery(raw): RawQuery,
@@ -406,7 +406,7 @@ pub(crate) struct BulkBody {
     #[serde(default = "default_prefix")]
     prefix: String,
     /// RSA or ECC (any case); absent or null: no certificates.
-    #[schema(value_type = Option<super::openapi::AuthorityName>)]
+    #[schema(schema_with = super::openapi::authority_or_null)]
     issue_authority: Option<String>,
 }
 
@@ -436,7 +436,7 @@ impl TryFrom<BulkBody> for BulkSpec {
 
 #[utoipa::path(post, path = "/__admin/bulk/devices", tag = "admin", summary = "Bulk-load devices of one product, each with a certificate for a fresh key (scale tests)",
     request_body(content = BulkBody, content_type = "application/json"),
-    responses((status = 200, description = "{devices, certificates, elapsedMs}", body = Object), (status = 400, description = "The request cannot be done as asked", body = super::openapi::Message), (status = 413, description = "Request size limit exceeded", body = super::openapi::Message)))]
+    responses((status = 200, description = "{devices, certificates, elapsedMs}", body = Object), (status = 400, description = "The request cannot be done as asked", body = super::envelope::Message), (status = 413, description = "Request size limit exceeded", body = super::envelope::Message)))]
 pub(crate) async fn bulk_devices(
     State(service): State<Arc<Service>>,
     AdminJson(body): AdminJson<BulkBody>,

@@ -156,7 +156,7 @@ async fn dispatch(call: Call<CertAction>) -> Result<Response, EnosError> {
     method(get, post),
     path = "/connect-service/v2.0/certificates",
     tag = "enos",
-    params(super::openapi::CertificateActionQuery, super::openapi::DeviceQuery),
+    params(super::openapi::CertificateQuery),
     request_body(content = Option<super::openapi::CertificateBody>, content_type = "application/json"),
     responses(super::openapi::EnosAnswers),
     security(("apim_accesstoken" = []))

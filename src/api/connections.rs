@@ -71,7 +71,7 @@ fn no_session(id: u64) -> Response {
 
 #[utoipa::path(get, path = "/__admin/connections/{id}", tag = "admin", summary = "One live MQTT session: subscriptions, sub-devices logged in through it, recent messages",
     params(("id" = u64, Path, description = "The session id from GET /__admin/connections")),
-    responses((status = 200, description = "The session", body = Object), (status = 404, description = "No such session", body = super::openapi::Message), (status = 400, description = "Not a number", body = super::openapi::Message)))]
+    responses((status = 200, description = "The session", body = Object), (status = 404, description = "No such session", body = super::envelope::Message), (status = 400, description = "Not a number", body = super::envelope::Message)))]
 pub(crate) async fn one(State(app): State<App>, Path(id): Path<String>) -> Response {
     let Ok(id) = id.parse::<u64>() else {
         return not_a_number(&id);
@@ -95,7 +95,7 @@ pub(crate) async fn one(State(app): State<App>, Path(id): Path<String>) -> Respo
 
 #[utoipa::path(delete, path = "/__admin/connections/{id}", tag = "admin", summary = "Drop one live MQTT session",
     params(("id" = u64, Path, description = "The session id from GET /__admin/connections")),
-    responses((status = 204, description = "Dropped"), (status = 404, description = "No such session", body = super::openapi::Message), (status = 400, description = "Not a number", body = super::openapi::Message)))]
+    responses((status = 204, description = "Dropped"), (status = 404, description = "No such session", body = super::envelope::Message), (status = 400, description = "Not a number", body = super::envelope::Message)))]
 /// Closes the session's socket (no DISCONNECT: MQTT 3.1.1 has none from the broker).
 pub(crate) async fn drop_one(State(app): State<App>, Path(id): Path<String>) -> Response {
     match id.parse::<u64>() {
@@ -168,8 +168,8 @@ fn device_of(body: &PublishBody) -> Result<DeviceId, AdminError> {
 
 #[utoipa::path(post, path = "/__admin/mqtt/publish", tag = "admin", summary = "Send a device a message on one of its topics (a command), optionally waiting for its reply",
     request_body(content = PublishBody, content_type = "application/json"),
-    responses((status = 200, description = "Sent", body = Published), (status = 400, description = "The request cannot be done as asked", body = super::openapi::Message),
-        (status = 404, description = "No such device", body = super::openapi::Message), (status = 409, description = "The device has no live session", body = super::openapi::Message)))]
+    responses((status = 200, description = "Sent", body = Published), (status = 400, description = "The request cannot be done as asked", body = super::envelope::Message),
+        (status = 404, description = "No such device", body = super::envelope::Message), (status = 409, description = "The device has no live session", body = super::envelope::Message)))]
 pub(crate) async fn publish(
     State(app): State<App>,
     AdminJson(body): AdminJson<PublishBody>,

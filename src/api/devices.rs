@@ -91,7 +91,7 @@ async fn dispatch(call: Call<DeviceAction>) -> Result<Response, EnosError> {
     method(get, post),
     path = "/connect-service/v2.0/devices",
     tag = "enos",
-    params(super::openapi::RecordActionQuery, super::openapi::DeviceQuery),
+    params(super::openapi::DeviceQuery),
     request_body(content = Option<super::openapi::DeviceBody>, content_type = "application/json"),
     responses(super::openapi::EnosAnswers),
     security(("apim_accesstoken" = []))

@@ -95,7 +95,7 @@ async fn dispatch(call: Call<ProductAction>) -> Result<Response, EnosError> {
     method(get, post),
     path = "/connect-service/v2.0/products",
     tag = "enos",
-    params(super::openapi::RecordActionQuery, super::openapi::ProductQuery),
+    params(super::openapi::ProductQuery),
     request_body(content = Option<super::openapi::ProductBody>, content_type = "application/json"),
     responses(super::openapi::EnosAnswers),
     security(("apim_accesstoken" = []))

@@ -38,7 +38,7 @@ pub(crate) async fn root() -> Redirect {
 
 #[utoipa::path(get, path = "/__admin/state", tag = "admin", summary = "What the dashboard draws: orgs, products, devices, certificates on the mock clock, roots and CRL entries",
     params(("filter" = Option<String>, Query, description = "Text to match"), ("offset" = Option<usize>, Query, description = "Devices to skip"), ("limit" = Option<usize>, Query, description = "Devices per page, at most 500 (default 50)")),
-    responses((status = 200, description = "The state", body = Object), (status = 400, description = "Bad offset or limit", body = super::openapi::Message)))]
+    responses((status = 200, description = "The state", body = Object), (status = 400, description = "Bad offset or limit", body = super::envelope::Message)))]
 pub(crate) async fn state(State(app): State<App>, RawQuery(raw): RawQuery) -> Response {
     let query = Query::parse(raw.as_deref());
     let number = |name: &str, default: usize| match query.non_empty(name) {
