@@ -310,7 +310,7 @@ pub(crate) struct Reloaded {
 #[utoipa::path(post, path = "/__admin/reload", tag = "admin", summary = "Re-read the fixtures file and reset to it",
     responses((status = 200, description = "OK", body = Reloaded), (status = 400, description = "The request cannot be done as asked", body = super::envelope::Message)))]
 pub(crate) async fn reload(State(app): State<App>) -> Answered<Reloaded> {
-    app.reload().map_err(bad_request)?;
+    app.reload().map_err(|e| bad_request(e.to_string()))?;
     let fixtures_file = app.fixtures.read().name.clone();
     Ok(Answer(Reloaded {
         status: "reloaded",

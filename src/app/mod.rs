@@ -55,7 +55,7 @@ impl App {
 
     /// Re-reads the fixtures file and resets to it. A broken file changes nothing.
     /// The roots were loaded at start-up and stay; a `ca` section is only checked.
-    pub fn reload(&self) -> Result<(), String> {
+    pub fn reload(&self) -> Result<(), fixtures_source::FixturesFileError> {
         let source = self.fixtures.read().reread(self.clock.now_ms())?;
         *self.fixtures.write() = source;
         self.reset();

@@ -71,9 +71,14 @@ fn digest(token: &str) -> [u8; 32] {
     out
 }
 
+/// A Poseidon key that is not an RSA private key in PEM.
+#[derive(Debug, thiserror::Error)]
+#[error("not an RSA private key in PEM (PKCS#8 or PKCS#1): {0}")]
+pub struct NotAnRsaKey(rsa::pkcs1::Error);
+
 impl PoseidonKey {
     /// An RSA private key in PEM, PKCS#8 (`PRIVATE KEY`) or PKCS#1 (`RSA PRIVATE KEY`).
-    pub fn from_pem(pem: &str) -> Result<Self, String> {
+    pub fn from_pem(pem: &str) -> Result<Self, NotAnRsaKey> {
         RsaPrivateKey::from_pkcs8_pem(pem)
             .or_else(|_| RsaPrivateKey::from_pkcs1_pem(pem))
             .map(|key| {
@@ -91,7 +96,7 @@ impl PoseidonKey {
                     decryptions: AtomicU64::new(0),
                 }
             })
-            .map_err(|e| format!("not an RSA private key in PEM (PKCS#8 or PKCS#1): {e}"))
+            .map_err(NotAnRsaKey)
     }
 
     /// The claims of a token encrypted to this key; `None` for anything else (another

@@ -86,7 +86,7 @@ pub struct CertRequest {
 
 /// What a public key is, as far as the EnOS rules care.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum KeyKind {
+pub enum KeyKind {
     Rsa {
         bits: usize,
     },

@@ -102,9 +102,9 @@ fn serial_bytes(serial: u64) -> SerialNumber {
 }
 
 impl Ca {
-    pub fn new(authority: Authority, material: keys::Material) -> Result<Ca, String> {
+    pub fn new(authority: Authority, material: keys::Material) -> Result<Ca, keys::RootError> {
         let (_, cert) = x509_parser::certificate::X509Certificate::from_der(&material.cert_der)
-            .map_err(|e| format!("the root certificate cannot be parsed: {e}"))?;
+            .map_err(keys::RootError::RootUnparsable)?;
         let subject = dn::java_style(cert.subject());
         let not_before_ms = cert.validity().not_before.timestamp() * 1000;
         let not_after_ms = cert.validity().not_after.timestamp() * 1000;
@@ -124,10 +124,10 @@ impl Ca {
                 }
                 _ => None,
             })
-            .ok_or("the root certificate has no subject key identifier")?;
+            .ok_or(keys::RootError::NoKeyId)?;
         let cert_pem = cert_pem(&material.cert_der);
         let issuer = Issuer::from_ca_cert_der(&material.cert_der.as_slice().into(), material.key)
-            .map_err(|e| format!("the root certificate cannot issue: {e}"))?;
+            .map_err(keys::RootError::CannotIssue)?;
         Ok(Ca {
             authority,
             issuer,

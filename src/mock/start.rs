@@ -32,6 +32,7 @@ use crate::persist::{Persist, StateError, StateFile};
 use crate::service::links::CaLinks;
 use crate::service::{Service, ServiceParts};
 
+use super::error::PoseidonKeyError;
 use super::{MockServer, StartError};
 
 /// The gateway of `config`, with the Poseidon key from `--poseidon-key` or the built-in one.
@@ -39,15 +40,17 @@ fn gateway(config: &Config) -> Result<(Gateway, String), StartError> {
     let (source, pem) = match &config.poseidon_key {
         Some(path) => (
             path.display().to_string(),
-            read_file(path).map_err(|e| StartError::PoseidonKey(format!("poseidon key {e}")))?,
+            read_file(path).map_err(PoseidonKeyError::Read)?,
         ),
         None => (
             "built-in fixtures/poseidon-test-key.pem".to_string(),
             DEFAULT_POSEIDON_KEY.to_string(),
         ),
     };
-    let key = PoseidonKey::from_pem(&pem)
-        .map_err(|e| StartError::PoseidonKey(format!("poseidon key {source}: {e}")))?;
+    let key = PoseidonKey::from_pem(&pem).map_err(|e| PoseidonKeyError::Parse {
+        name: source.clone(),
+        source: e,
+    })?;
     Ok((
         Gateway::new(config.auth, config.auth_window_minutes, key),
         source,
@@ -66,17 +69,13 @@ struct Files {
 }
 
 fn load(config: &Config, origin: &FixturesOrigin) -> Result<Files, StartError> {
-    let (fixtures_name, fixtures) = read_fixtures(origin).map_err(StartError::Fixtures)?;
+    let (fixtures_name, fixtures) = read_fixtures(origin)?;
     let (gateway, poseidon_source) = gateway(config)?;
     let clock = Arc::new(Clock::new());
-    let source = FixturesSource::load(origin, fixtures_name, &fixtures, clock.now_ms())
-        .map_err(StartError::Fixtures)?;
+    let source = FixturesSource::load(origin, fixtures_name, &fixtures, clock.now_ms())?;
     let fixtures_dir = source.dir();
     let ca_fixture = fixtures.ca.as_ref();
-    let root = |authority| {
-        load_ca(authority, config, ca_fixture, &fixtures_dir, clock.now_ms())
-            .map_err(StartError::Ca)
-    };
+    let root = |authority| load_ca(authority, config, ca_fixture, &fixtures_dir, clock.now_ms());
     let cas = Roots {
         rsa: root(Authority::Rsa)?,
         ecc: root(Authority::Ecc)?,
