@@ -30,7 +30,7 @@ pub(crate) mod persist;
 pub(crate) mod server;
 pub(crate) mod service;
 
-pub use app::faults::{Fault, FaultAction, FaultSpec};
+pub use app::faults::{Fault, FaultAction, FaultError, FaultSpec};
 pub use app::fixtures_source::{DEFAULT_FIXTURES, DEFAULT_FIXTURES_NAME};
 pub use auth::poseidon::{DEFAULT_POSEIDON_KEY, DEFAULT_POSEIDON_PUBLIC_KEY};
 pub use auth::AuthMode;

@@ -326,7 +326,7 @@ pub(crate) async fn add_fault(
     State(faults): State<Arc<Faults>>,
     AdminJson(new): AdminJson<NewFault>,
 ) -> Answered<Fault> {
-    let spec = FaultSpec::try_from(new).map_err(bad_request)?;
+    let spec = FaultSpec::try_from(new).map_err(|e| bad_request(e.to_string()))?;
     Ok(Answer(faults.add(spec)))
 }
 

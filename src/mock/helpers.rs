@@ -6,7 +6,7 @@
 use rcgen::{KeyPair, RsaKeySize};
 use time::{Duration, OffsetDateTime};
 
-use crate::app::faults::{Fault, FaultSpec};
+use crate::app::faults::{Fault, FaultError, FaultSpec};
 use crate::clock::datetime_to_ms;
 use crate::domain::errors::EnosError;
 use crate::domain::model::{Authority, Device, DeviceId, Product};
@@ -148,10 +148,11 @@ impl MockServer {
     /// assert_eq!(answer["code"], 99500);
     /// assert!(mock.faults().is_empty(), "spent after one hit");
     ///
-    /// assert!(mock.add_fault(FaultSpec::http_status(CertAction::List, 600)).is_err());
+    /// let refused = mock.add_fault(FaultSpec::http_status(CertAction::List, 600));
+    /// assert_eq!(refused.unwrap_err().to_string(), "httpStatus must be between 100 and 599");
     /// # }
     /// ```
-    pub fn add_fault(&self, spec: FaultSpec) -> Result<Fault, String> {
+    pub fn add_fault(&self, spec: FaultSpec) -> Result<Fault, FaultError> {
         spec.check()?;
         Ok(self.app.faults.add(spec))
     }
