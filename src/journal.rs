@@ -8,18 +8,14 @@ use std::collections::VecDeque;
 use std::fmt;
 
 use parking_lot::Mutex;
-use serde::{Serialize, Serializer};
-
-fn as_rfc3339<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&crate::clock::rfc3339(*ms))
-}
+use serde::Serialize;
 
 /// One call (or device event) of the journal: what [`crate::MockServer::requests`] returns.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JournalEntry {
     /// Mock-clock time, shown as RFC 3339 (formatted only when read).
-    #[serde(rename = "time", serialize_with = "as_rfc3339")]
+    #[serde(rename = "time", serialize_with = "crate::clock::serialize_rfc3339")]
     pub time_ms: i64,
     pub method: Text,
     pub path: Text,

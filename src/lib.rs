@@ -23,6 +23,7 @@ pub mod clock;
 pub mod config;
 pub(crate) mod domain;
 pub mod healthcheck;
+pub(crate) mod hex;
 pub(crate) mod journal;
 mod mock;
 pub(crate) mod mqtt;

@@ -23,7 +23,7 @@ pub struct Health {
     #[schema(value_type = Object)]
     fixtures: FixturesView,
     #[schema(value_type = Vec<Object>)]
-    cas: Vec<RootView>,
+    cas: Vec<RootHealth>,
     clock: ClockView,
     #[schema(value_type = Object)]
     counts: Counts,
@@ -92,9 +92,10 @@ impl OrgView {
     }
 }
 
+/// A product, as health and the state view show it.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct ProductView {
+pub(super) struct ProductView {
     org_id: String,
     product_key: String,
     bi_directional_auth: bool,
@@ -102,23 +103,33 @@ struct ProductView {
     max_valid_day: u32,
 }
 
+/// A device's names, as health and the state view show them.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct DeviceView {
+pub(super) struct DeviceView {
     org_id: String,
     asset_id: String,
     product_key: String,
     device_key: String,
 }
 
+/// A root, as health and the state view show it.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct RootView {
+pub(super) struct RootView {
     issue_authority: &'static str,
     subject: String,
     fingerprint_sha256: String,
     not_before: String,
     not_after: String,
+}
+
+/// A root in health: with the days it has left on the mock clock.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RootHealth {
+    #[serde(flatten)]
+    root: RootView,
     remaining_days: i64,
 }
 
@@ -168,14 +179,22 @@ impl From<&Device> for DeviceView {
     }
 }
 
-impl RootView {
-    fn of(ca: &Ca, now_ms: i64) -> RootView {
+impl From<&Ca> for RootView {
+    fn from(ca: &Ca) -> Self {
         RootView {
             issue_authority: ca.authority.as_str(),
             subject: ca.subject.to_string(),
             fingerprint_sha256: ca.fingerprint.clone(),
             not_before: rfc3339(ca.not_before_ms),
             not_after: rfc3339(ca.not_after_ms),
+        }
+    }
+}
+
+impl RootHealth {
+    fn of(ca: &Ca, now_ms: i64) -> RootHealth {
+        RootHealth {
+            root: RootView::from(ca),
             remaining_days: (ca.not_after_ms - now_ms).max(0) / DAY_MS,
         }
     }
@@ -200,7 +219,7 @@ impl Health {
             },
             cas: Authority::ALL
                 .into_iter()
-                .map(|authority| RootView::of(service.root(authority), now_ms))
+                .map(|authority| RootHealth::of(service.root(authority), now_ms))
                 .collect(),
             clock: ClockView::of(&app.clock),
             counts: service.counts(),

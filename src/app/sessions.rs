@@ -55,14 +55,10 @@ pub struct SessionInfo {
     #[serde(rename = "certSN")]
     pub cert_sn: Option<String>,
     pub authority: Option<&'static str>,
-    #[serde(serialize_with = "as_rfc3339")]
+    #[serde(serialize_with = "crate::clock::serialize_rfc3339")]
     pub since: i64,
     /// `tls` or `plain`.
     pub transport: &'static str,
-}
-
-fn as_rfc3339<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&crate::clock::rfc3339(*ms))
 }
 
 impl SessionInfo {
@@ -79,7 +75,7 @@ impl SessionInfo {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecentMessage {
-    #[serde(serialize_with = "as_rfc3339")]
+    #[serde(serialize_with = "crate::clock::serialize_rfc3339")]
     pub time: i64,
     /// `up` (from the device) or `down`.
     pub direction: &'static str,

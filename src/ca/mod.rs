@@ -109,12 +109,7 @@ impl Ca {
         let not_before_ms = cert.validity().not_before.timestamp() * 1000;
         let not_after_ms = cert.validity().not_after.timestamp() * 1000;
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &material.cert_der);
-        let fingerprint = digest
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02X}"))
-            .collect::<Vec<_>>()
-            .join(":");
+        let fingerprint = crate::hex::colon_upper(digest.as_ref());
         let key_id = cert
             .extensions()
             .iter()
