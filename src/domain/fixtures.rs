@@ -16,10 +16,7 @@ use super::model::{
     Application, DataFormat, Device, I18n, Org, Product, ProductType, DEVICE_INACTIVE,
 };
 use super::thing_model::ThingModel;
-
-pub(crate) const DEFAULT_VALID_DAY: u32 = 730;
-pub(crate) const DEFAULT_MAX_VALID_DAY: u32 = 1095;
-pub(crate) const MAX_VALID_DAY_LIMIT: u32 = 3650;
+use super::valid_days::{ValidDays, ValidDaysError};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -151,43 +148,6 @@ pub struct Loaded {
     pub devices: Vec<Device>,
     /// The thing models the fixtures declare, by productKey.
     pub thing_models: BTreeMap<String, ThingModel>,
-}
-
-/// Why a product's validity days are refused; `field` names the one at fault.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ValidDaysError {
-    #[error("{field} {value} is outside 1..={MAX_VALID_DAY_LIMIT}")]
-    OutOfRange { field: &'static str, value: u32 },
-    #[error("defaultValidDay {default} exceeds maxValidDay {max}")]
-    DefaultAboveMax { default: u32, max: u32 },
-}
-
-impl ValidDaysError {
-    /// The request field the error is about.
-    pub(crate) fn field(&self) -> &'static str {
-        match self {
-            ValidDaysError::OutOfRange { field, .. } => field,
-            ValidDaysError::DefaultAboveMax { .. } => "defaultValidDay",
-        }
-    }
-}
-
-/// Product validity defaults (B14): max absent → 1095; default absent → min(730, max).
-pub(crate) fn product_valid_days(
-    default_valid_day: Option<u32>,
-    max_valid_day: Option<u32>,
-) -> Result<(u32, u32), ValidDaysError> {
-    let max = max_valid_day.unwrap_or(DEFAULT_MAX_VALID_DAY);
-    let default = default_valid_day.unwrap_or(DEFAULT_VALID_DAY.min(max));
-    for (field, value) in [("defaultValidDay", default), ("maxValidDay", max)] {
-        if !(1..=MAX_VALID_DAY_LIMIT).contains(&value) {
-            return Err(ValidDaysError::OutOfRange { field, value });
-        }
-    }
-    if default > max {
-        return Err(ValidDaysError::DefaultAboveMax { default, max });
-    }
-    Ok((default, max))
 }
 
 /// Why a fixtures file is refused: where (`orgs[0]`, `products[1] (productKey "p")`) and
@@ -350,14 +310,13 @@ fn load_products(
                 product_key: product_key(),
             });
         }
-        let (default_valid_day, max_valid_day) =
-            product_valid_days(p.default_valid_day, p.max_valid_day).map_err(|source| {
-                FixturesError::ValidDays {
-                    product: i,
-                    product_key: product_key(),
-                    source,
-                }
-            })?;
+        let valid_days = ValidDays::of(p.default_valid_day, p.max_valid_day).map_err(|source| {
+            FixturesError::ValidDays {
+                product: i,
+                product_key: product_key(),
+                source,
+            }
+        })?;
         products.push(Product {
             org_id: p.org_id.clone(),
             product_key: p.product_key.clone(),
@@ -373,8 +332,8 @@ fn load_products(
             bi_directional_auth: p.bi_directional_auth,
             dynamic_activate_enabled: p.dynamic_activate_enabled,
             product_tags: p.product_tags.clone(),
-            default_valid_day,
-            max_valid_day,
+            default_valid_day: valid_days.default,
+            max_valid_day: valid_days.max,
             create_time: now_ms,
             update_time: now_ms,
             product_secret: p
@@ -538,20 +497,5 @@ mod tests {
             err.to_string(),
             r#"products[0] (productKey "p1"): orgId "nope" is not declared in orgs"#
         );
-    }
-
-    #[test]
-    fn product_defaults_follow_b14() {
-        assert_eq!(product_valid_days(None, None).unwrap(), (730, 1095));
-        assert_eq!(product_valid_days(None, Some(365)).unwrap(), (365, 365));
-        let e = product_valid_days(Some(400), Some(365)).unwrap_err();
-        assert_eq!(e.field(), "defaultValidDay");
-        assert_eq!(e.to_string(), "defaultValidDay 400 exceeds maxValidDay 365");
-        let e = product_valid_days(Some(0), None).unwrap_err();
-        assert_eq!(e.field(), "defaultValidDay");
-        assert_eq!(e.to_string(), "defaultValidDay 0 is outside 1..=3650");
-        let e = product_valid_days(None, Some(3651)).unwrap_err();
-        assert_eq!(e.field(), "maxValidDay");
-        assert_eq!(e.to_string(), "maxValidDay 3651 is outside 1..=3650");
     }
 }

@@ -2,7 +2,6 @@
 //! validity windows.
 
 use super::errors::{EnosError, ErrorKey};
-use super::fixtures::MAX_VALID_DAY_LIMIT;
 use super::model::{CallerApp, Org, Product};
 
 pub(crate) const DAY_MS: i64 = 86_400_000;
@@ -16,17 +15,6 @@ pub fn org_access(caller: Option<&CallerApp>, org_id: &str) -> Result<(), EnosEr
             Err(EnosError::with(ErrorKey::OrgDenied, &[("orgId", org_id)]))
         }
         _ => Ok(()),
-    }
-}
-
-/// A product's validity setting (`defaultValidDay`, `maxValidDay`): 1–3650 days.
-pub fn validity_setting(field: &str, days: i64) -> Result<u32, EnosError> {
-    match u32::try_from(days) {
-        Ok(days) if (1..=MAX_VALID_DAY_LIMIT).contains(&days) => Ok(days),
-        _ => Err(EnosError::invalid_argument(
-            field,
-            format!("{field} must be between 1 and {MAX_VALID_DAY_LIMIT}"),
-        )),
     }
 }
 
