@@ -230,7 +230,7 @@ impl Handler for Bridge {
         };
         if let Some(suppressed) = suppressed {
             tracing::info!(
-                peer = ?outcome.peer,
+                peer = outcome.peer.map(tracing::field::display),
                 transport = outcome.transport.name(),
                 product_key = fields.product_key.as_ref().map(Text::as_str),
                 device_key = fields.device_key.as_ref().map(Text::as_str),
