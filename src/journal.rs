@@ -10,6 +10,8 @@ use std::fmt;
 use parking_lot::Mutex;
 use serde::Serialize;
 
+use crate::domain::model::Authority;
+
 /// One call (or device event) of the journal: what [`crate::MockServer::requests`] returns.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -44,7 +46,7 @@ pub struct JournalMqttFields {
     #[serde(rename = "certSN", skip_serializing_if = "Option::is_none")]
     pub cert_sn: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub authority: Option<&'static str>,
+    pub authority: Option<Authority>,
     /// `accepted` or `refused`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<&'static str>,
@@ -317,7 +319,7 @@ mod tests {
                 product_key: text(Field::Key),
                 device_key: text(Field::Key),
                 cert_sn: text(Field::Serial),
-                authority: Some("RSA"),
+                authority: Some(Authority::Rsa),
                 outcome: Some("refused"),
                 reason: text(Field::Reason),
                 direction: Some("down"),

@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::{mpsc, Notify};
 
-use crate::domain::model::DeviceNames;
+use crate::domain::model::{Authority, DeviceNames};
 use crate::journal::{Field, Text};
 use crate::service::conversation::topics::matches;
 
@@ -54,7 +54,7 @@ pub struct SessionInfo {
     /// Decimal, as the API writes `certSN`.
     #[serde(rename = "certSN")]
     pub cert_sn: Option<String>,
-    pub authority: Option<&'static str>,
+    pub authority: Option<Authority>,
     #[serde(serialize_with = "crate::clock::serialize_rfc3339")]
     pub since: i64,
     /// `tls` or `plain`.
@@ -292,7 +292,7 @@ impl Sessions {
 
     /// Ends the sessions whose certificate `revoked(authority, serial)` says is revoked;
     /// returns how many.
-    pub fn drop_revoked(&self, revoked: impl Fn(&str, &str) -> bool) -> usize {
+    pub fn drop_revoked(&self, revoked: impl Fn(Authority, &str) -> bool) -> usize {
         let mut dropped = 0;
         for s in self.all() {
             if let (Some(serial), Some(authority)) = (&s.info.cert_sn, s.info.authority) {

@@ -11,6 +11,7 @@ use crate::app::conversation::ConnectRefusal;
 use crate::app::sessions::{Outgoing, Session, SessionInfo};
 use crate::app::App;
 use crate::auth::refusal_log::RefusalLog;
+use crate::domain::model::Authority;
 use crate::journal::{Field, JournalEntry, JournalMqttFields, Text};
 use crate::service::conversation::topics::TopicRefusal;
 use crate::service::conversation::{LoginRequest, PresentedCert, RefusalKind};
@@ -62,7 +63,7 @@ impl Bridge {
     fn cert_fields(cert: Option<&ClientCert>) -> JournalMqttFields {
         JournalMqttFields {
             cert_sn: cert.map(|c| Text::new(Field::Serial, &c.serial)),
-            authority: cert.and_then(|c| c.authority).map(|a| a.as_str()),
+            authority: cert.and_then(|c| c.authority),
             ..JournalMqttFields::default()
         }
     }
@@ -119,7 +120,7 @@ impl Bridge {
             tracing::info!(
                 %peer,
                 cert_sn = fields.cert_sn.as_ref().map(Text::as_str),
-                authority = fields.authority,
+                authority = fields.authority.map(Authority::as_str),
                 outcome = "refused",
                 suppressed,
                 "mqtt.connect: {}",
@@ -154,7 +155,7 @@ impl Authenticator for Bridge {
                 .map(|l| l.mqtt_client_id.clone())
                 .unwrap_or_default(),
             cert_sn: request.cert.map(|c| c.serial.clone()),
-            authority: request.cert.and_then(|c| c.authority).map(|a| a.as_str()),
+            authority: request.cert.and_then(|c| c.authority),
             since: 0,
             transport: request.transport.name(),
         };

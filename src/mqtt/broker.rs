@@ -241,11 +241,10 @@ async fn drop_on_revoke(service: Weak<Service>, sessions: Arc<Sessions>, stop: S
 }
 
 /// Whether the mock has revoked this certificate (superseded counts).
-fn revoked(service: &Service, authority: &str, serial: &str) -> bool {
-    match (Authority::parse(authority), serial.parse::<u64>()) {
-        (Some(authority), Ok(serial)) => service.is_revoked(authority, serial),
-        _ => false,
-    }
+fn revoked(service: &Service, authority: Authority, serial: &str) -> bool {
+    serial
+        .parse::<u64>()
+        .is_ok_and(|serial| service.is_revoked(authority, serial))
 }
 
 /// Accepts until `stop`, then closes the port and ends every connection it accepted
@@ -397,7 +396,7 @@ fn identity(
         ecc,
         Arc::new(move || clock.now_ms()),
         Arc::new(move |authority: Authority, serial: &str| {
-            revoked(&revocation_service, authority.as_str(), serial)
+            revoked(&revocation_service, authority, serial)
         }),
     )?;
     tracing::info!(

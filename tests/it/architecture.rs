@@ -15,7 +15,7 @@ fn allowed(module: &str) -> Option<Vec<&'static str>> {
         "domain" | "clock" | "hex" => &[],
         "ca" | "auth" => &["domain", "clock", "hex"],
         "persist" => &["domain", "ca"],
-        "journal" => &["clock"],
+        "journal" => &["clock", "domain"],
         "service" => &["domain", "ca", "auth", "persist", "clock", "hex"],
         "app" => &[
             "service", "domain", "ca", "auth", "journal", "clock", "hex", "config",
