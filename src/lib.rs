@@ -47,8 +47,8 @@ pub use mock::{
     enos_csr, start, stop_signal, CsrBuilder, KeyAndCert, MockServer, MockServerBuilder, StartError,
 };
 pub use mqtt::broker::ListenError;
-pub use persist::StateError;
 /// The schema version a `--state` file is written with; a newer file is refused.
 pub use persist::SCHEMA_VERSION as STATE_SCHEMA_VERSION;
+pub use persist::{SaveError, StateError};
 pub use service::{NewDevice, NewProduct, RenewPolicy};
 pub use time;

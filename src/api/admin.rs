@@ -445,7 +445,7 @@ pub(crate) async fn bulk_devices(
     let loaded = tokio::task::spawn_blocking(move || service.bulk_devices(&spec))
         .await
         .map_err(|e| AdminError::Internal(format!("bulk load failed: {e}")))?;
-    Ok(Answer(loaded.map_err(bad_request)?))
+    Ok(Answer(loaded.map_err(|e| bad_request(e.to_string()))?))
 }
 
 #[cfg(test)]

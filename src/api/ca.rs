@@ -93,7 +93,7 @@ fn crl(service: &Service, authority: Authority, raw_query: Option<String>) -> Re
             with_type(text.to_string(), "application/x-pem-file")
         }
         Ok((der, _)) => Der(der).into_response(),
-        Err(e) => envelope::message(StatusCode::INTERNAL_SERVER_ERROR, &e),
+        Err(e) => envelope::message(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }
 

@@ -27,6 +27,6 @@ pub async fn wait(State(app): State<App>, request: Request, next: Next) -> Respo
             }
             failed
         }
-        Err(e) => envelope::message(StatusCode::INTERNAL_SERVER_ERROR, &e),
+        Err(e) => envelope::message(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }

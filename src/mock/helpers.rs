@@ -11,6 +11,7 @@ use crate::clock::datetime_to_ms;
 use crate::domain::errors::EnosError;
 use crate::domain::model::{Authority, Device, DeviceId, Product};
 use crate::journal::{Filter, JournalEntry};
+use crate::persist::SaveError;
 use crate::service::{CallerContext, CertArgs, NewDevice, NewProduct};
 
 use super::{CsrBuilder, MockServer};
@@ -224,7 +225,7 @@ impl MockServer {
 
     /// Returns once every change made so far is in the state file (`--state`); at once
     /// without one. HTTP answers wait for this themselves (MQTT changes nothing).
-    pub async fn saved(&self) -> Result<(), String> {
+    pub async fn saved(&self) -> Result<(), SaveError> {
         self.app.service.saved().await
     }
 

@@ -375,7 +375,8 @@ fn identity(
     let started = std::time::Instant::now();
     let provider = provider();
     let (rsa_root, ecc_root) = (service.root(Authority::Rsa), service.root(Authority::Ecc));
-    let (rsa_der, ecc_der) = (rsa_root.cert_der()?, ecc_root.cert_der()?);
+    let der = |root: &crate::ca::Ca| root.cert_der().map_err(|e| e.to_string());
+    let (rsa_der, ecc_der) = (der(rsa_root)?, der(ecc_root)?);
     let rsa = RootInput {
         cert_der: &rsa_der,
         key: rsa_root.key(),

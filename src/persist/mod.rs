@@ -26,6 +26,7 @@ use crate::ca::Roots;
 use crate::domain::store::{Change, ChangeSink, Snapshot};
 use schema::Owners;
 use writer::Mark;
+pub use writer::SaveError;
 
 /// Why a state file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -284,15 +285,15 @@ impl Persist {
     /// Waits until every change recorded so far is committed to the file. An answer
     /// waits on this before it is sent, so nothing it tells the client (or shows it)
     /// can be lost by a crash after it. Returns at once when nothing is pending.
-    pub async fn saved(&self) -> Result<(), String> {
+    pub async fn saved(&self) -> Result<(), SaveError> {
         let target = self.queue.lock().sent;
         let mut marks = self.marks.clone();
         let mark = marks
             .wait_for(|m| m.saved >= target || m.failed.is_some())
             .await
-            .map_err(|_| "the state writer stopped".to_string())?;
+            .map_err(|_| SaveError::WriterStopped)?;
         match &mark.failed {
-            Some(e) => Err(e.clone()),
+            Some(e) => Err(SaveError::Write(e.clone())),
             None => Ok(()),
         }
     }

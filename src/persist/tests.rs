@@ -414,7 +414,12 @@ async fn a_failed_write_is_reported_to_every_later_wait() {
     persist.saved().await.unwrap();
     store.revoke(100, revocation());
     let err = persist.saved().await.unwrap_err();
-    assert!(err.contains("could not be written"), "{err}");
+    assert!(matches!(err, SaveError::Write(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with("the state file could not be written: "),
+        "{err}"
+    );
     store
         .insert_bulk(vec![], vec![cert(101, "a1", Authority::Rsa)])
         .unwrap();

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::ca::{Ca, LeafProfile, Roots};
+use crate::ca::{Ca, LeafProfile, Roots, SignError};
 use crate::clock::Clock;
 use crate::domain::fixtures::Loaded;
 use crate::domain::ids::Ids;
@@ -26,7 +26,7 @@ use crate::domain::model::{
 };
 use crate::domain::rules::{check_new_org, OrgError};
 use crate::domain::store::{Counts, DevicePage, Store};
-use crate::persist::Persist;
+use crate::persist::{Persist, SaveError};
 
 use links::CaLinks;
 
@@ -156,7 +156,7 @@ impl Service {
     /// one). The HTTP layer waits on it before every answer, and a device's reply waits on
     /// it when its request changed the store, so what a client is told, or shown, survives
     /// a crash.
-    pub async fn saved(&self) -> Result<(), String> {
+    pub async fn saved(&self) -> Result<(), SaveError> {
         match &self.persist {
             Some(persist) => persist.saved().await,
             None => Ok(()),
@@ -169,7 +169,7 @@ impl Service {
     }
 
     /// The CRL of one root as it stands now, DER and PEM.
-    pub fn crl(&self, authority: Authority) -> Result<(Arc<[u8]>, Arc<str>), String> {
+    pub fn crl(&self, authority: Authority) -> Result<(Arc<[u8]>, Arc<str>), SignError> {
         let generation = (self.store.crl_generation(), self.clock.generation());
         self.cas
             .get(authority)

@@ -82,6 +82,14 @@ impl Tables {
     }
 }
 
+/// A bulk load names a device that exists already.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("device {asset_id} ({device_key}) already exists")]
+pub struct DeviceTaken {
+    pub asset_id: String,
+    pub device_key: String,
+}
+
 impl Store {
     /// The certificate `serial` if it is bound to this device.
     pub(crate) fn bound_cert(&self, asset_id: &str, serial: u64) -> Result<CertRecord, EnosError> {
@@ -170,17 +178,17 @@ impl Store {
         &self,
         devices: Vec<Device>,
         certs: Vec<CertRecord>,
-    ) -> Result<(), String> {
+    ) -> Result<(), DeviceTaken> {
         let mut s = self.tables.write();
         for d in &devices {
             if s.devices.contains_key(&d.asset_id)
                 || s.device_keys
                     .contains_key(&(d.product_key.clone(), d.device_key.clone()))
             {
-                return Err(format!(
-                    "device {} ({}) already exists",
-                    d.asset_id, d.device_key
-                ));
+                return Err(DeviceTaken {
+                    asset_id: d.asset_id.clone(),
+                    device_key: d.device_key.clone(),
+                });
             }
         }
         self.emit(|| {

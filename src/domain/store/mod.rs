@@ -15,7 +15,7 @@ mod view;
 pub use view::DevicePage;
 
 pub(crate) use certs::Reservation;
-pub use certs::{random_first_serial, SERIAL_LIMIT};
+pub use certs::{random_first_serial, DeviceTaken, SERIAL_LIMIT};
 pub use changes::{Change, ChangeSink, Snapshot};
 pub(crate) use conflicts::IssueCheck;
 
