@@ -49,6 +49,6 @@ pub use mock::{
 pub use mqtt::broker::ListenError;
 /// The schema version a `--state` file is written with; a newer file is refused.
 pub use persist::SCHEMA_VERSION as STATE_SCHEMA_VERSION;
-pub use persist::{SaveError, StateError};
+pub use persist::{FileProblem, SaveError, StateError};
 pub use service::{NewDevice, NewProduct, RenewPolicy};
 pub use time;

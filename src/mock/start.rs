@@ -28,7 +28,7 @@ use crate::domain::model::Authority;
 use crate::domain::store::Store;
 use crate::journal::Journal;
 use crate::mqtt::broker::Listen;
-use crate::persist::{Persist, StateError, StateFile};
+use crate::persist::{FileProblem, Persist, StateError, StateFile};
 use crate::service::links::CaLinks;
 use crate::service::{Service, ServiceParts};
 
@@ -285,23 +285,20 @@ fn store(
                 (Store::restore(snapshot), check.join())
             });
             checked.unwrap_or_else(|_| {
-                Err(StateError::Unusable(format!(
-                    "state file {}: its check failed",
-                    path.display()
-                )))
+                Err(StateError::Unusable {
+                    path: path.to_path_buf(),
+                    problem: FileProblem::CheckFailed,
+                })
             })?;
             store
         }
         None => {
             let store = Store::new(loaded, config.first_serial);
-            file.seed(cas, &store.as_changes())
-                .map_err(|e| StartError::State(StateError::Unusable(e)))?;
+            file.seed(cas, &store.as_changes())?;
             store
         }
     };
-    let persist = file
-        .start()
-        .map_err(|e| StartError::State(StateError::Unusable(e)))?;
+    let persist = file.start()?;
     store.attach(persist.clone());
     tracing::info!(
         state = %path.display(),
