@@ -318,3 +318,54 @@ async fn the_connack_delay_is_100_ms_by_default_and_set_by_its_flag() {
         );
     }
 }
+
+/// `--mqtt-idle-timeout-secs`: a session that asked for keep-alive 0 is closed after that
+/// much silence (journaled `keep-alive timeout`); one with keep-alive 60 is not (90 s).
+#[tokio::test]
+async fn keep_alive_0_sessions_are_closed_after_the_idle_timeout_flag() {
+    let mock = Mock::start_with(Config {
+        mqtt_idle_timeout_secs: 1,
+        mqtt_connack_delay_ms: 0,
+        ..Config::default()
+    })
+    .await;
+    let p = device(&mock, PLAIN_DEV).await;
+    // The same CONNECT with keep-alive 0: its two bytes follow the fixed header, the
+    // protocol name (6 bytes), the level and the flags.
+    let mut ka0 = connect(&p, &p.secret);
+    let header = 2 + ka0[1..].iter().take_while(|b| *b & 0x80 != 0).count();
+    assert_eq!(&ka0[header + 6..header + 10], [4, 0xc2, 0, 60]);
+    ka0[header + 9] = 0;
+    let (seen, silent) = plain(&mock, ka0).await;
+    assert_eq!(seen, Seen::Connack(0));
+    let (seen, kept) = plain(&mock, connect(&p, &p.secret)).await;
+    assert_eq!(seen, Seen::Connack(0));
+    let (mut silent, mut kept) = (silent.unwrap(), kept.unwrap());
+
+    let quiet = Instant::now();
+    let n = tokio::time::timeout(Duration::from_secs(20), silent.read(&mut [0u8; 16])).await;
+    assert_eq!(n.expect("closed within 20 s").unwrap_or(0), 0, "closed");
+    assert!(
+        quiet.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        quiet.elapsed()
+    );
+    assert_eq!(ping(&mut kept).await, Ok(()), "keep-alive 60 is kept");
+    let mut ends = Value::Null;
+    for _ in 0..100 {
+        ends = mock
+            .get_json("/__admin/requests?action=mqtt.disconnect")
+            .await;
+        if !ends.as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let reasons: Vec<_> = ends
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["reason"].clone())
+        .collect();
+    assert_eq!(reasons, [Value::from("keep-alive timeout")], "{ends}");
+}
