@@ -686,12 +686,7 @@ async fn before_login_only_max_connect_bytes_are_read() {
         let mut run = start("ok", small);
         run.client.write_all(&sent).await.unwrap();
         assert_eq!(next(&mut run.client).await, answer, "{line}");
-        let client = run.client;
-        let log = timeout(Duration::from_secs(30), run.task)
-            .await
-            .map(|_| run.log.0.lock().clone())
-            .unwrap();
-        drop(client);
+        let log = ends(run).await;
         assert_eq!(log.len(), 1, "{log:?}");
         assert!(log[0].starts_with(&line), "{log:?}");
     }

@@ -59,11 +59,14 @@ async fn timed_out(mock: &Mock) -> usize {
         .count()
 }
 
-/// Waits until `n` connections have been closed for newer ones (at most 30 s).
+/// Waits until `n` connections have been closed for newer ones (at most 30 s), then checks
+/// that exactly `n` were closed (a slow machine's CONNECT or handshake timeouts count too).
 async fn until_closed_for_newer(mock: &Mock, cap: usize, n: usize) -> (usize, usize) {
     for _ in 0..300 {
         let (plain, tls) = closed_for_newer(mock, cap).await;
-        if plain + tls + timed_out(mock).await >= n {
+        let slow = timed_out(mock).await;
+        if plain + tls + slow >= n {
+            assert_eq!(plain + tls + slow, n, "{plain} + {tls} + {slow} timed out");
             return (plain, tls);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -100,13 +103,7 @@ async fn devices_get_in_while_160_idle_sockets_hold_a_cap_of_100() {
     // 160 sockets that never log in, 80 on each port: 100 hold the cap, the 60 oldest are
     // closed as the newer ones come.
     let first = idle_sockets(&mock, 160).await;
-    let (plain1, tls1) = until_closed_for_newer(&mock, CAP, 60).await;
-    let slow = timed_out(&mock).await;
-    assert_eq!(
-        plain1 + tls1 + slow,
-        60,
-        "{plain1} + {tls1} + {slow} timed out"
-    );
+    until_closed_for_newer(&mock, CAP, 60).await;
 
     // A device with valid credentials gets in on each port: plain, and mutual TLS with its
     // certificate (a bi-directional product).
@@ -120,12 +117,6 @@ async fn devices_get_in_while_160_idle_sockets_hold_a_cap_of_100() {
     let second = idle_sockets(&mock, 160).await;
     // Closed in all: 320 idle + 2 devices - 100 slots (2 sessions, the 98 newest idle).
     let (plain2, tls2) = until_closed_for_newer(&mock, CAP, 222).await;
-    let slow = timed_out(&mock).await;
-    assert_eq!(
-        plain2 + tls2 + slow,
-        222,
-        "{plain2} + {tls2} + {slow} timed out"
-    );
     assert!(
         plain2 > 0 && tls2 > 0,
         "both ports: {plain2} plain, {tls2} TLS"
