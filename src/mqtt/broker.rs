@@ -1,6 +1,7 @@
 //! The device-facing listeners: the TLS port and the plain port, bound at start-up with the
-//! HTTP server, and a cap on open connections. The live sessions are the app's
-//! (`app::sessions`), which the control plane reads.
+//! HTTP server, and a cap on open connections (`slots`: a connection not logged in gives its
+//! slot up to a newer one). The live sessions are the app's (`app::sessions`), which the
+//! control plane reads.
 //!
 //! The broker's TLS identity (an RSA-2048 and a P-256 key, two leaves, two cross
 //! certificates) is built on the first TLS connection, on a blocking thread, not at start-up:
@@ -14,15 +15,17 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, OnceCell, Semaphore};
+use tokio::sync::{watch, OnceCell};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::bridge::Bridge;
 use super::broker_cert::{BrokerIdentity, BrokerKeys, RootInput};
 use super::client_cert::{alert_name, ClientCert};
 use super::session::{Connection, Limits, Transport};
+use super::slots::{Admission, Slot, Slots};
 use super::tls::{handshake_error, provider, BrokerTls};
 use crate::app::sessions::{Ports, Sessions};
+use crate::auth::refusal_log::RefusalLog;
 use crate::clock::Clock;
 use crate::domain::model::Authority;
 use crate::service::Service;
@@ -74,9 +77,12 @@ pub struct Settings {
     pub port: Listen,
     /// Names for the broker certificate besides localhost, 127.0.0.1 and ::1.
     pub hostnames: Vec<String>,
+    /// Connections open at once over both ports (`--mqtt-max-connections`).
     pub max_connections: usize,
     /// Close live sessions whose certificate gets revoked (`--mqtt-drop-on-revoke`).
     pub drop_on_revoke: bool,
+    /// Each connection's limits (`--mqtt-connack-delay-ms`, `--mqtt-idle-timeout-secs`).
+    pub limits: Limits,
 }
 
 /// Bound but not yet serving listeners.
@@ -172,7 +178,10 @@ struct Shared {
     service: Arc<Service>,
     clock: Arc<Clock>,
     bridge: Bridge,
-    permits: Arc<Semaphore>,
+    slots: Arc<Slots>,
+    /// "Every slot is a session" lines, at most 10 a second (anyone can dial).
+    full_log: RefusalLog,
+    limits: Limits,
     identity: OnceCell<Result<BrokerTls, String>>,
     hostnames: Vec<String>,
 }
@@ -207,7 +216,9 @@ impl Bound {
             service,
             clock: app.clock.clone(),
             bridge: Bridge::new(app),
-            permits: Arc::new(Semaphore::new(self.settings.max_connections)),
+            slots: Slots::new(self.settings.max_connections),
+            full_log: RefusalLog::default(),
+            limits: self.settings.limits,
             identity: OnceCell::new(),
             hostnames: self.settings.hostnames,
         });
@@ -268,19 +279,29 @@ async fn accept_loop(listener: TcpListener, transport: Transport, shared: Arc<Sh
                 continue;
             }
         };
-        let Ok(permit) = shared.permits.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "MQTT connection limit reached; closing");
-            drop(tcp);
-            continue;
+        let slot = match shared.slots.admit() {
+            Admission::Admitted(slot) => slot,
+            Admission::Full => {
+                if let Some(suppressed) = shared.full_log.admit() {
+                    tracing::warn!(
+                        %peer,
+                        max_connections = shared.slots.cap(),
+                        suppressed,
+                        "MQTT connection limit reached: every slot is a logged-in session; closing"
+                    );
+                }
+                drop(tcp);
+                continue;
+            }
         };
         let shared = shared.clone();
         connections.spawn(async move {
             let _ = tcp.set_nodelay(true);
             match transport {
-                Transport::Plain => run(&shared, Transport::Plain, peer, None, tcp).await,
-                Transport::Tls => tls_connection(&shared, peer, tcp).await,
+                Transport::Plain => run(&shared, Transport::Plain, peer, None, tcp, &slot).await,
+                Transport::Tls => tls_connection(&shared, peer, tcp, &slot).await,
             }
-            drop(permit);
+            drop(slot);
         });
     }
     drop(listener);
@@ -294,6 +315,7 @@ async fn run<S>(
     peer: SocketAddr,
     cert: Option<ClientCert>,
     stream: S,
+    slot: &Slot,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
@@ -301,15 +323,18 @@ async fn run<S>(
         transport,
         peer: Some(peer),
         cert,
-        limits: Limits::default(),
+        limits: shared.limits,
         authenticator: &shared.bridge,
         handler: &shared.bridge,
+        slot: Some(slot),
     }
     .run(stream)
     .await;
 }
 
-async fn tls_connection(shared: &Shared, peer: SocketAddr, tcp: TcpStream) {
+/// The TLS handshake, then the session. The wait for the broker's identity (built once) is
+/// not cut short; the handshake is, when a newer connection takes the slot.
+async fn tls_connection(shared: &Shared, peer: SocketAddr, tcp: TcpStream, slot: &Slot) {
     let tls = match shared
         .identity
         .get_or_init(|| {
@@ -334,14 +359,27 @@ async fn tls_connection(shared: &Shared, peer: SocketAddr, tcp: TcpStream) {
             return;
         }
     };
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp).into_fallible()).await {
-        Ok(Ok(stream)) => run(shared, Transport::Tls, peer, presented.get(), stream).await,
+    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp).into_fallible());
+    let handshake = tokio::select! {
+        done = handshake => done,
+        () = slot.taken() => {
+            let reason = slot.taken_reason("handshake unfinished");
+            shared.bridge.handshake_refused(peer, presented.get().as_ref(), &reason);
+            return;
+        }
+    };
+    match handshake {
+        Ok(Ok(stream)) => run(shared, Transport::Tls, peer, presented.get(), stream, slot).await,
         Ok(Err((e, tcp))) => {
             let reason = handshake_error(&e).map_or("handshake_failure", alert_name);
             shared
                 .bridge
                 .handshake_refused(peer, presented.get().as_ref(), reason);
-            linger(tcp).await;
+            // A newer connection may take the slot while the alert is being read.
+            tokio::select! {
+                () = linger(tcp) => {}
+                () = slot.taken() => {}
+            }
         }
         Err(_) => {
             shared

@@ -22,7 +22,7 @@ fn allowed(module: &str) -> Option<Vec<&'static str>> {
         ],
         // The transports: the app and everything below it, never each other.
         "api" | "mqtt" => return Some(BELOW.iter().copied().chain(["app"]).collect()),
-        "config" => &["app", "auth", "ca", "service", "domain"],
+        "config" => &["app", "auth", "ca", "service", "domain", "mqtt"],
         "server" => &["config"],
         _ => return None, // mock/, lib.rs, main.rs, healthcheck.rs: may use anything
     };
