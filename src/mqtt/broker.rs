@@ -23,7 +23,7 @@ use super::broker_cert::{BrokerIdentity, BrokerKeys, RootInput};
 use super::client_cert::{alert_name, ClientCert};
 use super::session::{Connection, Limits, Transport};
 use super::slots::{Admission, Slot, Slots};
-use super::tls::{handshake_error, provider, BrokerTls};
+use super::tls::{handshake_error, provider, BrokerTls, TlsSetupError};
 use crate::app::sessions::{Ports, Sessions};
 use crate::auth::refusal_log::RefusalLog;
 use crate::clock::Clock;
@@ -182,7 +182,7 @@ struct Shared {
     /// "Every slot is a session" lines, at most 10 a second (anyone can dial).
     full_log: RefusalLog,
     limits: Limits,
-    identity: OnceCell<Result<BrokerTls, String>>,
+    identity: OnceCell<Result<BrokerTls, TlsSetupError>>,
     hostnames: Vec<String>,
 }
 
@@ -393,10 +393,10 @@ async fn build_identity(
     service: Arc<Service>,
     clock: Arc<Clock>,
     hostnames: Vec<String>,
-) -> Result<BrokerTls, String> {
+) -> Result<BrokerTls, TlsSetupError> {
     tokio::task::spawn_blocking(move || identity(&service, &clock, &hostnames))
         .await
-        .map_err(|e| format!("the broker identity task failed: {e}"))?
+        .map_err(TlsSetupError::Task)?
 }
 
 fn wall_ms() -> i64 {
@@ -409,12 +409,11 @@ fn identity(
     service: &Arc<Service>,
     clock: &Arc<Clock>,
     hostnames: &[String],
-) -> Result<BrokerTls, String> {
+) -> Result<BrokerTls, TlsSetupError> {
     let started = std::time::Instant::now();
     let provider = provider();
     let (rsa_root, ecc_root) = (service.root(Authority::Rsa), service.root(Authority::Ecc));
-    let der = |root: &crate::ca::Ca| root.cert_der().map_err(|e| e.to_string());
-    let (rsa_der, ecc_der) = (der(rsa_root)?, der(ecc_root)?);
+    let (rsa_der, ecc_der) = (rsa_root.cert_der()?, ecc_root.cert_der()?);
     let rsa = RootInput {
         cert_der: &rsa_der,
         key: rsa_root.key(),

@@ -336,7 +336,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
         }
     }
 
-    async fn send(&mut self, write: impl FnOnce(&mut BytesMut)) -> Result<(), String> {
+    async fn send(&mut self, write: impl FnOnce(&mut BytesMut)) -> Result<(), SendError> {
         let mut out = BytesMut::with_capacity(16);
         write(&mut out);
         match timeout(self.limits.write_timeout, async {
@@ -346,12 +346,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
         .await
         {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(format!("write failed: {e}")),
-            Err(_) => Err("write timed out".into()),
+            Ok(Err(e)) => Err(SendError::Failed(e)),
+            Err(_) => Err(SendError::TimedOut),
         }
     }
 
-    async fn connack(&mut self, code: ConnectReturnCode) -> Result<(), String> {
+    async fn connack(&mut self, code: ConnectReturnCode) -> Result<(), SendError> {
         self.send(|b| {
             let _ = ConnAck::new(code, false).write(b);
         })
@@ -556,7 +556,8 @@ impl Connection<'_> {
                     refusal: None,
                     session_id: Some(session.info.id),
                 });
-                if let Err(why) = framed.connack(ConnectReturnCode::Success).await {
+                if let Err(e) = framed.connack(ConnectReturnCode::Success).await {
+                    let why = e.to_string();
                     session.end(why.clone());
                     self.handler.closed(&session, &why);
                     return None;
@@ -605,8 +606,8 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 let pkid = if message.qos == 0 { 0 } else { framed.pkid() };
                 let mut publish = Publish::new(&message.topic, qos_of(message.qos), message.payload.clone());
                 publish.pkid = pkid;
-                if let Err(why) = framed.send(|b| { let _ = publish.write(b); }).await {
-                    return why;
+                if let Err(e) = framed.send(|b| { let _ = publish.write(b); }).await {
+                    return e.to_string();
                 }
                 handler.sent(session, &message);
                 continue;
@@ -678,10 +679,19 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             }
             other => return format!("protocol violation: {} from a device", packet_name(&other)),
         };
-        if let Err(why) = sent {
-            return why;
+        if let Err(e) = sent {
+            return e.to_string();
         }
     }
+}
+
+/// Why a packet to the device could not be written: the session ends with this reason.
+#[derive(Debug, thiserror::Error)]
+enum SendError {
+    #[error("write failed: {0}")]
+    Failed(std::io::Error),
+    #[error("write timed out")]
+    TimedOut,
 }
 
 #[cfg(test)]
