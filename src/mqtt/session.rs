@@ -143,11 +143,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
                 Err(mqttbytes::Error::InsufficientBytes(_)) => {}
                 Err(e) => return Read::Malformed(e),
             }
-            // The fixed header bounds the frame, so this only grows to one max packet.
-            let mut chunk = [0u8; 4096];
-            match self.stream.read(&mut chunk).await {
+            // The fixed header bounds the frame, so this only grows to one max packet. Read
+            // straight into the buffer: a 4 KiB array here lived in every session's task.
+            if self.buf.capacity() - self.buf.len() < 256 {
+                self.buf.reserve(1024);
+            }
+            match self.stream.read_buf(&mut self.buf).await {
                 Ok(0) => return Read::Closed,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Ok(_) => {}
                 Err(e) => return Read::Io(format!("read failed: {e}")),
             }
         }
