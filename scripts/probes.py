@@ -1,4 +1,5 @@
-"""The hostile-client probes of issue 10, rerun against a running mock binary.
+"""The hostile-client probes of issue 10 (round 2) and issue 24 (round 3: mqttflood,
+crosssite, rebind, token), rerun against a mock binary.
 
 Run through scripts/probes.sh (which builds nothing: it takes the binary it is given).
 Each probe starts its own mock on free ports and prints one line of figures. Standard
@@ -75,16 +76,21 @@ class Mock:
         except urllib.error.HTTPError as e:
             return e.code, e.read()
 
-    def post(self, path, body, headers=None):
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        request = urllib.request.Request(
-            self.url(path), data=data, headers={"Content-Type": "application/json", **(headers or {})}
-        )
+    def request(self, method, path, body=None, headers=None):
+        """Any call; BODY as bytes or JSON. Returns (status, body bytes)."""
+        data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
+        request = urllib.request.Request(self.url(path), data=data, method=method, headers=headers or {})
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 return response.status, response.read()
         except urllib.error.HTTPError as e:
             return e.code, e.read()
+
+    def log_text(self):
+        return open(self.log.name, encoding="utf-8", errors="replace").read()
+
+    def post(self, path, body, headers=None):
+        return self.request("POST", path, body, {"Content-Type": "application/json", **(headers or {})})
 
     def connect(self):
         return socket.create_connection(("127.0.0.1", self.port), timeout=120)
@@ -125,7 +131,7 @@ def closed_within(sock, seconds, trickle=None):
 
 def probe_slowloris(connections=200, seconds=20):
     mock = Mock()
-    head = f"GET /enos/CA/cacert HTTP/1.1\r\nHost: x\r\nX-Slow: {'a' * 200}\r\n\r\n".encode()
+    head = f"GET /enos/CA/cacert HTTP/1.1\r\nHost: localhost\r\nX-Slow: {'a' * 200}\r\n\r\n".encode()
     results = [None] * connections
     socks = []
     for _ in range(connections):
@@ -158,7 +164,7 @@ def probe_slowloris(connections=200, seconds=20):
 def probe_idle(idle_secs=60):
     mock = Mock("--idle-timeout-secs", str(idle_secs))
     sock = mock.connect()
-    sock.sendall(b"GET /__admin/health HTTP/1.1\r\nHost: x\r\n\r\n")
+    sock.sendall(b"GET /__admin/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
     sock.settimeout(10)
     first = sock.recv(65536)
     answered = first.split(b"\r\n", 1)[0].decode()
@@ -175,7 +181,7 @@ def probe_sigterm():
     sock = mock.connect()
     # A complete head announcing 100 bytes, then 10 of them: a half-sent request.
     sock.sendall(
-        b"POST /__admin/orgs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"POST /__admin/orgs HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
         b"Content-Length: 100\r\n\r\n{\"orgId\":"
     )
     idle = mock.connect()  # and a second connection that sent nothing
@@ -242,7 +248,7 @@ class LongQueries:
     def __init__(self, mock, query_bytes=60_000):
         self.sock = mock.connect()
         self.sock.settimeout(30)
-        self.line = b"GET /enos/CA/cacert?x=" + b"a" * query_bytes + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+        self.line = b"GET /enos/CA/cacert?x=" + b"a" * query_bytes + b" HTTP/1.1\r\nHost: localhost\r\n\r\n"
         self.buffer = b""
 
     def send(self, requests):
@@ -319,7 +325,7 @@ def probe_method():
     method = b"X" * 1000
     sock.sendall(
         method + f" /connect-service/v2.0/certificates?action=list&orgId={ORG}&assetId={ASSET}"
-        " HTTP/1.1\r\nHost: x\r\napim-accesstoken: t\r\nConnection: close\r\n\r\n".encode()
+        " HTTP/1.1\r\nHost: localhost\r\napim-accesstoken: t\r\nConnection: close\r\n\r\n".encode()
     )
     answer = b""
     while True:
@@ -338,6 +344,169 @@ def probe_method():
     print(f"1000-byte method on certificates?action=list: {status}; {summary}")
 
 
+def subscribe_packet(filters=4, topic_bytes=60_000):
+    """An MQTT 3.1.1 SUBSCRIBE of FILTERS topic filters of TOPIC_BYTES each (240 KB)."""
+    body = b"\x00\x01"  # packet id 1
+    for i in range(filters):
+        topic = (str(i) + "t" * (topic_bytes - 1)).encode()
+        body += len(topic).to_bytes(2, "big") + topic + b"\x01"
+    length, remaining = b"", len(body)
+    while True:
+        byte, remaining = remaining % 128, remaining // 128
+        length += bytes([byte | (0x80 if remaining else 0)])
+        if not remaining:
+            break
+    return b"\x82" + length + body
+
+
+def probe_mqttflood(connections=1000, readers=4):
+    """Issue 24 item 1: CONNECTIONS connections each sending a 240 KB SUBSCRIBE as their
+    first packet, at once; then the journal read whole, READERS times at once."""
+    mock = Mock()
+    port = json.loads(mock.get("/__admin/health")[1])["mqtt"]["port"]
+    packet = subscribe_packet()
+    time.sleep(0.3)
+    start_rss = mock.rss()
+    log_before = len(mock.log_text().encode())
+    ready = threading.Barrier(connections)
+
+    def flood():
+        try:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        except OSError:
+            return
+        try:
+            ready.wait(timeout=60)
+            sock.sendall(packet)
+            while sock.recv(4096):
+                pass
+        except (OSError, threading.BrokenBarrierError):
+            pass
+        finally:
+            sock.close()
+
+    def round_of_flood():
+        threads = [threading.Thread(target=flood) for _ in range(connections)]
+        start = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        took = time.monotonic() - start
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            # Health counts the entries without reading them.
+            if json.loads(mock.get("/__admin/health")[1])["journal"]["entries"] >= connections:
+                break
+            time.sleep(0.2)
+        time.sleep(0.5)
+        return took
+
+    took = round_of_flood()
+    after = mock.rss()
+    entries = json.loads(mock.get("/__admin/requests?action=mqtt.connect&limit=1000")[1])
+    after_read = mock.rss()
+    log = mock.log_text().encode()[log_before:]
+    longest = max((len(line) for line in log.splitlines()), default=0)
+    reasons = sorted({e.get("reason", "") for e in entries})
+    began = time.monotonic()
+    _, full = mock.get("/__admin/requests?limit=1000")
+    read_ms = (time.monotonic() - began) * 1000
+    _, poll = mock.get("/__admin/requests?limit=200")
+    before_reads = mock.rss()
+    threads = [threading.Thread(target=mock.get, args=("/__admin/requests?limit=1000",)) for _ in range(readers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    peak = mock.status("VmHWM")
+    # A second flood: the journal holds the last 1,000 entries, so RSS stays where it was.
+    ready = threading.Barrier(connections)
+    round_of_flood()
+    second = mock.rss()
+    mock.stop()
+    print(
+        f"mqttflood: {connections} connections x {len(packet) / 1000:.0f} KB SUBSCRIBE first, sent in {took:.1f} s: "
+        f"{len(entries)} journaled, reasons {[r[:60] for r in reasons]}; RSS {start_rss:.1f} -> {after:.1f} MB "
+        f"({after_read:.1f} MB after one full read); "
+        f"log +{len(log) / 1000:.1f} KB ({len(log.splitlines())} lines, longest {longest} bytes); "
+        f"GET /__admin/requests?limit=1000 = {len(full) / 1000:.1f} KB in {read_ms:.0f} ms, dashboard poll "
+        f"(limit=200) {len(poll) / 1000:.1f} KB; {readers} concurrent full reads: peak RSS {peak:.1f} MB; "
+        f"RSS after a second flood {second:.1f} MB"
+    )
+
+
+def probe_crosssite():
+    """Issue 24 item 2: what a page on another site can send without a CORS preflight."""
+    mock = Mock()
+    mock.post("/__admin/faults", {"action": "list", "delayMs": 1})
+    mock.post("/__admin/clock", {"advanceSeconds": 3600})
+    answers = []
+    for name, method, path, headers, body in [
+        ("fetch text/plain POST /__admin/clock", "POST", "/__admin/clock",
+         {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example", "Content-Type": "text/plain"},
+         {"advanceDays": 1000}),
+        ("form POST /__admin/reset", "POST", "/__admin/reset",
+         {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example",
+          "Content-Type": "application/x-www-form-urlencoded"}, b"a=1"),
+        ("text/plain POST /__admin/faults (Origin only)", "POST", "/__admin/faults",
+         {"Origin": "https://evil.example", "Content-Type": "text/plain"}, {"action": "*", "httpStatus": 500}),
+    ]:
+        status, _ = mock.request(method, path, body, headers)
+        answers.append(f"{name}: {status}")
+    clock = json.loads(mock.get("/__admin/clock")[1])
+    faults = [f["action"] for f in json.loads(mock.get("/__admin/faults")[1])]
+    curl, _ = mock.request("POST", "/__admin/clock", {"advanceSeconds": 1}, {"Content-Type": "text/plain"})
+    mock.stop()
+    print(
+        "crosssite: " + "; ".join(answers)
+        + f"; afterwards clock offset {clock['offsetSeconds']} s (3600 before), faults {faults} (['list'] before);"
+        + f" the same text/plain POST from curl (no browser headers): {curl}"
+    )
+
+
+def probe_rebind():
+    """Issue 24 item 2: a loopback-bound mock asked under a rebound name."""
+    mock = Mock()
+    answers = []
+    for host in (f"rebind.example:{mock.port}", f"localhost:{mock.port}"):
+        for path in ("/__admin/health", f"/connect-service/v2.1/devices?action=get&orgId={ORG}&assetId={ASSET}",
+                     "/enos/CA/cacert"):
+            status, body = mock.request("GET", path, None, {"Host": host, "apim-accesstoken": "t"})
+            secret = b"deviceSecret" in body or b"appSecret" in body
+            answers.append(f"{host.split(':')[0]} {path.split('?')[0]}: {status}{' (secrets)' if secret else ''}")
+    mock.stop()
+    print("rebind: " + "; ".join(answers))
+
+
+def probe_token(token="probe-admin-token"):
+    """Issue 24 item 3: a mock with --admin-token."""
+    try:
+        mock = Mock("--admin-token", token)
+    except SystemExit:
+        print("token: this binary has no --admin-token")
+        return
+    bearer = {"Authorization": f"Bearer {token}"}
+    answers = []
+    for name, method, path, headers in [
+        ("POST /__admin/reset anonymous", "POST", "/__admin/reset", {}),
+        ("GET /__admin/requests anonymous", "GET", "/__admin/requests", {}),
+        ("GET /__admin/faults wrong token", "GET", "/__admin/faults", {"Authorization": "Bearer nope"}),
+        ("POST /__admin/reset with token", "POST", "/__admin/reset", bearer),
+        ("GET /__admin/ui anonymous", "GET", "/__admin/ui", {}),
+    ]:
+        status, _ = mock.request(method, path, b"" if method == "POST" else None, headers)
+        answers.append(f"{name}: {status}")
+    status, body = mock.get("/__admin/health")
+    answers.append(f"GET /__admin/health anonymous: {status}, appSecret {'shown' if b'appSecret' in body else 'left out'}")
+    status, body = mock.get("/__admin/health", bearer)
+    answers.append(f"with token: {status}, appSecret {'shown' if b'appSecret' in body else 'left out'}")
+    check = subprocess.run([BIN, "healthcheck", "--url", f"http://127.0.0.1:{mock.port}"], capture_output=True)
+    answers.append(f"healthcheck subcommand: exit {check.returncode}")
+    mock.stop()
+    print("token: " + "; ".join(answers))
+
+
 PROBES = {
     "slowloris": probe_slowloris,
     "idle": probe_idle,
@@ -346,6 +515,10 @@ PROBES = {
     "journal": probe_journal,
     "method": probe_method,
     "rss": probe_rss,
+    "mqttflood": probe_mqttflood,
+    "crosssite": probe_crosssite,
+    "rebind": probe_rebind,
+    "token": probe_token,
 }
 
 if __name__ == "__main__":

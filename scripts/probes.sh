@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The hostile-client probes of issue 10, rerun by hand (not part of the test command:
-# it takes about 80 s and its figures are measurements, not pass/fail). Each probe
-# starts its own mock on free ports. See docs/limits.md for what they showed.
+# The hostile-client probes of issue 10 (round 2) and issue 24 (round 3), rerun by hand
+# (not part of the test command: it takes about 90 s and its figures are measurements,
+# not pass/fail). Each probe starts its own mock on free ports. See docs/limits.md for
+# what they showed.
 #
 #   cargo build --release && bash scripts/probes.sh            # all of them
-#   bash scripts/probes.sh journal method                      # some (slowloris idle sigterm replay journal method)
+#   bash scripts/probes.sh journal method                      # some (slowloris idle sigterm replay journal method
+#                                                              #  mqttflood crosssite rebind token)
 #   ENOS_MOCK_BIN=target/debug/enos-cert-mock bash scripts/probes.sh
 #
 # Needs python3 (standard library only) and Linux (/proc for RSS).

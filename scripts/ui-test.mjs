@@ -6,7 +6,8 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const { BASE_URL: base, UI_TEST_DIR: dir, WORK: work, SCREENSHOT: screenshot } = process.env;
+const { BASE_URL: base, TOKEN_BASE_URL: tokenBase, ADMIN_TOKEN: adminToken, UI_TEST_DIR: dir, WORK: work,
+  SCREENSHOT: screenshot } = process.env;
 const { chromium } = createRequire(join(dir, "package.json"))("playwright-core");
 
 const ORG = "o15444172373271";
@@ -34,13 +35,105 @@ async function apply(csrFile, authority) {
   return String(answer.data.certSN);
 }
 
+async function adminJson(path, url = base) {
+  const res = await fetch(url + path, { headers: { authorization: "Bearer " + adminToken } });
+  return res.json();
+}
+
+// A page on another site (served by the browser itself at http://attacker.test) posts to the
+// control plane as a CSRF would: with fetch (no-cors, text/plain) and with a form. The mock
+// must refuse both, while a request to an EnOS path from the same page shows that the
+// browser did reach the mock. Then the page's name is rebound to the mock (DNS rebinding).
+async function anotherSiteCannotDriveTheMock() {
+  const before = await adminJson("/__admin/clock");
+  await fetch(base + "/__admin/faults", { method: "POST", body: JSON.stringify({ action: "revoke", times: 3, httpStatus: 503 }) });
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  await page.route("http://attacker.test/**", (route) => route.fulfill({
+    contentType: "text/html",
+    body: `<!doctype html><title>attacker</title>
+      <form id="f" method="POST" action="${base}/__admin/reset" enctype="text/plain"><input name="x" value="1"></form>`,
+  }));
+  await page.goto("http://attacker.test/");
+  const control = `/connect-service/v2.0/certificates?action=list&orgId=${ORG}&assetId=${DEVICE}&probe=attacker`;
+  await page.evaluate(async ([base, control]) => {
+    await fetch(base + "/__admin/clock", { method: "POST", mode: "no-cors", body: '{"reset": true}' });
+    await fetch(base + "/__admin/faults", { method: "DELETE", mode: "no-cors" }).catch(() => null);
+    await fetch(base + control, { method: "POST", mode: "no-cors", body: "{}" });
+  }, [base, control]);
+  const journal = await (await fetch(base + "/__admin/requests?limit=1000")).json();
+  check(journal.some((e) => (e.query || "").includes("probe=attacker")),
+    "a page on another site reaches the mock (its EnOS call is in the journal)");
+  await Promise.all([page.waitForNavigation(), page.evaluate(() => document.getElementById("f").submit())]);
+  const refused = await page.textContent("body");
+  check(refused.includes("cross-origin request refused"), "its form POST to /__admin/reset is refused: " + refused.slice(0, 120));
+  const after = await adminJson("/__admin/clock");
+  const faults = await adminJson("/__admin/faults");
+  check(after.offsetSeconds === before.offsetSeconds && faults.some((f) => f.action === "revoke"),
+    "neither its fetches nor its form changed the clock or the faults");
+  await fetch(base + "/__admin/faults", { method: "DELETE" });
+
+  const port = new URL(base).port;
+  const rebound = await page.goto(`http://rebind.test:${port}/__admin/health`);
+  const text = await rebound.text();
+  check(rebound.status() === 403 && text.includes("--allowed-hosts rebind.test"),
+    "a name rebound to the mock's address gets 403 naming --allowed-hosts: " + text.slice(0, 80));
+  await page.close();
+}
+
+// A mock started with --admin-token: the page asks for the token on the first 401, says
+// so when it is wrong, keeps it for the tab (a reload does not ask again), and a new tab asks.
+async function theTokenIsAskedForOnceATab() {
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  let opened = 0;
+  await page.exposeFunction("tokenDialogOpened", () => { opened += 1; });
+  await page.addInitScript(() => {
+    const show = HTMLDialogElement.prototype.showModal;
+    HTMLDialogElement.prototype.showModal = function () { if (this.id === "token-dialog") window.tokenDialogOpened(); return show.call(this); };
+  });
+  await page.goto(tokenBase + "/__admin/ui");
+  await page.waitForSelector("#token-dialog[open]");
+  check(await page.isHidden("#token-error"), "a mock with --admin-token: the page asks for the token");
+  await page.fill("#token-input", "not-the-token");
+  await page.click("[data-testid=token-submit]");
+  await page.waitForSelector("#token-dialog[open] #token-error:not([hidden])");
+  check(true, "a wrong token is refused, and the page asks again saying so");
+  await page.fill("#token-input", adminToken);
+  await page.click("[data-testid=token-submit]");
+  await page.waitForSelector(`[data-testid=device][data-asset-id=${DEVICE}]`);
+  await page.click("#clock-advance");
+  await page.waitForFunction(() => document.querySelector("#flash").textContent.startsWith("clock advanced"));
+  const clock = await adminJson("/__admin/clock", tokenBase);
+  check(clock.offsetSeconds >= 86400 - 5, "with the token the page lists devices and moves the clock");
+  await page.waitForTimeout(3500); // two rounds of polling
+  check(opened === 2 && !(await page.isVisible("#token-dialog")), `asked twice (wrong, right), not again while polling (${opened})`);
+  await page.reload();
+  await page.waitForSelector(`[data-testid=device][data-asset-id=${DEVICE}]`);
+  check(opened === 2 && (await page.evaluate(() => sessionStorage.length)) === 1, "a reload of the tab keeps the token: not asked again");
+  const other = await context.newPage();
+  await other.goto(tokenBase + "/__admin/ui");
+  await other.waitForSelector("#token-dialog[open]");
+  check(true, "a new tab asks again (the token is kept per tab)");
+  await other.close();
+  await page.close();
+  check(errors.length === 0, "no page errors with a token" + (errors.length ? ": " + errors.join("; ") : ""));
+}
+
 const profile = mkdtempSync(join(tmpdir(), "ui-test-chromium-"));
 const context = await chromium.launchPersistentContext(profile, {
   executablePath: "/usr/bin/chromium",
   headless: true,
   viewport: { width: 1400, height: 1000 },
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    // A DNS-rebinding name: resolves to the mock's loopback address.
+    "--host-resolver-rules=MAP rebind.test 127.0.0.1",
+    // Chromium's own guard (Local Network Access) would stop the attacker page's requests
+    // before they reach the mock; off, this is a browser without it (or a user who allowed it).
+    "--disable-features=LocalNetworkAccessChecks,BlockInsecurePrivateNetworkRequests,PrivateNetworkAccessSendPreflights"],
 });
 try {
   const page = context.pages()[0] || (await context.newPage());
@@ -166,6 +259,9 @@ try {
 
   check(problems.length === 0, "no page errors and nothing fetched from outside the mock" +
     (problems.length ? ": " + problems.join("; ") : ""));
+
+  await anotherSiteCannotDriveTheMock();
+  await theTokenIsAskedForOnceATab();
 } finally {
   await context.close();
   rmSync(profile, { recursive: true, force: true });

@@ -52,11 +52,12 @@ fi
 # Under target/, not /tmp: a run once lost its /tmp directory mid-test to a cleaner outside it.
 WORK=$(mktemp -d "$DIR/work.XXXXXX")
 MOCK_PID=
+TOKEN_PID=
 cleanup() {
-    if [ -n "$MOCK_PID" ]; then
-        kill "$MOCK_PID" 2>/dev/null || true
-        wait "$MOCK_PID" 2>/dev/null || true
-    fi
+    for pid in $MOCK_PID $TOKEN_PID; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -69,6 +70,17 @@ if ! PORT=$(mock_port "$WORK/mock.log" "$MOCK_PID"); then
     exit 1
 fi
 
+# A second mock with --admin-token: the page asks for it once and keeps it for the tab.
+ADMIN_TOKEN=ui-test-$(openssl rand -hex 8)
+NO_COLOR=1 "$BIN" --port 0 --mqtt-tls-port 0 --mqtt-port 0 --admin-token "$ADMIN_TOKEN" \
+    >"$WORK/token-mock.log" 2>&1 &
+TOKEN_PID=$!
+if ! TOKEN_PORT=$(mock_port "$WORK/token-mock.log" "$TOKEN_PID"); then
+    echo "ui-test: the mock with a token did not start:" >&2
+    cat "$WORK/token-mock.log" >&2
+    exit 1
+fi
+
 # Two CSRs made by openssl, with fresh keys and names: an RSA one and an ECC one.
 openssl req -new -newkey rsa:2048 -nodes -keyout "$WORK/rsa.key" -out "$WORK/rsa.csr" \
     -subj "/C=CN/ST=Shanghai/L=Shanghai/O=EnOS/OU=EnOS/CN=ui-rsa-$(openssl rand -hex 4)" 2>/dev/null
@@ -76,10 +88,13 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout
     -out "$WORK/ecc.csr" -subj "/C=CN/ST=Shanghai/L=Shanghai/O=EnOS/OU=EnOS/CN=ui-ecc-$(openssl rand -hex 4)" 2>/dev/null
 
 SCREENSHOT=$DIR/dashboard.png
-if ! BASE_URL="http://127.0.0.1:$PORT" UI_TEST_DIR="$DIR" WORK="$WORK" SCREENSHOT="$SCREENSHOT" \
+if ! BASE_URL="http://127.0.0.1:$PORT" TOKEN_BASE_URL="http://127.0.0.1:$TOKEN_PORT" \
+    ADMIN_TOKEN="$ADMIN_TOKEN" UI_TEST_DIR="$DIR" WORK="$WORK" SCREENSHOT="$SCREENSHOT" \
     timeout 300 node scripts/ui-test.mjs; then
     echo "ui-test: FAILED; the mock's log:" >&2
     sed 's/^/    /' "$WORK/mock.log" >&2
+    echo "ui-test: the log of the mock with a token:" >&2
+    sed 's/^/    /' "$WORK/token-mock.log" >&2
     exit 1
 fi
 if [ "${UPDATE_SCREENSHOT:-}" = 1 ]; then

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::app::guard::AdminToken;
 use crate::auth::AuthMode;
 use crate::ca::LeafProfile;
 use crate::service::RenewPolicy;
@@ -145,6 +146,19 @@ pub struct Config {
     /// Largest accepted request body in bytes; bigger gets HTTP 413.
     #[arg(long, env = "ENOS_MOCK_BODY_LIMIT", default_value_t = 1024 * 1024)]
     pub body_limit: usize,
+
+    /// A token every /__admin call must send as `Authorization: Bearer <token>`; GET
+    /// /__admin/health stays open but leaves out secrets without it. Set it on a mock that
+    /// others can reach. Default: none (the control plane is open).
+    #[arg(long, env = "ENOS_MOCK_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<AdminToken>,
+
+    /// Host names (or addresses) the HTTP port answers besides loopback names and the public
+    /// URL's host, checked when bound to a loopback address (against DNS rebinding) or
+    /// whenever this is given; repeatable, the env var takes a comma-separated list; `*`
+    /// answers any.
+    #[arg(long, env = "ENOS_MOCK_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
 
     /// MQTT over TLS port for devices (mutual TLS for bi-directional products); 0 picks a
     /// free port, `off` disables it.

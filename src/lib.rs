@@ -49,7 +49,7 @@ pub use config::Config;
 pub use domain::actions::{Action, CertAction, DeviceAction, ProductAction};
 pub use domain::errors::{EnosError, ErrorKey};
 pub use domain::model::{Authority, Device, DeviceId, Product};
-pub use mock::{enos_csr, KeyAndCert, MockServer, MockServerBuilder, StartError};
+pub use mock::{enos_csr, CsrBuilder, KeyAndCert, MockServer, MockServerBuilder, StartError};
 /// The schema version a `--state` file is written with; a newer file is refused.
 pub use persist::SCHEMA_VERSION as STATE_SCHEMA_VERSION;
 pub use service::{NewDevice, NewProduct, RenewPolicy};

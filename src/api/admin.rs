@@ -8,6 +8,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, RawQuery, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -84,8 +85,11 @@ type Answered<T> = Result<Answer<T>, AdminError>;
 
 #[utoipa::path(get, path = "/__admin/health", tag = "admin", summary = "Readiness, version, fixtures, roots, clock, counts",
     responses((status = 200, description = "OK", body = crate::app::health::Health)))]
-pub(crate) async fn health(State(state): State<AppState>) -> Answer<Health> {
-    Answer(Health::of(&state))
+pub(crate) async fn health(
+    State(state): State<AppState>,
+    public_only: Option<Extension<super::guard::PublicOnly>>,
+) -> Answer<Health> {
+    Answer(Health::of(&state, public_only.is_some()))
 }
 
 #[utoipa::path(get, path = "/__admin/clock", tag = "admin", summary = "The mock clock",

@@ -11,6 +11,7 @@ use http_body_util::LengthLimitError;
 
 use crate::app::AppState;
 use crate::auth::{AuthMode, Credentials};
+use crate::journal::{Field, Text};
 
 use super::envelope;
 
@@ -71,7 +72,8 @@ pub(crate) async fn gateway(
         }
         Err(denied) => {
             if let Some(suppressed) = state.gateway.refusal_log().admit() {
-                tracing::info!(path = %parts.uri.path(), reason = %denied, suppressed, "gateway refused a call");
+                let path = Text::new(Field::Path, parts.uri.path());
+                tracing::info!(%path, reason = %denied, suppressed, "gateway refused a call");
             }
             envelope::message(StatusCode::UNAUTHORIZED, UNAUTHORIZED)
         }

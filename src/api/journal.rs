@@ -7,7 +7,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::app::AppState;
-use crate::journal::Entry;
+use crate::journal::{Entry, Field, Text};
 
 use super::envelope::{AnswerAction, AnswerCode};
 use super::params::Query;
@@ -24,24 +24,25 @@ pub(crate) async fn record(
     if state.journal.capacity() == 0 || !JOURNALED.iter().any(|p| path.starts_with(p)) {
         return next.run(request).await;
     }
-    let path = path.to_string();
-    let method = request.method().to_string();
-    let query = request.uri().query().unwrap_or("").to_string();
+    // A clone of the URI shares its bytes; only what the entry keeps is copied.
+    let uri = request.uri().clone();
+    let method = Text::new(Field::Method, request.method().as_str());
     let time_ms = state.service.clock.now_ms();
     let started = Instant::now();
     let response = next.run(request).await;
     let latency_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
+    let query = uri.query().unwrap_or("");
     let action = match response.extensions().get::<AnswerAction>() {
-        Some(a) => Some(a.0.to_string()),
-        None => Query::parse(Some(&query))
+        Some(a) => Some(Text::new(Field::Action, a.0)),
+        None => Query::parse(Some(query))
             .non_empty("action")
-            .map(str::to_string),
+            .map(|a| Text::new(Field::Action, a)),
     };
     state.journal.record(Entry {
         time_ms,
         method,
-        path,
-        query,
+        path: Text::new(Field::Path, uri.path()),
+        query: Text::new(Field::Query, query),
         action,
         status: response.status().as_u16(),
         code: response.extensions().get::<AnswerCode>().map(|c| c.0),

@@ -10,6 +10,7 @@ mod devices;
 mod durable;
 mod enos;
 mod envelope;
+mod guard;
 mod journal;
 mod openapi;
 mod params;
@@ -36,7 +37,7 @@ use crate::app::faults::Faults;
 use crate::app::AppState;
 use crate::auth::Gateway;
 use crate::domain::errors::{EnosError, ErrorKey};
-use crate::journal::Journal;
+use crate::journal::{Field, Journal, Text};
 use crate::service::Service;
 
 // Sub-states: a handler takes only the part of the app state it uses.
@@ -136,6 +137,7 @@ fn routes(state: &AppState) -> OpenApiRouter<AppState> {
 /// `Router::layer` they wrapped each route in a box of its own, and every call cloned that
 /// chain: about 60 allocations per EnOS call (callgrind, bench/README.md).
 pub fn router(state: AppState, body_limit: usize) -> Router {
+    let guard = guard::GuardLayer::new(state.guard.clone());
     let journal = middleware::from_fn_with_state(state.clone(), journal::record);
     // Without --state there is nothing to wait for, and no layer.
     let durable = state
@@ -149,8 +151,9 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
     let layered = ServiceBuilder::new()
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(CatchPanicLayer::new())
+        .layer(guard)
         .layer(journal)
         .option_layer(durable)
         .layer(middleware::from_fn(size_limit_message))
@@ -159,6 +162,20 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .layer(Extension(openapi::Document::new(document)))
         .service(routes);
     Router::new().fallback_service(layered)
+}
+
+/// The span of one request (logged at debug): its method, path and query bounded as the
+/// journal keeps them, so a 60 KB query never makes a 60 KB log line.
+fn request_span(request: &Request) -> tracing::Span {
+    let uri = request.uri();
+    // tower-http's own target, so that `--log tower_http=debug` shows it as before.
+    tracing::debug_span!(
+        target: "tower_http::trace::make_span",
+        "request",
+        method = %Text::new(Field::Method, request.method().as_str()),
+        path = %Text::new(Field::Path, uri.path()),
+        query = %Text::new(Field::Query, uri.query().unwrap_or("")),
+    )
 }
 
 /// Unknown EnOS paths still answer in the EnOS envelope; others in `{"message"}`.

@@ -75,6 +75,7 @@ impl Document {
             for (method, operation) in operations {
                 if let Some(operation) = operation {
                     operation.operation_id = Some(format!("{method}{name}"));
+                    guard_answers(path, operation);
                 }
             }
         }
@@ -84,6 +85,40 @@ impl Document {
 
     pub(crate) fn value(&self) -> &Value {
         &self.0
+    }
+}
+
+/// What the guard (`api/guard.rs`) answers, on the operations it can refuse: 403 on any
+/// route but the CA's (a `Host` the mock does not answer; on `/__admin` also a browser's
+/// cross-origin write), 401 on `/__admin` with `--admin-token` (not on the static page).
+fn guard_answers(path: &str, operation: &mut Operation) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let message = |description: &str| {
+        let content = ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Message")))
+            .build();
+        ResponseBuilder::new()
+            .description(description)
+            .content("application/json", content)
+            .build()
+    };
+    let responses = &mut operation.responses.responses;
+    if path.starts_with("/enos/CA") {
+        return;
+    }
+    let forbidden = if path.starts_with("/__admin") {
+        "A Host this mock does not answer (a loopback bind, --allowed-hosts), or a browser's cross-origin write"
+    } else {
+        "A Host this mock does not answer (a loopback bind, --allowed-hosts)"
+    };
+    responses.insert("403".into(), message(forbidden).into());
+    if path.starts_with("/__admin") && path != "/__admin/ui" {
+        let description = if path == "/__admin/health" {
+            "With --admin-token: a wrong token (without one, the answer leaves out secrets)"
+        } else {
+            "With --admin-token: the token (Authorization: Bearer) is missing or wrong"
+        };
+        responses.insert("401".into(), message(description).into());
     }
 }
 

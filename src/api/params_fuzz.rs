@@ -13,12 +13,13 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, PKCS_ECDSA_P256_SHA256};
+use rcgen::{DnType, KeyPair, PKCS_ECDSA_P256_SHA256};
 
 use super::{authority, cert_sn, csr, reason, valid_day, Body, Query};
 use crate::api::enos::device_id;
 use crate::ca::csr::check_csr;
 use crate::domain::model::Authority;
+use crate::mock::CsrBuilder;
 
 /// Iterations of the short round `cargo test` runs.
 const SHORT_ROUND: u64 = 3_000;
@@ -81,24 +82,13 @@ struct Seeds {
     queries: Vec<Vec<u8>>,
 }
 
+/// A device's request (OU=IoT) with `extra` attributes added.
 fn csr_der(key: &KeyPair, cn: &str, extra: &[(DnType, &str)]) -> Vec<u8> {
-    let mut dn = DistinguishedName::new();
-    for (ty, v) in [
-        (DnType::CountryName, "CN"),
-        (DnType::StateOrProvinceName, "Shanghai"),
-        (DnType::LocalityName, "Shanghai"),
-        (DnType::OrganizationName, "EnOS"),
-        (DnType::OrganizationalUnitName, "IoT"),
-        (DnType::CommonName, cn),
-    ] {
-        dn.push(ty, v);
-    }
-    for (ty, v) in extra {
-        dn.push(ty.clone(), *v);
-    }
-    let mut params = CertificateParams::default();
-    params.distinguished_name = dn;
-    params.serialize_request(key).expect("CSR").der().to_vec()
+    let builder = CsrBuilder::enos(cn).set(DnType::OrganizationalUnitName, "IoT");
+    extra
+        .iter()
+        .fold(builder, |b, (ty, v)| b.set(ty.clone(), *v))
+        .der(key)
 }
 
 fn pem_of(der: &[u8]) -> String {

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use crate::auth::AuthMode;
 use crate::ca::{Ca, LeafProfile};
 use crate::clock::rfc3339;
-use crate::domain::model::{Device, Product};
+use crate::domain::model::{Device, Org, Product};
 use crate::domain::rules::DAY_MS;
 use crate::domain::store::Counts;
 use crate::service::{RenewPolicy, Service};
@@ -32,7 +32,14 @@ pub struct Health {
     /// `--leaf-profile`: `enos` or `strict`.
     #[schema(value_type = String)]
     leaf_profile: LeafProfile,
-    seed: Option<u64>,
+    /// `--seed` (null without one); left out of the public answer: with it, generated
+    /// secrets can be worked out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u64>)]
+    seed: Option<Option<u64>>,
+    /// Whether `/__admin` needs `--admin-token`; without the token this answer leaves
+    /// out the secrets (app secrets, the seed).
+    admin_token: bool,
     faults: usize,
     #[schema(value_type = Object)]
     journal: JournalView,
@@ -48,9 +55,41 @@ pub struct Health {
 
 #[derive(Serialize)]
 struct FixturesView {
-    orgs: Vec<crate::domain::model::Org>,
+    orgs: Vec<OrgView>,
     products: Vec<ProductView>,
     devices: Vec<DeviceView>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OrgView {
+    org_id: String,
+    apps: Vec<AppView>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AppView {
+    app_key: String,
+    /// Absent from the public answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app_secret: Option<String>,
+}
+
+impl OrgView {
+    fn of(org: &Org, public: bool) -> OrgView {
+        OrgView {
+            org_id: org.org_id.clone(),
+            apps: org
+                .apps
+                .iter()
+                .map(|a| AppView {
+                    app_key: a.app_key.clone(),
+                    app_secret: (!public).then(|| a.app_secret.clone()),
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -143,7 +182,9 @@ impl RootView {
 }
 
 impl Health {
-    pub fn of(app: &AppState) -> Health {
+    /// The whole answer, or with `public` (no admin token given when one is set) the
+    /// answer without secrets: app secrets and the seed.
+    pub fn of(app: &AppState, public: bool) -> Health {
         let service = &app.service;
         let fixtures = app.fixtures.read();
         let loaded = &fixtures.loaded;
@@ -153,7 +194,7 @@ impl Health {
             version: env!("CARGO_PKG_VERSION"),
             fixtures_file: fixtures.name.clone(),
             fixtures: FixturesView {
-                orgs: loaded.orgs.clone(),
+                orgs: loaded.orgs.iter().map(|o| OrgView::of(o, public)).collect(),
                 products: loaded.products.iter().map(ProductView::from).collect(),
                 devices: loaded.devices.iter().map(DeviceView::from).collect(),
             },
@@ -165,7 +206,8 @@ impl Health {
             counts: service.store.counts(),
             renew_policy: service.renew_policy,
             leaf_profile: service.leaf_profile,
-            seed: service.ids.seed(),
+            seed: (!public).then(|| service.ids.seed()),
+            admin_token: app.guard.has_token(),
             faults: app.faults.list().len(),
             journal: JournalView {
                 entries: app.journal.len(),

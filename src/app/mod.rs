@@ -4,6 +4,7 @@
 
 pub mod faults;
 pub mod fixtures_source;
+pub mod guard;
 pub mod health;
 pub mod state_view;
 
@@ -29,6 +30,8 @@ pub struct AppState {
     pub journal: Arc<Journal>,
     pub faults: Arc<Faults>,
     pub fixtures: Arc<RwLock<FixturesSource>>,
+    /// Who may call what over HTTP: Host names, cross-origin writes, the admin token.
+    pub guard: Arc<guard::Guard>,
     /// The device-facing MQTT listeners: bound ports and live sessions.
     pub(crate) mqtt: Arc<crate::mqtt::broker::Broker>,
 }

@@ -1,15 +1,16 @@
-//! Every refusal of the CSR checker, with the exact row it answers. Keys and CSRs
-//! are made in-process with rcgen.
+//! Every refusal of the CSR checker, with the exact row it answers. Keys are made
+//! in-process with rcgen, CSRs by the crate's one builder ([`CsrBuilder`]).
 
 use std::sync::LazyLock;
 
 use rcgen::{
-    CertificateParams, DistinguishedName, DnType, KeyPair, RsaKeySize, SignatureAlgorithm,
-    PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256, PKCS_RSA_SHA384,
+    CertificateParams, DnType, KeyPair, RsaKeySize, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384,
+    PKCS_ED25519, PKCS_RSA_SHA256, PKCS_RSA_SHA384,
 };
 
 use super::*;
 use crate::domain::ErrorKey;
+use crate::mock::CsrBuilder;
 
 static RSA_2048: LazyLock<KeyPair> = LazyLock::new(|| {
     KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_2048).expect("RSA key")
@@ -17,49 +18,27 @@ static RSA_2048: LazyLock<KeyPair> = LazyLock::new(|| {
 static P256: LazyLock<KeyPair> =
     LazyLock::new(|| KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("P-256 key"));
 
-/// The same key, signing with another algorithm.
-fn resigning(key: &KeyPair, alg: &'static SignatureAlgorithm) -> KeyPair {
-    KeyPair::from_pkcs8_der_and_sign_algo(&key.serialize_der().as_slice().into(), alg).expect("key")
+/// The subject of these tests: C=CN, ST, L, O, OU=IoT, CN=device-1.
+fn device_1() -> CsrBuilder {
+    CsrBuilder::enos("device-1").set(DnType::OrganizationalUnitName, "IoT")
 }
 
-const SUBJECT: [(DnType, &str); 6] = [
-    (DnType::CountryName, "CN"),
-    (DnType::StateOrProvinceName, "Shanghai"),
-    (DnType::LocalityName, "Shanghai"),
-    (DnType::OrganizationName, "EnOS"),
-    (DnType::OrganizationalUnitName, "IoT"),
-    (DnType::CommonName, "device-1"),
-];
-
-fn csr_der(key: &KeyPair, subject: &[(DnType, &str)]) -> Vec<u8> {
-    let mut dn = DistinguishedName::new();
-    for (ty, value) in subject {
-        dn.push(ty.clone(), *value);
-    }
-    let mut params = CertificateParams::default();
-    params.distinguished_name = dn;
-    params.serialize_request(key).expect("CSR").der().to_vec()
-}
-
+/// Armoured with CR LF line ends (as `pem::encode` writes them).
 fn pem_of(der: Vec<u8>) -> String {
     pem::encode(&pem::Pem::new("CERTIFICATE REQUEST", der))
 }
 
 fn csr(key: &KeyPair) -> String {
-    pem_of(csr_der(key, &SUBJECT))
+    pem_of(device_1().der(key))
 }
 
 /// The standard subject with one attribute replaced (`None`: left out).
 fn csr_with(key: &KeyPair, ty: DnType, value: Option<&str>) -> String {
-    let subject: Vec<(DnType, &str)> = SUBJECT
-        .iter()
-        .filter_map(|(t, v)| match (*t == ty, value) {
-            (false, _) => Some((t.clone(), *v)),
-            (true, Some(replaced)) => Some((t.clone(), replaced)),
-            (true, None) => None,
-        })
-        .collect();
-    pem_of(csr_der(key, &subject))
+    let builder = match value {
+        Some(value) => device_1().set(ty, value),
+        None => device_1().without(ty),
+    };
+    pem_of(builder.der(key))
 }
 
 fn refused(result: Result<CertRequest, EnosError>) -> String {
@@ -100,7 +79,7 @@ fn text_that_is_not_pem_is_refused() {
 
 #[test]
 fn a_pem_block_of_another_kind_is_refused() {
-    let text = pem::encode(&pem::Pem::new("CERTIFICATE", csr_der(&P256, &SUBJECT)));
+    let text = pem::encode(&pem::Pem::new("CERTIFICATE", device_1().der(&P256)));
     assert_eq!(
         refused(check_csr(&text, Authority::Ecc)),
         row(
@@ -117,7 +96,7 @@ fn malformed_der_is_refused() {
         msg.starts_with(&row("the CSR cannot be parsed", "malformed PKCS#10 DER: ")),
         "{msg}"
     );
-    let mut der = csr_der(&P256, &SUBJECT);
+    let mut der = device_1().der(&P256);
     der.push(0);
     assert_eq!(
         refused(check_csr(&pem_of(der), Authority::Ecc)),
@@ -130,7 +109,7 @@ fn malformed_der_is_refused() {
 
 #[test]
 fn a_bad_signature_is_refused() {
-    let mut der = csr_der(&RSA_2048, &SUBJECT);
+    let mut der = device_1().der(&RSA_2048);
     *der.last_mut().unwrap() ^= 1;
     assert_eq!(
         refused(check_csr(&pem_of(der), Authority::Rsa)),
@@ -189,9 +168,9 @@ fn other_key_sizes_curves_and_algorithms_are_refused() {
 
 #[test]
 fn the_signature_algorithm_must_be_sha256() {
-    let sha384 = resigning(&RSA_2048, &PKCS_RSA_SHA384);
+    let sha384 = pem_of(device_1().signed_with(&PKCS_RSA_SHA384).der(&RSA_2048));
     assert_eq!(
-        refused(check_csr(&csr(&sha384), Authority::Rsa)),
+        refused(check_csr(&sha384, Authority::Rsa)),
         row(
             "issueAuthority RSA requires the signature algorithm SHA256withRSA",
             "the CSR is signed with SHA384withRSA"
@@ -360,26 +339,18 @@ fn control_and_invisible_format_characters_are_refused_in_any_value() {
 
 #[test]
 fn at_most_16_subject_attributes() {
-    let serials: Vec<String> = (0..11).map(|i| format!("sn-{i}")).collect();
-    let extra = |n: usize| -> Vec<(DnType, &str)> {
-        SUBJECT
-            .iter()
-            .cloned()
-            .chain(serials[..n].iter().enumerate().map(|(i, v)| {
-                // Distinct custom types: rcgen keeps one value per type.
-                (
-                    DnType::CustomDnType(vec![1, 3, 6, 1, 4, 1, 99999, i as u64]),
-                    v.as_str(),
-                )
-            }))
-            .collect()
+    // Distinct custom types: rcgen keeps one value per type.
+    let extra = |n: u64| {
+        (0..n).fold(device_1(), |builder, i| {
+            builder.set(
+                DnType::CustomDnType(vec![1, 3, 6, 1, 4, 1, 99999, i]),
+                format!("sn-{i}"),
+            )
+        })
     };
-    assert!(check_csr(&pem_of(csr_der(&P256, &extra(10))), Authority::Ecc).is_ok());
+    assert!(check_csr(&pem_of(extra(10).der(&P256)), Authority::Ecc).is_ok());
     assert_eq!(
-        refused(check_csr(
-            &pem_of(csr_der(&P256, &extra(11))),
-            Authority::Ecc
-        )),
+        refused(check_csr(&pem_of(extra(11).der(&P256)), Authority::Ecc)),
         row(
             "the CSR subject is invalid",
             "the subject has 17 attributes; at most 16 are accepted"

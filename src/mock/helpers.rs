@@ -3,7 +3,7 @@
 //! They bypass the gateway, injected faults and the journal, which are about calls
 //! made over a transport.
 
-use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, RsaKeySize};
+use rcgen::{KeyPair, RsaKeySize};
 use time::{Duration, OffsetDateTime};
 
 use crate::app::faults::{Fault, FaultSpec};
@@ -13,7 +13,7 @@ use crate::domain::model::{Authority, Device, DeviceId, Product};
 use crate::journal::{Entry, Filter};
 use crate::service::{CertArgs, NewDevice, NewProduct, Target};
 
-use super::MockServer;
+use super::{CsrBuilder, MockServer};
 
 /// A certificate issued for a key made in-process: what a device would hold.
 #[derive(Debug, Clone)]
@@ -315,6 +315,7 @@ fn key_and_csr(authority: Authority, cn: &str) -> (String, String) {
 
 /// A PEM CSR over `key` with the six subject attributes EnOS requires
 /// (C=CN, ST, L, O, OU = EnOS, CN = `cn`): what a device sends to apply.
+/// [`CsrBuilder`] makes the odd ones.
 ///
 /// ```
 /// let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
@@ -322,17 +323,5 @@ fn key_and_csr(authority: Authority, cn: &str) -> (String, String) {
 /// assert!(csr.starts_with("-----BEGIN CERTIFICATE REQUEST-----"));
 /// ```
 pub fn enos_csr(key: &KeyPair, cn: &str) -> String {
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CountryName, "CN");
-    dn.push(DnType::StateOrProvinceName, "Shanghai");
-    dn.push(DnType::LocalityName, "Shanghai");
-    dn.push(DnType::OrganizationName, "EnOS");
-    dn.push(DnType::OrganizationalUnitName, "EnOS");
-    dn.push(DnType::CommonName, cn);
-    let mut params = CertificateParams::default();
-    params.distinguished_name = dn;
-    params
-        .serialize_request(key)
-        .and_then(|csr| csr.pem())
-        .expect("a CSR over a valid key serialises")
+    CsrBuilder::enos(cn).pem(key)
 }

@@ -1,6 +1,7 @@
 //! The in-process server: [`MockServer::builder`] starts it, dropping it stops it,
 //! and its typed helpers (`helpers.rs`) set up and inspect the mock without HTTP.
 
+mod csr;
 mod error;
 mod helpers;
 mod start;
@@ -19,6 +20,7 @@ use crate::ca::LeafProfile;
 use crate::config::Config;
 use crate::service::{RenewPolicy, Service};
 
+pub use csr::CsrBuilder;
 pub use error::StartError;
 pub use helpers::{enos_csr, KeyAndCert};
 

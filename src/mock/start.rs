@@ -12,6 +12,7 @@ use crate::app::faults::Faults;
 use crate::app::fixtures_source::{
     load_ca, read_file, read_fixtures, FixturesOrigin, FixturesSource,
 };
+use crate::app::guard::{Guard, GuardSettings};
 use crate::app::AppState;
 use crate::auth::poseidon::PoseidonKey;
 use crate::auth::Gateway;
@@ -115,12 +116,20 @@ pub(super) async fn start(
             .await
             .map_err(StartError::Mqtt)?;
     let fixtures_name = source.name.clone();
+    let guard = Guard::new(&GuardSettings {
+        loopback_bind: addr.ip().is_loopback(),
+        public_host: url_host(service.links.public_url()).map(str::to_string),
+        allowed_hosts: config.allowed_hosts.clone(),
+        admin_token: config.admin_token.clone(),
+    });
+    log_guard(&guard);
     let state = AppState {
         service,
         gateway: Arc::new(gateway),
         journal: Arc::new(Journal::new(config.journal_size)),
         faults: Arc::new(Faults::default()),
         fixtures: Arc::new(RwLock::new(source)),
+        guard: Arc::new(guard),
         mqtt: mqtt.broker.clone(),
     };
     let app = crate::api::router(state.clone(), config.body_limit);
@@ -207,6 +216,26 @@ fn store(
         started.elapsed().as_millis()
     );
     Ok((store, Some(persist)))
+}
+
+/// One line on what guards the HTTP port (the token itself is never logged).
+fn log_guard(guard: &Guard) {
+    let hosts = if guard.checks_host() {
+        let mut names = vec!["loopback names and addresses".to_string()];
+        names.extend(guard.allowed_hosts().iter().cloned());
+        names.join(", ")
+    } else {
+        "any".to_string()
+    };
+    tracing::info!(
+        admin_token = guard.has_token(),
+        "guard: Host names answered: {hosts}; /__admin {}",
+        if guard.has_token() {
+            "needs the admin token (Authorization: Bearer)"
+        } else {
+            "is open (no --admin-token)"
+        }
+    );
 }
 
 /// The host of `scheme://host[:port]/...`; an IPv6 host keeps its brackets.

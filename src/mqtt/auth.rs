@@ -18,7 +18,8 @@ use super::session::{
 };
 use crate::app::faults::{Fault, FaultAction};
 use crate::app::AppState;
-use crate::journal::{Entry, MqttFields};
+use crate::auth::refusal_log::RefusalLog;
+use crate::journal::{Entry, Field, MqttFields, Text};
 
 /// CONNACK 4: the user name or password is wrong (unknown device, bad signature, bad format).
 const BAD_LOGIN: u8 = 4;
@@ -29,6 +30,8 @@ const NOT_AUTHORISED: u8 = 5;
 /// (core, journal, faults, the live-session table).
 pub struct CoreAuthenticator {
     app: AppState,
+    /// Refused attempts are logged at most 10 a second (anyone can make them).
+    refusal_log: RefusalLog,
 }
 
 fn refuse(code: u8, reason: impl Into<String>) -> Decision {
@@ -40,17 +43,20 @@ fn refuse(code: u8, reason: impl Into<String>) -> Decision {
 
 impl CoreAuthenticator {
     pub fn new(app: AppState) -> Self {
-        CoreAuthenticator { app }
+        CoreAuthenticator {
+            app,
+            refusal_log: RefusalLog::default(),
+        }
     }
 
     /// One MQTT entry in the request journal; `method` is the MQTT packet it is about.
-    fn record(&self, method: &str, action: &str, fields: MqttFields) {
+    fn record(&self, method: &'static str, action: &'static str, fields: MqttFields) {
         self.app.journal.record(Entry {
             time_ms: self.app.service.clock.now_ms(),
-            method: method.into(),
-            path: String::new(),
-            query: String::new(),
-            action: Some(action.into()),
+            method: Text::new(Field::Method, method),
+            path: Text::default(),
+            query: Text::default(),
+            action: Some(Text::new(Field::Action, action)),
             status: 0,
             code: None,
             latency_ms: 0.0,
@@ -63,7 +69,7 @@ impl CoreAuthenticator {
 
     fn cert_fields(cert: Option<&ClientCert>) -> MqttFields {
         MqttFields {
-            cert_sn: cert.map(|c| c.serial.clone()),
+            cert_sn: cert.map(|c| Text::new(Field::Serial, &c.serial)),
             authority: cert.and_then(|c| c.authority).map(|a| a.as_str()),
             ..MqttFields::default()
         }
@@ -71,22 +77,23 @@ impl CoreAuthenticator {
 
     /// A TLS handshake the broker refused (bad chain, revoked, expired) or that timed out.
     pub fn handshake_refused(&self, peer: SocketAddr, cert: Option<&ClientCert>, reason: &str) {
-        tracing::info!(
-            %peer,
-            cert_sn = cert.map(|c| c.serial.as_str()),
-            authority = cert.and_then(|c| c.authority).map(|a| a.as_str()),
-            outcome = "refused",
-            "mqtt.connect: TLS {reason}"
-        );
-        self.record(
-            "CONNECT",
-            "mqtt.connect",
-            MqttFields {
-                outcome: Some("refused"),
-                reason: Some(format!("TLS {reason}")),
-                ..Self::cert_fields(cert)
-            },
-        );
+        let fields = MqttFields {
+            outcome: Some("refused"),
+            reason: Some(Text::new(Field::Reason, &format!("TLS {reason}"))),
+            ..Self::cert_fields(cert)
+        };
+        if let Some(suppressed) = self.refusal_log.admit() {
+            tracing::info!(
+                %peer,
+                cert_sn = fields.cert_sn.as_ref().map(Text::as_str),
+                authority = fields.authority,
+                outcome = "refused",
+                suppressed,
+                "mqtt.connect: {}",
+                fields.reason.as_ref().map_or("", Text::as_str)
+            );
+        }
+        self.record("CONNECT", "mqtt.connect", fields);
     }
 }
 
@@ -183,44 +190,63 @@ impl CoreAuthenticator {
 
 impl Observer for CoreAuthenticator {
     fn connect(&self, outcome: &ConnectOutcome<'_>) {
-        tracing::info!(
-            peer = ?outcome.peer,
-            transport = ?outcome.transport,
-            product_key = outcome.login.map(|l| l.product_key.as_str()),
-            device_key = outcome.login.map(|l| l.device_key.as_str()),
-            cert_sn = outcome.cert.map(|c| c.serial.as_str()),
-            outcome = if outcome.refusal.is_some() { "refused" } else { "accepted" },
-            reason = outcome.refusal.as_deref(),
-            session_id = outcome.session_id,
-            "mqtt.connect"
-        );
-        self.record(
-            "CONNECT",
-            "mqtt.connect",
-            MqttFields {
-                product_key: outcome.login.map(|l| l.product_key.clone()),
-                device_key: outcome.login.map(|l| l.device_key.clone()),
-                outcome: Some(if outcome.refusal.is_some() {
-                    "refused"
-                } else {
-                    "accepted"
-                }),
-                reason: outcome.refusal.clone(),
-                ..Self::cert_fields(outcome.cert)
-            },
-        );
+        // Bounded once, here: the journal entry and the log line show the same text.
+        let fields = MqttFields {
+            product_key: outcome.login.map(|l| Text::new(Field::Key, &l.product_key)),
+            device_key: outcome.login.map(|l| Text::new(Field::Key, &l.device_key)),
+            outcome: Some(if outcome.refusal.is_some() {
+                "refused"
+            } else {
+                "accepted"
+            }),
+            reason: outcome
+                .refusal
+                .as_deref()
+                .map(|r| Text::new(Field::Reason, r)),
+            ..Self::cert_fields(outcome.cert)
+        };
+        let suppressed = match outcome.refusal {
+            None => Some(0),
+            Some(_) => self.refusal_log.admit(),
+        };
+        if let Some(suppressed) = suppressed {
+            tracing::info!(
+                peer = ?outcome.peer,
+                transport = ?outcome.transport,
+                product_key = fields.product_key.as_ref().map(Text::as_str),
+                device_key = fields.device_key.as_ref().map(Text::as_str),
+                cert_sn = fields.cert_sn.as_ref().map(Text::as_str),
+                outcome = fields.outcome,
+                reason = fields.reason.as_ref().map(Text::as_str),
+                session_id = outcome.session_id,
+                suppressed,
+                "mqtt.connect"
+            );
+        }
+        self.record("CONNECT", "mqtt.connect", fields);
     }
 
     fn publish(&self, session_id: u64, topic: &str, qos: u8, bytes: usize) {
-        tracing::debug!(session_id, topic, qos, bytes, "mqtt.publish");
+        let topic = Text::new(Field::Topic, topic);
+        tracing::debug!(
+            session_id,
+            topic = topic.as_str(),
+            qos,
+            bytes,
+            "mqtt.publish"
+        );
         let session = self.app.mqtt.session(session_id);
         self.record(
             "PUBLISH",
             "mqtt.publish",
             MqttFields {
-                product_key: session.as_ref().map(|s| s.product_key.clone()),
-                device_key: session.as_ref().map(|s| s.device_key.clone()),
-                topic: Some(topic.to_string()),
+                product_key: session
+                    .as_ref()
+                    .map(|s| Text::new(Field::Key, &s.product_key)),
+                device_key: session
+                    .as_ref()
+                    .map(|s| Text::new(Field::Key, &s.device_key)),
+                topic: Some(topic),
                 qos: Some(qos),
                 bytes: Some(bytes),
                 ..MqttFields::default()
@@ -230,6 +256,10 @@ impl Observer for CoreAuthenticator {
 
     fn closed(&self, session_id: u64, why: &str) {
         self.app.mqtt.remove(session_id);
-        tracing::info!(session_id, why, "mqtt session closed");
+        tracing::info!(
+            session_id,
+            why = Text::new(Field::Reason, why).as_str(),
+            "mqtt session closed"
+        );
     }
 }

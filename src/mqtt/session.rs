@@ -108,6 +108,8 @@ pub trait Observer: Send + Sync {
 
 enum Read {
     Packet(Packet),
+    /// A first packet of this type (not CONNECT), known from its first byte.
+    NotConnect(u8),
     Closed,
     /// Bytes that are not MQTT 3.1.1 (or a packet over the limit).
     Malformed(mqttbytes::Error),
@@ -115,17 +117,81 @@ enum Read {
 }
 
 impl Read {
+    /// A short fixed description: what a client sent is never printed (a packet can hold
+    /// 256 KB), only its kind and the numbers the framing read.
     fn why(&self) -> String {
         match self {
-            Read::Packet(p) => format!("unexpected {p:?}"),
+            Read::Packet(p) => format!("unexpected {}", packet_name(p)),
+            Read::NotConnect(kind) => format!("unexpected {}", type_name(*kind)),
             Read::Closed => "closed by the device".into(),
-            Read::Malformed(mqttbytes::Error::PayloadSizeLimitExceeded(n)) => {
-                format!("packet of {n} bytes exceeds the limit")
-            }
-            Read::Malformed(e) => format!("malformed packet: {e:?}"),
+            Read::Malformed(e) => malformed(e),
             Read::Io(e) => e.clone(),
         }
     }
+}
+
+/// The packet's type as MQTT names it.
+fn packet_name(packet: &Packet) -> &'static str {
+    type_name(match packet {
+        Packet::Connect(_) => 1,
+        Packet::ConnAck(_) => 2,
+        Packet::Publish(_) => 3,
+        Packet::PubAck(_) => 4,
+        Packet::PubRec(_) => 5,
+        Packet::PubRel(_) => 6,
+        Packet::PubComp(_) => 7,
+        Packet::Subscribe(_) => 8,
+        Packet::SubAck(_) => 9,
+        Packet::Unsubscribe(_) => 10,
+        Packet::UnsubAck(_) => 11,
+        Packet::PingReq => 12,
+        Packet::PingResp => 13,
+        Packet::Disconnect => 14,
+    })
+}
+
+/// The name of packet type `kind` (the high nibble of a packet's first byte).
+fn type_name(kind: u8) -> &'static str {
+    match kind {
+        1 => "CONNECT",
+        2 => "CONNACK",
+        3 => "PUBLISH",
+        4 => "PUBACK",
+        5 => "PUBREC",
+        6 => "PUBREL",
+        7 => "PUBCOMP",
+        8 => "SUBSCRIBE",
+        9 => "SUBACK",
+        10 => "UNSUBSCRIBE",
+        11 => "UNSUBACK",
+        12 => "PINGREQ",
+        13 => "PINGRESP",
+        14 => "DISCONNECT",
+        _ => "a reserved packet type",
+    }
+}
+
+/// Why bytes could not be read as an MQTT 3.1.1 packet.
+fn malformed(e: &mqttbytes::Error) -> String {
+    use mqttbytes::Error as E;
+    let what = match e {
+        E::PayloadSizeLimitExceeded(n) => return format!("packet of {n} bytes exceeds the limit"),
+        E::InvalidPacketType(t) => return format!("malformed packet: unknown packet type {t}"),
+        E::InvalidQoS(q) => return format!("malformed packet: QoS {q}"),
+        E::InvalidProtocolLevel(l) => return format!("malformed packet: protocol level {l}"),
+        E::NotConnect(_) | E::UnexpectedConnect => "unexpected packet type",
+        E::InvalidConnectReturnCode(_) | E::InvalidReason(_) => "invalid return code",
+        E::InvalidProtocol => "protocol name is not MQTT",
+        E::PacketIdZero => "packet id 0",
+        E::TopicNotUtf8 => "topic is not UTF-8",
+        E::MalformedRemainingLength => "malformed remaining length",
+        E::PayloadTooLong | E::PayloadSizeIncorrect | E::BoundaryCrossed(_) => {
+            "lengths do not add up"
+        }
+        E::PayloadRequired => "payload missing",
+        _ => "bad packet format",
+    };
+    format!("malformed packet: {what}")
 }
 
 /// Frames packets from the stream with a bounded buffer.
@@ -151,6 +217,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
             match self.stream.read_buf(&mut self.buf).await {
                 Ok(0) => return Read::Closed,
                 Ok(_) => {}
+                Err(e) => return Read::Io(format!("read failed: {e}")),
+            }
+        }
+    }
+
+    /// The first packet, which must be CONNECT: any other type is refused from its first
+    /// byte, before the rest of it (up to the packet limit) is read into memory.
+    async fn read_first(&mut self) -> Read {
+        loop {
+            if let Some(&first) = self.buf.first() {
+                let kind = first >> 4;
+                if (2..=14).contains(&kind) {
+                    return Read::NotConnect(kind);
+                }
+                return self.read().await;
+            }
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk).await {
+                Ok(0) => return Read::Closed,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e) => return Read::Io(format!("read failed: {e}")),
             }
         }
@@ -231,7 +317,7 @@ impl Connection<'_> {
         &self,
         framed: &mut Framed<S>,
     ) -> Option<(u64, Arc<Notify>, Duration)> {
-        let first = match timeout(self.limits.connect_timeout, framed.read()).await {
+        let first = match timeout(self.limits.connect_timeout, framed.read_first()).await {
             Err(_) => {
                 self.refused(None, "no CONNECT before the timeout".into());
                 return None;
@@ -251,7 +337,11 @@ impl Connection<'_> {
                 return None;
             }
             Read::Packet(other) => {
-                self.refused(None, format!("first packet is not CONNECT: {other:?}"));
+                self.refused(None, format!("first packet is {}", packet_name(&other)));
+                return None;
+            }
+            Read::NotConnect(kind) => {
+                self.refused(None, format!("first packet is {}", type_name(kind)));
                 return None;
             }
             Read::Closed => {
@@ -389,7 +479,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             Packet::PubAck(_) | Packet::PubRec(_) | Packet::PubComp(_) | Packet::PubRel(_) => {
                 Ok(())
             }
-            other => return format!("protocol violation: {other:?} from a device"),
+            other => return format!("protocol violation: {} from a device", packet_name(&other)),
         };
         if let Err(why) = sent {
             return why;

@@ -322,6 +322,50 @@ async fn mqtt_3_1_gets_connack_1() {
     );
 }
 
+/// A first packet that is not CONNECT is refused from its first byte, named by its type,
+/// never printed; the rest of it is not waited for (a 240 KB SUBSCRIBE costs no buffer).
+#[tokio::test]
+async fn a_first_packet_other_than_connect_is_refused_by_its_type() {
+    for (first_bytes, refusal) in [
+        // A SUBSCRIBE announcing 240,014 bytes, of which only the head is sent.
+        (
+            vec![0x82, 0x8e, 0xd3, 0x0e, 0x00, 0x01],
+            "refused first packet is SUBSCRIBE",
+        ),
+        (
+            vec![0x30, 0x80, 0x80, 0x10],
+            "refused first packet is PUBLISH",
+        ),
+        (vec![0xc0, 0x00], "refused first packet is PINGREQ"),
+        (vec![0xe0, 0x00], "refused first packet is DISCONNECT"),
+        // Reserved types are framing errors, as before.
+        (
+            vec![0xf0, 0x00],
+            "refused malformed packet: unknown packet type 15",
+        ),
+    ] {
+        let quick = Limits {
+            connect_timeout: Duration::from_secs(2),
+            max_packet: 256 * 1024,
+            ..limits()
+        };
+        let mut run = start("ok", quick);
+        run.client.write_all(&first_bytes).await.unwrap();
+        let started = std::time::Instant::now();
+        let client = run.client;
+        let log = timeout(Duration::from_secs(30), run.task)
+            .await
+            .map(|_| run.log.0.lock().clone())
+            .unwrap();
+        drop(client);
+        assert_eq!(log, [refusal], "{first_bytes:02x?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{first_bytes:02x?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn no_connect_in_time_ends_the_task() {
     let quick = Limits {

@@ -2,6 +2,8 @@
 //! Poseidon tokens, the three modes and org access. Every request here is built by
 //! hand: these tests use their own HTTP client, never the harness's lenient token.
 
+use crate::common::contract::*;
+use crate::common::table::{assert_want, Want, CERTS};
 use crate::common::*;
 use aws_lc_rs::digest::{digest, SHA256};
 use base64::engine::general_purpose::STANDARD;
@@ -15,7 +17,11 @@ const OTHER_APP_KEY: &str = "b7e0c2d4-1f3a-4c5e-8a9b-2c4d6e8f0a1b";
 const OTHER_APP_SECRET: &str = "e3f5a7b9-c1d3-4e5f-a7b9-c1d3e5f7a9b1";
 
 const UNAUTHORIZED: &str = r#"{"message":"Invalid authentication credentials"}"#;
-const CERTS: &str = "/connect-service/v2.0/certificates";
+
+/// B10: an app that reaches into another org.
+fn denied(org: &str) -> Want {
+    Want::Msg(&ORG_DENIED, ORG_DENIED.fill(&[("orgId", org)]))
+}
 
 async fn mock(mode: AuthMode) -> Mock {
     Mock::start_with(Config {
@@ -588,11 +594,11 @@ async fn an_app_touching_another_org_gets_99403_after_the_existence_checks() {
     let mock = mock(AuthMode::Strict).await;
     let other = Signer::for_app(&mock, OTHER_APP_KEY, OTHER_APP_SECRET).await;
     let r = signed(&mock, &other, &list_query(DEV1), None).await;
-    assert_error(&r, 99403, &format!("Denied resource:  orgId {ORG}"));
+    assert_want(&r, &denied(ORG));
     let apply = json!({ "csr": rsa_csr("cross-org") }).to_string();
     let query = format!("action=apply&orgId={ORG}&assetId={DEV1}");
     let r = signed(&mock, &other, &query, Some(&apply)).await;
-    assert_error(&r, 99403, &format!("Denied resource:  orgId {ORG}"));
+    assert_want(&r, &denied(ORG));
     // Existence is judged first: an unknown org, then an unknown device.
     let r = signed(
         &mock,
@@ -601,9 +607,9 @@ async fn an_app_touching_another_org_gets_99403_after_the_existence_checks() {
         None,
     )
     .await;
-    assert_error(&r, 99400, "Invalid Argument orgId:  orgId does not exist");
+    assert_row(&r, &ORG_UNKNOWN);
     let r = signed(&mock, &other, &list_query("NoSuchDv"), None).await;
-    assert_error(&r, 11404, "Device cannot be found");
+    assert_row(&r, &DEVICE_NOT_FOUND);
     // Its own org is fine.
     let own = format!("action=list&orgId={OTHER_ORG}&assetId={OTHER_ORG_DEV}");
     assert_eq!(signed(&mock, &other, &own, None).await["code"], 0);
@@ -622,7 +628,7 @@ async fn a_poseidon_app_touching_another_org_gets_99403() {
     .await;
     assert_eq!(status, 200, "{text}");
     let r: Value = serde_json::from_str(&text).unwrap();
-    assert_error(&r, 99403, &format!("Denied resource:  orgId {ORG}"));
+    assert_want(&r, &denied(ORG));
 }
 
 #[tokio::test]
@@ -903,7 +909,7 @@ async fn an_oversized_chunked_body_is_still_413_behind_the_gateway() {
         let mut tcp = std::net::TcpStream::connect(addr).unwrap();
         let chunk = "A".repeat(4096);
         let request = format!(
-            "POST {CERTS}?action=apply&orgId={ORG}&assetId={DEV1} HTTP/1.1\r\nhost: mock\r\n\
+            "POST {CERTS}?action=apply&orgId={ORG}&assetId={DEV1} HTTP/1.1\r\nhost: localhost\r\n\
              apim-accesstoken: test-token\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n\
              {:x}\r\n{chunk}\r\n0\r\n\r\n",
             chunk.len()
@@ -956,13 +962,13 @@ async fn products_and_devices_sit_behind_the_gateway_and_its_org_rule() {
         assert_eq!(status, 200, "{text}");
         serde_json::from_str(&text).unwrap()
     };
-    let denied = format!("Denied resource:  orgId {ORG}");
+    let other_org = denied(ORG);
     // Another org's app: existence first (11404), then 99403.
     let r = envelope(registry_call(&mock, "products", &product_get, None, &other).await);
-    assert_error(&r, 99403, &denied);
+    assert_want(&r, &other_org);
     let unknown = format!("action=get&orgId={ORG}&productKey=NoSuchPr");
     let r = envelope(registry_call(&mock, "products", &unknown, None, &other).await);
-    assert_error(&r, 11404, "Product cannot be found");
+    assert_row(&r, &PRODUCT_NOT_FOUND);
     let r = envelope(
         registry_call(
             &mock,
@@ -973,7 +979,7 @@ async fn products_and_devices_sit_behind_the_gateway_and_its_org_rule() {
         )
         .await,
     );
-    assert_error(&r, 99403, &denied);
+    assert_want(&r, &other_org);
     let create = json!({ "productName": {"defaultValue": "x"}, "productType": "Device", "dataFormat": "Json",
         "modelId": "m", "biDirectionalAuth": true })
     .to_string();
@@ -987,7 +993,7 @@ async fn products_and_devices_sit_behind_the_gateway_and_its_org_rule() {
         )
         .await,
     );
-    assert_error(&r, 99403, &denied);
+    assert_want(&r, &other_org);
     let device = json!({ "productKey": "BiDiProd", "deviceName": {"defaultValue": "x"}, "timezone": "+08:00" }).to_string();
     let r = envelope(
         registry_call(
@@ -999,7 +1005,7 @@ async fn products_and_devices_sit_behind_the_gateway_and_its_org_rule() {
         )
         .await,
     );
-    assert_error(&r, 99403, &denied);
+    assert_want(&r, &other_org);
     let r = envelope(
         registry_call(
             &mock,
@@ -1010,7 +1016,7 @@ async fn products_and_devices_sit_behind_the_gateway_and_its_org_rule() {
         )
         .await,
     );
-    assert_error(&r, 99403, &denied);
+    assert_want(&r, &other_org);
     // The org's own app goes through, and nothing above changed anything.
     let r = envelope(registry_call(&mock, "products", &product_get, None, &own).await);
     assert_eq!(r["code"], 0, "{r}");

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::common::contract::*;
 use crate::common::judge::*;
 use crate::common::*;
 use serde_json::{json, Value};
@@ -30,17 +31,6 @@ async fn fetch(mock: &Mock, path: &str) -> (u16, String, Vec<u8>) {
         content_type,
         response.bytes().await.unwrap().to_vec(),
     )
-}
-
-async fn revoke(mock: &Mock, asset_id: &str, serial: u64, reason: Value) {
-    let r = mock
-        .cert(
-            "revoke",
-            asset_id,
-            json!({ "certSn": serial, "reason": reason }),
-        )
-        .await;
-    assert_eq!(r["code"], 0, "{r}");
 }
 
 async fn apply_ecc(mock: &Mock, asset_id: &str, cn: &str) -> Value {
@@ -88,6 +78,7 @@ fn rsa_key_file(dir: &Path) -> PathBuf {
 
 #[tokio::test]
 async fn cacert_endpoints_serve_the_roots_as_pem() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let (status, content_type, plain) = fetch(&mock, "/enos/CA/cacert").await;
     assert_eq!(status, 200);
@@ -183,6 +174,7 @@ async fn unknown_ca_kind_is_a_404_with_a_json_message() {
 
 #[tokio::test]
 async fn crl_endpoints_serve_signed_der_and_pem() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let rsa_root = mock.root("RSA").await;
     let ecc_root = mock.root("ECC").await;
@@ -252,6 +244,7 @@ async fn crl_endpoints_serve_signed_der_and_pem() {
 
 #[tokio::test]
 async fn revocations_appear_on_the_crl_with_their_reason() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let root = mock.root("RSA").await;
     let compromised = mock.apply_ok(DEV1, "crl-key-compromise").await;
@@ -312,6 +305,7 @@ async fn revocations_appear_on_the_crl_with_their_reason() {
 
 #[tokio::test]
 async fn ecc_revocations_appear_only_on_the_ecc_crl() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let ecc_root = mock.root("ECC").await;
     let ecc_cert = apply_ecc(&mock, DEV1, "crl-ecc-1").await;
@@ -348,6 +342,7 @@ async fn ecc_revocations_appear_only_on_the_ecc_crl() {
 
 #[tokio::test]
 async fn crl_last_update_follows_the_mock_clock() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let root = mock.root("RSA").await;
     let (_, before) = crl(&mock, "/enos/CA/crl/RSA").await;
@@ -395,6 +390,7 @@ async fn crl_last_update_follows_the_mock_clock() {
 
 #[tokio::test]
 async fn fresh_ca_generates_new_roots_that_still_verify() {
+    require_tool!("openssl");
     let mock = Mock::start_with(Config {
         fresh_ca: true,
         ..Config::default()
@@ -436,6 +432,7 @@ async fn fresh_ca_generates_new_roots_that_still_verify() {
 
 #[tokio::test]
 async fn an_imported_rsa_root_is_served_and_issues() {
+    require_tool!("openssl");
     let dir = tmp();
     let key_path = rsa_key_file(dir.path());
     let cert_path = openssl_root(
@@ -482,6 +479,7 @@ async fn an_imported_rsa_root_is_served_and_issues() {
 
 #[tokio::test]
 async fn an_imported_root_with_a_key_that_does_not_match_is_refused() {
+    require_tool!("openssl");
     let dir = tmp();
     let key_path = rsa_key_file(dir.path());
     let cert_path = openssl_root(
@@ -512,6 +510,7 @@ async fn an_imported_root_with_a_key_that_does_not_match_is_refused() {
 
 #[tokio::test]
 async fn an_imported_pkcs1_rsa_key_is_accepted() {
+    require_tool!("openssl");
     let dir = tmp();
     let pkcs8 = rsa_key_file(dir.path());
     let pkcs1 = dir.path().join("pkcs1.key");
@@ -548,6 +547,7 @@ async fn an_imported_pkcs1_rsa_key_is_accepted() {
 
 #[tokio::test]
 async fn an_imported_sec1_ec_key_is_accepted() {
+    require_tool!("openssl");
     let dir = tmp();
     let sec1 = dir.path().join("sec1.key");
     openssl(&[
@@ -658,6 +658,7 @@ async fn a_missing_fixtures_file_is_refused_naming_the_path() {
 
 #[tokio::test]
 async fn a_custom_fixtures_file_is_loaded_and_reported() {
+    require_tool!("openssl");
     let dir = tmp();
     let path = write(
         dir.path(),
@@ -720,22 +721,14 @@ async fn a_custom_fixtures_file_is_loaded_and_reported() {
             json!({ "csr": rsa_csr("custom-2"), "validDay": 21 }),
         )
         .await;
-    assert_error(
-        &r,
-        99400,
-        "The specified validity period exceeds the maximum certificate validity period of the product to which this device belongs.",
-    );
+    assert_row(&r, &VALID_DAY_EXCEEDS_MAX);
     let r = mock
         .cert_query(
             "action=apply&orgId=oCustom&assetId=Cust0002",
             json!({ "csr": rsa_csr("custom-3") }),
         )
         .await;
-    assert_error(
-        &r,
-        99400,
-        "The product to which the device belongs to is not a product that supports bi-directional authorization.",
-    );
+    assert_row(&r, &NOT_BI_DIRECTIONAL);
     // The default fixtures are not loaded.
     let r = mock
         .cert_query(
@@ -743,7 +736,7 @@ async fn a_custom_fixtures_file_is_loaded_and_reported() {
             Value::Null,
         )
         .await;
-    assert_error(&r, 99400, "Invalid Argument orgId:  orgId does not exist");
+    assert_row(&r, &ORG_UNKNOWN);
     // Reset goes back to this file, not to the defaults.
     let response = mock
         .http
@@ -763,17 +756,10 @@ async fn a_custom_fixtures_file_is_loaded_and_reported() {
 /// point) name routes it serves, for both authorities.
 #[tokio::test]
 async fn the_links_in_issued_certificates_are_served() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     for (authority, csr) in [("RSA", rsa_csr("links-rsa")), ("ECC", ec_csr("links-ecc"))] {
-        let r = mock
-            .cert(
-                "apply",
-                DEV1,
-                json!({ "csr": csr, "issueAuthority": authority }),
-            )
-            .await;
-        assert_eq!(r["code"], 0, "{r}");
-        let data = &r["data"];
+        let data = &ok_data(&apply_csr(&mock, DEV1, &csr, Some(authority)).await);
         let base = mock.server.url();
         let chain = data["certChainURL"].as_str().unwrap();
         let root = mock

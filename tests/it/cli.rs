@@ -513,6 +513,7 @@ fn bad_flag_values_are_refused() {
 
 #[tokio::test]
 async fn env_vars_configure_port_and_first_serial() {
+    crate::common::require_tool!("openssl");
     let mut command = mock_command();
     command
         .env("ENOS_MOCK_PORT", "0")
@@ -621,7 +622,7 @@ fn sigterm_finishes_in_flight_requests_then_cuts_the_rest_and_exits_0() {
     let mut admin = raw(
         &server,
         &format!(
-            "POST /__admin/faults HTTP/1.1\r\nHost: mock\r\nContent-Type: application/json\r\n\
+            "POST /__admin/faults HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
              Content-Length: {}\r\nConnection: close\r\n\r\n{fault}",
             fault.len()
         ),
@@ -636,7 +637,7 @@ fn sigterm_finishes_in_flight_requests_then_cuts_the_rest_and_exits_0() {
         &server,
         &format!(
             "POST /connect-service/v2.0/certificates?action=apply&orgId={ORG}&assetId={DEVICE} HTTP/1.1\r\n\
-             Host: mock\r\napim-accesstoken: t\r\nContent-Length: 100\r\n\r\n{{\"csr\""
+             Host: localhost\r\napim-accesstoken: t\r\nContent-Length: 100\r\n\r\n{{\"csr\""
         ),
     );
     // A list call delayed 1 s by the fault: in flight when the signal arrives.
@@ -644,7 +645,7 @@ fn sigterm_finishes_in_flight_requests_then_cuts_the_rest_and_exits_0() {
         &server,
         &format!(
             "GET /connect-service/v2.0/certificates?action=list&orgId={ORG}&assetId={DEVICE} HTTP/1.1\r\n\
-             Host: mock\r\napim-accesstoken: t\r\nConnection: close\r\n\r\n"
+             Host: localhost\r\napim-accesstoken: t\r\nConnection: close\r\n\r\n"
         ),
     );
     let reader = thread::spawn(move || {

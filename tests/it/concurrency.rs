@@ -4,14 +4,11 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use crate::common::contract::*;
 use crate::common::judge::*;
 use crate::common::*;
 use futures::future::join_all;
 use serde_json::{json, Value};
-
-const REVOKED_MSG: &str = "The original certificate has been revoked and cannot be updated.";
-const BOUND_ELSEWHERE_MSG: &str = "Certificate is already bound to another device.";
-const DUPLICATE_PREFIX: &str = "Duplicate subject by certificate request!message:  ";
 
 /// Fires every (assetId, action, body) at once and returns the envelopes in order.
 async fn fire(mock: &Mock, calls: Vec<(&str, &str, Value)>) -> Vec<Value> {
@@ -29,6 +26,7 @@ fn serial_of(row: &Value) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_renews_of_one_certificate_exactly_one_wins() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let csrs = par(5, |round| rsa_csr(&format!("renew-race-{round}")));
     for (round, csr) in csrs.iter().enumerate() {
@@ -52,7 +50,7 @@ async fn concurrent_renews_of_one_certificate_exactly_one_wins() {
             "round {round}: exactly one renew succeeds: {answers:?}"
         );
         for r in answers.iter().filter(|r| r["code"] != 0) {
-            assert_error(r, 99400, REVOKED_MSG);
+            assert_row(r, &CERT_REVOKED);
         }
         let new = &winners[0]["data"];
         let new_sn = sn(new);
@@ -79,6 +77,7 @@ async fn concurrent_renews_of_one_certificate_exactly_one_wins() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_applies_get_distinct_serials_and_land_on_their_devices() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let devices = [DEV1, DEV2, DEV3];
     let csrs = par(64, |i| rsa_csr(&format!("load-{i}")));
@@ -155,7 +154,7 @@ async fn concurrent_applies_of_one_cn_on_different_devices_exactly_one_wins() {
         );
         for (j, r) in answers.iter().enumerate() {
             if j != winners[0] {
-                assert_error_prefix(r, 99400, DUPLICATE_PREFIX);
+                assert_error_prefix(r, 99400, DUPLICATE_SUBJECT.prefix());
             }
         }
         let winner_device = devices[winners[0] % 3];
@@ -184,6 +183,7 @@ async fn concurrent_applies_of_one_cn_on_different_devices_exactly_one_wins() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_applies_of_one_key_on_two_devices_bind_it_once() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     const KEYS: usize = 8;
     // For each key, one CSR for DEV1 and one for DEV2, with different CNs.
@@ -210,7 +210,7 @@ async fn concurrent_applies_of_one_key_on_two_devices_bind_it_once() {
             (false, true) => (on_dev2, on_dev1, DEV2),
             _ => panic!("key {k}: exactly one device gets it: {on_dev1} / {on_dev2}"),
         };
-        assert_error(loser, 11833, BOUND_ELSEWHERE_MSG);
+        assert_row(loser, &CERT_BOUND_ELSEWHERE);
         assert_eq!(
             &cert_pubkey(winner["data"]["cert"].as_str().unwrap()),
             pubkey

@@ -73,7 +73,7 @@ async fn slow_headers_are_cut_after_the_header_timeout() {
     let mock = mock_with(|_| {}).await;
     let mut stream = connect(&mock).await;
     stream
-        .write_all(b"GET /__admin/health HTTP/1.1\r\nHost: mock\r\n")
+        .write_all(b"GET /__admin/health HTTP/1.1\r\nHost: localhost\r\n")
         .unwrap();
     let started = Instant::now();
     // One header byte every 200 ms: slowloris. Writes fail once the server closes.
@@ -116,7 +116,7 @@ async fn a_body_stopping_short_gets_408_and_a_close() {
     let mut stream = connect(&mock).await;
     let head = format!(
         "POST /connect-service/v2.0/certificates?action=apply&orgId={ORG}&assetId={DEV1} HTTP/1.1\r\n\
-         Host: mock\r\napim-accesstoken: t\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"csr\""
+         Host: localhost\r\napim-accesstoken: t\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"csr\""
     );
     stream.write_all(head.as_bytes()).unwrap();
     let (text, after) = read_until_closed(&mut stream, Duration::from_secs(5)).await;
@@ -130,7 +130,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
     let mock = mock_with(|c| c.header_timeout_secs = 30).await;
     let mut stream = connect(&mock).await;
     stream
-        .write_all(b"GET /__admin/health HTTP/1.1\r\nHost: mock\r\n\r\n")
+        .write_all(b"GET /__admin/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .unwrap();
     let (text, after) = read_until_closed(&mut stream, Duration::from_secs(5)).await;
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
@@ -146,7 +146,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
 async fn keep_alive_outlives_the_header_timeout() {
     let mock = mock_with(|c| c.idle_timeout_secs = 10).await;
     let mut stream = connect(&mock).await;
-    let request = b"GET /__admin/health HTTP/1.1\r\nHost: mock\r\n\r\n";
+    let request = b"GET /__admin/health HTTP/1.1\r\nHost: localhost\r\n\r\n";
     let mut buf = [0u8; 4096];
     for _ in 0..2 {
         stream.write_all(request).unwrap();

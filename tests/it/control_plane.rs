@@ -7,22 +7,14 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::common::contract::*;
 use crate::common::judge::*;
+use crate::common::table::{CERTS, DEVICES, PRODUCTS};
 use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-const CERTS: &str = "/connect-service/v2.0/certificates";
-const PRODUCTS: &str = "/connect-service/v2.1/products";
-const DEVICES: &str = "/connect-service/v2.1/devices";
 const FAULT_HEADER: &str = "x-enos-mock-fault";
-
-const CERT_SERVICE_INTERNAL: &str = "Internal error of certificate service.";
-const PRODUCT_SERVICE_INTERNAL: &str = "Internal error of product service.";
-const IOT_HUB_INTERNAL: &str = "Internal error of IoT Hub service.";
-const IOT_HUB_INTERNAL_LIST: &str = "Internal error of IoT hub service.";
-const DEVICE_NOT_FOUND: &str = "Device cannot be found";
-const ORG_MISSING: &str = "Invalid Argument orgId:orgId is missing";
 
 /// The default fixtures' table sizes (health `counts`).
 fn default_counts() -> Value {
@@ -86,21 +78,6 @@ async fn list_by_keys(mock: &Mock, product_key: &str, device_key: &str) -> (u16,
     send(mock, Method::GET, &path, None, &[]).await
 }
 
-/// POST /__admin/faults → (HTTP status, JSON).
-async fn post_fault(mock: &Mock, body: Value) -> (u16, Value) {
-    send(mock, Method::POST, "/__admin/faults", Some(body), &[]).await
-}
-
-/// Registers a fault that must be accepted; returns its id.
-async fn add_fault(mock: &Mock, body: Value) -> String {
-    let (status, fault) = post_fault(mock, body.clone()).await;
-    assert_eq!(status, 200, "fault {body} refused: {fault}");
-    fault["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("fault without id: {fault}"))
-        .to_string()
-}
-
 async fn faults(mock: &Mock) -> Vec<Value> {
     let (status, list) = send(mock, Method::GET, "/__admin/faults", None, &[]).await;
     assert_eq!(status, 200, "{list}");
@@ -143,13 +120,6 @@ async fn post_admin(mock: &Mock, path: &str) -> (u16, Value) {
     send(mock, Method::POST, path, None, &[]).await
 }
 
-/// An EnOS success envelope.
-#[track_caller]
-fn assert_ok(r: &Value) {
-    assert_eq!(r["code"], 0, "{r}");
-    assert_eq!(r["msg"], "OK", "{r}");
-}
-
 /// A `{"message": ...}` body, returning the message.
 #[track_caller]
 fn message(body: &Value) -> String {
@@ -172,44 +142,6 @@ async fn fetch_root(mock: &Mock, query: &str) {
     assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
 }
 
-fn product_body(name: &str) -> Value {
-    json!({
-        "productName": { "defaultValue": name, "i18nValue": {} },
-        "productType": "Device",
-        "dataFormat": "Json",
-        "modelId": "model-1",
-        "biDirectionalAuth": true,
-    })
-}
-
-/// Creates a product in the default org; returns its productKey.
-async fn create_product(mock: &Mock, name: &str) -> String {
-    let (status, r) = send(
-        mock,
-        Method::POST,
-        &format!("{PRODUCTS}?action=create&orgId={ORG}"),
-        Some(product_body(name)),
-        &[],
-    )
-    .await;
-    assert_eq!(status, 200, "{r}");
-    assert_ok(&r);
-    r["data"].as_str().expect("productKey string").to_string()
-}
-
-async fn get_device(mock: &Mock, asset_id: &str) -> Value {
-    let (status, r) = send(
-        mock,
-        Method::GET,
-        &format!("{DEVICES}?action=get&orgId={ORG}&assetId={asset_id}"),
-        None,
-        &[],
-    )
-    .await;
-    assert_eq!(status, 200, "{r}");
-    r
-}
-
 /// The default fixtures as JSON, with extra devices appended.
 fn fixtures_with(devices: &[Value]) -> Value {
     let mut fixtures: Value = serde_json::from_str(crate::common::DEFAULT_FIXTURES).unwrap();
@@ -229,83 +161,34 @@ fn bidi_device(asset_id: &str, device_key: &str) -> Value {
 // ---------------------------------------------------------------------------
 // fault injection: every 99500 row and every templated CA row
 
-/// One catalogue row reached by a registered fault: its key, the actions it is
-/// tried on, its code, and its exact message (`{id}` = the fault id).
-struct Row {
-    key: &'static str,
-    actions: &'static [&'static str],
-    code: i64,
-    msg: &'static str,
-}
-
-const ROWS: &[Row] = &[
-    Row {
-        key: "cert_service_internal",
-        actions: &["apply", "renew", "revoke", "list"],
-        code: 99500,
-        msg: CERT_SERVICE_INTERNAL,
-    },
-    Row {
-        key: "product_service_internal",
-        actions: &["apply", "renew", "revoke", "list"],
-        code: 99500,
-        msg: PRODUCT_SERVICE_INTERNAL,
-    },
-    Row {
-        key: "iot_hub_internal",
-        actions: &["apply", "renew", "revoke"],
-        code: 99500,
-        msg: IOT_HUB_INTERNAL,
-    },
-    Row {
-        key: "iot_hub_internal_list",
-        actions: &["list"],
-        code: 99500,
-        msg: IOT_HUB_INTERNAL_LIST,
-    },
-    Row {
-        key: "call_ca_error",
-        actions: &["apply", "renew", "revoke", "list"],
-        code: 99400,
-        msg: "Call ca error!: Certificate service err info:, code: 500, message: injected fault, detail message: {id}",
-    },
-    Row {
-        key: "revoke_failed",
-        actions: &["apply"],
-        code: 99400,
-        msg: "Revoke cert is failed!message:  injected fault, detail message: {id}",
-    },
-    Row {
-        key: "renew_failed",
-        actions: &["apply", "renew"],
-        code: 99400,
-        msg: "Renew cert is failed!message:  injected fault, detail message: {id}",
-    },
-    Row {
-        key: "query_failed",
-        actions: &["apply", "renew", "revoke", "list"],
-        code: 99400,
-        msg: "Query cert is failed!message:  injected fault, detail message: {id}",
-    },
-    Row {
-        key: "ca_params_invalid",
-        actions: &["apply", "renew", "revoke", "list"],
-        code: 99400,
-        msg: "When calling Certificate Services, the call parameters are invalid.message:  injected fault, detail message: {id}",
-    },
-    Row {
-        key: "invalid_cert_request",
-        actions: &["apply", "renew", "revoke"],
-        code: 99400,
-        msg: "Invalid cert request!message:  injected fault, detail message: {id}",
-    },
-    Row {
-        key: "duplicate_subject",
-        actions: &["apply"],
-        code: 99400,
-        msg: "Duplicate subject by certificate request!message:  injected fault, detail message: {id}",
-    },
+/// The contract rows only a fault reaches (every 99500 row and every templated CA row),
+/// each tried on every action the contract lists it for.
+const FAULT_ROWS: &[Row] = &[
+    CERT_SERVICE_INTERNAL,
+    PRODUCT_SERVICE_INTERNAL,
+    IOT_HUB_INTERNAL,
+    IOT_HUB_INTERNAL_LIST,
+    CALL_CA_ERROR,
+    REVOKE_FAILED,
+    RENEW_FAILED,
+    QUERY_FAILED,
+    CA_PARAMS_INVALID,
+    INVALID_CERT_REQUEST,
+    DUPLICATE_SUBJECT,
 ];
+
+/// What a fault of `row` answers: the row, a template filled with the fault's own words.
+fn fault_msg(row: &Row, fault_id: &str) -> String {
+    match row.key {
+        "call_ca_error" => row.fill(&[
+            ("code", "500"),
+            ("message", "injected fault"),
+            ("detail", fault_id),
+        ]),
+        _ if row.is_template() => row.detailed("injected fault", fault_id),
+        _ => row.msg.to_string(),
+    }
+}
 
 #[tokio::test]
 async fn every_internal_and_ca_template_row_is_reachable_by_a_registered_fault() {
@@ -317,7 +200,7 @@ async fn every_internal_and_ca_template_row_is_reachable_by_a_registered_fault()
     let catalogue = catalogue.as_array().expect("catalogue is an array");
 
     let mut failures = Vec::new();
-    for row in ROWS {
+    for row in FAULT_ROWS {
         let entry = catalogue
             .iter()
             .find(|e| e["key"] == row.key)
@@ -345,7 +228,7 @@ async fn every_internal_and_ca_template_row_is_reachable_by_a_registered_fault()
                 _ => Value::Null,
             };
             let (status, r) = cert_call(&mock, action, DEV1, body).await;
-            let expected = row.msg.replace("{id}", &id);
+            let expected = fault_msg(row, &id);
             let request_id_ok = r["requestId"].as_str().is_some_and(is_uuid_v4);
             if status != 200
                 || r["code"] != row.code
@@ -384,7 +267,7 @@ async fn every_internal_and_ca_template_row_is_reachable_by_a_registered_fault()
 async fn the_fault_rows_cover_every_internal_and_ca_template_row_of_the_catalogue() {
     let mock = Mock::start().await;
     let catalogue = mock.get_json("/__admin/errors").await;
-    let tested: BTreeSet<&str> = ROWS.iter().map(|r| r.key).collect();
+    let tested: BTreeSet<&str> = FAULT_ROWS.iter().map(|r| r.key).collect();
     let mut missing = Vec::new();
     for entry in catalogue.as_array().unwrap() {
         let msg = entry["msg"].as_str().unwrap();
@@ -425,7 +308,7 @@ async fn a_fault_with_both_error_and_http_status_answers_that_status_with_the_en
     .await;
     let (status, r) = cert_call(&mock, "list", DEV1, Value::Null).await;
     assert_eq!(status, 500, "fault {id}: {r}");
-    assert_error(&r, 99500, CERT_SERVICE_INTERNAL);
+    assert_row(&r, &CERT_SERVICE_INTERNAL);
 }
 
 // ---------------------------------------------------------------------------
@@ -451,14 +334,14 @@ async fn a_fault_with_times_two_hits_exactly_the_next_two_matching_calls() {
 
     let csr = rsa_csr("times-two");
     let (_, r) = cert_call(&mock, "apply", DEV1, json!({ "csr": csr })).await;
-    assert_error(&r, 99500, CERT_SERVICE_INTERNAL);
+    assert_row(&r, &CERT_SERVICE_INTERNAL);
     let listed = faults(&mock).await;
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0]["times"], 1, "one hit left: {listed:?}");
     assert_eq!(listed[0]["hits"], 1, "{listed:?}");
 
     let (_, r) = cert_call(&mock, "apply", DEV1, json!({ "csr": csr })).await;
-    assert_error(&r, 99500, CERT_SERVICE_INTERNAL);
+    assert_row(&r, &CERT_SERVICE_INTERNAL);
     assert!(
         faults(&mock).await.is_empty(),
         "a spent fault leaves the list"
@@ -484,7 +367,7 @@ async fn a_fault_without_times_hits_every_matching_call_until_cleared() {
     .await;
     for _ in 0..4 {
         let (_, r) = cert_call(&mock, "list", DEV1, Value::Null).await;
-        assert_error(&r, 99500, IOT_HUB_INTERNAL_LIST);
+        assert_row(&r, &IOT_HUB_INTERNAL_LIST);
     }
     let listed = faults(&mock).await;
     assert_eq!(listed.len(), 1, "{listed:?}");
@@ -520,7 +403,7 @@ async fn a_fault_hits_only_its_action() {
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0]["hits"], 0, "{listed:?}");
     let (_, r) = cert_call(&mock, "apply", DEV1, json!({ "csr": "x" })).await;
-    assert_error(&r, 99500, CERT_SERVICE_INTERNAL);
+    assert_row(&r, &CERT_SERVICE_INTERNAL);
 }
 
 #[tokio::test]
@@ -534,13 +417,13 @@ async fn a_star_fault_hits_every_action() {
     for action in ["apply", "renew", "revoke", "list"] {
         let (status, r) = cert_call(&mock, action, DEV1, json!({ "certSn": 1 })).await;
         assert_eq!(status, 200, "{action}");
-        assert_error(&r, 99500, PRODUCT_SERVICE_INTERNAL);
+        assert_row(&r, &PRODUCT_SERVICE_INTERNAL);
     }
     let calls = [
         (
             Method::POST,
             format!("{PRODUCTS}?action=create&orgId={ORG}"),
-            Some(product_body("star")),
+            Some(product_body()),
         ),
         (
             Method::GET,
@@ -561,7 +444,7 @@ async fn a_star_fault_hits_every_action() {
     for (method, path, body) in calls {
         let (status, r) = send(&mock, method, &path, body, &[]).await;
         assert_eq!(status, 200, "{path}");
-        assert_error(&r, 99500, PRODUCT_SERVICE_INTERNAL);
+        assert_row(&r, &PRODUCT_SERVICE_INTERNAL);
     }
     let listed = faults(&mock).await;
     assert_eq!(listed[0]["hits"], 8, "{listed:?}");
@@ -631,10 +514,10 @@ async fn a_fault_scoped_by_product_and_device_key_hits_the_device_named_by_asset
     let (_, r) = cert_call(&mock, "list", DEV3, Value::Null).await;
     assert_ok(&r);
     let (_, r) = cert_call(&mock, "list", DEV2, Value::Null).await;
-    assert_error(&r, 99500, CERT_SERVICE_INTERNAL);
+    assert_row(&r, &CERT_SERVICE_INTERNAL);
     // device.get names the device by assetId too.
-    let r = get_device(&mock, DEV2).await;
-    assert_error(&r, 99500, CERT_SERVICE_INTERNAL);
+    let r = get_device(&mock, &format!("assetId={DEV2}")).await;
+    assert_row(&r, &CERT_SERVICE_INTERNAL);
     let listed = faults(&mock).await;
     assert!(listed.is_empty(), "two hits spent it: {listed:?}");
     let (_, r) = cert_call(&mock, "list", DEV2, Value::Null).await;
@@ -751,7 +634,7 @@ async fn the_fault_header_fails_one_call_with_a_catalogue_row() {
     )
     .await;
     assert_eq!(status, 200);
-    assert_error(&r, 99500, CERT_SERVICE_INTERNAL);
+    assert_row(&r, &CERT_SERVICE_INTERNAL);
     assert!(mock.list(DEV1).await.is_empty(), "nothing was issued");
 
     let (_, r) = cert_call_with(
@@ -777,7 +660,7 @@ async fn the_fault_header_fails_one_call_with_a_catalogue_row() {
         &[("X-Enos-Mock-Fault", "iot_hub_internal_list")],
     )
     .await;
-    assert_error(&r, 99500, IOT_HUB_INTERNAL_LIST);
+    assert_row(&r, &IOT_HUB_INTERNAL_LIST);
 
     // Only the call that carries it.
     let (_, r) = cert_call(&mock, "list", DEV1, Value::Null).await;
@@ -804,12 +687,12 @@ async fn the_fault_header_works_on_product_and_device_calls() {
         &mock,
         Method::POST,
         &format!("{PRODUCTS}?action=create&orgId={ORG}"),
-        Some(product_body("header")),
+        Some(product_body()),
         &[(FAULT_HEADER, "product_service_internal")],
     )
     .await;
     assert_eq!(status, 200);
-    assert_error(&r, 99500, PRODUCT_SERVICE_INTERNAL);
+    assert_row(&r, &PRODUCT_SERVICE_INTERNAL);
     assert_eq!(health(&mock).await["counts"]["products"], 4, "not created");
 
     let (_, r) = send(
@@ -820,7 +703,7 @@ async fn the_fault_header_works_on_product_and_device_calls() {
         &[(FAULT_HEADER, "cert_service_internal")],
     )
     .await;
-    assert_error(&r, 99500, CERT_SERVICE_INTERNAL);
+    assert_row(&r, &CERT_SERVICE_INTERNAL);
 
     let (_, r) = send(
         &mock,
@@ -830,7 +713,7 @@ async fn the_fault_header_works_on_product_and_device_calls() {
         &[(FAULT_HEADER, "iot_hub_internal")],
     )
     .await;
-    assert_error(&r, 99500, IOT_HUB_INTERNAL);
+    assert_row(&r, &IOT_HUB_INTERNAL);
 
     let (_, r) = send(
         &mock,
@@ -840,8 +723,8 @@ async fn the_fault_header_works_on_product_and_device_calls() {
         &[(FAULT_HEADER, "iot_hub_internal")],
     )
     .await;
-    assert_error(&r, 99500, IOT_HUB_INTERNAL);
-    let r = get_device(&mock, DEV3).await;
+    assert_row(&r, &IOT_HUB_INTERNAL);
+    let r = get_device(&mock, &format!("assetId={DEV3}")).await;
     assert_ok(&r);
     assert_eq!(
         r["data"]["assetId"], DEV3,
@@ -871,7 +754,7 @@ async fn the_journal_records_enos_and_ca_calls_newest_last_on_the_mock_clock() {
         &[],
     )
     .await;
-    assert_error(&r, 99400, ORG_MISSING);
+    assert_row(&r, &ORG_MISSING);
     fetch_root(&mock, "").await;
     // Control calls are not journaled.
     health(&mock).await;
@@ -928,7 +811,7 @@ async fn the_journal_filters_by_action_code_and_limit_and_clears() {
     let (_, r) = cert_call(&mock, "list", DEV1, Value::Null).await;
     assert_ok(&r);
     let (_, r) = cert_call(&mock, "renew", DEV1, json!({})).await;
-    assert_error(&r, 99400, "Invalid Argument certSn:certSn is missing");
+    assert_row(&r, &CERT_SN_MISSING);
     fetch_root(&mock, "?n=last").await;
 
     let all = journal(&mock, "").await;
@@ -1035,7 +918,7 @@ async fn reset_clears_the_journal() {
 #[tokio::test]
 async fn product_and_device_calls_are_journaled_with_their_action_names() {
     let mock = Mock::start().await;
-    let product_key = create_product(&mock, "journaled").await;
+    let product_key = create_product(&mock, json!({})).await;
     let (_, r) = send(
         &mock,
         Method::GET,
@@ -1054,8 +937,8 @@ async fn product_and_device_calls_are_journaled_with_their_action_names() {
     )
     .await;
     assert_ok(&r);
-    let r = get_device(&mock, "NoSuchAs").await;
-    assert_error(&r, 11404, DEVICE_NOT_FOUND);
+    let r = get_device(&mock, "assetId=NoSuchAs").await;
+    assert_row(&r, &DEVICE_NOT_FOUND);
 
     let entries = journal(&mock, "").await;
     let seen: Vec<(&str, &str, i64)> = entries
@@ -1091,7 +974,7 @@ async fn product_and_device_calls_are_journaled_with_their_action_names() {
 async fn reset_restores_clock_faults_journal_and_fixtures_in_one_call() {
     let mock = Mock::start().await;
     let serial = sn(&mock.apply_ok(DEV1, "reset-1").await);
-    let product_key = create_product(&mock, "reset").await;
+    let product_key = create_product(&mock, json!({})).await;
     let (_, r) = send(
         &mock,
         Method::POST,
@@ -1125,7 +1008,7 @@ async fn reset_restores_clock_faults_journal_and_fixtures_in_one_call() {
         mock.list(DEV1).await.is_empty(),
         "certificate {serial} gone"
     );
-    assert_ok(&get_device(&mock, DEV2).await);
+    assert_ok(&get_device(&mock, &format!("assetId={DEV2}")).await);
     let (_, r) = send(
         &mock,
         Method::GET,
@@ -1134,7 +1017,7 @@ async fn reset_restores_clock_faults_journal_and_fixtures_in_one_call() {
         &[],
     )
     .await;
-    assert_error(&r, 11404, "Product cannot be found");
+    assert_row(&r, &PRODUCT_NOT_FOUND);
     let after = health(&mock).await;
     assert_eq!(after["counts"], default_counts());
     assert_eq!(after["faults"], 0);
@@ -1190,7 +1073,7 @@ async fn reload_replaces_the_state_with_the_rewritten_fixtures_file() {
         "the new device exists"
     );
     let (_, r) = cert_call(&mock, "list", "Rl1dev01", Value::Null).await;
-    assert_error(&r, 11404, DEVICE_NOT_FOUND);
+    assert_row(&r, &DEVICE_NOT_FOUND);
     assert!(
         mock.list(DEV1).await.is_empty(),
         "the certificates are gone"
@@ -1224,7 +1107,7 @@ async fn a_broken_fixtures_file_is_refused_and_leaves_the_running_state_intact()
     })
     .await;
     let serial = sn(&mock.apply_ok("Rl1dev01", "broken-a").await);
-    let product_key = create_product(&mock, "kept").await;
+    let product_key = create_product(&mock, json!({})).await;
     let counts = health(&mock).await["counts"].clone();
     assert_eq!(counts["certificates"], 1, "{counts}");
     let shown = path.display().to_string();
@@ -1278,7 +1161,7 @@ async fn a_broken_fixtures_file_is_refused_and_leaves_the_running_state_intact()
     );
     assert_intact("after an undeclared product").await;
     let (_, r) = cert_call(&mock, "list", "Rl2dev02", Value::Null).await;
-    assert_error(&r, 11404, DEVICE_NOT_FOUND);
+    assert_row(&r, &DEVICE_NOT_FOUND);
 
     // Not JSON at all.
     std::fs::write(&path, "{ not json").unwrap();
@@ -1305,14 +1188,14 @@ async fn a_broken_fixtures_file_is_refused_and_leaves_the_running_state_intact()
     assert_eq!(status, 200);
     assert!(mock.list("Rl1dev01").await.is_empty());
     let (_, r) = cert_call(&mock, "list", "Rl2dev02", Value::Null).await;
-    assert_error(&r, 11404, DEVICE_NOT_FOUND);
+    assert_row(&r, &DEVICE_NOT_FOUND);
 }
 
 #[tokio::test]
 async fn reload_of_the_built_in_fixtures_resets_to_them() {
     let mock = Mock::start().await;
     mock.apply_ok(DEV1, "builtin-reload").await;
-    create_product(&mock, "builtin").await;
+    create_product(&mock, json!({})).await;
     let (status, body) = post_admin(&mock, "/__admin/reload").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "reloaded");
@@ -1366,6 +1249,7 @@ async fn reload_refuses_a_fixtures_file_that_start_up_refuses_for_its_missing_ca
 
 #[tokio::test]
 async fn health_reports_version_fixtures_roots_clock_counts_faults_journal_and_seed() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let h = health(&mock).await;
     assert_eq!(h["status"], "ok");
@@ -1464,6 +1348,7 @@ async fn health_reports_the_seed_and_the_fixtures_file() {
 
 #[tokio::test]
 async fn bulk_devices_are_real_devices_with_verifiable_certificates() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let body = json!({ "orgId": ORG, "productKey": BIDI_PRODUCT, "count": 40, "prefix": "bk", "issueAuthority": "ECC" });
     let (status, text) = mock

@@ -2,6 +2,7 @@
 //! addressing, and the control API that drives them (clock, reset, orgs, health).
 //! Every certificate is judged by the openssl CLI.
 
+use crate::common::contract::*;
 use crate::common::judge::*;
 use crate::common::*;
 use serde_json::{json, Value};
@@ -9,35 +10,14 @@ use serde_json::{json, Value};
 const DAY_MS: i64 = 86_400_000;
 const RSA_ISSUER: &str =
     "EMAILADDRESS=ca@eniot.io, CN=EnOS CA, OU=EnOS CA, O=EnOS, L=Shanghai, ST=Shanghai, C=CN";
-const SUPERSEDED_MSG: &str = "The original certificate has been revoked and cannot be updated.";
 
 /// DEV1 named by productKey+deviceKey.
 const DEV1_KEYS: &str = "productKey=BiDiProd&deviceKey=meter-001";
-
-async fn apply_csr(mock: &Mock, asset_id: &str, csr: &str) -> Value {
-    let r = mock.cert("apply", asset_id, json!({ "csr": csr })).await;
-    assert_eq!(r["code"], 0, "{r}");
-    assert_eq!(r["msg"], "OK", "{r}");
-    r["data"].clone()
-}
 
 async fn renew(mock: &Mock, asset_id: &str, body: Value) -> Value {
     let r = mock.cert("renew", asset_id, body).await;
     assert_eq!(r["code"], 0, "{r}");
     r["data"].clone()
-}
-
-async fn revoke(mock: &Mock, asset_id: &str, serial: u64, reason: Value) {
-    let r = mock
-        .cert(
-            "revoke",
-            asset_id,
-            json!({ "certSn": serial, "reason": reason }),
-        )
-        .await;
-    assert_eq!(r["code"], 0, "{r}");
-    assert_eq!(r["msg"], "OK", "{r}");
-    assert!(r["data"].is_null(), "{r}");
 }
 
 /// The `cas` entry of /__admin/health for one authority (array with
@@ -59,6 +39,7 @@ fn health_ca(health: &Value, authority: &str) -> Value {
 
 #[tokio::test]
 async fn apply_returns_the_five_fields_in_an_ok_envelope() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let r = mock
         .cert("apply", DEV1, json!({ "csr": rsa_csr("five-fields") }))
@@ -109,9 +90,10 @@ async fn apply_returns_the_five_fields_in_an_ok_envelope() {
 
 #[tokio::test]
 async fn issued_certificate_carries_the_csr_subject_and_key_and_the_right_extensions() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let csr = rsa_csr("extensions-1");
-    let data = apply_csr(&mock, DEV1, &csr).await;
+    let data = ok_data(&apply_csr(&mock, DEV1, &csr, None).await);
     let cert = data["cert"].as_str().unwrap();
     let root = mock.root("RSA").await;
 
@@ -145,6 +127,7 @@ async fn issued_certificate_carries_the_csr_subject_and_key_and_the_right_extens
 
 #[tokio::test]
 async fn public_url_is_used_for_cert_chain_url_and_crl_distribution_point() {
+    require_tool!("openssl");
     let mock = Mock::start_with(Config {
         public_url: Some("https://enos.example.test".into()),
         ..Config::default()
@@ -201,6 +184,7 @@ async fn apply_as_host(mock: &Mock, host: &str, cn: &str) -> Value {
 /// Bound to a wildcard address without --public-url, links name the host the client used.
 #[tokio::test]
 async fn on_a_wildcard_address_links_follow_the_host_header() {
+    require_tool!("openssl");
     let mock = Mock::start_with(Config {
         host: "0.0.0.0".into(),
         port: 0,
@@ -281,6 +265,7 @@ async fn assert_validity(mock: &Mock, asset_id: &str, body: Value, days: i64) {
 
 #[tokio::test]
 async fn valid_day_absent_uses_the_product_default() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     assert_validity(&mock, DEV1, json!({ "csr": rsa_csr("default-bidi") }), 730).await;
     assert_validity(
@@ -294,6 +279,7 @@ async fn valid_day_absent_uses_the_product_default() {
 
 #[tokio::test]
 async fn valid_day_given_is_used_as_given() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     assert_validity(
         &mock,
@@ -342,6 +328,7 @@ async fn valid_day_given_is_used_as_given() {
 
 #[tokio::test]
 async fn valid_day_longer_than_the_root_lifetime_is_clamped_to_the_root() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let health = mock.get_json("/__admin/health").await;
     let root_not_after = rfc3339_ms(health_ca(&health, "RSA")["notAfter"].as_str().unwrap());
@@ -413,6 +400,7 @@ async fn valid_day_longer_than_the_root_lifetime_is_clamped_to_the_root() {
 
 #[tokio::test]
 async fn ecc_apply_is_signed_by_the_ecc_root() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let csr = ec_csr("ecc-1");
     let r = mock
@@ -469,6 +457,7 @@ async fn ecc_apply_is_signed_by_the_ecc_root() {
 
 #[tokio::test]
 async fn renew_without_csr_keeps_subject_and_key_and_supersedes_the_old_cert() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let old = mock.apply_ok(DEV1, "renew-1").await;
     let old_cert = old["cert"].as_str().unwrap();
@@ -512,7 +501,7 @@ async fn renew_without_csr_keeps_subject_and_key_and_supersedes_the_old_cert() {
 
     // The superseded certificate cannot be renewed again.
     let again = mock.cert("renew", DEV1, json!({ "certSn": old_sn })).await;
-    assert_error(&again, 99400, SUPERSEDED_MSG);
+    assert_row(&again, &CERT_REVOKED);
 
     // certSn as a numeric string, and validDay on renew.
     let r = mock
@@ -529,6 +518,7 @@ async fn renew_without_csr_keeps_subject_and_key_and_supersedes_the_old_cert() {
 
 #[tokio::test]
 async fn renew_of_an_ecc_cert_without_issue_authority_stays_ecc() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let r = mock
         .cert(
@@ -562,6 +552,7 @@ async fn renew_of_an_ecc_cert_without_issue_authority_stays_ecc() {
 
 #[tokio::test]
 async fn renew_with_a_new_csr_certifies_the_new_key() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let old = mock.apply_ok(DEV1, "renew-csr").await;
     let new_csr = csr(
@@ -604,6 +595,7 @@ async fn renew_with_a_new_csr_certifies_the_new_key() {
 
 #[tokio::test]
 async fn renew_policy_keep_leaves_the_old_cert_valid() {
+    require_tool!("openssl");
     let mock = Mock::start_with(Config {
         renew_policy: RenewPolicy::Keep,
         ..Config::default()
@@ -633,6 +625,7 @@ async fn renew_policy_keep_leaves_the_old_cert_valid() {
 
 #[tokio::test]
 async fn list_rows_have_every_field_with_the_right_types() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let before = mock.now_ms();
     let data = mock.apply_ok(DEV1, "dev1").await;
@@ -734,16 +727,19 @@ async fn list_is_ascending_by_serial_and_keeps_every_certificate() {
 async fn list_writes_distinguished_names_java_style() {
     let mock = Mock::start().await;
     let plain = mock.apply_ok(DEV1, "dev1").await;
-    let mail = apply_csr(
-        &mock,
-        DEV1,
-        &csr(
-            "rsa:2048",
-            "/C=CN/ST=Shanghai/L=Shanghai/O=EnOS/CN=dev-mail/OU=EnOS/emailAddress=dev@example.com",
-            "sha256",
-        ),
-    )
-    .await;
+    let mail = ok_data(
+        &apply_csr(
+            &mock,
+            DEV1,
+            &csr(
+                "rsa:2048",
+                "/C=CN/ST=Shanghai/L=Shanghai/O=EnOS/CN=dev-mail/OU=EnOS/emailAddress=dev@example.com",
+                "sha256",
+            ),
+            None,
+        )
+        .await,
+    );
     let list = mock.list(DEV1).await;
     let plain_row = row(&list, sn(&plain));
     assert_eq!(
@@ -796,7 +792,7 @@ async fn revoked_certificates_stay_listed_with_status_1_and_the_org_as_revoker()
     assert_eq!(rc["revokerReason"], "");
     // Revoked certificates cannot be renewed.
     let r = mock.cert("renew", DEV1, json!({ "certSn": sn(&a) })).await;
-    assert_error(&r, 99400, SUPERSEDED_MSG);
+    assert_row(&r, &CERT_REVOKED);
     // A revoked certificate's CN is free again for apply (B5 looks at valid certificates).
     mock.apply_ok(DEV2, "revoked-a").await;
 }
@@ -843,11 +839,7 @@ async fn expired_certificates_list_status_2_and_revoked_wins_over_expired() {
     let r = mock
         .cert("renew", DEV1, json!({ "certSn": sn(short) }))
         .await;
-    assert_error(
-        &r,
-        99400,
-        "The original certificate has expired and cannot be updated.",
-    );
+    assert_row(&r, &CERT_EXPIRED);
 
     // Back in time, the same certificate is valid again (status judged at read time).
     mock.reset_clock();
@@ -913,6 +905,7 @@ async fn product_key_and_device_key_address_all_four_actions() {
 
 #[tokio::test]
 async fn v2_1_path_is_an_alias_of_v2_0() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let base = "/connect-service/v2.1/certificates";
     let response = mock
@@ -1066,6 +1059,7 @@ async fn admin_clock_refuses_bad_bodies_with_400_and_a_message() {
 
 #[tokio::test]
 async fn admin_reset_empties_lists_and_resets_the_clock_while_serials_keep_increasing() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let first = mock.apply_ok(DEV1, "before-reset").await;
     let second = mock.apply_ok(DEV2, "before-reset-2").await;
@@ -1105,7 +1099,7 @@ async fn admin_reset_empties_lists_and_resets_the_clock_while_serials_keep_incre
             Value::Null,
         )
         .await;
-    assert_error(&r, 99400, "Invalid Argument orgId:  orgId does not exist");
+    assert_row(&r, &ORG_UNKNOWN);
     // The CRL is empty again.
     let crl = parse_crl(&mock.get_bytes("/enos/CA/crl/RSA").await, "DER");
     assert!(crl.entries.is_empty(), "{crl:?}");
@@ -1130,7 +1124,7 @@ async fn admin_orgs_declares_an_org() {
     let mock = Mock::start().await;
     let query = format!("action=list&orgId=oNew&assetId={DEV1}");
     let r = mock.cert_query(&query, Value::Null).await;
-    assert_error(&r, 99400, "Invalid Argument orgId:  orgId does not exist");
+    assert_row(&r, &ORG_UNKNOWN);
 
     let response = mock
         .http
@@ -1145,14 +1139,14 @@ async fn admin_orgs_declares_an_org() {
     assert_eq!(response.status(), 200);
 
     let r = mock.cert_query(&query, Value::Null).await;
-    assert_error(&r, 11404, "Device cannot be found");
+    assert_row(&r, &DEVICE_NOT_FOUND);
     let r = mock
         .cert_query(
             &format!("action=apply&orgId=oNew&assetId={DEV1}"),
             json!({ "csr": rsa_csr("new-org") }),
         )
         .await;
-    assert_error(&r, 11404, "Device cannot be found");
+    assert_row(&r, &DEVICE_NOT_FOUND);
 
     let orgs = mock.get_json("/__admin/orgs").await;
     let orgs = orgs.as_array().expect("GET /__admin/orgs is an array");
@@ -1204,7 +1198,7 @@ async fn admin_orgs_refuses_bad_bodies_with_400() {
             Value::Null,
         )
         .await;
-    assert_error(&r, 99400, "Invalid Argument orgId:  orgId does not exist");
+    assert_row(&r, &ORG_UNKNOWN);
 }
 
 // ---------------------------------------------------------------------------
@@ -1212,6 +1206,7 @@ async fn admin_orgs_refuses_bad_bodies_with_400() {
 
 #[tokio::test]
 async fn admin_health_reports_fixtures_cas_clock_and_counts() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let response = mock
         .http
@@ -1363,7 +1358,7 @@ async fn serials_do_not_repeat_across_restarts_and_stay_below_2_pow_31() {
     let mut firsts = Vec::new();
     for run in 0..2 {
         let mock = Mock::start().await;
-        let r = apply_csr(&mock, DEV1, &rsa_csr(&format!("restart-{run}"))).await;
+        let r = ok_data(&apply_csr(&mock, DEV1, &rsa_csr(&format!("restart-{run}")), None).await);
         let serial: u64 = r["certSN"].as_str().unwrap().parse().unwrap();
         assert!(serial < 1 << 31, "{serial}");
         firsts.push(serial);

@@ -11,6 +11,7 @@ mod connections;
 mod control_plane;
 mod dashboard;
 mod errors;
+mod guard;
 mod leaf_profile;
 mod lifecycle;
 mod methods;

@@ -467,6 +467,7 @@ async fn revoked_superseded_expired_and_foreign_certificates_fail_the_handshake(
 /// A certificate of the strict profile (SAN, keyUsage, EKU clientAuth) gets in as well.
 #[tokio::test]
 async fn strict_profile_certificates_log_in_over_mutual_tls() {
+    require_tool!("openssl");
     let mock = Mock::build(MockServer::builder().leaf_profile(LeafProfile::Strict)).await;
     let d1 = device(&mock, DEV1).await;
     for spec in ["ec:prime256v1", "rsa:2048"] {

@@ -13,32 +13,6 @@ use crate::common::judge::post_clock;
 use crate::common::*;
 use crate::mqtt::{certified, connect, device, plain, read_packet, tls, Seen};
 
-/// POST /__admin/faults → (status, JSON).
-async fn post_fault(mock: &Mock, body: Value) -> (u16, Value) {
-    let r = mock
-        .http
-        .post(mock.url("/__admin/faults"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
-}
-
-async fn add_fault(mock: &Mock, body: Value) -> String {
-    let (status, fault) = post_fault(mock, body.clone()).await;
-    assert_eq!(status, 200, "fault {body} refused: {fault}");
-    fault["id"].as_str().unwrap().to_string()
-}
-
-/// The newest `mqtt.connect` journal entry.
-async fn last_connect(mock: &Mock) -> Value {
-    let all = mock.get_json("/__admin/requests?action=mqtt.connect").await;
-    all.as_array()
-        .and_then(|a| a.last().cloned())
-        .unwrap_or_else(|| panic!("no mqtt.connect entry: {all}"))
-}
-
 /// PINGREQ → PINGRESP on a live session; the error is what the device saw instead.
 async fn ping<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S) -> Result<(), Seen> {
     let mut out = BytesMut::new();

@@ -2,32 +2,18 @@
 //! (Debian `mosquitto-clients`, which scripts/test.sh installs), with the EnOS login built
 //! in the shell's way: on the plain port with the secret login, and on the TLS port with
 //! `--cafile/--cert/--key` (mosquitto also checks the broker's host name). Without
-//! mosquitto_pub the test says SKIP on stderr and passes.
+//! mosquitto_pub the test fails in CI and says SKIP elsewhere (`needs`).
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use serde_json::{json, Value};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::common::*;
 use crate::mqtt::{certified, device, hex, ports, Device};
 
 const TS: &str = "1764529200000";
-
-fn mosquitto_pub_missing() -> bool {
-    let missing = Command::new("mosquitto_pub")
-        .arg("--help")
-        .output()
-        .is_err();
-    if missing {
-        eprintln!(
-            "SKIP: mosquitto_pub is not installed (apt-get install mosquitto-clients; \
-             scripts/test.sh installs it): the second-client MQTT test did not run"
-        );
-    }
-    missing
-}
 
 /// `mosquitto_pub` with the EnOS login of `d` (secure mode 2, hmacsha256) and `extra`.
 async fn publish(port: u16, d: &Device, secret: &str, extra: &[&str]) -> Output {
@@ -76,16 +62,9 @@ fn said(out: &Output) -> String {
     )
 }
 
-async fn last_connect(mock: &Mock) -> Value {
-    let all = mock.get_json("/__admin/requests?action=mqtt.connect").await;
-    all.as_array().unwrap().last().cloned().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mosquitto_pub_logs_in_on_both_ports_and_is_refused_where_enos_refuses() {
-    if mosquitto_pub_missing() {
-        return;
-    }
+    require_tool!("mosquitto_pub");
     let mock = Mock::start().await;
     let (tls_port, plain_port) = ports(&mock);
     let p = device(&mock, PLAIN_DEV).await;

@@ -172,7 +172,7 @@ async fn the_document_names_the_gateway_size_and_format_answers() {
         let op = &doc["paths"][path][method];
         assert_eq!(
             statuses(op),
-            set(&["200", "400", "401", "413"]),
+            set(&["200", "400", "401", "403", "413"]),
             "{method} {path}"
         );
         assert_eq!(

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::common::contract::*;
 use crate::common::judge::*;
 use crate::common::*;
 use serde_json::{json, Value};
@@ -171,6 +172,7 @@ async fn apply(mock: &Binary, asset_id: &str, cn: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_keeps_products_devices_certificates_revocations_and_the_crls() {
+    require_tool!("openssl");
     let dir = tmp();
     let state = dir.path().join("state.db");
     let mock = Binary::start(&state);
@@ -270,6 +272,7 @@ struct Acked {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_during_a_load_loses_nothing_acknowledged_and_leaves_nothing_half_written() {
+    require_tool!("openssl");
     const CLIENTS: usize = 16;
     const PER_CLIENT: usize = 60;
     let dir = tmp();
@@ -373,6 +376,7 @@ async fn kill_9_during_a_load_loses_nothing_acknowledged_and_leaves_nothing_half
 /// The roots a file was made under are the only ones it starts with.
 #[tokio::test]
 async fn a_file_of_other_roots_is_refused_naming_both_fingerprints() {
+    require_tool!("openssl");
     let dir = tmp();
     let state = dir.path().join("state.db");
     let mock = Mock::build(MockServer::builder().state(&state)).await;
@@ -425,6 +429,7 @@ async fn a_file_of_a_newer_schema_version_is_refused() {
 
 #[tokio::test]
 async fn reset_goes_back_to_the_fixtures_in_the_file_and_serials_keep_counting() {
+    require_tool!("openssl");
     let dir = tmp();
     let state = dir.path().join("state.db");
     let mock = Mock::build(MockServer::builder().state(&state)).await;
@@ -463,10 +468,10 @@ async fn after_a_failed_write_nothing_is_acknowledged_each_call_in_its_own_inter
     let apply = mock
         .cert("apply", DEV1, json!({ "csr": rsa_csr("lost-write") }))
         .await;
-    assert_error(&apply, 99500, "Internal error of IoT Hub service.");
+    assert_row(&apply, &IOT_HUB_INTERNAL);
     // Every later answer, reads too, says the service is broken; List in its own spelling.
     let list = mock.cert("list", DEV1, json!({})).await;
-    assert_error(&list, 99500, "Internal error of IoT hub service.");
+    assert_row(&list, &IOT_HUB_INTERNAL_LIST);
     let health = mock
         .http
         .get(mock.url("/__admin/health"))
@@ -477,7 +482,7 @@ async fn after_a_failed_write_nothing_is_acknowledged_each_call_in_its_own_inter
     let journaled: Vec<_> = mock
         .requests()
         .into_iter()
-        .map(|e| (e.action, e.code))
+        .map(|e| (e.action.map(|a| a.to_string()), e.code))
         .collect();
     assert!(
         journaled.contains(&(Some("list".to_string()), Some(99500))),

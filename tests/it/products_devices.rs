@@ -1,26 +1,16 @@
 //! A8, B12, B14: the EnOS product and device APIs (create, get, update, delete),
 //! how product changes drive the certificate rules at once, what deleting a
-//! device does to its certificates, the v2.0 alias, and `--seed`.
+//! device does to its certificates, the v2.0 alias, and `--seed`. The refusals are
+//! tables: each case a call and the row of `common::contract` it must answer, exactly.
 //! Certificates and CRLs are judged by the openssl CLI.
 
+use crate::common::contract::*;
 use crate::common::judge::*;
+use crate::common::table::*;
 use crate::common::*;
-use reqwest::Method;
 use serde_json::{json, Value};
 
 const DAY_MS: i64 = 86_400_000;
-const PRODUCT_NOT_FOUND: &str = "Product cannot be found";
-const DEVICE_NOT_FOUND: &str = "Device cannot be found";
-const KEY_EXISTS: &str = "The deviceKey already exists in the product.";
-const EXCEEDS_MAX: &str = "The specified validity period exceeds the maximum certificate validity period of the product to which this device belongs.";
-const NOT_BIDI: &str = "The product to which the device belongs to is not a product that supports bi-directional authorization.";
-const BAD_IDENTIFIER: &str = "invalid argument: The device identifier is invalid";
-const ORG_UNKNOWN: &str = "Invalid Argument orgId:  orgId does not exist";
-const ORG_MISSING: &str = "Invalid Argument orgId:orgId is missing";
-const ACTION_MISSING: &str = "Invalid Argument action:action is missing";
-const ACTION_INVALID: &str = "Invalid Argument action:action is invalid";
-const PRODUCT_KEY_MISSING: &str = "Invalid Argument productKey:productKey is missing";
-const BOUND_ELSEWHERE: &str = "Certificate is already bound to another device.";
 const UNKNOWN_ORG_ID: &str = "o99999999999999";
 /// The fixture product of the other org.
 const OTHER_ORG_PRODUCT: &str = "OtherOrg";
@@ -58,113 +48,45 @@ const DEVICE_FIELDS: [&str; 12] = [
     "status",
 ];
 
-fn has_devices(count: usize) -> String {
-    format!(
-        "Invalid Argument productKey:the product still has {count} device(s); delete them first"
+/// The refusal to delete a product that still has `count` devices.
+fn has_devices(count: usize) -> Want {
+    Want::Msg(
+        &PRODUCT_HAS_DEVICES,
+        PRODUCT_HAS_DEVICES.fill(&[("count", &count.to_string())]),
+    )
+}
+
+/// A product call in ORG: POST `action=..&orgId=ORG&{rest}` with a JSON body.
+fn product_call(action: &str, rest: &str, body: Value) -> Call {
+    Call::post(
+        format!("{PRODUCTS}?action={action}&orgId={ORG}{rest}"),
+        body,
+    )
+}
+
+/// A device call in ORG: POST `action=..&orgId=ORG&{rest}` with a JSON body.
+fn device_call(action: &str, rest: &str, body: Value) -> Call {
+    Call::post(format!("{DEVICES}?action={action}&orgId={ORG}{rest}"), body)
+}
+
+/// `must be between 1 and 3650` of a validity field.
+fn days_range(field: &str) -> Want {
+    Want::argument(field, &format!("{field} must be between 1 and 3650"))
+}
+
+/// `defaultValidDay {default} exceeds maxValidDay {max}`.
+fn default_over_max(default: i64, max: i64) -> Want {
+    Want::argument(
+        "defaultValidDay",
+        &format!("defaultValidDay {default} exceeds maxValidDay {max}"),
     )
 }
 
 // ---------------------------------------------------------------------------
 // Helpers
 
-/// An EnOS call with any method; asserts HTTP 200 and returns the envelope.
-async fn enos(mock: &Mock, method: Method, path_and_query: &str, body: Option<&Value>) -> Value {
-    let mut request = mock.http.request(method.clone(), mock.url(path_and_query));
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    let response = request.send().await.expect("request sent");
-    assert_eq!(
-        response.status(),
-        200,
-        "EnOS business calls answer HTTP 200: {method} {path_and_query}"
-    );
-    response.json().await.expect("JSON envelope")
-}
-
-/// POST `/connect-service/v2.1/products?{query}`.
-async fn products(mock: &Mock, query: &str, body: Value) -> Value {
-    enos(
-        mock,
-        Method::POST,
-        &format!("/connect-service/v2.1/products?{query}"),
-        Some(&body),
-    )
-    .await
-}
-
-/// POST `/connect-service/v2.1/devices?{query}`.
-async fn devices(mock: &Mock, query: &str, body: Value) -> Value {
-    enos(
-        mock,
-        Method::POST,
-        &format!("/connect-service/v2.1/devices?{query}"),
-        Some(&body),
-    )
-    .await
-}
-
-#[track_caller]
-fn assert_ok(r: &Value) {
-    assert_eq!(r["code"], 0, "{r}");
-    assert_eq!(r["msg"], "OK", "{r}");
-    assert!(
-        r["requestId"].as_str().is_some_and(is_uuid_v4),
-        "requestId is a UUID v4: {r}"
-    );
-}
-
 fn is_alnum(s: &str, len: usize) -> bool {
     s.len() == len && s.chars().all(|c| c.is_ascii_alphanumeric())
-}
-
-/// `base` with the keys of `extra` set (a `null` in `extra` removes the key).
-fn merged(mut base: Value, extra: Value) -> Value {
-    let map = base.as_object_mut().unwrap();
-    for (k, v) in extra.as_object().unwrap() {
-        if v.is_null() {
-            map.remove(k);
-        } else {
-            map.insert(k.clone(), v.clone());
-        }
-    }
-    base
-}
-
-/// The minimal product create body A8 requires.
-fn product_body() -> Value {
-    json!({
-        "productName": { "defaultValue": "Test product" },
-        "productType": "Device",
-        "dataFormat": "Json",
-        "modelId": "model-1",
-        "biDirectionalAuth": true,
-    })
-}
-
-fn create_query() -> String {
-    format!("action=create&orgId={ORG}")
-}
-
-/// Creates a product in ORG from the minimal body plus `extra`; returns its productKey.
-async fn create_product(mock: &Mock, extra: Value) -> String {
-    let r = products(mock, &create_query(), merged(product_body(), extra)).await;
-    assert_ok(&r);
-    r["data"]
-        .as_str()
-        .unwrap_or_else(|| panic!("data is the bare productKey string: {r}"))
-        .to_string()
-}
-
-/// GET `action=get` of a product in ORG: the envelope.
-async fn get_product(mock: &Mock, product_key: &str) -> Value {
-    enos(
-        mock,
-        Method::GET,
-        &format!("/connect-service/v2.1/products?action=get&orgId={ORG}&productKey={product_key}"),
-        None,
-    )
-    .await
 }
 
 /// The product's `data`, asserting success.
@@ -192,43 +114,12 @@ async fn delete_product(mock: &Mock, product_key: &str) -> Value {
     .await
 }
 
-fn device_body(product_key: &str) -> Value {
-    json!({
-        "productKey": product_key,
-        "deviceName": { "defaultValue": "Test device" },
-        "timezone": "+08:00",
-    })
-}
-
-/// Creates a device in ORG; returns create's `data`.
-async fn create_device(mock: &Mock, product_key: &str, extra: Value) -> Value {
-    let r = devices(
-        mock,
-        &create_query(),
-        merged(device_body(product_key), extra),
-    )
-    .await;
-    assert_ok(&r);
-    r["data"].clone()
-}
-
 /// Creates a device and returns its assetId.
 async fn new_device(mock: &Mock, product_key: &str) -> String {
     create_device(mock, product_key, json!({})).await["assetId"]
         .as_str()
         .unwrap()
         .to_string()
-}
-
-/// GET `action=get` of a device in ORG by a selector such as `assetId=...`.
-async fn get_device(mock: &Mock, selector: &str) -> Value {
-    enos(
-        mock,
-        Method::GET,
-        &format!("/connect-service/v2.1/devices?action=get&orgId={ORG}&{selector}"),
-        None,
-    )
-    .await
 }
 
 async fn device(mock: &Mock, asset_id: &str) -> Value {
@@ -396,9 +287,15 @@ async fn product_valid_day_defaults_follow_b14() {
 }
 
 #[tokio::test]
-async fn product_create_without_a_required_field_is_refused_exactly() {
+async fn product_create_rows() {
     let mock = Mock::start().await;
     let before = counts(&mock).await["products"].clone();
+    let create = |extra: Value| product_call("create", "", merged(product_body(), extra));
+    // An empty body lacks every required field; the first is named.
+    let mut cases = vec![case(
+        product_call("create", "", json!({})),
+        Want::argument("productName", "productName is missing"),
+    )];
     for field in [
         "productName",
         "productType",
@@ -406,87 +303,130 @@ async fn product_create_without_a_required_field_is_refused_exactly() {
         "modelId",
         "biDirectionalAuth",
     ] {
-        let body = merged(product_body(), json!({ field: null }));
-        let r = products(&mock, &create_query(), body).await;
-        assert_error(
-            &r,
-            99400,
-            &format!("Invalid Argument {field}:{field} is missing"),
-        );
+        cases.push(case(
+            create(json!({ field: null })),
+            Want::argument(field, &format!("{field} is missing")),
+        ));
     }
-    // An empty body lacks them all.
-    let r = products(&mock, &create_query(), json!({})).await;
-    assert_error_prefix(&r, 99400, "Invalid Argument ");
-    assert!(r["msg"].as_str().unwrap().ends_with(" is missing"), "{r}");
+    let string_i18n =
+        r#"productName must be a StringI18n object {"defaultValue": ..., "i18nValue": {...}}"#;
+    for (field, value, reason) in [
+        (
+            "productType",
+            json!("Sensor"),
+            "productType must be one of Device, Gateway",
+        ),
+        (
+            "productType",
+            json!(1),
+            "productType must be one of Device, Gateway",
+        ),
+        (
+            "dataFormat",
+            json!("XML"),
+            "dataFormat must be one of Custom, Json",
+        ),
+        (
+            "dataFormat",
+            json!(true),
+            "dataFormat must be one of Custom, Json",
+        ),
+        ("productName", json!(5), string_i18n),
+        (
+            "productName",
+            json!({ "defaultValue": "" }),
+            "productName.defaultValue must not be empty",
+        ),
+        (
+            "productName",
+            json!({ "i18nValue": { "zh_CN": "x" } }),
+            string_i18n,
+        ),
+        ("modelId", json!(5), "modelId must be a string"),
+        ("modelId", json!(["m"]), "modelId must be a string"),
+        (
+            "biDirectionalAuth",
+            json!("yes"),
+            "biDirectionalAuth must be true or false",
+        ),
+        (
+            "biDirectionalAuth",
+            json!(1),
+            "biDirectionalAuth must be true or false",
+        ),
+        ("productDesc", json!(5), "productDesc must be a string"),
+        (
+            "dynamicActivateEnabled",
+            json!("maybe"),
+            "dynamicActivateEnabled must be true or false",
+        ),
+        (
+            "productTags",
+            json!("tag"),
+            "productTags must be an object of strings",
+        ),
+        (
+            "defaultValidDay",
+            json!("ten"),
+            "defaultValidDay must be an integer",
+        ),
+        (
+            "defaultValidDay",
+            json!(1.5),
+            "defaultValidDay must be an integer",
+        ),
+        (
+            "maxValidDay",
+            json!("many"),
+            "maxValidDay must be an integer",
+        ),
+        ("maxValidDay", json!(2.5), "maxValidDay must be an integer"),
+    ] {
+        cases.push(case(
+            create(json!({ field: value })),
+            Want::argument(field, reason),
+        ));
+    }
+    // defaultValidDay above maxValidDay (which defaults to 1095).
+    for (days, default, max) in [
+        (
+            json!({ "defaultValidDay": 200, "maxValidDay": 100 }),
+            200,
+            100,
+        ),
+        (
+            json!({ "defaultValidDay": 101, "maxValidDay": 100 }),
+            101,
+            100,
+        ),
+        (json!({ "defaultValidDay": 1096 }), 1096, 1095),
+        (json!({ "defaultValidDay": 3650 }), 3650, 1095),
+    ] {
+        cases.push(case(create(days), default_over_max(default, max)));
+    }
+    // Validity outside 1-3650.
+    for field in ["defaultValidDay", "maxValidDay"] {
+        for value in [0, 3651, -1] {
+            cases.push(case(create(json!({ field: value })), days_range(field)));
+        }
+    }
+    // By GET, create is refused.
+    cases.push(case(
+        Call::get(format!("{PRODUCTS}?{}", create_query())),
+        Want::argument(
+            "method",
+            "action product.create must be called with POST, not GET",
+        ),
+    ));
+    check(&mock, cases).await;
     assert_eq!(
         counts(&mock).await["products"],
         before,
         "nothing was created"
     );
-}
-
-#[tokio::test]
-async fn product_create_refuses_wrong_types_and_enum_values() {
-    let mock = Mock::start().await;
-    let before = counts(&mock).await["products"].clone();
-    let cases = [
-        ("productType", json!("Sensor")),
-        ("productType", json!(1)),
-        ("dataFormat", json!("XML")),
-        ("dataFormat", json!(true)),
-        ("productName", json!(5)),
-        ("productName", json!({ "defaultValue": "" })),
-        ("productName", json!({ "i18nValue": { "zh_CN": "x" } })),
-        ("modelId", json!(5)),
-        ("modelId", json!(["m"])),
-        ("biDirectionalAuth", json!("yes")),
-        ("biDirectionalAuth", json!(1)),
-        ("productDesc", json!(5)),
-        ("dynamicActivateEnabled", json!("maybe")),
-        ("productTags", json!("tag")),
-        ("defaultValidDay", json!("ten")),
-        ("defaultValidDay", json!(1.5)),
-        ("maxValidDay", json!("many")),
-        ("maxValidDay", json!(2.5)),
-    ];
-    for (field, value) in cases {
-        let body = merged(product_body(), json!({ field: value }));
-        let r = products(&mock, &create_query(), body).await;
-        assert_error_prefix(&r, 99400, &format!("Invalid Argument {field}:"));
-    }
-    assert_eq!(counts(&mock).await["products"], before);
-}
-
-#[tokio::test]
-async fn product_create_refuses_default_valid_day_above_max() {
-    let mock = Mock::start().await;
-    let before = counts(&mock).await["products"].clone();
-    for days in [
-        json!({ "defaultValidDay": 200, "maxValidDay": 100 }),
-        json!({ "defaultValidDay": 101, "maxValidDay": 100 }),
-        // maxValidDay defaults to 1095.
-        json!({ "defaultValidDay": 1096 }),
-        json!({ "defaultValidDay": 3650 }),
-    ] {
-        let r = products(&mock, &create_query(), merged(product_body(), days.clone())).await;
-        assert_error_prefix(&r, 99400, "Invalid Argument defaultValidDay:");
-    }
-    assert_eq!(counts(&mock).await["products"], before);
-    // Equal is fine.
+    // The limits themselves are fine.
     let key = create_product(&mock, json!({ "defaultValidDay": 100, "maxValidDay": 100 })).await;
     assert_eq!(product(&mock, &key).await["defaultValidDay"], 100);
-}
-
-#[tokio::test]
-async fn product_create_refuses_valid_days_outside_1_to_3650() {
-    let mock = Mock::start().await;
-    for field in ["defaultValidDay", "maxValidDay"] {
-        for value in [0, 3651, -1] {
-            let body = merged(product_body(), json!({ field: value }));
-            let r = products(&mock, &create_query(), body).await;
-            assert_error_prefix(&r, 99400, &format!("Invalid Argument {field}:"));
-        }
-    }
     let key = create_product(&mock, json!({ "maxValidDay": 3650 })).await;
     assert_eq!(product(&mock, &key).await["maxValidDay"], 3650);
 }
@@ -494,126 +434,104 @@ async fn product_create_refuses_valid_days_outside_1_to_3650() {
 #[tokio::test]
 async fn product_and_device_calls_check_org_and_action() {
     let mock = Mock::start().await;
-    // Unknown org, with an otherwise valid call.
-    let r = products(
-        &mock,
-        &format!("action=create&orgId={UNKNOWN_ORG_ID}"),
-        product_body(),
-    )
-    .await;
-    assert_error(&r, 99400, ORG_UNKNOWN);
+    let mut cases = vec![
+        case(
+            Call::post(
+                format!("{PRODUCTS}?action=create&orgId={UNKNOWN_ORG_ID}"),
+                product_body(),
+            ),
+            Want::Row(&ORG_UNKNOWN),
+        ),
+        case(
+            Call::post(
+                format!("{DEVICES}?action=create&orgId={UNKNOWN_ORG_ID}"),
+                device_body(BIDI_PRODUCT),
+            ),
+            Want::Row(&ORG_UNKNOWN),
+        ),
+    ];
     for action in ["get", "update", "delete"] {
-        let r = products(
-            &mock,
-            &format!("action={action}&orgId={UNKNOWN_ORG_ID}&productKey={BIDI_PRODUCT}"),
-            json!({}),
-        )
-        .await;
-        assert_error(&r, 99400, ORG_UNKNOWN);
+        cases.push(case(
+            Call::post(
+                format!(
+                    "{PRODUCTS}?action={action}&orgId={UNKNOWN_ORG_ID}&productKey={BIDI_PRODUCT}"
+                ),
+                json!({}),
+            ),
+            Want::Row(&ORG_UNKNOWN),
+        ));
+        cases.push(case(
+            Call::post(
+                format!("{DEVICES}?action={action}&orgId={UNKNOWN_ORG_ID}&assetId={DEV1}"),
+                json!({}),
+            ),
+            Want::Row(&ORG_UNKNOWN),
+        ));
     }
-    let r = devices(
-        &mock,
-        &format!("action=create&orgId={UNKNOWN_ORG_ID}"),
-        device_body(BIDI_PRODUCT),
-    )
-    .await;
-    assert_error(&r, 99400, ORG_UNKNOWN);
-    for action in ["get", "update", "delete"] {
-        let r = devices(
-            &mock,
-            &format!("action={action}&orgId={UNKNOWN_ORG_ID}&assetId={DEV1}"),
-            json!({}),
-        )
-        .await;
-        assert_error(&r, 99400, ORG_UNKNOWN);
+    // Missing orgId, missing or unknown action.
+    for (path, body) in [
+        (PRODUCTS, product_body()),
+        (DEVICES, device_body(BIDI_PRODUCT)),
+    ] {
+        cases.extend([
+            case(
+                Call::post(format!("{path}?action=create"), body.clone()),
+                Want::Row(&ORG_MISSING),
+            ),
+            case(
+                Call::post(format!("{path}?action=create&orgId="), body.clone()),
+                Want::Row(&ORG_MISSING),
+            ),
+            case(
+                Call::get(format!("{path}?action=get")),
+                Want::Row(&ORG_MISSING),
+            ),
+            case(
+                Call::post(format!("{path}?orgId={ORG}"), body.clone()),
+                Want::Row(&ACTION_MISSING),
+            ),
+            case(
+                Call::post(format!("{path}?action=list&orgId={ORG}"), body),
+                Want::Row(&ACTION_INVALID),
+            ),
+        ]);
     }
+    check(&mock, cases).await;
     // The fixture device survived the delete attempt.
     assert_eq!(device(&mock, DEV1).await["assetId"], DEV1);
-
-    // Missing orgId, missing or unknown action.
-    for resource in ["products", "devices"] {
-        let body = if resource == "products" {
-            product_body()
-        } else {
-            device_body(BIDI_PRODUCT)
-        };
-        let path = format!("/connect-service/v2.1/{resource}");
-        let r = enos(
-            &mock,
-            Method::POST,
-            &format!("{path}?action=create"),
-            Some(&body),
-        )
-        .await;
-        assert_error(&r, 99400, ORG_MISSING);
-        let r = enos(
-            &mock,
-            Method::POST,
-            &format!("{path}?action=create&orgId="),
-            Some(&body),
-        )
-        .await;
-        assert_error(&r, 99400, ORG_MISSING);
-        let r = enos(&mock, Method::GET, &format!("{path}?action=get"), None).await;
-        assert_error(&r, 99400, ORG_MISSING);
-        let r = enos(
-            &mock,
-            Method::POST,
-            &format!("{path}?orgId={ORG}"),
-            Some(&body),
-        )
-        .await;
-        assert_error(&r, 99400, ACTION_MISSING);
-        let r = enos(
-            &mock,
-            Method::POST,
-            &format!("{path}?action=list&orgId={ORG}"),
-            Some(&body),
-        )
-        .await;
-        assert_error(&r, 99400, ACTION_INVALID);
-    }
 }
 
 #[tokio::test]
 async fn product_writes_need_post_and_get_answers_by_get_and_post() {
     let mock = Mock::start().await;
-    let before = counts(&mock).await["products"].clone();
-    let r = enos(
+    let key = create_product(&mock, json!({ "productDesc": "kept" })).await;
+    let by_get = |action: &str| {
+        Call::get(format!(
+            "{PRODUCTS}?action={action}&orgId={ORG}&productKey={key}"
+        ))
+    };
+    check(
         &mock,
-        Method::GET,
-        &format!("/connect-service/v2.1/products?{}", create_query()),
-        None,
+        ["update", "delete"].map(|action| {
+            case(
+                by_get(action),
+                Want::argument(
+                    "method",
+                    &format!("action product.{action} must be called with POST, not GET"),
+                ),
+            )
+        }),
     )
     .await;
-    assert_error_prefix(&r, 99400, "Invalid Argument method:");
-    assert_eq!(
-        counts(&mock).await["products"],
-        before,
-        "GET created nothing"
-    );
-
-    let key = create_product(&mock, json!({ "productDesc": "kept" })).await;
-    for action in ["update", "delete"] {
-        let r = enos(
-            &mock,
-            Method::GET,
-            &format!("/connect-service/v2.1/products?action={action}&orgId={ORG}&productKey={key}"),
-            None,
-        )
-        .await;
-        assert_error_prefix(&r, 99400, "Invalid Argument method:");
-    }
-    let by_get = product(&mock, &key).await;
-    assert_eq!(by_get["productDesc"], "kept", "{by_get}");
+    let got = product(&mock, &key).await;
+    assert_eq!(got["productDesc"], "kept", "{got}");
     let by_post = products(
         &mock,
         &format!("action=get&orgId={ORG}&productKey={key}"),
         json!({}),
     )
     .await;
-    assert_ok(&by_post);
-    assert_eq!(by_post["data"], by_get);
+    assert_eq!(ok_data(&by_post), got);
 }
 
 #[tokio::test]
@@ -621,7 +539,7 @@ async fn products_work_in_an_org_declared_through_the_control_api() {
     let mock = Mock::start().await;
     let org = "o17000000000042";
     let r = products(&mock, &format!("action=create&orgId={org}"), product_body()).await;
-    assert_error(&r, 99400, ORG_UNKNOWN);
+    assert_row(&r, &ORG_UNKNOWN);
     let declared = mock
         .http
         .post(mock.url("/__admin/orgs"))
@@ -641,26 +559,24 @@ async fn products_work_in_an_org_declared_through_the_control_api() {
     .await;
     assert_ok(&r);
     let asset_id = text(&r["data"]["assetId"]);
-    let r = enos(
-        &mock,
-        Method::GET,
-        &format!("/connect-service/v2.1/devices?action=get&orgId={org}&assetId={asset_id}"),
-        None,
-    )
+    let r = Call::get(format!(
+        "/connect-service/v2.1/devices?action=get&orgId={org}&assetId={asset_id}"
+    ))
+    .envelope(&mock)
     .await;
     assert_ok(&r);
     assert_eq!(r["data"]["orgId"], org, "{r}");
     // Invisible from ORG.
-    assert_error(&get_product(&mock, &key).await, 11404, PRODUCT_NOT_FOUND);
-    assert_error(
+    assert_row(&get_product(&mock, &key).await, &PRODUCT_NOT_FOUND);
+    assert_row(
         &get_device(&mock, &format!("assetId={asset_id}")).await,
-        11404,
-        DEVICE_NOT_FOUND,
+        &DEVICE_NOT_FOUND,
     );
 }
 
 #[tokio::test]
 async fn fixture_products_and_devices_are_served_by_the_enos_apis() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     // (productKey, biDirectionalAuth, defaultValidDay, maxValidDay) as fixtures/default.json declares.
     for (key, bidi, default, max) in [
@@ -707,10 +623,9 @@ async fn fixture_products_and_devices_are_served_by_the_enos_apis() {
         )
         .await,
     );
-    assert_error(
+    assert_row(
         &apply_days(&mock, SHORT_DEV, "fixture-1", Some(11)).await,
-        99400,
-        EXCEEDS_MAX,
+        &VALID_DAY_EXCEEDS_MAX,
     );
     let r = apply_days(&mock, SHORT_DEV, "fixture-1", None).await;
     assert_ok(&r);
@@ -738,11 +653,7 @@ async fn fixture_products_and_devices_are_served_by_the_enos_apis() {
     assert_eq!(p["maxValidDay"], 365, "{p}");
     assert_ne!(device(&mock, DEV2).await["deviceDesc"], "changed");
     assert_eq!(device(&mock, DEV3).await["deviceKey"], "meter-003");
-    assert_error(
-        &get_product(&mock, &created).await,
-        11404,
-        PRODUCT_NOT_FOUND,
-    );
+    assert_row(&get_product(&mock, &created).await, &PRODUCT_NOT_FOUND);
 }
 
 #[tokio::test]
@@ -820,64 +731,62 @@ async fn unknown_keys_inside_a_string_i18n_are_ignored() {
 async fn unknown_or_foreign_product_is_not_found() {
     let mock = Mock::start().await;
     let mine = create_product(&mock, json!({})).await;
+    let not_found = || Want::Row(&PRODUCT_NOT_FOUND);
+    let mut cases = Vec::new();
     for key in ["NoSuchPr", OTHER_ORG_PRODUCT] {
-        assert_error(&get_product(&mock, key).await, 11404, PRODUCT_NOT_FOUND);
-        let r = update_product(&mock, key, json!({ "productDesc": "stolen" })).await;
-        assert_error(&r, 11404, PRODUCT_NOT_FOUND);
-        assert_error(&delete_product(&mock, key).await, 11404, PRODUCT_NOT_FOUND);
+        let rest = format!("&productKey={key}");
+        cases.extend([
+            case(
+                Call::get(format!("{PRODUCTS}?action=get&orgId={ORG}{rest}")),
+                not_found(),
+            ),
+            case(
+                product_call("update", &rest, json!({ "productDesc": "stolen" })),
+                not_found(),
+            ),
+            case(product_call("delete", &rest, json!({})), not_found()),
+        ]);
     }
+    // ORG's product is invisible to the other org.
+    for action in ["get", "delete"] {
+        cases.push(case(
+            Call::post(
+                format!("{PRODUCTS}?action={action}&orgId={OTHER_ORG}&productKey={mine}"),
+                json!({}),
+            ),
+            not_found(),
+        ));
+    }
+    check(&mock, cases).await;
     // The other org's product is there for its own org, untouched.
-    let r = enos(
-        &mock,
-        Method::GET,
-        &format!(
-            "/connect-service/v2.1/products?action=get&orgId={OTHER_ORG}&productKey={OTHER_ORG_PRODUCT}"
-        ),
-        None,
-    )
+    let r = Call::get(format!(
+        "{PRODUCTS}?action=get&orgId={OTHER_ORG}&productKey={OTHER_ORG_PRODUCT}"
+    ))
+    .envelope(&mock)
     .await;
-    assert_ok(&r);
-    assert_eq!(r["data"]["orgId"], OTHER_ORG, "{r}");
-    assert_eq!(r["data"]["productKey"], OTHER_ORG_PRODUCT, "{r}");
-    assert_ne!(r["data"]["productDesc"], "stolen", "{r}");
-    // And ORG's product is invisible to the other org.
-    let r = products(
-        &mock,
-        &format!("action=get&orgId={OTHER_ORG}&productKey={mine}"),
-        json!({}),
-    )
-    .await;
-    assert_error(&r, 11404, PRODUCT_NOT_FOUND);
-    let r = products(
-        &mock,
-        &format!("action=delete&orgId={OTHER_ORG}&productKey={mine}"),
-        json!({}),
-    )
-    .await;
-    assert_error(&r, 11404, PRODUCT_NOT_FOUND);
+    let other = ok_data(&r);
+    assert_eq!(other["orgId"], OTHER_ORG, "{r}");
+    assert_eq!(other["productKey"], OTHER_ORG_PRODUCT, "{r}");
+    assert_ne!(other["productDesc"], "stolen", "{r}");
     product(&mock, &mine).await;
 }
 
 #[tokio::test]
 async fn product_calls_without_product_key_are_refused() {
-    let mock = Mock::start().await;
+    let missing = || Want::argument("productKey", "productKey is missing");
+    let mut cases = vec![case(
+        Call::get(format!("{PRODUCTS}?action=get&orgId={ORG}")),
+        missing(),
+    )];
     for action in ["get", "update", "delete"] {
-        for query in [
-            format!("action={action}&orgId={ORG}"),
-            format!("action={action}&orgId={ORG}&productKey="),
-        ] {
-            let r = products(&mock, &query, json!({ "productDesc": "x" })).await;
-            assert_error(&r, 99400, PRODUCT_KEY_MISSING);
+        for rest in ["", "&productKey="] {
+            cases.push(case(
+                product_call(action, rest, json!({ "productDesc": "x" })),
+                missing(),
+            ));
         }
     }
-    let r = enos(
-        &mock,
-        Method::GET,
-        &format!("/connect-service/v2.1/products?action=get&orgId={ORG}"),
-        None,
-    )
-    .await;
-    assert_error(&r, 99400, PRODUCT_KEY_MISSING);
+    check(&Mock::start().await, cases).await;
 }
 
 #[tokio::test]
@@ -952,31 +861,38 @@ async fn product_update_refusing_default_above_max_leaves_the_product_unchanged(
     .await;
     let before = product(&mock, &key).await;
     advance_seconds(&mock, 60).await;
-
-    let r = update_product(&mock, &key, json!({ "defaultValidDay": 300 })).await;
-    assert_error_prefix(&r, 99400, "Invalid Argument defaultValidDay:");
-    let r = update_product(&mock, &key, json!({ "maxValidDay": 50 })).await;
-    assert_error_prefix(&r, 99400, "Invalid Argument ");
+    let rest = format!("&productKey={key}");
+    let update = |body: Value| product_call("update", &rest, body);
     // A refused patch changes none of its other fields either.
-    let r = update_product(
-        &mock,
-        &key,
-        json!({ "productDesc": "changed", "biDirectionalAuth": false, "maxValidDay": 99 }),
-    )
-    .await;
-    assert_error_prefix(&r, 99400, "Invalid Argument ");
-    let r = update_product(
-        &mock,
-        &key,
-        json!({ "productDesc": "changed", "productType": "Sensor" }),
-    )
-    .await;
-    assert_error_prefix(&r, 99400, "Invalid Argument productType:");
-    let r = update_product(&mock, &key, json!({ "maxValidDay": 3651 })).await;
-    assert_error_prefix(&r, 99400, "Invalid Argument maxValidDay:");
-    let r = update_product(&mock, &key, json!({ "defaultValidDay": 0 })).await;
-    assert_error_prefix(&r, 99400, "Invalid Argument defaultValidDay:");
-
+    let cases = [
+        case(
+            update(json!({ "defaultValidDay": 300 })),
+            default_over_max(300, 200),
+        ),
+        case(
+            update(json!({ "maxValidDay": 50 })),
+            default_over_max(100, 50),
+        ),
+        case(
+            update(
+                json!({ "productDesc": "changed", "biDirectionalAuth": false, "maxValidDay": 99 }),
+            ),
+            default_over_max(100, 99),
+        ),
+        case(
+            update(json!({ "productDesc": "changed", "productType": "Sensor" })),
+            Want::argument("productType", "productType must be one of Device, Gateway"),
+        ),
+        case(
+            update(json!({ "maxValidDay": 3651 })),
+            days_range("maxValidDay"),
+        ),
+        case(
+            update(json!({ "defaultValidDay": 0 })),
+            days_range("defaultValidDay"),
+        ),
+    ];
+    check(&mock, cases).await;
     assert_eq!(product(&mock, &key).await, before, "product unchanged");
 }
 
@@ -985,12 +901,13 @@ async fn product_update_refusing_default_above_max_leaves_the_product_unchanged(
 
 #[tokio::test]
 async fn certificate_rules_follow_validity_changes_at_once() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let key = create_product(&mock, json!({ "maxValidDay": 100 })).await;
     let dev = new_device(&mock, &key).await;
 
     let r = apply_days(&mock, &dev, "rules-1", Some(101)).await;
-    assert_error(&r, 99400, EXCEEDS_MAX);
+    assert_row(&r, &VALID_DAY_EXCEEDS_MAX);
     let r = apply_days(&mock, &dev, "rules-1", Some(100)).await;
     assert_ok(&r);
     assert_lasts(&mock, &dev, &r["data"], 100).await;
@@ -1004,7 +921,7 @@ async fn certificate_rules_follow_validity_changes_at_once() {
     assert_ok(&r);
     assert_lasts(&mock, &dev, &r["data"], 150).await;
     let r = apply_days(&mock, &dev, "rules-4", Some(201)).await;
-    assert_error(&r, 99400, EXCEEDS_MAX);
+    assert_row(&r, &VALID_DAY_EXCEEDS_MAX);
 
     assert_ok(
         &update_product(
@@ -1022,7 +939,7 @@ async fn certificate_rules_follow_validity_changes_at_once() {
     assert_ok(&r);
     assert_lasts(&mock, &dev, &r["data"], 50).await;
     let r = apply_days(&mock, &dev, "rules-7", Some(51)).await;
-    assert_error(&r, 99400, EXCEEDS_MAX);
+    assert_row(&r, &VALID_DAY_EXCEEDS_MAX);
 
     // Renew follows the same product values.
     let r = mock
@@ -1032,7 +949,7 @@ async fn certificate_rules_follow_validity_changes_at_once() {
             json!({ "certSn": renewable, "validDay": 51 }),
         )
         .await;
-    assert_error(&r, 99400, EXCEEDS_MAX);
+    assert_row(&r, &VALID_DAY_EXCEEDS_MAX);
     let r = mock
         .cert("renew", &dev, json!({ "certSn": renewable }))
         .await;
@@ -1050,9 +967,9 @@ async fn turning_bi_directional_auth_off_fails_the_next_apply() {
     assert_ok(&update_product(&mock, &key, json!({ "biDirectionalAuth": false })).await);
     assert_eq!(product(&mock, &key).await["biDirectionalAuth"], false);
     let r = apply_days(&mock, &dev, "bidi-2", None).await;
-    assert_error(&r, 99400, NOT_BIDI);
+    assert_row(&r, &NOT_BI_DIRECTIONAL);
     let r = mock.cert("renew", &dev, json!({ "certSn": first })).await;
-    assert_error(&r, 99400, NOT_BIDI);
+    assert_row(&r, &NOT_BI_DIRECTIONAL);
     // List needs no bi-directional product.
     assert_eq!(mock.list(&dev).await.len(), 1);
 
@@ -1063,10 +980,9 @@ async fn turning_bi_directional_auth_off_fails_the_next_apply() {
     // And the other way round: a one-way product turned bi-directional.
     let plain = create_product(&mock, json!({ "biDirectionalAuth": false })).await;
     let dev2 = new_device(&mock, &plain).await;
-    assert_error(
+    assert_row(
         &apply_days(&mock, &dev2, "bidi-3", None).await,
-        99400,
-        NOT_BIDI,
+        &NOT_BI_DIRECTIONAL,
     );
     assert_ok(&update_product(&mock, &plain, json!({ "biDirectionalAuth": true })).await);
     assert_ok(&apply_days(&mock, &dev2, "bidi-3", None).await);
@@ -1082,81 +998,99 @@ async fn product_with_devices_cannot_be_deleted_until_they_are_gone() {
     let a = new_device(&mock, &key).await;
     let b = create_device(&mock, &key, json!({ "deviceKey": "second" })).await;
 
-    assert_error(&delete_product(&mock, &key).await, 99400, &has_devices(2));
+    assert_want(&delete_product(&mock, &key).await, &has_devices(2));
     product(&mock, &key).await;
     assert_ok(&delete_device(&mock, &format!("assetId={a}")).await);
-    assert_error(&delete_product(&mock, &key).await, 99400, &has_devices(1));
+    assert_want(&delete_product(&mock, &key).await, &has_devices(1));
     assert_ok(&delete_device(&mock, &format!("productKey={key}&deviceKey=second")).await);
-    assert_error(
+    assert_row(
         &get_device(
             &mock,
             &format!("assetId={}", b["assetId"].as_str().unwrap()),
         )
         .await,
-        11404,
-        DEVICE_NOT_FOUND,
+        &DEVICE_NOT_FOUND,
     );
 
     let r = delete_product(&mock, &key).await;
     assert_ok(&r);
     assert!(r["data"].is_null(), "{r}");
-    assert_error(&get_product(&mock, &key).await, 11404, PRODUCT_NOT_FOUND);
-    assert_error(&delete_product(&mock, &key).await, 11404, PRODUCT_NOT_FOUND);
+    assert_row(&get_product(&mock, &key).await, &PRODUCT_NOT_FOUND);
+    assert_row(&delete_product(&mock, &key).await, &PRODUCT_NOT_FOUND);
     let r = devices(&mock, &create_query(), device_body(&key)).await;
-    assert_error(&r, 11404, PRODUCT_NOT_FOUND);
+    assert_row(&r, &PRODUCT_NOT_FOUND);
 
     // The fixture product has its three meters.
-    assert_error(
-        &delete_product(&mock, BIDI_PRODUCT).await,
-        99400,
-        &has_devices(3),
-    );
+    assert_want(&delete_product(&mock, BIDI_PRODUCT).await, &has_devices(3));
 }
 
 // ---------------------------------------------------------------------------
 // Device create
 
 #[tokio::test]
-async fn device_create_without_a_required_field_is_refused_exactly() {
+async fn device_create_rows() {
     let mock = Mock::start().await;
     let before = counts(&mock).await["devices"].clone();
+    let create = |product_key: &str, extra: Value| {
+        device_call("create", "", merged(device_body(product_key), extra))
+    };
+    let mut cases = vec![
+        case(
+            create(BIDI_PRODUCT, json!({ "productKey": "" })),
+            Want::argument("productKey", "productKey is missing"),
+        ),
+        case(
+            create(BIDI_PRODUCT, json!({ "deviceKey": 7 })),
+            Want::argument("deviceKey", "deviceKey must be a string"),
+        ),
+        case(
+            create(BIDI_PRODUCT, json!({ "timezone": 8 })),
+            Want::argument("timezone", "timezone must be a string"),
+        ),
+        // A deviceKey the product has already.
+        case(
+            create(BIDI_PRODUCT, json!({ "deviceKey": "meter-001" })),
+            Want::Row(&DEVICE_KEY_EXISTS),
+        ),
+    ];
     for field in ["productKey", "deviceName", "timezone"] {
-        let body = merged(device_body(BIDI_PRODUCT), json!({ field: null }));
-        let r = devices(&mock, &create_query(), body).await;
-        assert_error(
-            &r,
-            99400,
-            &format!("Invalid Argument {field}:{field} is missing"),
-        );
+        cases.push(case(
+            create(BIDI_PRODUCT, json!({ field: null })),
+            Want::argument(field, &format!("{field} is missing")),
+        ));
     }
-    let body = merged(device_body(BIDI_PRODUCT), json!({ "productKey": "" }));
-    let r = devices(&mock, &create_query(), body).await;
-    assert_error(
-        &r,
-        99400,
-        "Invalid Argument productKey:productKey is missing",
+    for tz in ["8:00", "+15:00", "+08:60", "+8:00", "UTC", ""] {
+        cases.push(case(
+            create(BIDI_PRODUCT, json!({ "timezone": tz })),
+            Want::argument(
+                "timezone",
+                &format!("timezone {tz:?} must be a UTC offset such as +08:00"),
+            ),
+        ));
+    }
+    let long = "x".repeat(65);
+    for key in ["bad key", "a/b", "ké", "a#b", "a?b", long.as_str()] {
+        cases.push(case(
+            create(BIDI_PRODUCT, json!({ "deviceKey": key })),
+            Want::argument(
+                "deviceKey",
+                "deviceKey must be 1-64 letters, digits, '_', '-', '.' or ':'",
+            ),
+        ));
+    }
+    for product_key in ["NoSuchPr", OTHER_ORG_PRODUCT] {
+        cases.push(case(
+            create(product_key, json!({})),
+            Want::Row(&PRODUCT_NOT_FOUND),
+        ));
+    }
+    check(&mock, cases).await;
+    assert_eq!(
+        counts(&mock).await["devices"],
+        before,
+        "nothing was created"
     );
-    assert_eq!(counts(&mock).await["devices"], before);
-}
-
-#[tokio::test]
-async fn device_create_refuses_bad_timezones() {
-    let mock = Mock::start().await;
-    let before = counts(&mock).await["devices"].clone();
-    for tz in [
-        json!("8:00"),
-        json!("+15:00"),
-        json!("+08:60"),
-        json!("+8:00"),
-        json!("UTC"),
-        json!(""),
-        json!(8),
-    ] {
-        let body = merged(device_body(BIDI_PRODUCT), json!({ "timezone": tz }));
-        let r = devices(&mock, &create_query(), body).await;
-        assert_error_prefix(&r, 99400, "Invalid Argument timezone:");
-    }
-    assert_eq!(counts(&mock).await["devices"], before);
+    // What is allowed: every UTC offset form, a 64-character deviceKey.
     for tz in ["-05:30", "+14:00", "+00:00", "-12:00"] {
         let d = create_device(&mock, BIDI_PRODUCT, json!({ "timezone": tz })).await;
         assert_eq!(
@@ -1164,6 +1098,9 @@ async fn device_create_refuses_bad_timezones() {
             tz
         );
     }
+    let max = "y".repeat(64);
+    let d = create_device(&mock, BIDI_PRODUCT, json!({ "deviceKey": max })).await;
+    assert_eq!(d["deviceKey"], max.as_str());
 }
 
 #[tokio::test]
@@ -1225,13 +1162,13 @@ async fn device_create_keeps_an_explicit_device_key_unique_per_product() {
     let before = counts(&mock).await["devices"].clone();
     let body = merged(device_body(&p1), json!({ "deviceKey": "dev-A.1:x_y" }));
     let r = devices(&mock, &create_query(), body).await;
-    assert_error(&r, 11702, KEY_EXISTS);
+    assert_row(&r, &DEVICE_KEY_EXISTS);
     let body = merged(
         device_body(BIDI_PRODUCT),
         json!({ "deviceKey": "meter-001" }),
     );
     let r = devices(&mock, &create_query(), body).await;
-    assert_error(&r, 11702, KEY_EXISTS);
+    assert_row(&r, &DEVICE_KEY_EXISTS);
     assert_eq!(counts(&mock).await["devices"], before, "nothing created");
 
     let other = create_device(&mock, &p2, json!({ "deviceKey": "dev-A.1:x_y" })).await;
@@ -1239,38 +1176,6 @@ async fn device_create_keeps_an_explicit_device_key_unique_per_product() {
     assert_ne!(other["assetId"], d["assetId"]);
     let r = get_device(&mock, &format!("productKey={p2}&deviceKey=dev-A.1:x_y")).await;
     assert_eq!(r["data"]["assetId"], other["assetId"], "{r}");
-}
-
-#[tokio::test]
-async fn device_create_in_unknown_or_foreign_product_is_not_found() {
-    let mock = Mock::start().await;
-    let before = counts(&mock).await["devices"].clone();
-    for product_key in ["NoSuchPr", OTHER_ORG_PRODUCT] {
-        let r = devices(&mock, &create_query(), device_body(product_key)).await;
-        assert_error(&r, 11404, PRODUCT_NOT_FOUND);
-    }
-    assert_eq!(counts(&mock).await["devices"], before);
-}
-
-#[tokio::test]
-async fn device_create_refuses_invalid_device_keys() {
-    let mock = Mock::start().await;
-    let long = "x".repeat(65);
-    for key in ["bad key", "a/b", "ké", "a#b", "a?b", long.as_str()] {
-        let body = merged(device_body(BIDI_PRODUCT), json!({ "deviceKey": key }));
-        let r = devices(&mock, &create_query(), body).await;
-        assert_error_prefix(&r, 99400, "Invalid Argument deviceKey:");
-    }
-    let r = devices(
-        &mock,
-        &create_query(),
-        merged(device_body(BIDI_PRODUCT), json!({ "deviceKey": 7 })),
-    )
-    .await;
-    assert_error_prefix(&r, 99400, "Invalid Argument deviceKey:");
-    let max = "y".repeat(64);
-    let d = create_device(&mock, BIDI_PRODUCT, json!({ "deviceKey": max })).await;
-    assert_eq!(d["deviceKey"], max.as_str());
 }
 
 // ---------------------------------------------------------------------------
@@ -1349,49 +1254,51 @@ async fn device_get_by_asset_id_and_by_keys_returns_exactly_the_b14_fields() {
 #[tokio::test]
 async fn unknown_or_foreign_device_is_not_found_and_a_missing_identifier_is_invalid() {
     let mock = Mock::start().await;
-    for selector in [
-        "assetId=NoSuchAs".to_string(),
-        format!("productKey={BIDI_PRODUCT}&deviceKey=no-such"),
-        format!("assetId={OTHER_ORG_DEV}"),
-        format!("productKey={OTHER_ORG_PRODUCT}&deviceKey=other-001"),
-    ] {
-        assert_error(&get_device(&mock, &selector).await, 11404, DEVICE_NOT_FOUND);
-        let r = update_device(&mock, &selector, json!({ "deviceDesc": "x" })).await;
-        assert_error(&r, 11404, DEVICE_NOT_FOUND);
-        assert_error(
-            &delete_device(&mock, &selector).await,
-            11404,
-            DEVICE_NOT_FOUND,
-        );
-    }
-    for selector in [
-        "".to_string(),
-        "assetId=".to_string(),
-        format!("productKey={BIDI_PRODUCT}"),
-        "deviceKey=meter-001".to_string(),
-    ] {
-        assert_error(&get_device(&mock, &selector).await, 99400, BAD_IDENTIFIER);
-        let r = update_device(&mock, &selector, json!({ "deviceDesc": "x" })).await;
-        assert_error(&r, 99400, BAD_IDENTIFIER);
-        assert_error(
-            &delete_device(&mock, &selector).await,
-            99400,
-            BAD_IDENTIFIER,
-        );
-    }
-    // The other org's device is intact for its own org.
-    let r = enos(
-        &mock,
-        Method::GET,
-        &format!(
-            "/connect-service/v2.1/devices?action=get&orgId={OTHER_ORG}&assetId={OTHER_ORG_DEV}"
+    let mut cases = Vec::new();
+    for (selectors, want) in [
+        (
+            vec![
+                "&assetId=NoSuchAs".to_string(),
+                format!("&productKey={BIDI_PRODUCT}&deviceKey=no-such"),
+                format!("&assetId={OTHER_ORG_DEV}"),
+                format!("&productKey={OTHER_ORG_PRODUCT}&deviceKey=other-001"),
+            ],
+            Want::Row(&DEVICE_NOT_FOUND),
         ),
-        None,
-    )
+        (
+            vec![
+                String::new(),
+                "&assetId=".to_string(),
+                format!("&productKey={BIDI_PRODUCT}"),
+                "&deviceKey=meter-001".to_string(),
+            ],
+            Want::Row(&DEVICE_IDENTIFIER_INVALID),
+        ),
+    ] {
+        for rest in selectors {
+            cases.extend([
+                case(
+                    Call::get(format!("{DEVICES}?action=get&orgId={ORG}{rest}")),
+                    want.clone(),
+                ),
+                case(
+                    device_call("update", &rest, json!({ "deviceDesc": "x" })),
+                    want.clone(),
+                ),
+                case(device_call("delete", &rest, json!({})), want.clone()),
+            ]);
+        }
+    }
+    check(&mock, cases).await;
+    // The other org's device is intact for its own org.
+    let r = Call::get(format!(
+        "{DEVICES}?action=get&orgId={OTHER_ORG}&assetId={OTHER_ORG_DEV}"
+    ))
+    .envelope(&mock)
     .await;
-    assert_ok(&r);
-    assert_eq!(r["data"]["orgId"], OTHER_ORG, "{r}");
-    assert_ne!(r["data"]["deviceDesc"], "x", "{r}");
+    let other = ok_data(&r);
+    assert_eq!(other["orgId"], OTHER_ORG, "{r}");
+    assert_ne!(other["deviceDesc"], "x", "{r}");
 }
 
 #[tokio::test]
@@ -1464,36 +1371,41 @@ async fn device_update_changes_only_the_fields_given() {
 async fn device_update_with_a_bad_value_changes_nothing() {
     let mock = Mock::start().await;
     let asset_id = new_device(&mock, BIDI_PRODUCT).await;
-    let selector = format!("assetId={asset_id}");
     let before = device(&mock, &asset_id).await;
-    for tz in ["+15:00", "8:00", "UTC"] {
-        let r = update_device(
-            &mock,
-            &selector,
-            json!({ "deviceDesc": "changed", "timezone": tz }),
+    let rest = format!("&assetId={asset_id}");
+    let update = |extra: Value| {
+        device_call(
+            "update",
+            &rest,
+            merged(json!({ "deviceDesc": "changed" }), extra),
         )
-        .await;
-        assert_error_prefix(&r, 99400, "Invalid Argument timezone:");
+    };
+    let mut cases = vec![
+        case(
+            update(json!({ "deviceAttributes": "flat" })),
+            Want::argument("deviceAttributes", "deviceAttributes must be an object"),
+        ),
+        case(
+            update(json!({ "deviceName": { "defaultValue": "" } })),
+            Want::argument("deviceName", "deviceName.defaultValue must not be empty"),
+        ),
+    ];
+    for tz in ["+15:00", "8:00", "UTC"] {
+        cases.push(case(
+            update(json!({ "timezone": tz })),
+            Want::argument(
+                "timezone",
+                &format!("timezone {tz:?} must be a UTC offset such as +08:00"),
+            ),
+        ));
     }
-    let r = update_device(
-        &mock,
-        &selector,
-        json!({ "deviceDesc": "changed", "deviceAttributes": "flat" }),
-    )
-    .await;
-    assert_error_prefix(&r, 99400, "Invalid Argument deviceAttributes:");
-    let r = update_device(
-        &mock,
-        &selector,
-        json!({ "deviceDesc": "changed", "deviceName": { "defaultValue": "" } }),
-    )
-    .await;
-    assert_error_prefix(&r, 99400, "Invalid Argument deviceName:");
+    check(&mock, cases).await;
     assert_eq!(device(&mock, &asset_id).await, before, "device unchanged");
 }
 
 #[tokio::test]
 async fn deleting_a_device_revokes_its_valid_certificates() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let key = create_product(&mock, json!({})).await;
     let created = create_device(&mock, &key, json!({ "deviceKey": "doomed" })).await;
@@ -1559,35 +1471,31 @@ async fn deleting_a_device_revokes_its_valid_certificates() {
     );
 
     // The device is gone under both names, for every call.
-    assert_error(
+    assert_row(
         &get_device(&mock, &format!("assetId={dev}")).await,
-        11404,
-        DEVICE_NOT_FOUND,
+        &DEVICE_NOT_FOUND,
     );
-    assert_error(
+    assert_row(
         &get_device(&mock, &format!("productKey={key}&deviceKey=doomed")).await,
-        11404,
-        DEVICE_NOT_FOUND,
+        &DEVICE_NOT_FOUND,
     );
-    assert_error(
+    assert_row(
         &mock.cert("list", &dev, Value::Null).await,
-        11404,
-        DEVICE_NOT_FOUND,
+        &DEVICE_NOT_FOUND,
     );
-    assert_error(
+    assert_row(
         &mock.cert("revoke", &dev, json!({ "certSn": valid })).await,
-        11404,
-        DEVICE_NOT_FOUND,
+        &DEVICE_NOT_FOUND,
     );
-    assert_error(
+    assert_row(
         &delete_device(&mock, &format!("assetId={dev}")).await,
-        11404,
-        DEVICE_NOT_FOUND,
+        &DEVICE_NOT_FOUND,
     );
 }
 
 #[tokio::test]
 async fn deleting_a_device_leaves_its_expired_certificates_off_the_crl() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let key = create_product(&mock, json!({ "maxValidDay": 1 })).await;
     let dev = new_device(&mock, &key).await;
@@ -1614,6 +1522,7 @@ async fn deleting_a_device_leaves_its_expired_certificates_off_the_crl() {
 
 #[tokio::test]
 async fn a_deleted_devices_subject_and_key_can_be_used_again() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let key = create_product(&mock, json!({})).await;
     let dev1 = create_device(&mock, &key, json!({ "deviceKey": "reused" })).await;
@@ -1624,12 +1533,23 @@ async fn a_deleted_devices_subject_and_key_can_be_used_again() {
     let csr1 = csr_for_key(&key1, &subject("reused-cn"), "sha256");
     let csr2 = rsa_csr("reused-cn");
 
-    assert_ok(&mock.cert("apply", &dev1, json!({ "csr": csr1 })).await);
+    let first = sn(&ok_data(
+        &mock.cert("apply", &dev1, json!({ "csr": csr1 })).await,
+    ));
     // While dev1 lives, its key and its CN are taken.
     let r = mock.cert("apply", &dev2, json!({ "csr": csr1 })).await;
-    assert_error(&r, 11833, BOUND_ELSEWHERE);
+    assert_row(&r, &CERT_BOUND_ELSEWHERE);
     let r = mock.cert("apply", &dev2, json!({ "csr": csr2 })).await;
-    assert_error_prefix(&r, 99400, "Duplicate subject by certificate request!");
+    assert_want(
+        &r,
+        &Want::Msg(
+            &DUPLICATE_SUBJECT,
+            DUPLICATE_SUBJECT.detailed(
+                "the subject is already used by a valid certificate",
+                &format!("CN reused-cn is the subject of certSn {first}"),
+            ),
+        ),
+    );
 
     assert_ok(&delete_device(&mock, &format!("assetId={dev1}")).await);
     let r = mock.cert("apply", &dev2, json!({ "csr": csr1 })).await;
@@ -1654,6 +1574,7 @@ async fn a_deleted_devices_subject_and_key_can_be_used_again() {
 
 #[tokio::test]
 async fn enos_apis_alone_take_a_device_through_its_whole_lifecycle() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let root = mock.root("RSA").await;
 
@@ -1736,17 +1657,12 @@ async fn enos_apis_alone_take_a_device_through_its_whole_lifecycle() {
 
     // Delete the device, then the product.
     assert_ok(&delete_device(&mock, &keys).await);
-    assert_error(
+    assert_row(
         &get_device(&mock, &format!("assetId={asset_id}")).await,
-        11404,
-        DEVICE_NOT_FOUND,
+        &DEVICE_NOT_FOUND,
     );
     assert_ok(&delete_product(&mock, &product_key).await);
-    assert_error(
-        &get_product(&mock, &product_key).await,
-        11404,
-        PRODUCT_NOT_FOUND,
-    );
+    assert_row(&get_product(&mock, &product_key).await, &PRODUCT_NOT_FOUND);
 }
 
 #[tokio::test]
@@ -1754,115 +1670,90 @@ async fn v2_0_serves_products_and_devices_as_an_alias() {
     let mock = Mock::start().await;
     let v20 = |resource: &str, query: String| format!("/connect-service/v2.0/{resource}?{query}");
 
-    let r = enos(
-        &mock,
-        Method::POST,
-        &v20("products", create_query()),
-        Some(&product_body()),
-    )
-    .await;
+    let r = Call::post(v20("products", create_query()), product_body())
+        .envelope(&mock)
+        .await;
     assert_ok(&r);
     let key = r["data"].as_str().unwrap().to_string();
-    let get20 = enos(
-        &mock,
-        Method::GET,
-        &v20(
-            "products",
-            format!("action=get&orgId={ORG}&productKey={key}"),
-        ),
-        None,
-    )
+    let get20 = Call::get(v20(
+        "products",
+        format!("action=get&orgId={ORG}&productKey={key}"),
+    ))
+    .envelope(&mock)
     .await;
     assert_ok(&get20);
     assert_eq!(get20["data"], product(&mock, &key).await, "same product");
-    let r = enos(
-        &mock,
-        Method::POST,
-        &v20(
+    let r = Call::post(
+        v20(
             "products",
             format!("action=update&orgId={ORG}&productKey={key}"),
         ),
-        Some(&json!({ "productDesc": "via v2.0" })),
+        json!({ "productDesc": "via v2.0" }),
     )
+    .envelope(&mock)
     .await;
     assert_ok(&r);
     assert_eq!(product(&mock, &key).await["productDesc"], "via v2.0");
-    let r = enos(
-        &mock,
-        Method::GET,
-        &v20(
-            "products",
-            format!("action=get&orgId={ORG}&productKey=NoSuchPr"),
-        ),
-        None,
-    )
+    let r = Call::get(v20(
+        "products",
+        format!("action=get&orgId={ORG}&productKey=NoSuchPr"),
+    ))
+    .envelope(&mock)
     .await;
-    assert_error(&r, 11404, PRODUCT_NOT_FOUND);
+    assert_row(&r, &PRODUCT_NOT_FOUND);
 
-    let r = enos(
-        &mock,
-        Method::POST,
-        &v20("devices", create_query()),
-        Some(&merged(
-            device_body(&key),
-            json!({ "deviceKey": "alias-1" }),
-        )),
+    let r = Call::post(
+        v20("devices", create_query()),
+        merged(device_body(&key), json!({ "deviceKey": "alias-1" })),
     )
+    .envelope(&mock)
     .await;
     assert_ok(&r);
     let asset_id = r["data"]["assetId"].as_str().unwrap().to_string();
-    let r = enos(
-        &mock,
-        Method::GET,
-        &v20(
-            "devices",
-            format!("action=get&orgId={ORG}&productKey={key}&deviceKey=alias-1"),
-        ),
-        None,
-    )
+    let r = Call::get(v20(
+        "devices",
+        format!("action=get&orgId={ORG}&productKey={key}&deviceKey=alias-1"),
+    ))
+    .envelope(&mock)
     .await;
     assert_ok(&r);
     assert_eq!(r["data"], device(&mock, &asset_id).await);
-    let r = enos(
-        &mock,
-        Method::POST,
-        &v20(
+    let r = Call::post(
+        v20(
             "devices",
             format!("action=update&orgId={ORG}&assetId={asset_id}"),
         ),
-        Some(&json!({ "deviceDesc": "via v2.0" })),
+        json!({ "deviceDesc": "via v2.0" }),
     )
+    .envelope(&mock)
     .await;
     assert_ok(&r);
     assert_eq!(device(&mock, &asset_id).await["deviceDesc"], "via v2.0");
-    let r = enos(
-        &mock,
-        Method::POST,
-        &v20(
+    let r = Call::post(
+        v20(
             "devices",
             format!("action=delete&orgId={ORG}&assetId={asset_id}"),
         ),
-        Some(&json!({})),
+        json!({}),
     )
+    .envelope(&mock)
     .await;
     assert_ok(&r);
-    assert_error(
+    assert_row(
         &get_device(&mock, &format!("assetId={asset_id}")).await,
-        11404,
-        DEVICE_NOT_FOUND,
+        &DEVICE_NOT_FOUND,
     );
-    let r = enos(
-        &mock,
-        Method::POST,
-        &v20(
+    let r = Call::post(
+        v20(
             "products",
             format!("action=delete&orgId={ORG}&productKey={key}"),
         ),
-        Some(&json!({})),
+        json!({}),
     )
+    .envelope(&mock)
     .await;
     assert_ok(&r);
-    assert_error(&get_product(&mock, &key).await, 11404, PRODUCT_NOT_FOUND);
+    assert_row(&get_product(&mock, &key).await, &PRODUCT_NOT_FOUND);
 }
 
 // ---------------------------------------------------------------------------
@@ -2098,6 +1989,7 @@ async fn without_a_seed_two_mocks_differ() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_device_deleted_amid_applies_leaves_no_valid_certificate_behind() {
+    require_tool!("openssl");
     let mock = Mock::start().await;
     let product_key = create_product(&mock, json!({})).await;
     let dir = tmp();
@@ -2139,7 +2031,7 @@ async fn a_device_deleted_amid_applies_leaves_no_valid_certificate_behind() {
                 }
             }
         } else {
-            assert_error(r, 11404, DEVICE_NOT_FOUND);
+            assert_row(r, &DEVICE_NOT_FOUND);
             refused += 1;
         }
     }

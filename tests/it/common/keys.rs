@@ -1,7 +1,8 @@
-//! Keys and CSRs. Most tests only need "a CSR with this subject", so keys and CSRs
-//! are made in-process with rcgen on aws-lc-rs; openssl still makes the CSRs of the
-//! few tests that cover openssl-made input (and of the cases rcgen cannot sign:
-//! RSA-1024, SHA-1, P-256 with SHA-384, P-384 with SHA-256).
+//! Keys and CSRs. Most tests only need "a CSR with this subject", so keys are made
+//! in-process with rcgen on aws-lc-rs and CSRs by the crate's one builder
+//! ([`CsrBuilder`]); openssl still makes the CSRs of the few tests that cover
+//! openssl-made input (and of the cases rcgen cannot sign: RSA-1024, SHA-1, P-256 with
+//! SHA-384, P-384 with SHA-256).
 //!
 //! RSA key generation is what made the suite slow, so RSA keys come from a pool on
 //! disk under cargo's test temp dir: the n-th RSA key asked for in a run is the n-th
@@ -13,11 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rcgen::string::{Ia5String, PrintableString};
-use rcgen::{
-    CertificateParams, DistinguishedName, DnType, DnValue, KeyPair, PublicKeyData, RsaKeySize,
-};
+use rcgen::{DistinguishedName, DnType, DnValue, KeyPair, PublicKeyData, RsaKeySize};
 
-use super::{openssl, tmp};
+use super::{openssl, tmp, CsrBuilder};
 
 /// PKCS #9 emailAddress.
 const EMAIL_ADDRESS: [u64; 7] = [1, 2, 840, 113549, 1, 9, 1];
@@ -107,11 +106,11 @@ pub fn distinguished_name(subj: &str) -> DistinguishedName {
     dn
 }
 
-/// A CSR for a PEM key, a name and a digest (`sha256`; `sha384` for RSA), made by rcgen.
+/// A CSR for a PEM key, a name and a digest (`sha256`; `sha384` for RSA), made by the
+/// crate's builder.
 pub fn csr_with_key_pem(key_pem: &str, dn: DistinguishedName, digest: &str) -> String {
-    let key_alg = KeyPair::from_pem(key_pem)
-        .expect("a PKCS#8 key")
-        .algorithm();
+    let key = KeyPair::from_pem(key_pem).expect("a PKCS#8 key");
+    let key_alg = key.algorithm();
     let alg = match digest {
         "sha256"
             if [&rcgen::PKCS_RSA_SHA256, &rcgen::PKCS_ECDSA_P256_SHA256].contains(&key_alg) =>
@@ -122,10 +121,7 @@ pub fn csr_with_key_pem(key_pem: &str, dn: DistinguishedName, digest: &str) -> S
         "sha384" if key_alg == &rcgen::PKCS_ECDSA_P384_SHA384 => key_alg,
         _ => panic!("rcgen cannot sign a {key_alg:?} key with {digest}; use openssl_csr"),
     };
-    let key_pair = KeyPair::from_pem_and_sign_algo(key_pem, alg).unwrap();
-    let mut params = CertificateParams::default();
-    params.distinguished_name = dn;
-    params.serialize_request(&key_pair).unwrap().pem().unwrap()
+    CsrBuilder::subject(dn).signed_with(alg).pem(&key)
 }
 
 /// A CSR for a key file (from [`key`]), an openssl-style subject and a digest.
@@ -150,6 +146,17 @@ pub fn rsa_csr(cn: &str) -> String {
 
 pub fn ec_csr(cn: &str) -> String {
     csr("ec:prime256v1", &subject(cn), "sha256")
+}
+
+/// The EnOS subject of [`subject`] (openssl's order and string types) as a builder, for
+/// the odd cases: a value openssl refuses to write, more attributes.
+pub fn enos_builder(cn: &str) -> CsrBuilder {
+    CsrBuilder::subject(distinguished_name(&subject(cn)))
+}
+
+/// The CSR of `builder` over a fresh key of `spec` (see [`key_pem`]).
+pub fn csr_of(spec: &str, builder: &CsrBuilder) -> String {
+    builder.pem(&KeyPair::from_pem(&key_pem(spec)).expect("a PKCS#8 key"))
 }
 
 /// A key made by `openssl genpkey`: `rsa:1024`, `rsa:2048`, `ec:prime256v1`, `ec:secp384r1`.
@@ -202,6 +209,7 @@ fn subject_der(csr_pem: &str) -> Vec<u8> {
 
 #[test]
 fn in_process_csrs_carry_the_subject_openssl_would_write_byte_for_byte() {
+    super::require_tool!("openssl");
     for subj in [
         subject("same-as-openssl"),
         "/C=CN/ST=Beijing/L=Beijing/O=EnOS/CN=renew-csr-2/OU=Ops".to_string(),

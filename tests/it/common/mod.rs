@@ -1,5 +1,7 @@
 //! Shared harness for the black-box tests: a mock on a free port, an HTTP
-//! client, CSRs (`keys`), and openssl to judge what the mock returns (here and in `judge`).
+//! client, CSRs (`keys`), and openssl to judge what the mock returns (here and in `judge`);
+//! the contract's error rows (`contract`), tables of calls (`table`), the calls the files
+//! share (`enos`) and the one skip policy for a missing tool (`tools`).
 #![allow(dead_code)]
 
 use std::io::Write;
@@ -8,18 +10,25 @@ use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 
+pub mod contract;
+mod enos;
 pub mod judge;
 mod keys;
 pub mod python;
+pub mod table;
+mod tools;
 
+pub use enos::*;
 pub use keys::*;
+pub(crate) use tools::require_tool;
+pub use tools::{needs, or_skip, Missing};
 
 // The library API the tests use, imported in this one place.
 pub use enos_cert_mock::clock;
 pub use enos_cert_mock::time::Duration;
 pub use enos_cert_mock::{
-    start, AuthMode, Config, LeafProfile, MockServer, MockServerBuilder, RenewPolicy, StartError,
-    DEFAULT_FIXTURES, DEFAULT_POSEIDON_PUBLIC_KEY,
+    start, AuthMode, Config, CsrBuilder, LeafProfile, MockServer, MockServerBuilder, RenewPolicy,
+    StartError, DEFAULT_FIXTURES, DEFAULT_POSEIDON_PUBLIC_KEY,
 };
 
 pub const ORG: &str = "o15444172373271";
@@ -84,21 +93,9 @@ impl Mock {
         .await
     }
 
-    /// A certificate call with a raw query; list is a GET, the rest POST.
+    /// A certificate call with a raw query; list is a GET, the rest POST (HTTP 200 asserted).
     pub async fn cert_query(&self, query: &str, body: Value) -> Value {
-        let url = self.url(&format!("/connect-service/v2.0/certificates?{query}"));
-        let request = if query.contains("action=list") {
-            self.http.get(url)
-        } else {
-            self.http.post(url).json(&body)
-        };
-        let response = request.send().await.expect("request sent");
-        assert_eq!(
-            response.status(),
-            200,
-            "EnOS business calls answer HTTP 200"
-        );
-        response.json().await.expect("JSON envelope")
+        table::Call::cert(query, body).envelope(self).await
     }
 
     /// POST with a raw body, returning status and text.
@@ -200,6 +197,14 @@ pub fn lenient_client() -> reqwest::Client {
         .expect("HTTP client")
 }
 
+/// Asserts an answer is a fixed row of the contract: its code, its exact message, null
+/// data, a requestId.
+#[track_caller]
+pub fn assert_row(r: &Value, row: &contract::Row) {
+    assert!(!row.is_template(), "{} is a template", row.key);
+    assert_error(r, row.code, row.msg);
+}
+
 /// Asserts an EnOS error answer: code, exact message, null data, a requestId.
 #[track_caller]
 pub fn assert_error(r: &Value, code: i64, msg: &str) {
@@ -225,12 +230,15 @@ pub fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
 
+const OPENSSL_MISSING: &str =
+    "openssl runs (a test that uses it starts with `let Some(()) = needs(\"openssl\")`)";
+
 /// Runs openssl with arguments; panics with its stderr on failure.
 pub fn openssl(args: &[&str]) -> Vec<u8> {
     let out = Command::new("openssl")
         .args(args)
         .output()
-        .expect("openssl runs");
+        .expect(OPENSSL_MISSING);
     assert!(
         out.status.success(),
         "openssl {args:?} failed: {}",
@@ -247,7 +255,7 @@ pub fn openssl_try(args: &[&str], stdin: &[u8]) -> (bool, String) {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("openssl runs");
+        .expect(OPENSSL_MISSING);
     child.stdin.take().unwrap().write_all(stdin).unwrap();
     let out = child.wait_with_output().unwrap();
     let text = format!(
