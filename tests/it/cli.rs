@@ -433,7 +433,10 @@ fn open_files_limits(pid: u32) -> (u64, u64) {
 #[test]
 fn the_soft_open_files_limit_is_raised_to_the_hard_limit_and_logged() {
     let (_, hard) = open_files_limits(std::process::id());
-    assert!(hard > 256, "this test needs a hard limit above 256, not {hard}");
+    assert!(
+        hard > 256,
+        "this test needs a hard limit above 256, not {hard}"
+    );
     let mut command = with_clean_env(Command::new("prlimit"));
     command.args([&format!("--nofile=256:{hard}"), BIN, "--port", "0"]);
     let server = Running::start(command);
