@@ -131,6 +131,16 @@ def health_status(port):
         return None
 
 
+def terminate(proc, sig=signal.SIGTERM, timeout=20):
+    """Stops a child with `sig`, killing it if it has not exited within `timeout` seconds."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def read_stat(pid):
     """(utime + stime) in clock ticks."""
     with open(f"/proc/{pid}/stat") as f:
@@ -221,12 +231,7 @@ class Server:
     def stop(self):
         if self.conn:
             self.conn.close()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc)
         self.logfile.close()
 
 
@@ -305,12 +310,7 @@ http {{
         return sum(read_status_kib(pid, "VmRSS") for pid in [self.pid] + self.workers())
 
     def stop(self):
-        self.proc.send_signal(signal.SIGQUIT)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc, signal.SIGQUIT)
         self.logfile.close()
 
 

@@ -20,7 +20,6 @@ import json
 import os
 import resource
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -287,6 +286,7 @@ class Process:
         self.proc = subprocess.Popen(cmd, stdout=self.logfile, stderr=subprocess.STDOUT,
                                      preexec_fn=limits)
         self.pid = self.proc.pid
+        self.terminate = bench.terminate
         deadline = time.time() + 10
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -302,12 +302,7 @@ class Process:
             raise RuntimeError(f"{label} not listening after 10 s")
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        self.terminate(self.proc)
         self.logfile.close()
 
 

@@ -134,7 +134,7 @@ fn keys(kind: Kind, n: usize, cache: Option<&Path>) -> Result<Vec<String>, Fleet
         let missing = n - pems.len();
         let started = Instant::now();
         eprintln!("fleet: generating {missing} {} keys", kind.as_str());
-        let fresh = parallel(missing, |_| {
+        let fresh = parallel(missing, || {
             match kind {
                 Kind::Rsa => KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_2048),
                 Kind::Ecc => KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256),
@@ -166,21 +166,26 @@ fn keys(kind: Kind, n: usize, cache: Option<&Path>) -> Result<Vec<String>, Fleet
     Ok(pems)
 }
 
-/// `f(i)` for i in 0..n on every core, in order.
-fn parallel<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+/// `n` results of `f` made on every core (RSA key generation varies tenfold in time, so each
+/// thread takes the next one as it finishes rather than a fixed share).
+fn parallel<T: Send>(n: usize, f: impl Fn() -> T + Sync) -> Vec<T> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
-    let per = n.div_ceil(threads).max(1);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..n)
-            .step_by(per)
-            .map(|start| {
-                let f = &f;
-                scope.spawn(move || (start..(start + per).min(n)).map(f).collect::<Vec<T>>())
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut made = Vec::new();
+                    while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
+                        made.push(f());
+                    }
+                    made
+                })
             })
             .collect();
-        handles
+        workers
             .into_iter()
-            .flat_map(|h| h.join().expect("a key thread panicked"))
+            .flat_map(|w| w.join().expect("a key thread panicked"))
             .collect()
     })
 }
@@ -293,28 +298,12 @@ pub async fn provision(args: Args) -> Result<(), FleetError> {
         .try_collect()
         .await?;
 
-    let root = |kind: &'static str| {
+    let get = |path: String| {
         let api = &api;
-        async move {
-            api.text(
-                reqwest::Method::GET,
-                &format!("/enos/CA/cacert/{kind}"),
-                None,
-            )
-            .await
-        }
+        async move { api.text(reqwest::Method::GET, &path, None).await }
     };
-    let crl = |kind: &'static str| {
-        let api = &api;
-        async move {
-            api.text(
-                reqwest::Method::GET,
-                &format!("/enos/CA/crl/{kind}?format=pem"),
-                None,
-            )
-            .await
-        }
-    };
+    let root = |kind: &str| get(format!("/enos/CA/cacert/{kind}"));
+    let crl = |kind: &str| get(format!("/enos/CA/crl/{kind}?format=pem"));
     let (rsa_root, ecc_root) = (root("RSA").await?, root("ECC").await?);
     let crls = format!("{}{}", crl("RSA").await?, crl("ECC").await?);
     let out = &args.out;
