@@ -304,20 +304,25 @@ async fn tls_connection(shared: &Shared, peer: SocketAddr, tcp: TcpStream) {
             return;
         }
     };
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-        Ok(Ok(stream)) => run(shared, Transport::Tls, peer, presented.get(), stream).await,
+    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        // Boxed: held by value, the TLS state (1.2 KB) sat in the session's future several
+        // times over (each async fn it passes through keeps its argument's slot).
+        Ok(Ok(stream)) => Box::new(stream),
         Ok(Err(e)) => {
             let reason = handshake_error(&e).map_or("handshake_failure", alert_name);
             shared
                 .auth
                 .handshake_refused(peer, presented.get().as_ref(), reason);
+            return;
         }
         Err(_) => {
             shared
                 .auth
                 .handshake_refused(peer, presented.get().as_ref(), "handshake timeout");
+            return;
         }
-    }
+    };
+    run(shared, Transport::Tls, peer, presented.take(), stream).await;
 }
 
 async fn build_identity(

@@ -209,12 +209,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
                 Err(mqttbytes::Error::InsufficientBytes(_)) => {}
                 Err(e) => return Read::Malformed(e),
             }
-            // The fixed header bounds the frame, so this only grows to one max packet. Read
-            // straight into the buffer: a 4 KiB array here lived in every session's task.
-            if self.buf.capacity() - self.buf.len() < 256 {
-                self.buf.reserve(1024);
-            }
-            match self.stream.read_buf(&mut self.buf).await {
+            // The fixed header bounds the frame, so this only grows to one max packet.
+            match self.fill().await {
                 Ok(0) => return Read::Closed,
                 Ok(_) => {}
                 Err(e) => return Read::Io(format!("read failed: {e}")),
@@ -233,13 +229,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
                 }
                 return self.read().await;
             }
-            let mut chunk = [0u8; 4096];
-            match self.stream.read(&mut chunk).await {
+            match self.fill().await {
                 Ok(0) => return Read::Closed,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Ok(_) => {}
                 Err(e) => return Read::Io(format!("read failed: {e}")),
             }
         }
+    }
+
+    /// Reads what the stream has into the buffer. Straight into it: a 4 KiB array here
+    /// would live in every session's task.
+    async fn fill(&mut self) -> std::io::Result<usize> {
+        if self.buf.capacity() - self.buf.len() < 256 {
+            self.buf.reserve(1024);
+        }
+        self.stream.read_buf(&mut self.buf).await
     }
 
     async fn send(&mut self, write: impl FnOnce(&mut BytesMut)) -> Result<(), String> {
