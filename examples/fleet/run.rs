@@ -359,9 +359,9 @@ impl Run {
         let before = self.broker.sample();
         tokio::time::sleep_until(until).await;
         let after = self.broker.sample();
-        let posted = self.shared.posts.load(Ordering::Relaxed) - posts0;
-        // The last answers still on their way.
+        // The last posts (a timer may fire a little late) and their answers still on their way.
         tokio::time::sleep(Duration::from_secs(3)).await;
+        let posted = self.shared.posts.load(Ordering::Relaxed) - posts0;
         let answered = self.shared.answered.load(Ordering::Relaxed) - answered0;
         let rtt = Latency::of(std::mem::take(&mut *self.shared.rtt_us.lock()));
         let cpu = cpu_between(before, after);
