@@ -161,10 +161,30 @@ fn local_port(l: &Option<TcpListener>) -> Option<u16> {
         .map(|a| a.port())
 }
 
+/// The accept queue of a device port. std and tokio listen with a backlog of 128, so a fleet
+/// connecting at once overflowed it while the workers were busy with handshakes: those SYNs
+/// were dropped and retried a second later (5,000 devices at once: about 500). The kernel caps
+/// it at net.core.somaxconn (4096 on current Linux).
+pub const DEVICE_BACKLOG: i32 = 4096;
+
+/// Listening again on a listening socket sets its backlog.
+#[cfg(unix)]
+fn deepen_backlog(listener: &TcpListener) {
+    if let Err(e) = rustix::net::listen(listener, DEVICE_BACKLOG) {
+        tracing::warn!(error = %e, "cannot deepen the MQTT listen backlog");
+    }
+}
+
+#[cfg(not(unix))]
+fn deepen_backlog(_: &TcpListener) {}
+
 /// Binds both ports (either may be off).
 pub async fn bind_listeners(settings: Settings) -> Result<Bound, String> {
     let tls = bind(&settings.host, settings.tls_port, "MQTT over TLS").await?;
     let plain = bind(&settings.host, settings.port, "MQTT").await?;
+    for listener in tls.iter().chain(plain.iter()) {
+        deepen_backlog(listener);
+    }
     let broker = Broker {
         ports: Ports {
             tls_port: local_port(&tls),
