@@ -225,15 +225,20 @@ log_dest file {d / 'mosquitto.log'}
         return "enos" if broker == "mock" else "echo"
 
     def storm(self):
-        """Every device of the storm connecting at once (mock, then mosquitto for comparison)."""
+        """Every device of the storm connecting at once (mock, then mosquitto for comparison),
+        with the machine's count of SYNs dropped at a full accept queue meanwhile."""
         results = {}
         for broker in ("mock", "mosquitto"):
             label = f"storm_{broker}"
             server, args = self.start(broker, label)
             try:
+                before = listen_overflows()
                 results[label] = self.run(label, args, "--devices", self.n["storm"],
                                           "--concurrency", 0, "--warmup", 4, "--settle", 0,
                                           "--mode", self.mode(broker))
+                after = listen_overflows()
+                results[label]["listen_overflows"] = \
+                    after - before if after is not None and before is not None else None
             finally:
                 server.stop()
         return results
@@ -270,6 +275,20 @@ log_dest file {d / 'mosquitto.log'}
                             "--answer-qos", answer_qos)
         finally:
             server.stop()
+
+
+def listen_overflows():
+    """TcpExtListenOverflows from /proc/net/netstat: SYNs dropped because an accept queue
+    was full (machine-wide; during a storm, the broker's)."""
+    try:
+        lines = Path("/proc/net/netstat").read_text().splitlines()
+    except OSError:
+        return None
+    for names, values in zip(lines[::2], lines[1::2]):
+        if names.startswith("TcpExt:"):
+            row = dict(zip(names.split()[1:], values.split()[1:]))
+            return int(row["ListenOverflows"]) if "ListenOverflows" in row else None
+    return None
 
 
 class Process:
@@ -370,6 +389,7 @@ def figures(res, n):
         f[f"storm_{broker}_seconds"] = c["seconds"]
         f[f"storm_{broker}_p50_ms"] = c["latency"]["p50_ms"]
         f[f"storm_{broker}_p99_ms"] = c["latency"]["p99_ms"]
+        f[f"storm_{broker}_listen_overflows"] = res["storm"][f"storm_{broker}"].get("listen_overflows")
     f["storm_refused"] = n["storm"] - f["storm_mock_connected"]
     f["storm_limit"] = res["storm"]["storm_mock"]["rounds"][0]["connect"]["limit"]
     valid["storm_refused"] = True
@@ -463,9 +483,11 @@ def print_table(r, fmt):
     print()
     print(f"connect storm, {n['storm']} devices at once: mock {f['storm_mock_connected']} in "
           f"({fmt(f['storm_mock_seconds'])} s, p50 {fmt(f['storm_mock_p50_ms'])} ms, p99 "
-          f"{fmt(f['storm_mock_p99_ms'])} ms); mosquitto {f['storm_mosquitto_connected']} in "
+          f"{fmt(f['storm_mock_p99_ms'])} ms, {f['storm_mock_listen_overflows']} SYNs dropped "
+          f"at the accept queue); mosquitto {f['storm_mosquitto_connected']} in "
           f"({fmt(f['storm_mosquitto_seconds'])} s, p50 {fmt(f['storm_mosquitto_p50_ms'])} ms, "
-          f"p99 {fmt(f['storm_mosquitto_p99_ms'])} ms)"
+          f"p99 {fmt(f['storm_mosquitto_p99_ms'])} ms, {f['storm_mosquitto_listen_overflows']} "
+          f"dropped)"
           + (f"; limit: {f['storm_limit']}" if f["storm_limit"] else ""))
     print(f"fleet: {f['fleet_connected']} of {f['fleet_devices']} connected"
           + (f" (limit: {f['fleet_limit']})" if f["fleet_limit"] else "")
