@@ -165,7 +165,7 @@ fn listing(c: &mut Criterion) {
     let server = rt
         .block_on(enos_cert_mock::start(enos_cert_mock::Config::default()))
         .expect("mock starts");
-    let service = server.service().clone();
+    let service = enos_cert_mock::bench_api::service(&server).clone();
     let target = Target {
         org_id: "o15444172373271".into(),
         caller: None,
@@ -187,7 +187,10 @@ fn listing(c: &mut Criterion) {
     group.bench_function("service_list_2certs", |b| {
         b.iter(|| service.list(black_box(&target), &device).expect("list"))
     });
-    let router = enos_cert_mock::bench_api::router(server.state().clone(), 1 << 20);
+    let router = enos_cert_mock::bench_api::router(
+        enos_cert_mock::bench_api::state(&server).clone(),
+        1 << 20,
+    );
     let uri =
         "/connect-service/v2.0/certificates?action=list&orgId=o15444172373271&assetId=Uvmm5AXU";
     group.bench_function("router_get_list_2certs", |b| {

@@ -52,10 +52,10 @@ stop_mock() {
 }
 trap 'stop_mock; rm -rf "$WORK"' EXIT
 
-# Starts a fresh mock on a free port; sets PORT and MOCK_LOG.
+# Starts a fresh mock on a free port (and so free MQTT ports); sets PORT and MOCK_LOG.
 start_mock() {
     MOCK_LOG=$(mktemp "$WORK/mock.XXXXXX")
-    NO_COLOR=1 "$BIN" --port 0 --mqtt-tls-port 0 --mqtt-port 0 >"$MOCK_LOG" 2>&1 &
+    NO_COLOR=1 "$BIN" --port 0 >"$MOCK_LOG" 2>&1 &
     MOCK_PID=$!
     PORT=$(mock_port "$MOCK_LOG" "$MOCK_PID") && return 0
     echo "readme-test: the mock did not start:" >&2

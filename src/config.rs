@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::builder::PossibleValue;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 pub use crate::app::guard::AdminToken;
 use crate::auth::AuthMode;
@@ -161,13 +161,16 @@ pub struct Config {
     pub allowed_hosts: Vec<String>,
 
     /// MQTT over TLS port for devices (mutual TLS for bi-directional products); 0 picks a
-    /// free port, `off` disables it.
-    #[arg(long, env = "ENOS_MOCK_MQTT_TLS_PORT", default_value = "18883")]
-    pub mqtt_tls_port: MqttPort,
+    /// free port, `off` disables it. Not set: 18883, or a free port when 18883 is in use or
+    /// --port is 0. Set and in use: start-up fails.
+    #[arg(long, env = "ENOS_MOCK_MQTT_TLS_PORT")]
+    pub mqtt_tls_port: Option<MqttPort>,
 
-    /// Plain MQTT port for devices (secret login only); 0 picks a free port, `off` disables it.
-    #[arg(long, env = "ENOS_MOCK_MQTT_PORT", default_value = "11883")]
-    pub mqtt_port: MqttPort,
+    /// Plain MQTT port for devices (secret login only); 0 picks a free port, `off` disables
+    /// it. Not set: 11883, or a free port when 11883 is in use or --port is 0. Set and in
+    /// use: start-up fails.
+    #[arg(long, env = "ENOS_MOCK_MQTT_PORT")]
+    pub mqtt_port: Option<MqttPort>,
 
     /// Extra host name or IP address the MQTT broker certificate names (repeatable; the env
     /// var takes a comma-separated list). localhost, 127.0.0.1, ::1 and the host of
@@ -222,15 +225,27 @@ pub struct Config {
 }
 
 impl Default for Config {
-    /// The defaults of the command line, but on a free port: what tests want.
+    /// The documented defaults of the command line, but on a free port (and so free MQTT
+    /// ports): what tests want. Never read from the environment or the command line: every
+    /// argument's `ENOS_MOCK_*` variable is removed before clap fills in the defaults, so a
+    /// variable set in the shell cannot change an in-process mock.
     fn default() -> Self {
-        let mut config = Cli::parse_from(["enos-cert-mock"]).config;
+        let command = Cli::command().mut_args(|arg| arg.env(None));
+        let matches = command
+            .try_get_matches_from(["enos-cert-mock"])
+            .expect("the defaults parse");
+        let mut config = Cli::from_arg_matches(&matches)
+            .expect("the defaults parse")
+            .config;
         config.port = 0;
-        config.mqtt_tls_port = MqttPort(Some(0));
-        config.mqtt_port = MqttPort(Some(0));
         config
     }
 }
+
+/// The MQTT over TLS port when `--mqtt-tls-port` is not set (and it is free).
+pub const DEFAULT_MQTT_TLS_PORT: u16 = 18883;
+/// The plain MQTT port when `--mqtt-port` is not set (and it is free).
+pub const DEFAULT_MQTT_PORT: u16 = 11883;
 
 /// An MQTT listener port: a number (0 = a free port) or `off`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -35,10 +35,21 @@ pub(crate) mod service;
 #[doc(hidden)]
 pub mod bench_api {
     pub use crate::api::router;
+    pub use crate::app::AppState;
     pub use crate::ca::csr::{check_csr, request_from_record};
     pub use crate::ca::{keys, Ca, IssueRequest, LeafDevice};
     pub use crate::domain::model::CertRecord;
-    pub use crate::service::{CertArgs, Target};
+    pub use crate::service::{CertArgs, Service, Target};
+
+    /// The EnOS core a mock runs on.
+    pub fn service(mock: &crate::MockServer) -> &std::sync::Arc<Service> {
+        mock.service()
+    }
+
+    /// What a mock's transports share.
+    pub fn state(mock: &crate::MockServer) -> &AppState {
+        mock.state()
+    }
 }
 
 pub use app::faults::{Fault, FaultAction, FaultSpec};
@@ -46,10 +57,16 @@ pub use app::fixtures_source::{DEFAULT_FIXTURES, DEFAULT_FIXTURES_NAME};
 pub use auth::AuthMode;
 pub use ca::LeafProfile;
 pub use config::Config;
-pub use domain::actions::{Action, CertAction, DeviceAction, ProductAction};
-pub use domain::errors::{EnosError, ErrorKey};
-pub use domain::model::{Authority, Device, DeviceId, Product};
+pub use domain::actions::{Action, CertAction, DeviceAction, ProductAction, RecordAction};
+pub use domain::errors::{EnosError, ErrorDef, ErrorKey};
+pub use domain::model::{Authority, DataFormat, Device, DeviceId, I18n, Product, ProductType};
+/// What [`MockServer::requests`] returns: one call (or device event) of the journal.
+pub use journal::Entry as JournalEntry;
+/// What a device event adds to a [`JournalEntry`].
+pub use journal::MqttFields as JournalMqttFields;
 pub use mock::{enos_csr, CsrBuilder, KeyAndCert, MockServer, MockServerBuilder, StartError};
+pub use mqtt::broker::ListenError;
+pub use persist::StateError;
 /// The schema version a `--state` file is written with; a newer file is refused.
 pub use persist::SCHEMA_VERSION as STATE_SCHEMA_VERSION;
 pub use service::{NewDevice, NewProduct, RenewPolicy};

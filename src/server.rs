@@ -116,15 +116,17 @@ pub async fn serve(
                 })
         });
         match spawned {
-            Ok(_) => lanes.push(finished),
+            Ok(thread) => lanes.push((finished, thread)),
             Err(e) => tracing::error!(error = %e, lane, "cannot start an HTTP thread"),
         }
     }
     drop(listener);
     stop.await;
     let _ = stop_lanes.send(true);
-    for finished in lanes {
+    for (finished, thread) in lanes {
         let _ = finished.await;
+        // The thread has only its return left to do: joined, it is gone when this returns.
+        let _ = thread.join();
     }
 }
 

@@ -138,7 +138,7 @@ impl Ca {
             fingerprint,
             key_id,
             crl: Mutex::new(None),
-            crl_number: AtomicU64::new(1),
+            crl_number: AtomicU64::new(0),
         })
     }
 
@@ -198,6 +198,21 @@ impl Ca {
             .map_err(|e| format!("key generation failed: {e}"))
     }
 
+    /// The cRLNumber of the next CRL: `now_us` (the host's clock in microseconds since
+    /// 1970), or one more than the last number if that is not less. RFC 5280 (5.2.3) asks
+    /// that it only grow for a CA: within a process it always does, whatever the mock clock
+    /// does; across restarts (with or without `--state`) it does as long as the host clock
+    /// does not go back, as with a CA that numbers its CRLs by their time.
+    fn next_crl_number(&self, now_us: u64) -> u64 {
+        let previous = self
+            .crl_number
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+                Some(now_us.max(last + 1))
+            })
+            .unwrap_or_else(|last| last);
+        now_us.max(previous + 1)
+    }
+
     /// The current CRL (DER, PEM), rebuilt only when `generation` (revocations,
     /// clock moves) changes or the cached one has passed its nextUpdate.
     pub(crate) fn crl(
@@ -226,7 +241,7 @@ impl Ca {
         let params = CertificateRevocationListParams {
             this_update: ms_to_datetime(this_update),
             next_update: ms_to_datetime(next_update),
-            crl_number: SerialNumber::from(self.crl_number.fetch_add(1, Ordering::Relaxed)),
+            crl_number: SerialNumber::from(self.next_crl_number(wall_clock_micros())),
             issuing_distribution_point: None,
             revoked_certs,
             key_identifier_method: self.key_id.clone(),
@@ -244,6 +259,13 @@ impl Ca {
         });
         Ok((der, pem))
     }
+}
+
+/// The host's clock (not the mock clock) in microseconds since 1970: the floor of CRL numbers.
+fn wall_clock_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX >> 1))
 }
 
 /// RFC 5280 asks that `unspecified` be left out rather than written.
@@ -284,5 +306,22 @@ mod tests {
         assert_eq!(serial_bytes(1).as_ref(), &[1]);
         assert_eq!(serial_bytes(0x1_0000).as_ref(), &[1, 0, 0]);
         assert_eq!(serial_bytes(0).as_ref(), &[0]);
+    }
+
+    #[test]
+    fn crl_numbers_only_grow_whatever_the_clock_does() {
+        let ca = Ca::new(Authority::Ecc, keys::shipped(Authority::Ecc)).unwrap();
+        // (host clock in µs, expected number): the clock moving on, standing still, going back.
+        let table = [
+            (1_000, 1_000),
+            (5_000, 5_000),
+            (5_000, 5_001),
+            (2_000, 5_002),
+            (0, 5_003),
+            (9_000, 9_000),
+        ];
+        for (now_us, expected) in table {
+            assert_eq!(ca.next_crl_number(now_us), expected, "at {now_us}");
+        }
     }
 }

@@ -37,7 +37,7 @@ impl DeviceId {
 
     /// Whether the device these names belong to is the one this identifier names.
     /// Empty names are unknown and match nothing.
-    pub fn names(&self, names: &DeviceNames) -> bool {
+    pub(crate) fn names(&self, names: &DeviceNames) -> bool {
         let known = |given: &str, name: &str| !given.is_empty() && given == name;
         match self {
             DeviceId::AssetId(asset_id) => known(asset_id, &names.asset_id),

@@ -19,13 +19,14 @@ pub enum StartError {
         address: String,
         source: std::io::Error,
     },
-    /// An MQTT listener could not be bound.
-    #[error("{0}")]
-    Mqtt(String),
-    /// The state file (`--state`) could not be opened, or belongs to other roots or
-    /// another schema version.
-    #[error("{0}")]
-    State(String),
+    /// An MQTT listener could not be bound (a port set explicitly is in use, or another
+    /// failure).
+    #[error(transparent)]
+    Mqtt(#[from] crate::mqtt::broker::ListenError),
+    /// The state file (`--state`) is in use by another mock, could not be opened, or
+    /// belongs to other roots or another schema version.
+    #[error(transparent)]
+    State(#[from] crate::persist::StateError),
     /// The bound socket has no local address.
     #[error(transparent)]
     Address(std::io::Error),

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::app::fixtures_source::FixturesOrigin;
@@ -18,14 +18,17 @@ use crate::app::AppState;
 use crate::auth::AuthMode;
 use crate::ca::LeafProfile;
 use crate::config::Config;
+use crate::persist::Persist;
 use crate::service::{RenewPolicy, Service};
 
 pub use csr::CsrBuilder;
 pub use error::StartError;
 pub use helpers::{enos_csr, KeyAndCert};
 
-/// A running mock on its own port. Dropping it stops the server (in-flight calls
-/// finish in the background); [`MockServer::shutdown`] stops it and waits.
+/// A running mock on its own port. It owns everything it started: the HTTP and MQTT
+/// listeners, live device sessions, background tasks and the state file.
+/// [`MockServer::shutdown`] stops them all and returns once they have stopped; dropping it
+/// starts the same stop (in-flight calls finish in the background).
 ///
 /// ```
 /// # #[tokio::main] async fn main() -> Result<(), enos_cert_mock::StartError> {
@@ -46,13 +49,39 @@ pub struct MockServer {
     addr: SocketAddr,
     url: String,
     state: AppState,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    /// `None` once stopped.
+    running: Option<Running>,
+}
+
+/// What a running mock has to stop, in the order it stops them.
+struct Running {
+    /// Tells the HTTP and the MQTT listeners (and their connections) to stop.
+    stop: watch::Sender<bool>,
+    /// Completes once HTTP connections have finished (or were cut at the grace deadline).
+    http: JoinHandle<()>,
+    /// Completes once both MQTT ports are closed and every session has ended.
+    mqtt: JoinHandle<()>,
+    /// The state file, closed last: nothing after the listeners can change the store.
+    persist: Option<Arc<Persist>>,
+}
+
+impl Running {
+    /// Stops everything and waits until it has stopped; the state file is released.
+    async fn stop(self) {
+        self.stop.send_replace(true);
+        let _ = self.http.await;
+        let _ = self.mqtt.await;
+        if let Some(persist) = self.persist {
+            persist.close().await;
+        }
+    }
 }
 
 impl MockServer {
-    /// A builder with the binary's defaults: built-in fixtures, lenient gateway, a free
-    /// port on 127.0.0.1, the shipped test roots.
+    /// A builder with the binary's documented defaults: built-in fixtures, lenient gateway,
+    /// a free HTTP port on 127.0.0.1 (and free MQTT ports), the shipped test roots, no
+    /// state file. It never reads `ENOS_MOCK_*` variables or the command line: only the
+    /// binary does.
     pub fn builder() -> MockServerBuilder {
         MockServerBuilder::from(Config::default())
     }
@@ -76,28 +105,37 @@ impl MockServer {
         self.state.mqtt.ports().port
     }
 
-    /// The EnOS core the server runs on, for in-process calls the helpers do not cover.
-    pub fn service(&self) -> &Arc<Service> {
+    /// The EnOS core, for the micro-benchmarks (`bench_api`).
+    pub(crate) fn service(&self) -> &Arc<Service> {
         &self.state.service
     }
 
-    /// Everything the transports share: the core, gateway, journal, faults and fixtures.
-    pub fn state(&self) -> &AppState {
+    /// What the transports share, for the micro-benchmarks (`bench_api`).
+    pub(crate) fn state(&self) -> &AppState {
         &self.state
     }
 
-    /// Stops the server and waits until it has stopped serving.
+    /// Stops the server and returns once everything it started has stopped: both HTTP
+    /// and MQTT ports closed, live device sessions ended, background tasks and the state
+    /// writer stopped, the state file released (a new mock can open it at once).
+    /// In-flight HTTP calls get `--shutdown-grace-secs` to finish.
     ///
     /// ```
     /// # #[tokio::main] async fn main() {
-    /// let mock = enos_cert_mock::MockServer::builder().start().await.unwrap();
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("state.db");
+    /// let mock = enos_cert_mock::MockServer::builder().state(&path).start().await.unwrap();
+    /// let mqtt = mock.mqtt_port().unwrap();
     /// mock.shutdown().await;
+    ///
+    /// assert!(std::net::TcpStream::connect(("127.0.0.1", mqtt)).is_err());
+    /// let again = enos_cert_mock::MockServer::builder().state(&path).start().await;
+    /// assert!(again.is_ok(), "the file is free");
     /// # }
     /// ```
     pub async fn shutdown(mut self) {
-        self.stop();
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
+        if let Some(running) = self.running.take() {
+            running.stop().await;
         }
     }
 
@@ -107,17 +145,27 @@ impl MockServer {
         tracing::info!("shutting down");
         self.shutdown().await;
     }
-
-    fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
 }
 
 impl Drop for MockServer {
+    /// Starts the stop [`MockServer::shutdown`] waits for, on the runtime it is dropped
+    /// in. Outside a runtime the listeners are told to stop and the state writer closes
+    /// the file by itself.
     fn drop(&mut self) {
-        self.stop();
+        let Some(running) = self.running.take() else {
+            return;
+        };
+        running.stop.send_replace(true);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(running.stop());
+            }
+            Err(_) => {
+                if let Some(persist) = &running.persist {
+                    persist.close_in_background();
+                }
+            }
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 
 use crate::app::faults::Faults;
 use crate::app::fixtures_source::{
@@ -18,13 +18,14 @@ use crate::auth::poseidon::PoseidonKey;
 use crate::auth::Gateway;
 use crate::ca::Roots;
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, MqttPort, DEFAULT_MQTT_PORT, DEFAULT_MQTT_TLS_PORT};
 use crate::domain::fixtures::Loaded;
 use crate::domain::ids::Ids;
 use crate::domain::model::Authority;
 use crate::domain::store::Store;
 use crate::journal::Journal;
-use crate::persist::{Persist, StateFile};
+use crate::mqtt::broker::Listen;
+use crate::persist::{Persist, StateError, StateFile};
 use crate::service::links::CaLinks;
 use crate::service::Service;
 use crate::DEFAULT_POSEIDON_KEY;
@@ -99,6 +100,11 @@ pub(super) async fn start(
         None => CaLinks::fixed(&url),
     };
 
+    // Every port is bound before the state file is opened: a start that fails on a port
+    // leaves the file untouched and unlocked.
+    let mqtt = crate::mqtt::broker::bind_listeners(mqtt_settings(&config, links.public_url()))
+        .await
+        .map_err(StartError::Mqtt)?;
     let (store, persist) = store(&config, &source.loaded, &cas)?;
     let service = Arc::new(Service {
         store,
@@ -109,12 +115,8 @@ pub(super) async fn start(
         links,
         leaf_profile: config.leaf_profile,
         revocations: Default::default(),
-        persist,
+        persist: persist.clone(),
     });
-    let mqtt =
-        crate::mqtt::broker::bind_listeners(mqtt_settings(&config, service.links.public_url()))
-            .await
-            .map_err(StartError::Mqtt)?;
     let fixtures_name = source.name.clone();
     let guard = Guard::new(&GuardSettings {
         loopback_bind: addr.ip().is_loopback(),
@@ -133,21 +135,15 @@ pub(super) async fn start(
         mqtt: mqtt.broker.clone(),
     };
     let app = crate::api::router(state.clone(), config.body_limit);
-    let (stop, stopped) = oneshot::channel::<()>();
+    let (stop, stopped) = watch::channel(false);
     let limits = crate::server::Limits::of(&config);
-    let task = tokio::spawn(crate::server::serve(listener, app, limits, async {
-        let _ = stopped.await;
+    let mut http_stop = stopped.clone();
+    let http = tokio::spawn(crate::server::serve(listener, app, limits, async move {
+        let _ = http_stop.wait_for(|stop| *stop).await;
     }));
     let mqtt_ports = mqtt.broker.ports();
     let mqtt_auth = crate::mqtt::auth::CoreAuthenticator::new(state.clone());
-    mqtt.serve(state.service.clone(), mqtt_auth);
-    let port_text = |p: Option<u16>| p.map_or("off".to_string(), |p| p.to_string());
-    tracing::info!(
-        "MQTT listening on {host} (TLS: {}, plain: {})",
-        port_text(mqtt_ports.tls_port),
-        port_text(mqtt_ports.port),
-        host = config.host,
-    );
+    let mqtt = mqtt.serve(state.service.clone(), mqtt_auth, stopped);
     tracing::info!(
         auth = %config.auth,
         poseidon_key = %poseidon_source,
@@ -163,15 +159,28 @@ pub(super) async fn start(
         seed = config.seed,
         rsa_root = %state.service.cas.rsa.fingerprint,
         ecc_root = %state.service.cas.ecc.fingerprint,
-        "listening on {url}"
+        mqtt_tls_port = mqtt_ports.tls_port,
+        mqtt_port = mqtt_ports.port,
+        "listening on {url} (MQTT over TLS: {}, MQTT: {})",
+        port_text(mqtt_ports.tls_port),
+        port_text(mqtt_ports.port),
     );
     Ok(MockServer {
         addr,
         url,
         state,
-        stop: Some(stop),
-        task: Some(task),
+        running: Some(super::Running {
+            stop,
+            http,
+            mqtt,
+            persist,
+        }),
     })
+}
+
+/// A listener's port as the `listening` line says it: the number, or `off`.
+fn port_text(port: Option<u16>) -> String {
+    port.map_or("off".to_string(), |p| p.to_string())
 }
 
 /// The store: from the fixtures, or with `--state` as the file holds it (a new file
@@ -185,7 +194,7 @@ fn store(
         return Ok((Store::new(loaded, config.first_serial), None));
     };
     let started = std::time::Instant::now();
-    let mut file = StateFile::open(path, cas).map_err(StartError::State)?;
+    let mut file = StateFile::open(path, cas)?;
     let mut store = match file.take_snapshot() {
         Some(mut snapshot) => {
             tracing::info!(
@@ -198,16 +207,31 @@ fn store(
             // --first-serial only ever moves the counter forward: a serial is never reused.
             let first = config.first_serial.unwrap_or(0);
             snapshot.next_serial = snapshot.next_serial.max(first);
-            Store::restore(snapshot)
+            // SQLite checks the file's structure while the store builds its indexes (each
+            // takes a few hundred ms with 10^5 certificates; the rows' digests were checked
+            // as they were read).
+            let (store, checked) = std::thread::scope(|scope| {
+                let check = scope.spawn(|| file.check_structure());
+                (Store::restore(snapshot), check.join())
+            });
+            checked.unwrap_or_else(|_| {
+                Err(StateError::Unusable(format!(
+                    "state file {}: its check failed",
+                    path.display()
+                )))
+            })?;
+            store
         }
         None => {
             let store = Store::new(loaded, config.first_serial);
             file.seed(cas, &store.as_changes())
-                .map_err(StartError::State)?;
+                .map_err(|e| StartError::State(StateError::Unusable(e)))?;
             store
         }
     };
-    let persist = file.start().map_err(StartError::State)?;
+    let persist = file
+        .start()
+        .map_err(|e| StartError::State(StateError::Unusable(e)))?;
     store.attach(persist.clone());
     tracing::info!(
         state = %path.display(),
@@ -259,10 +283,50 @@ fn mqtt_settings(config: &Config, public_url: &str) -> crate::mqtt::broker::Sett
     }
     crate::mqtt::broker::Settings {
         host: config.host.clone(),
-        tls_port: config.mqtt_tls_port.0,
-        port: config.mqtt_port.0,
+        tls_port: listen(config.mqtt_tls_port, config.port, DEFAULT_MQTT_TLS_PORT),
+        port: listen(config.mqtt_port, config.port, DEFAULT_MQTT_PORT),
         hostnames,
         max_connections: config.mqtt_max_connections as usize,
         drop_on_revoke: config.mqtt_drop_on_revoke,
+    }
+}
+
+/// Where an MQTT listener binds (spec D3): as set (flag or env), else a free port with
+/// `--port 0`, else its default port or, when that is in use, a free one.
+fn listen(set: Option<MqttPort>, http_port: u16, default: u16) -> Listen {
+    match set {
+        Some(MqttPort(None)) => Listen::Off,
+        Some(MqttPort(Some(port))) => Listen::Exactly(port),
+        None if http_port == 0 => Listen::Exactly(0),
+        None => Listen::Preferably(default),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mqtt_ports_follow_the_rule_of_spec_d3() {
+        let off = Some(MqttPort(None));
+        let set = |p| Some(MqttPort(Some(p)));
+        // (set by flag or env, --port, default) -> where the listener binds
+        let table = [
+            (None, 8080, 18883, Listen::Preferably(18883)),
+            (None, 0, 18883, Listen::Exactly(0)),
+            (set(18883), 8080, 18883, Listen::Exactly(18883)),
+            (set(18883), 0, 18883, Listen::Exactly(18883)),
+            (set(0), 8080, 18883, Listen::Exactly(0)),
+            (set(2000), 0, 18883, Listen::Exactly(2000)),
+            (off, 8080, 18883, Listen::Off),
+            (off, 0, 18883, Listen::Off),
+        ];
+        for (set, http_port, default, expected) in table {
+            assert_eq!(
+                listen(set, http_port, default),
+                expected,
+                "{set:?} with --port {http_port}"
+            );
+        }
     }
 }

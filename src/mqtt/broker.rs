@@ -16,7 +16,8 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, OnceCell, Semaphore};
+use tokio::sync::{watch, Notify, OnceCell, Semaphore};
+use tokio::task::{JoinHandle, JoinSet};
 
 use super::auth::CoreAuthenticator;
 use super::broker_cert::{BrokerIdentity, BrokerKeys, RootInput};
@@ -126,12 +127,48 @@ impl Broker {
     }
 }
 
+/// Where one listener binds (spec D3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listen {
+    /// No listener.
+    Off,
+    /// This port (0: a free one); in use, start-up fails.
+    Exactly(u16),
+    /// This port, or a free one when it is in use: the default of a port nobody set.
+    Preferably(u16),
+}
+
+/// Why an MQTT listener could not be bound.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    /// A port set by flag or environment is in use.
+    #[error(
+        "cannot listen for {listener} on {host}:{port}: the port is in use; it was set by \
+         {flag}: free it, or give another port (0 picks a free one)"
+    )]
+    InUse {
+        listener: &'static str,
+        host: String,
+        port: u16,
+        /// The flag and variable that set it.
+        flag: &'static str,
+    },
+    /// Any other failure to bind (an address not on this machine, a privileged port).
+    #[error("cannot listen for {listener} on {host}:{port}: {source}")]
+    Bind {
+        listener: &'static str,
+        host: String,
+        port: u16,
+        source: std::io::Error,
+    },
+}
+
 /// Listener settings from the command line.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub host: String,
-    pub tls_port: Option<u16>,
-    pub port: Option<u16>,
+    pub tls_port: Listen,
+    pub port: Listen,
     /// Names for the broker certificate besides localhost, 127.0.0.1 and ::1.
     pub hostnames: Vec<String>,
     pub max_connections: usize,
@@ -147,12 +184,50 @@ pub struct Bound {
     settings: Settings,
 }
 
-async fn bind(host: &str, port: Option<u16>, what: &str) -> Result<Option<TcpListener>, String> {
-    let Some(port) = port else { return Ok(None) };
-    TcpListener::bind((host, port))
-        .await
-        .map(Some)
-        .map_err(|e| format!("cannot listen for {what} on {host}:{port}: {e}"))
+/// Binds one listener as `listen` says. A preferred port in use gives way to a free
+/// one, said in one log line (the way dev servers do: "18883 is in use, listening on 41553").
+async fn bind(
+    host: &str,
+    listen: Listen,
+    listener: &'static str,
+    flag: &'static str,
+) -> Result<Option<TcpListener>, ListenError> {
+    let failed = |port, source: std::io::Error| ListenError::Bind {
+        listener,
+        host: host.to_string(),
+        port,
+        source,
+    };
+    let in_use = |e: &std::io::Error| e.kind() == std::io::ErrorKind::AddrInUse;
+    match listen {
+        Listen::Off => Ok(None),
+        Listen::Exactly(port) => match TcpListener::bind((host, port)).await {
+            Ok(l) => Ok(Some(l)),
+            Err(e) if in_use(&e) => Err(ListenError::InUse {
+                listener,
+                host: host.to_string(),
+                port,
+                flag,
+            }),
+            Err(e) => Err(failed(port, e)),
+        },
+        Listen::Preferably(port) => match TcpListener::bind((host, port)).await {
+            Ok(l) => Ok(Some(l)),
+            Err(e) if in_use(&e) => {
+                let l = TcpListener::bind((host, 0))
+                    .await
+                    .map_err(|e| failed(0, e))?;
+                let chosen = l.local_addr().map_or(0, |a| a.port());
+                tracing::info!(
+                    preferred_port = port,
+                    port = chosen,
+                    "{listener}: {port} is in use, listening on {chosen}"
+                );
+                Ok(Some(l))
+            }
+            Err(e) => Err(failed(port, e)),
+        },
+    }
 }
 
 fn local_port(l: &Option<TcpListener>) -> Option<u16> {
@@ -179,9 +254,21 @@ fn deepen_backlog(listener: &TcpListener) {
 fn deepen_backlog(_: &TcpListener) {}
 
 /// Binds both ports (either may be off).
-pub async fn bind_listeners(settings: Settings) -> Result<Bound, String> {
-    let tls = bind(&settings.host, settings.tls_port, "MQTT over TLS").await?;
-    let plain = bind(&settings.host, settings.port, "MQTT").await?;
+pub async fn bind_listeners(settings: Settings) -> Result<Bound, ListenError> {
+    let tls = bind(
+        &settings.host,
+        settings.tls_port,
+        "MQTT over TLS",
+        "--mqtt-tls-port or ENOS_MOCK_MQTT_TLS_PORT",
+    )
+    .await?;
+    let plain = bind(
+        &settings.host,
+        settings.port,
+        "MQTT",
+        "--mqtt-port or ENOS_MOCK_MQTT_PORT",
+    )
+    .await?;
     for listener in tls.iter().chain(plain.iter()) {
         deepen_backlog(listener);
     }
@@ -209,13 +296,29 @@ struct Shared {
     hostnames: Vec<String>,
 }
 
+/// Completes once the stop signal is given (or its sender is gone).
+pub type Stop = watch::Receiver<bool>;
+
+async fn stopped(mut stop: Stop) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
 impl Bound {
-    /// Serves both ports in the background until the runtime ends.
-    pub fn serve(self, service: Arc<Service>, auth: CoreAuthenticator) {
+    /// Serves both ports in the background until `stop`; the returned task completes once
+    /// both listeners are closed, every connection (live sessions included) has ended and
+    /// the drop-on-revoke watcher has stopped.
+    pub fn serve(
+        self,
+        service: Arc<Service>,
+        auth: CoreAuthenticator,
+        stop: Stop,
+    ) -> JoinHandle<()> {
+        let mut tasks = JoinSet::new();
         if self.settings.drop_on_revoke {
-            tokio::spawn(drop_on_revoke(
+            tasks.spawn(drop_on_revoke(
                 Arc::downgrade(&service),
                 self.broker.clone(),
+                stop.clone(),
             ));
         }
         let shared = Arc::new(Shared {
@@ -226,24 +329,31 @@ impl Bound {
             hostnames: self.settings.hostnames,
         });
         if let Some(l) = self.tls {
-            tokio::spawn(accept_loop(l, Transport::Tls, shared.clone()));
+            tasks.spawn(accept_loop(l, Transport::Tls, shared.clone(), stop.clone()));
         }
         if let Some(l) = self.plain {
-            tokio::spawn(accept_loop(l, Transport::Plain, shared));
+            tasks.spawn(accept_loop(l, Transport::Plain, shared, stop));
         }
+        tokio::spawn(async move { while tasks.join_next().await.is_some() {} })
     }
 }
 
 /// `--mqtt-drop-on-revoke`: after each revocation, closes the sessions it touches.
-async fn drop_on_revoke(service: Weak<Service>, broker: Arc<Broker>) {
+async fn drop_on_revoke(service: Weak<Service>, broker: Arc<Broker>, stop: Stop) {
     let Some(mut revocations) = service.upgrade().map(|s| s.revocations.watch()) else {
         return;
     };
-    while revocations.changed().await.is_ok() {
-        let Some(service) = service.upgrade() else {
-            return;
-        };
-        broker.drop_revoked(|authority, serial| revoked(&service, authority, serial));
+    let watch = async move {
+        while revocations.changed().await.is_ok() {
+            let Some(service) = service.upgrade() else {
+                return;
+            };
+            broker.drop_revoked(|authority, serial| revoked(&service, authority, serial));
+        }
+    };
+    tokio::select! {
+        _ = watch => {}
+        _ = stopped(stop) => {}
     }
 }
 
@@ -256,9 +366,19 @@ fn revoked(service: &Service, authority: &str, serial: &str) -> bool {
         .is_some_and(|c| c.authority.as_str() == authority && c.revocation.is_some())
 }
 
-async fn accept_loop(listener: TcpListener, transport: Transport, shared: Arc<Shared>) {
+/// Accepts until `stop`, then closes the port and ends every connection it accepted
+/// (a live session's socket is closed) before it returns.
+async fn accept_loop(listener: TcpListener, transport: Transport, shared: Arc<Shared>, stop: Stop) {
+    let mut connections = JoinSet::new();
+    let stop = stopped(stop);
+    tokio::pin!(stop);
     loop {
-        let (tcp, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => accepted,
+        };
+        while connections.try_join_next().is_some() {}
+        let (tcp, peer) = match accepted {
             Ok(c) => c,
             Err(e) => {
                 // Out of file descriptors and the like: back off rather than spin.
@@ -273,7 +393,7 @@ async fn accept_loop(listener: TcpListener, transport: Transport, shared: Arc<Sh
             continue;
         };
         let shared = shared.clone();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let _ = tcp.set_nodelay(true);
             match transport {
                 Transport::Plain => run(&shared, Transport::Plain, peer, None, tcp).await,
@@ -282,6 +402,9 @@ async fn accept_loop(listener: TcpListener, transport: Transport, shared: Arc<Sh
             drop(permit);
         });
     }
+    drop(listener);
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
 }
 
 async fn run<S>(

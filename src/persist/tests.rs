@@ -108,6 +108,7 @@ async fn what_was_made_durable_comes_back_whole() {
         [101]
     );
     persist.durable().await.unwrap();
+    persist.close().await;
 
     let back = restored(&path);
     assert_eq!(
@@ -174,6 +175,7 @@ async fn file_holding(path: &Path, certs: Vec<CertRecord>) {
     let (store, persist) = attached(path);
     store.insert_bulk(vec![], certs).unwrap();
     persist.durable().await.unwrap();
+    persist.close().await;
 }
 
 #[tokio::test]
@@ -201,7 +203,7 @@ async fn serials_stay_ahead_of_every_stored_certificate_across_restarts_and_rese
             .unwrap();
     }
     persist.durable().await.unwrap();
-    drop((store, persist));
+    persist.close().await;
 
     // A second run resets before issuing anything: the file must still know 102 was taken.
     let (mut store, file) = reopened(&path);
@@ -210,7 +212,7 @@ async fn serials_stay_ahead_of_every_stored_certificate_across_restarts_and_rese
     store.attach(persist.clone());
     store.reset(&loaded());
     persist.durable().await.unwrap();
-    drop((store, persist));
+    persist.close().await;
 
     let back = restored(&path);
     assert_eq!(back.counts().certificates, 0);
@@ -222,18 +224,13 @@ async fn a_version_1_file_is_upgraded_and_its_pem_text_still_read() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
     file_holding(&path, vec![cert(100, "a1", Authority::Rsa)]).await;
-    // Back to how version 1 wrote it: the column named pem, PEM text in it.
+    // Back to how version 1 wrote it: the column named pem, PEM text in it, no digests.
     let pem = real_pem();
-    let conn = rusqlite::Connection::open(&path).unwrap();
+    let conn = older_version(&path, 1);
     conn.execute_batch("ALTER TABLE certs RENAME COLUMN cert TO pem")
         .unwrap();
     conn.execute("UPDATE certs SET pem = ?1 WHERE serial = 100", [&pem])
         .unwrap();
-    conn.execute(
-        "UPDATE meta SET value = '1' WHERE key = 'schema_version'",
-        [],
-    )
-    .unwrap();
     drop(conn);
 
     let back = restored(&path);
@@ -248,6 +245,129 @@ async fn a_version_1_file_is_upgraded_and_its_pem_text_still_read() {
         )
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION.to_string());
+}
+
+/// The file at `path` made to look as `version` wrote it: no digest columns (before 3).
+fn older_version(path: &Path, version: u32) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    for table in ["orgs", "products", "devices", "certs", "revocations"] {
+        conn.execute_batch(&format!("ALTER TABLE {table} DROP COLUMN digest"))
+            .unwrap();
+    }
+    conn.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+        [version.to_string()],
+    )
+    .unwrap();
+    conn
+}
+
+/// A file at `path` holding device a2 and its certificate 100, revoked; closed.
+async fn file_with_a_revoked_certificate(path: &Path) {
+    let (store, persist) = attached(path);
+    store
+        .insert_bulk(vec![device("a2")], vec![cert(100, "a2", Authority::Rsa)])
+        .unwrap();
+    store.revoke(100, revocation());
+    persist.durable().await.unwrap();
+    persist.close().await;
+}
+
+#[tokio::test]
+async fn a_version_2_file_gets_a_digest_for_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    file_with_a_revoked_certificate(&path).await;
+    drop(older_version(&path, 2));
+
+    let back = restored(&path);
+    assert_eq!(back.cert(100).unwrap().revocation, Some(revocation()));
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    for table in ["orgs", "products", "devices", "certs", "revocations"] {
+        let missing: i64 = conn
+            .query_row(
+                &format!("SELECT count(*) FROM {table} WHERE length(digest) IS NOT 16"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(missing, 0, "{table}");
+    }
+}
+
+/// Bytes changed in a row on disk: each table's, named, refused at start.
+#[tokio::test]
+async fn a_row_changed_on_disk_is_named_and_refused() {
+    // (the change made behind the mock's back, what the refusal names)
+    let table = [
+        (
+            "UPDATE certs SET issuer = 'CN=rooT' WHERE serial = 100",
+            "certificate 100",
+        ),
+        (
+            "UPDATE certs SET not_after_ms = 3 WHERE serial = 100",
+            "certificate 100",
+        ),
+        (
+            "UPDATE devices SET body = replace(body, 'a2', 'a3') WHERE asset_id = 'a2'",
+            "device a2",
+        ),
+        (
+            "UPDATE products SET body = replace(body, 'p1', 'p2')",
+            "product p1",
+        ),
+        ("UPDATE orgs SET body = replace(body, 'o1', 'o2')", "org o1"),
+        (
+            "UPDATE revocations SET reason = 0",
+            "the revocation of certificate 100",
+        ),
+    ];
+    for (change, named) in table {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        file_with_a_revoked_certificate(&path).await;
+        let changed = rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute(change, [])
+            .unwrap();
+        assert_eq!(changed, 1, "{change}");
+
+        let err = StateFile::open_for(&path, &owners())
+            .err()
+            .unwrap_or_else(|| panic!("{change}: opened"));
+        assert!(matches!(err, StateError::Damaged { .. }), "{change}: {err}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "state file {}: damaged: these rows do not match the checksum they were \
+                 written with: {named}; restore it from a copy, or give another --state file",
+                path.display()
+            ),
+            "{change}"
+        );
+    }
+}
+
+/// A row broken so that it cannot even be read back: the open fails, naming the row.
+#[tokio::test]
+async fn a_row_that_cannot_be_read_back_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let (store, persist) = attached(&path);
+    store.insert_bulk(vec![device("a2")], vec![]).unwrap();
+    persist.durable().await.unwrap();
+    persist.close().await;
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE devices SET body = '{' WHERE asset_id = 'a2'", [])
+        .unwrap();
+    let err = StateFile::open_for(&path, &owners()).err().unwrap();
+    assert!(
+        err.to_string().contains(
+            "damaged: these rows do not match the checksum they were written with: device a2;"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -269,6 +389,7 @@ async fn reset_clears_the_file_but_keeps_the_serial_counter() {
         .unwrap();
     store.reset(&loaded());
     persist.durable().await.unwrap();
+    persist.close().await;
 
     let back = restored(&path);
     assert_eq!(back.counts().devices, 1, "only the fixtures' device");
@@ -280,28 +401,60 @@ async fn reset_clears_the_file_but_keeps_the_serial_counter() {
 async fn a_failed_write_is_reported_to_every_later_wait() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
-    let (store, persist) = attached(&path);
-    // Someone else breaks the file under the writer.
-    rusqlite::Connection::open(&path)
-        .unwrap()
-        .execute_batch("DROP TABLE certs")
-        .unwrap();
+    let mut file = StateFile::open_for(&path, &owners()).unwrap();
+    let mut store = Store::new(&loaded(), 100);
+    file.seed_for(&owners(), &store.as_changes()).unwrap();
+    // The file broken before the writer starts: its first revocation fails to be written.
+    file.conn.execute_batch("DROP TABLE revocations").unwrap();
+    let persist = file.start().unwrap();
+    store.attach(persist.clone());
     store
         .insert_bulk(vec![], vec![cert(100, "a1", Authority::Rsa)])
         .unwrap();
+    persist.durable().await.unwrap();
+    store.revoke(100, revocation());
     let err = persist.durable().await.unwrap_err();
     assert!(err.contains("could not be written"), "{err}");
-    store.revoke(100, revocation());
-    assert!(persist.durable().await.is_err());
+    store
+        .insert_bulk(vec![], vec![cert(101, "a1", Authority::Rsa)])
+        .unwrap();
+    assert!(persist.durable().await.is_err(), "nothing after it either");
+    persist.close().await;
+}
+
+#[tokio::test]
+async fn one_connection_per_file_until_it_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let (_store, persist) = attached(&path);
+    let second = StateFile::open_for(&path, &owners()).err().unwrap();
+    assert!(matches!(second, StateError::InUse { .. }), "{second}");
+    assert_eq!(
+        second.to_string(),
+        format!(
+            "state file {}: in use by another process (or another mock in this one); one \
+             mock per state file: stop the other one, or give another --state file",
+            path.display()
+        )
+    );
+    persist.close().await;
+    assert!(StateFile::open_for(&path, &owners()).is_ok(), "released");
 }
 
 #[test]
 fn other_roots_are_refused_naming_both() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
-    drop(attached(&path));
+    let (_, persist) = attached(&path);
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(persist.close());
     let other = ["CC:03".to_string(), "BB:02".to_string()];
-    let err = StateFile::open_for(&path, &other).err().unwrap();
+    let err = StateFile::open_for(&path, &other)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("AA:01") && err.contains("CC:03"), "{err}");
     assert!(err.contains("RSA"), "{err}");
 }

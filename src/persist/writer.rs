@@ -9,10 +9,12 @@
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::Duration;
 
-use rusqlite::types::Value;
+use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, Transaction};
 use tokio::sync::watch;
 
+use super::digest::{self, CertColumns};
+use super::identity::{FileIdentity, Moved};
 use crate::domain::model::CertRecord;
 use crate::domain::store::Change;
 
@@ -44,12 +46,31 @@ pub fn linger_after(last_group: usize) -> Option<Duration> {
     (last_group >= SIBLINGS).then_some(LINGER)
 }
 
-/// Runs until every sender is gone; `next_serial` is the counter as the file has it.
+/// The longest wait between two attempts at a group that failed (a full disk).
+const RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// Why a group could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Moved(#[from] Moved),
+    #[error(transparent)]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// Runs until every sender is gone and what they queued is written; `next_serial` is the
+/// counter as the file has it.
+///
+/// A group that fails (disk full, the file removed) is not dropped: `failed` is set, so
+/// no answer acknowledges anything from then on, and the writer tries the same group
+/// again, with whatever queued since, until it is written (a full disk freed: it
+/// recovers by itself, nothing lost) or, once the queue is closed, gives up.
 pub fn run(
     mut conn: Connection,
     queue: Receiver<Vec<Change>>,
     mark: watch::Sender<Mark>,
     mut next_serial: u64,
+    mut file: FileIdentity,
 ) {
     // A kill leaves the log as long as the last big transaction: fold it into the file
     // now, off the start-up path, so the next start reads one file and the disk is freed.
@@ -58,29 +79,68 @@ pub fn run(
     }
     let mut written = 0u64;
     let mut last_group = 0;
-    while let Ok(first) = queue.recv() {
-        if let Some(wait) = linger_after(last_group) {
-            // Asleep rather than in `recv`: the changes queue without waking this thread.
-            std::thread::sleep(wait);
-        }
-        let mut group = vec![first];
-        while group.len() < GROUP_MAX {
-            match queue.try_recv() {
-                Ok(record) => group.push(record),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+    // Records taken from the queue and not yet committed, in order.
+    let mut pending: Vec<Vec<Change>> = Vec::new();
+    let mut retry = Duration::ZERO;
+    let mut closed = false;
+    loop {
+        if pending.is_empty() {
+            let Ok(first) = queue.recv() else { break };
+            pending.push(first);
+            if let Some(wait) = linger_after(last_group) {
+                // Asleep rather than in `recv`: the changes queue without waking this thread.
+                std::thread::sleep(wait);
             }
         }
-        match write_group(&mut conn, group.iter().flatten(), &mut next_serial) {
+        while pending.len() < GROUP_MAX {
+            match queue.try_recv() {
+                Ok(record) => pending.push(record),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        let result = file.check().map_err(WriteError::from).and_then(|()| {
+            write_group(&mut conn, pending.iter().flatten(), &mut next_serial)
+                .map_err(WriteError::from)
+        });
+        match result {
             Ok(()) => {
-                last_group = group.len();
-                written += group.len() as u64;
-                mark.send_modify(|m| m.durable = written);
+                if !retry.is_zero() {
+                    tracing::warn!(
+                        records = pending.len(),
+                        "the state file is written again: changes are acknowledged again"
+                    );
+                    retry = Duration::ZERO;
+                }
+                last_group = pending.len();
+                written += pending.len() as u64;
+                pending.clear();
+                mark.send_modify(|m| {
+                    m.durable = written;
+                    m.failed = None;
+                });
             }
             Err(e) => {
                 let message = format!("the state file could not be written: {e}");
-                tracing::error!("{message}; later changes are not acknowledged");
+                if retry.is_zero() || closed {
+                    tracing::error!(
+                        records = pending.len(),
+                        "{message}; no change is acknowledged until it can be written again"
+                    );
+                }
                 mark.send_modify(|m| m.failed = Some(message));
-                return;
+                if closed {
+                    tracing::error!(
+                        records = pending.len(),
+                        "stopping with changes not written (none of them was acknowledged)"
+                    );
+                    return;
+                }
+                retry = (retry * 2).clamp(Duration::from_millis(50), RETRY_MAX);
+                std::thread::sleep(retry);
             }
         }
     }
@@ -129,22 +189,41 @@ fn apply(tx: &Transaction<'_>, change: &Change, next_serial: &mut u64) -> rusqli
              DELETE FROM products; DELETE FROM orgs;",
         )?,
         Change::Org(org) => {
-            tx.prepare_cached("INSERT OR REPLACE INTO orgs (org_id, body) VALUES (?1, ?2)")?
-                .execute((&org.org_id, json(org)?))?;
+            let body = json(org)?;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO orgs (org_id, body, digest) VALUES (?1, ?2, ?3)",
+            )?
+            .execute((
+                &org.org_id,
+                &body,
+                digest::keyed_body(&org.org_id, &body).finish(),
+            ))?;
         }
         Change::Product(p) => {
+            let body = json(p)?;
             tx.prepare_cached(
-                "INSERT OR REPLACE INTO products (product_key, body) VALUES (?1, ?2)",
+                "INSERT OR REPLACE INTO products (product_key, body, digest) VALUES (?1, ?2, ?3)",
             )?
-            .execute((&p.product_key, json(p)?))?;
+            .execute((
+                &p.product_key,
+                &body,
+                digest::keyed_body(&p.product_key, &body).finish(),
+            ))?;
         }
         Change::ProductDeleted(key) => {
             tx.prepare_cached("DELETE FROM products WHERE product_key = ?1")?
                 .execute([key])?;
         }
         Change::Device(d) => {
-            tx.prepare_cached("INSERT OR REPLACE INTO devices (asset_id, body) VALUES (?1, ?2)")?
-                .execute((&d.asset_id, json(d)?))?;
+            let body = json(d)?;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO devices (asset_id, body, digest) VALUES (?1, ?2, ?3)",
+            )?
+            .execute((
+                &d.asset_id,
+                &body,
+                digest::keyed_body(&d.asset_id, &body).finish(),
+            ))?;
         }
         Change::DeviceDeleted { asset_id, serials } => {
             tx.prepare_cached("DELETE FROM devices WHERE asset_id = ?1")?
@@ -160,15 +239,17 @@ fn apply(tx: &Transaction<'_>, change: &Change, next_serial: &mut u64) -> rusqli
             *next_serial = (*next_serial).max(cert.serial + 1);
         }
         Change::Revoked { serial, revocation } => {
+            let (serial, reason) = (*serial as i64, i64::from(revocation.reason.code()));
             tx.prepare_cached(
-                "INSERT OR IGNORE INTO revocations (serial, at_ms, reason, revoker)
-                 VALUES (?1, ?2, ?3, ?4)",
+                "INSERT OR IGNORE INTO revocations (serial, at_ms, reason, revoker, digest)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
             .execute((
-                *serial as i64,
+                serial,
                 revocation.at_ms,
-                revocation.reason.code(),
+                reason,
                 &revocation.revoker,
+                digest::revocation(serial, revocation.at_ms, reason, &revocation.revoker).finish(),
             ))?;
         }
         Change::SerialsBelow(serial) => *next_serial = (*next_serial).max(*serial),
@@ -186,23 +267,38 @@ fn cert_column(pem_text: &str) -> Value {
 }
 
 fn insert_cert(tx: &Transaction<'_>, c: &CertRecord) -> rusqlite::Result<()> {
+    let cert = cert_column(&c.pem);
+    let columns = CertColumns {
+        serial: c.serial as i64,
+        asset_id: &c.asset_id,
+        authority: c.authority.as_str(),
+        cert: ValueRef::from(&cert),
+        issuer: &c.issuer,
+        subject: &c.subject,
+        common_name: &c.common_name,
+        public_key: &c.public_key,
+        sign_date_ms: c.sign_date_ms,
+        not_before_ms: c.not_before_ms,
+        not_after_ms: c.not_after_ms,
+    };
     tx.prepare_cached(
         "INSERT OR REPLACE INTO certs (serial, asset_id, bound, authority, cert, issuer, subject,
-             common_name, public_key, sign_date_ms, not_before_ms, not_after_ms)
-         VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+             common_name, public_key, sign_date_ms, not_before_ms, not_after_ms, digest)
+         VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(rusqlite::params![
-        c.serial as i64,
-        &*c.asset_id,
-        c.authority.as_str(),
-        cert_column(&c.pem),
-        &*c.issuer,
-        &*c.subject,
-        &*c.common_name,
-        &*c.public_key,
-        c.sign_date_ms,
-        c.not_before_ms,
-        c.not_after_ms,
+        columns.serial,
+        columns.asset_id,
+        columns.authority,
+        &cert,
+        columns.issuer,
+        columns.subject,
+        columns.common_name,
+        columns.public_key,
+        columns.sign_date_ms,
+        columns.not_before_ms,
+        columns.not_after_ms,
+        columns.framed().finish(),
     ])?;
     Ok(())
 }

@@ -778,3 +778,26 @@ async fn the_links_in_issued_certificates_are_served() {
         }
     }
 }
+
+/// Without `--state`, within one process: a new CRL (a revocation, the mock clock moved,
+/// back included) never has a smaller cRLNumber than the one before.
+#[tokio::test]
+async fn crl_numbers_grow_within_a_process_whatever_the_mock_clock_does() {
+    let mock = Mock::start().await;
+    let number = |der: &[u8]| crl_number(der, "DER");
+    let first = number(&crl(&mock, "/enos/CA/crl/RSA").await.0);
+    let issued = mock.apply_ok(DEV1, "crl-number").await;
+    revoke(&mock, DEV1, sn(&issued), json!(1)).await;
+    let after_revoke = number(&crl(&mock, "/enos/CA/crl/RSA").await.0);
+    mock.advance_clock(Duration::days(-400));
+    let (der, view) = crl(&mock, "/enos/CA/crl/RSA").await;
+    let after_clock_back = number(&der);
+    assert!(
+        (mock.now_ms() - view.last_update_ms).abs() < 60_000,
+        "a CRL made on the moved clock: {view:?}"
+    );
+    assert!(
+        first < after_revoke && after_revoke < after_clock_back,
+        "{first} {after_revoke} {after_clock_back}"
+    );
+}

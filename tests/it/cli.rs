@@ -15,13 +15,13 @@ use serde_json::{json, Value};
 
 use crate::common::rsa_csr;
 
-const BIN: &str = env!("CARGO_BIN_EXE_enos-cert-mock");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_enos-cert-mock");
 const ORG: &str = "o15444172373271";
 const DEVICE: &str = "Uvmm5AXU";
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The binary with a clean environment: no inherited `ENOS_MOCK_*`, no colour.
-fn mock_command() -> Command {
+pub(crate) fn mock_command() -> Command {
     with_clean_env(Command::new(BIN))
 }
 
@@ -74,19 +74,19 @@ fn listening_address(line: &str) -> Option<(String, u16)> {
 }
 
 /// A server started from the binary; killed (and reaped) on drop.
-struct Running {
-    child: Child,
+pub(crate) struct Running {
+    pub(crate) child: Child,
     host: String,
-    port: u16,
+    pub(crate) port: u16,
     /// The (ANSI-stripped) log line that announced the address.
-    listening_line: String,
+    pub(crate) listening_line: String,
     /// The (ANSI-stripped) lines logged before it.
-    earlier_lines: Vec<String>,
+    pub(crate) earlier_lines: Vec<String>,
 }
 
 impl Running {
     /// Starts the binary and waits for its `listening on` line on stdout.
-    fn start(mut command: Command) -> Running {
+    pub(crate) fn start(mut command: Command) -> Running {
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -148,8 +148,17 @@ impl Running {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `GET /__admin/health`, which must answer 200.
+    pub(crate) async fn health(&self) -> Value {
+        let response = reqwest::get(format!("{}/__admin/health", self.url()))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", self.url());
+        response.json().await.unwrap()
     }
 
     /// Sends SIGTERM and waits for the exit status.
@@ -189,7 +198,7 @@ fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus>
 }
 
 /// Runs a short-lived command to completion, failing the test if it hangs.
-fn run(mut command: Command, timeout: Duration) -> Output {
+pub(crate) fn run(mut command: Command, timeout: Duration) -> Output {
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -226,7 +235,7 @@ fn healthcheck(args: &[&str], env: &[(&str, &str)]) -> Output {
     run(command, Duration::from_secs(30))
 }
 
-fn describe(out: &Output) -> String {
+pub(crate) fn describe(out: &Output) -> String {
     format!(
         "status {:?}\nstdout: {}\nstderr: {}",
         out.status,
@@ -282,14 +291,30 @@ fn text_logs_announce_the_port_and_healthcheck_passes() {
     assert!(out.status.success(), "{}", describe(&out));
 }
 
-#[test]
-fn json_logs_are_json_and_healthcheck_passes() {
+#[tokio::test]
+async fn json_logs_are_json_and_healthcheck_passes() {
     let server = start_with_args(&["--port", "0", "--log-format", "json", "--seed", "42"]);
     let line: Value = serde_json::from_str(&server.listening_line)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", server.listening_line));
     assert_eq!(line["level"], "INFO", "{line}");
     let message = line["fields"]["message"].as_str().unwrap_or_default();
-    assert_eq!(message, format!("listening on {}", server.url()), "{line}");
+    // The MQTT ports are fields of their own, the same as health's.
+    let fields = &line["fields"];
+    let (tls_port, port) = (&fields["mqtt_tls_port"], &fields["mqtt_port"]);
+    assert_eq!(
+        message,
+        format!(
+            "listening on {} (MQTT over TLS: {tls_port}, MQTT: {port})",
+            server.url()
+        ),
+        "{line}"
+    );
+    let health = server.health().await;
+    assert_eq!(
+        health["mqtt"],
+        json!({ "tlsPort": tls_port, "port": port }),
+        "{line}"
+    );
     // Values as a reader writes them, not Rust debug output (`Some(42)`, `Revoke`).
     assert_eq!(line["fields"]["seed"], 42, "{line}");
     assert_eq!(line["fields"]["renew_policy"], "revoke", "{line}");
@@ -593,12 +618,7 @@ async fn public_url_env_var_reaches_cert_chain_url() {
         .env("ENOS_MOCK_PORT", "0")
         .env("ENOS_MOCK_PUBLIC_URL", "http://enos-cert-mock:8080/");
     let server = Running::start(command);
-    let health: Value = reqwest::get(format!("{}/__admin/health", server.url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = server.health().await;
     assert_eq!(health["status"], "ok", "{health}");
     assert_eq!(
         health["publicUrl"], "http://enos-cert-mock:8080",

@@ -232,8 +232,8 @@ async fn health_shows_the_bound_ports_and_off_is_null() {
     assert_ne!(port, 0);
 
     let off = Mock::start_with(Config {
-        mqtt_tls_port: "off".parse().unwrap(),
-        mqtt_port: "off".parse().unwrap(),
+        mqtt_tls_port: "off".parse().ok(),
+        mqtt_port: "off".parse().ok(),
         ..Config::default()
     })
     .await;

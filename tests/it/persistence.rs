@@ -22,6 +22,17 @@ struct Binary {
     http: reqwest::Client,
 }
 
+/// On a free port, no MQTT, the state file next: how every run here starts the binary.
+const STATE_ARGS: [&str; 7] = [
+    "--port",
+    "0",
+    "--mqtt-tls-port",
+    "off",
+    "--mqtt-port",
+    "off",
+    "--state",
+];
+
 fn command(state: &Path, extra: &[&str]) -> Command {
     let mut command = Command::new(BIN);
     for (name, _) in std::env::vars_os() {
@@ -32,15 +43,7 @@ fn command(state: &Path, extra: &[&str]) -> Command {
     command
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
-        .args([
-            "--port",
-            "0",
-            "--mqtt-tls-port",
-            "off",
-            "--mqtt-port",
-            "off",
-        ])
-        .arg("--state")
+        .args(STATE_ARGS)
         .arg(state)
         .args(extra)
         .stdin(Stdio::null())
@@ -457,13 +460,11 @@ async fn reset_goes_back_to_the_fixtures_in_the_file_and_serials_keep_counting()
 #[tokio::test]
 async fn after_a_failed_write_nothing_is_acknowledged_each_call_in_its_own_internal_error() {
     let dir = tmp();
-    let state = dir.path().join("state.db");
-    let mock = Mock::build(MockServer::builder().state(&state)).await;
-    // Someone breaks the file under the running mock: the next write fails.
-    rusqlite::Connection::open(&state)
-        .unwrap()
-        .execute_batch("DROP TABLE certs")
-        .unwrap();
+    let folder = dir.path().join("state");
+    std::fs::create_dir(&folder).unwrap();
+    let mock = Mock::build(MockServer::builder().state(folder.join("state.db"))).await;
+    // Someone removes the file under the running mock: the next write fails.
+    std::fs::remove_dir_all(&folder).unwrap();
 
     let apply = mock
         .cert("apply", DEV1, json!({ "csr": rsa_csr("lost-write") }))
@@ -488,4 +489,285 @@ async fn after_a_failed_write_nothing_is_acknowledged_each_call_in_its_own_inter
         journaled.contains(&(Some("list".to_string()), Some(99500))),
         "the journal keeps the call's action: {journaled:?}"
     );
+}
+
+/// RFC 5280 5.2.3: the cRLNumber of a CA only grows, across a restart on the same file
+/// (`kill -9` included) and a reset, as `openssl crl -noout -crlnumber` reads it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crl_numbers_keep_growing_across_restarts_and_resets() {
+    let dir = tmp();
+    let state = dir.path().join("state.db");
+    // (RSA, ECC) cRLNumbers, as openssl reads them.
+    async fn numbers(mock: &Binary) -> (u128, u128) {
+        let number = |crl: Vec<u8>| crl_number(&crl, "DER");
+        (
+            number(mock.get("/enos/CA/crl/RSA").await),
+            number(mock.get("/enos/CA/crl/ECC").await),
+        )
+    }
+    let mock = Binary::start(&state);
+    let before = numbers(&mock).await;
+    mock.kill_9();
+    let again = Binary::start(&state);
+    let restarted = numbers(&again).await;
+    again.post("/__admin/reset", json!({})).await;
+    let reset = numbers(&again).await;
+    // Before the restart, after it, after the reset.
+    let rsa = [before.0, restarted.0, reset.0];
+    let ecc = [before.1, restarted.1, reset.1];
+    for numbers in [&rsa, &ecc] {
+        assert!(
+            numbers.windows(2).all(|w| w[0] < w[1]),
+            "RSA {rsa:?}, ECC {ecc:?}"
+        );
+    }
+}
+
+/// One process per state file (spec D3): a second is refused at start naming the file,
+/// the first serves on untouched, and `kill -9` frees the file for the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_on_the_same_state_file_is_refused_and_kill_9_frees_it() {
+    let dir = tmp();
+    let state = dir.path().join("state.db");
+    let first = Binary::start(&state);
+    let before = apply(&first, DEV1, "first-process").await;
+
+    let out = refused(&state, &[]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected = format!(
+        "enos-cert-mock: cannot start: state file {}: in use by another process (or another \
+         mock in this one); one mock per state file: stop the other one, or give another \
+         --state file",
+        state.display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+
+    // The first serves on, its file untouched by the refused start.
+    let after = apply(&first, DEV1, "first-process-again").await;
+    assert!(sn(&after) > sn(&before));
+    first.kill_9();
+
+    let started = Instant::now();
+    let again = Binary::start(&state);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let serials: BTreeSet<u64> = again.list(DEV1).await.iter().map(sn).collect();
+    assert!(serials.contains(&sn(&before)) && serials.contains(&sn(&after)));
+}
+
+#[tokio::test]
+async fn a_second_mock_in_the_same_process_is_refused_until_the_first_is_shut_down() {
+    let dir = tmp();
+    let state = dir.path().join("state.db");
+    let first = MockServer::builder().state(&state).start().await.unwrap();
+    let err = MockServer::builder()
+        .state(&state)
+        .start()
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, StartError::State(enos_cert_mock::StateError::InUse { ref path }) if *path == state),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("in use"), "{err}");
+    // The refusal left the first one's lock alone: a third is refused as well.
+    assert!(MockServer::builder().state(&state).start().await.is_err());
+    assert_eq!(first.fixtures_name(), "built-in fixtures/default.json");
+    first.shutdown().await;
+    let third = MockServer::builder().state(&state).start().await;
+    assert!(third.is_ok(), "{:?}", third.err());
+}
+
+/// Whether this test process runs as root (file modes do not hold for root).
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// The user the unprivileged runs use when this process is root: `nobody`.
+const NOBODY: u32 = 65534;
+
+/// The binary run with `args` by a user file modes hold for: as root, `nobody` through
+/// `setpriv` (the binary copied where `nobody` can run it if it cannot where it is);
+/// otherwise this user.
+fn unprivileged(args: &[&std::ffi::OsStr], keep: &tempfile::TempDir) -> Command {
+    let mut command = if is_root() {
+        let setpriv = |bin: &Path| {
+            let mut c = Command::new("setpriv");
+            c.arg(format!("--reuid={NOBODY}"))
+                .arg(format!("--regid={NOBODY}"))
+                .arg("--clear-groups")
+                .arg(bin);
+            c
+        };
+        let runs = setpriv(Path::new(BIN))
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        let bin = if runs {
+            Path::new(BIN).to_path_buf()
+        } else {
+            let copy = keep.path().join("enos-cert-mock");
+            std::fs::copy(BIN, &copy).unwrap();
+            copy
+        };
+        setpriv(&bin)
+    } else {
+        Command::new(BIN)
+    };
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("ENOS_MOCK_") {
+            command.env_remove(name);
+        }
+    }
+    command.env("NO_COLOR", "1").args(args);
+    command
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A state file the process may not write (or whose folder it may not write, where the
+/// log goes) starts no mock: refused at start naming the file, not at the first change.
+#[tokio::test]
+async fn a_state_file_this_process_cannot_write_is_refused_at_start_naming_it() {
+    // (what is read-only, the file's mode, its folder's mode)
+    let table = [("the file", 0o444, 0o755), ("its folder", 0o644, 0o555)];
+    for (what, file_mode, folder_mode) in table {
+        let dir = tmp();
+        set_mode(dir.path(), 0o755);
+        let folder = dir.path().join("state");
+        std::fs::create_dir(&folder).unwrap();
+        let state = folder.join("state.db");
+        // Made by a mock, then handed to the user that runs the next one.
+        let mock = MockServer::builder().state(&state).start().await.unwrap();
+        mock.shutdown().await;
+        if is_root() {
+            for entry in std::fs::read_dir(&folder).unwrap() {
+                std::os::unix::fs::chown(entry.unwrap().path(), Some(NOBODY), Some(NOBODY))
+                    .unwrap();
+            }
+            std::os::unix::fs::chown(&folder, Some(NOBODY), Some(NOBODY)).unwrap();
+        }
+        set_mode(&state, file_mode);
+        set_mode(&folder, folder_mode);
+
+        let mut command = unprivileged(&STATE_ARGS.map(std::ffi::OsStr::new), &dir);
+        command.arg(&state);
+        let out = crate::cli::run(command, Duration::from_secs(30));
+        assert_eq!(out.status.code(), Some(1), "{what}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let expected = format!(
+            "enos-cert-mock: cannot start: state file {}: this process cannot write it or its \
+             folder (the -wal log is made beside it): make both writable for this user, or give \
+             another --state file",
+            state.display()
+        );
+        assert!(stderr.contains(&expected), "{what}: {stderr}");
+        set_mode(&folder, 0o755);
+    }
+}
+
+/// A state file a mock made holding one certificate, stopped; its path and the
+/// certificate's serial and DER.
+async fn file_with_a_certificate(dir: &tempfile::TempDir) -> (std::path::PathBuf, u64, Vec<u8>) {
+    let state = dir.path().join("state.db");
+    let mock = Mock::build(MockServer::builder().state(&state)).await;
+    let issued = mock.apply_ok(DEV1, "kept-whole").await;
+    mock.server.shutdown().await;
+    let pem = issued["cert"].as_str().unwrap();
+    let der = pem::parse(pem).unwrap().into_contents();
+    (state, sn(&issued), der)
+}
+
+/// Where `needle` is in the state file (the log is folded into it at shutdown).
+fn offset_of(state: &Path, needle: &[u8]) -> usize {
+    let bytes = std::fs::read(state).unwrap();
+    bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the certificate is in the file")
+}
+
+/// XORs the bytes at `at` with 0xFF in place.
+fn flip(state: &Path, at: usize, count: usize) {
+    let mut bytes = std::fs::read(state).unwrap();
+    for b in &mut bytes[at..at + count] {
+        *b ^= 0xFF;
+    }
+    std::fs::write(state, bytes).unwrap();
+}
+
+/// 8 bytes flipped inside a stored certificate: the next start is refused naming it,
+/// instead of serving a certificate that fails `openssl verify`.
+#[tokio::test]
+async fn flipped_bytes_in_a_stored_certificate_stop_the_start_naming_it() {
+    let dir = tmp();
+    let (state, serial, der) = file_with_a_certificate(&dir).await;
+    flip(&state, offset_of(&state, &der) + der.len() / 2, 8);
+
+    let out = refused(&state, &[]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected = format!(
+        "enos-cert-mock: cannot start: state file {}: damaged: these rows do not match the \
+         checksum they were written with: certificate {serial}; restore it from a copy, or give \
+         another --state file",
+        state.display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+}
+
+/// The page number (from 1) of the b-tree `name` starts at.
+fn root_page(state: &Path, name: &str) -> usize {
+    rusqlite::Connection::open(state)
+        .unwrap()
+        .query_row(
+            "SELECT rootpage FROM sqlite_master WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+/// A page's header broken: the page holding the certificate (SQLite meets it reading the
+/// rows back) or a page of an index that reading the rows never touches (SQLite's
+/// quick_check finds it). Either way the start is refused, saying what SQLite found.
+#[tokio::test]
+async fn a_damaged_page_stops_the_start_with_what_sqlite_says() {
+    for broken in ["the certificate's page", "the devices' index"] {
+        let dir = tmp();
+        let (state, _, der) = file_with_a_certificate(&dir).await;
+        let (page, found) = if broken == "the devices' index" {
+            let root = root_page(&state, "sqlite_autoindex_devices_1");
+            (
+                root,
+                format!("SQLite's quick_check says: Tree {root} page {root}: "),
+            )
+        } else {
+            (
+                offset_of(&state, &der) / 4096 + 1,
+                "SQLite says: database disk image is malformed (table certs)".to_string(),
+            )
+        };
+        // The page's cell count (bytes 3-4 of a b-tree page header): far more than fit.
+        flip(&state, (page - 1) * 4096 + 3, 2);
+
+        let out = refused(&state, &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let expected = format!(
+            "enos-cert-mock: cannot start: state file {}: damaged: {found}",
+            state.display()
+        );
+        assert!(stderr.contains(&expected), "{broken}: {stderr}");
+        assert!(
+            stderr.contains("restore it from a copy, or give another --state file"),
+            "{broken}: {stderr}"
+        );
+    }
 }

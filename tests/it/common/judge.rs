@@ -255,6 +255,18 @@ pub fn parse_crl(crl: &[u8], inform: &str) -> CrlView {
     }
 }
 
+/// `openssl crl -noout -crlnumber`: the CRL's cRLNumber.
+pub fn crl_number(crl: &[u8], inform: &str) -> u128 {
+    let (ok, out) = openssl_try(&["crl", "-inform", inform, "-noout", "-crlnumber"], crl);
+    assert!(ok, "openssl crl failed: {out}");
+    let hex = out
+        .trim()
+        .strip_prefix("crlNumber=")
+        .map(|n| n.trim_start_matches("0x"))
+        .unwrap_or_else(|| panic!("no crlNumber: {out}"));
+    u128::from_str_radix(hex, 16).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
 /// `openssl crl -CAfile root -noout`: checks the CRL's signature against a root.
 pub fn crl_verify(crl_der: &[u8], root_pem: &str) -> Result<(), String> {
     let dir = tmp();
