@@ -41,6 +41,15 @@ if [ ! -x "$BIN" ]; then
     exit 1
 fi
 
+# The Python section's blocks run the package's pytest plugin: its wheel, built from this
+# tree, in target/python-venv (scripts/python-test.sh --venv) first on the PATH, with the
+# plugin's mocks running BIN as every other block does.
+if grep -q 'enos_mock' "${FILES[@]}"; then
+    bash scripts/python-test.sh --venv | sed 's/^/readme-test: /'
+    export PATH="$ROOT/target/python-venv/bin:$PATH"
+    export ENOS_CERT_MOCK_BIN=$BIN
+fi
+
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/readme-test.XXXXXX")
 MOCK_PID=
 stop_mock() {

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Runs the recipes of docs/recipes.md (examples/recipes/) against the debug binary
 # (target/debug/enos-cert-mock, or ENOS_MOCK_BIN): pytest, JUnit 5 and node:test.
-# Installs what is missing: pytest (pinned) into target/recipes-venv, and with apt-get
-# a JDK, Debian's JUnit 5 and Node. Go is run only where it is installed.
+# Installs what is missing: the Python package's wheel with pytest (scripts/python-test.sh
+# --venv: target/python-venv), and with apt-get a JDK, Debian's JUnit 5 and Node. Go is
+# run only where it is installed.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
 export ENOS_MOCK_BIN=${ENOS_MOCK_BIN:-$ROOT/target/debug/enos-cert-mock}
-PYTEST_VERSION=8.3.5
 JAVA_LIB=/usr/share/java
 OUT=$ROOT/target/recipes
 
@@ -37,14 +37,11 @@ apt_install() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"
 }
 
-# Python: pytest in a virtual environment of its own.
-VENV=$ROOT/target/recipes-venv
-if ! "$VENV/bin/python" -m pytest --version 2>&1 | grep -q "pytest $PYTEST_VERSION"; then
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet "pytest==$PYTEST_VERSION"
-fi
-echo "recipes-test: python (pytest $PYTEST_VERSION)"
-"$VENV/bin/python" -m pytest -q -p no:cacheprovider examples/recipes/python
+# Python: the package's plugin (python/), installed from its wheel with pytest.
+bash scripts/python-test.sh --venv
+VENV=$ROOT/target/python-venv
+echo "recipes-test: python ($("$VENV/bin/python" -m pytest --version 2>&1), the enos_cert_mock plugin)"
+ENOS_CERT_MOCK_BIN=$ENOS_MOCK_BIN "$VENV/bin/python" -m pytest -q -p no:cacheprovider examples/recipes/python
 
 # Java 17 and JUnit 5 from Debian (no Maven): javac, then the console launcher.
 command -v javac >/dev/null 2>&1 || apt_install openjdk-17-jdk-headless

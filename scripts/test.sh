@@ -42,6 +42,14 @@ if ! command -v mosquitto_pub >/dev/null 2>&1; then
         || echo "test.sh: could not install mosquitto-clients: the mosquitto_pub test will fail" >&2
 fi
 
+# Java 17's SSLSocket is the judge of the alert a refused device certificate gets
+# (tests/it/mqtt_conversation.rs runs tests/java/TlsAlert.java).
+if ! command -v java >/dev/null 2>&1; then
+    echo "test.sh: installing openjdk-17-jdk-headless"
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openjdk-17-jdk-headless
+fi
+
 # The official-client test (tests/it/python_client.rs) builds a virtual environment with python3.
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     echo "test.sh: installing python3 and python3-venv"
@@ -69,6 +77,12 @@ cargo clippy --all-targets --locked -- -D warnings
 # is missing fails here, since this script installs them (a plain `cargo test` says SKIP).
 echo "test.sh: cargo test"
 CI="${CI:-true}" cargo test --locked --no-fail-fast
+
+# The Python package (python/): its wheel from this tree (with the debug binary cargo test
+# built) in a fresh virtual environment under target/, mypy --strict, its tests under
+# pytest -n 2 with the official SDKs. Before readme-test and recipes-test, which use it.
+echo "test.sh: scripts/python-test.sh"
+bash scripts/python-test.sh
 
 # The README's shell blocks against a fresh mock (the debug binary cargo test built).
 echo "test.sh: scripts/readme-test.sh"

@@ -2,12 +2,14 @@
 // and makes the CSRs): each step acts over the API or on the page and waits for the
 // page to show the result.
 import { createRequire } from "node:module";
+import { createHash } from "node:crypto";
+import net from "node:net";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const { BASE_URL: base, TOKEN_BASE_URL: tokenBase, ADMIN_TOKEN: adminToken, UI_TEST_DIR: dir, WORK: work,
-  SCREENSHOT: screenshot } = process.env;
+  SCREENSHOT: screenshot, LAYOUT_SCREENSHOT: layoutShot } = process.env;
 const { chromium } = createRequire(join(dir, "package.json"))("playwright-core");
 
 const ORG = "o15444172373271";
@@ -33,6 +35,67 @@ async function apply(csrFile, authority) {
   const answer = await enos("apply", { csr: readFileSync(join(work, csrFile), "utf8"), issueAuthority: authority });
   if (answer.code !== 0) throw new Error("apply failed: " + JSON.stringify(answer));
   return String(answer.data.certSN);
+}
+
+// A device over MQTT 3.1.1 on the plain port, in a few lines: CONNECT with the EnOS login
+// (sha256 of the sorted content and the secret), PUBLISH QoS 0, and the PUBLISHes it gets.
+function mqttString(text) {
+  const b = Buffer.from(text);
+  return Buffer.concat([Buffer.from([b.length >> 8, b.length & 255]), b]);
+}
+function mqttPacket(first, body) {
+  const len = [];
+  let n = body.length;
+  do { let byte = n % 128; n = Math.floor(n / 128); if (n > 0) byte |= 128; len.push(byte); } while (n > 0);
+  return Buffer.concat([Buffer.from([first, ...len]), body]);
+}
+async function mqttDevice(port, pk, dk, secret) {
+  const ts = String(Date.now());
+  const password = createHash("sha256").update(`clientIdui-${dk}deviceKey${dk}productKey${pk}timestamp${ts}${secret}`).digest("hex");
+  const socket = net.connect(port, "127.0.0.1");
+  let buf = Buffer.alloc(0);
+  const waiting = [];
+  const messages = [];
+  socket.on("data", (chunk) => {
+    buf = Buffer.concat([buf, chunk]);
+    for (;;) {
+      let len = 0, mult = 1, at = 1;
+      for (; at < buf.length; at++) { len += (buf[at] & 127) * mult; mult *= 128; if (!(buf[at] & 128)) break; }
+      if (at >= buf.length || buf.length < at + 1 + len) return;
+      const first = buf[0], type = first >> 4, qos = (first >> 1) & 3;
+      const body = buf.subarray(at + 1, at + 1 + len);
+      buf = buf.subarray(at + 1 + len);
+      if (type === 3) {
+        const tlen = body.readUInt16BE(0), topic = body.subarray(2, 2 + tlen).toString();
+        const pkid = qos > 0 ? body.readUInt16BE(2 + tlen) : 0;
+        messages.push({ topic, payload: body.subarray(2 + tlen + (qos > 0 ? 2 : 0)).toString() });
+        if (qos > 0) socket.write(Buffer.from([0x40, 2, pkid >> 8, pkid & 255]));
+      } else {
+        messages.push({ type });
+      }
+      while (waiting.length) waiting.shift()();
+    }
+  });
+  await new Promise((ok, bad) => { socket.once("connect", ok); socket.once("error", bad); });
+  const next = async (match) => {
+    for (;;) {
+      const i = messages.findIndex(match);
+      if (i >= 0) return messages.splice(i, 1)[0];
+      await new Promise((ok) => { waiting.push(ok); setTimeout(ok, 200); });
+    }
+  };
+  const variable = Buffer.concat([mqttString("MQTT"), Buffer.from([4, 0xc2, 0, 60])]);
+  const payload = Buffer.concat([mqttString(`ui-${dk}|securemode=2,signmethod=hmacsha256,timestamp=${ts}|`),
+    mqttString(`${dk}&${pk}`), mqttString(password)]);
+  socket.write(mqttPacket(0x10, Buffer.concat([variable, payload])));
+  const connack = await next((m) => m.type === 2);
+  return {
+    connack,
+    publish: (topic, text) => socket.write(mqttPacket(0x30, Buffer.concat([mqttString(topic), Buffer.from(text)]))),
+    subscribe: (filter) => socket.write(mqttPacket(0x82, Buffer.concat([Buffer.from([0, 1]), mqttString(filter), Buffer.from([0])]))),
+    next,
+    close: () => socket.destroy(),
+  };
 }
 
 async function adminJson(path, url = base) {
@@ -228,9 +291,9 @@ try {
     const ids = [...document.querySelectorAll("[data-testid=device]")].map((d) => d.dataset.assetId);
     return ids.length === 11 && ids.every((id) => id.startsWith("sensor-11"));
   });
-  check(true, "the filter narrows 126 devices to the 11 that match");
+  check(true, "the filter narrows 129 devices to the 11 that match");
   await page.fill("#state-filter", "");
-  await page.waitForFunction(() => document.querySelector("#page-info").textContent.includes("of 126"));
+  await page.waitForFunction(() => document.querySelector("#page-info").textContent.includes("of 129"));
   await page.click("#page-next");
   await page.waitForFunction(() => document.querySelector("#page-info").textContent.startsWith("devices 51–100"));
   check(true, "paging: 50 devices a page");
@@ -239,8 +302,51 @@ try {
 
   // Reset with its confirmation: back to the fixtures.
   await page.click("#btn-reset");
-  await page.waitForFunction(() => document.querySelector("#page-info").textContent.includes("of 6"));
-  check(true, "reset (confirmed) goes back to the fixtures' 6 devices");
+  await page.waitForFunction(() => document.querySelector("#page-info").textContent.includes("of 9"));
+  check(true, "reset (confirmed) goes back to the fixtures' 9 devices");
+
+  // A device online: its session and messages on the page, and a command sent from it.
+  const GATEWAY = "Pl9gY1wQ";
+  const got = await (await fetch(`${base}/connect-service/v2.1/devices?action=get&orgId=${ORG}&assetId=${GATEWAY}`,
+    { headers: { "apim-accesstoken": "ui-test" } })).json();
+  const { productKey: pk, deviceKey: dk, deviceSecret } = got.data;
+  const health = await (await fetch(base + "/__admin/health")).json();
+  const device = await mqttDevice(health.mqtt.port, pk, dk, deviceSecret);
+  check(device.connack.type === 2, "a device connects over MQTT");
+  device.publish(`/sys/${pk}/${dk}/thing/measurepoint/post`,
+    JSON.stringify({ id: "ui-1", version: "1.0", method: "thing.measurepoint.post", params: { measurepoints: { temperature: 21.5 } } }));
+  await page.waitForSelector(`[data-testid=device][data-asset-id=${GATEWAY}] [data-testid=online]`);
+  check(true, "the state marks the device online");
+  await page.click(`[data-testid=device][data-asset-id=${GATEWAY}] [data-testid=online]`);
+  await page.waitForSelector("[data-testid=session-detail]:not([hidden]) [data-testid=session-message][data-direction=up]");
+  check((await page.textContent("[data-testid=session-messages]")).includes("thing/measurepoint/post"),
+    "clicking it shows its session and the message it sent");
+  await page.fill("#cmd-payload", JSON.stringify({ id: "ui-cmd", version: "1.0", method: "thing.service.measurepoint.set", params: { temperature: 30 } }));
+  await page.click("#cmd-send");
+  const command = await device.next((m) => m.topic === `/sys/${pk}/${dk}/thing/service/measurepoint/set`);
+  check(JSON.parse(command.payload).id === "ui-cmd", "the command sent from the page reaches the device");
+  device.publish(command.topic + "_reply", JSON.stringify({ id: "ui-cmd", code: 200, data: {}, message: "set from the device" }));
+  await page.waitForFunction(() => document.querySelector("#cmd-result").textContent.includes("set from the device"));
+  check(true, "the device's reply shows on the page");
+  await page.waitForSelector("[data-testid=session-message][data-direction=down]");
+  check(true, "the command is among the session's recent messages");
+
+  // A reply fault from the page: a device reply row of the catalogue, for one method.
+  await page.selectOption("#fault-error", "mqtt_measurepoint_format_error");
+  await page.selectOption("#fault-action", "thing.measurepoint.post");
+  await page.fill("#fault-device", "");
+  await page.fill("#fault-times", "1");
+  await page.click("#fault-add");
+  await page.waitForSelector("[data-testid=fault-row]");
+  const replyFaults = await (await fetch(base + "/__admin/faults")).json();
+  check(replyFaults.length === 1 && replyFaults[0].action === "mqtt.reply" && replyFaults[0].method === "thing.measurepoint.post"
+    && replyFaults[0].code === 1206, "the page registered an mqtt.reply fault (" + JSON.stringify(replyFaults[0]) + ")");
+  device.subscribe(`/sys/${pk}/${dk}/thing/measurepoint/post_reply`);
+  await device.next((m) => m.type === 9);
+  device.publish(`/sys/${pk}/${dk}/thing/measurepoint/post`,
+    JSON.stringify({ id: "ui-2", version: "1.0", method: "thing.measurepoint.post", params: { measurepoints: { temperature: 22 } } }));
+  const faulted = JSON.parse((await device.next((m) => m.topic === `/sys/${pk}/${dk}/thing/measurepoint/post_reply`)).payload);
+  check(faulted.code === 1206 && faulted.id === "ui-2", "the device's next post is answered 1206 (" + faulted.message + ")");
 
   // The screenshot for docs/dashboard.md: a few devices with certificates in each state.
   const a = await apply("rsa.csr", "RSA");
@@ -256,6 +362,32 @@ try {
   await page.waitForSelector("[data-testid=cert][data-status=expired]");
   await page.screenshot({ path: screenshot, fullPage: true });
   check(true, "screenshot saved to " + screenshot);
+  device.close();
+
+  // The layout with 1,000 devices: the right-hand panels stay one stack beside the list,
+  // and no CRL cell spills out of its column.
+  const big = await fetch(base + "/__admin/bulk/devices", {
+    method: "POST",
+    body: JSON.stringify({ orgId: ORG, productKey: "ShortPrd", count: 1000, prefix: "bulk-", issueAuthority: "ECC" }),
+  });
+  check(big.ok, "1,000 more devices bulk-loaded");
+  await page.selectOption("#page-size", "250");
+  await page.waitForFunction(() => document.querySelector("#page-info").textContent.startsWith("devices 1–250 of 10"));
+  const layout = await page.evaluate(() => {
+    const box = (id) => document.getElementById(id).getBoundingClientRect();
+    const side = ["online-section", "clock-section", "faults-section", "ca-section"].map(box);
+    const gaps = side.slice(1).map((b, i) => Math.round(b.top - side[i].bottom));
+    const state = box("state");
+    const spilled = [...document.querySelectorAll("#cas td, #cas th")].filter((c) => c.scrollWidth > c.clientWidth + 1).length;
+    return { gaps, stateHeight: Math.round(state.height), sideLeft: Math.round(side[0].left), stateRight: Math.round(state.right), spilled };
+  });
+  check(layout.stateHeight > 5000 && layout.gaps.every((g) => g >= 8 && g <= 24) && layout.sideLeft > layout.stateRight,
+    "with 250 devices on the page the right-hand panels stay stacked beside it (gaps " + layout.gaps.join(", ") + " px)");
+  check(layout.spilled === 0, "no CRL cell is clipped");
+  if (layoutShot) {
+    await page.screenshot({ path: layoutShot });
+    check(true, "layout screenshot saved to " + layoutShot);
+  }
 
   check(problems.length === 0, "no page errors and nothing fetched from outside the mock" +
     (problems.length ? ": " + problems.join("; ") : ""));

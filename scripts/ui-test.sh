@@ -88,8 +88,10 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout
     -out "$WORK/ecc.csr" -subj "/C=CN/ST=Shanghai/L=Shanghai/O=EnOS/OU=EnOS/CN=ui-ecc-$(openssl rand -hex 4)" 2>/dev/null
 
 SCREENSHOT=$DIR/dashboard.png
+LAYOUT_SCREENSHOT=$DIR/dashboard-1000-devices.png
 if ! BASE_URL="http://127.0.0.1:$PORT" TOKEN_BASE_URL="http://127.0.0.1:$TOKEN_PORT" \
     ADMIN_TOKEN="$ADMIN_TOKEN" UI_TEST_DIR="$DIR" WORK="$WORK" SCREENSHOT="$SCREENSHOT" \
+    LAYOUT_SCREENSHOT="$LAYOUT_SCREENSHOT" \
     timeout 300 node scripts/ui-test.mjs; then
     echo "ui-test: FAILED; the mock's log:" >&2
     sed 's/^/    /' "$WORK/mock.log" >&2

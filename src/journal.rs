@@ -53,8 +53,14 @@ pub struct MqttFields {
     pub outcome: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<Text>,
+    /// `up` (device to mock) or `down`, on `mqtt.publish`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direction: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub topic: Option<Text>,
+    /// The message as text ([`Text::lossy`]), on `mqtt.publish`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub qos: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -317,7 +323,9 @@ mod tests {
                 authority: Some("RSA"),
                 outcome: Some("refused"),
                 reason: text(Field::Reason),
+                direction: Some("down"),
                 topic: text(Field::Topic),
+                payload: text(Field::Payload),
                 qos: Some(1),
                 bytes: Some(usize::MAX),
             }),

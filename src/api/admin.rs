@@ -18,8 +18,10 @@ use crate::app::faults::{Fault, FaultSpec, Faults, NewFault};
 use crate::app::health::{ClockView, Health};
 use crate::app::AppState;
 use crate::clock::{parse_rfc3339, Clock};
+use crate::domain::device_methods::DeviceMethod;
 use crate::domain::errors::CATALOGUE;
 use crate::domain::model::{App, Authority, Org};
+use crate::domain::reply_codes::REPLY_CATALOGUE;
 use crate::domain::rules::{check_new_org, DAY_MS};
 use crate::domain::store::Counts;
 use crate::journal::{Entry, Filter, Journal};
@@ -57,7 +59,7 @@ fn bad_request(message: impl Into<String>) -> AdminError {
 
 /// A control-plane JSON body, whatever its content type; unknown keys are refused
 /// (the body types deny them) so typos do not pass silently.
-pub(crate) struct AdminJson<T>(T);
+pub(crate) struct AdminJson<T>(pub(crate) T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AdminJson<T> {
     type Rejection = AdminError;
@@ -214,23 +216,33 @@ pub(crate) struct ErrorRow {
     code: i64,
     /// The message template; `{name}` placeholders are filled per call.
     msg: &'static str,
+    /// The EnOS actions it answers; for the device replies (keys `mqtt_…`), the request
+    /// methods.
     #[schema(value_type = Vec<String>)]
-    actions: &'static [&'static str],
+    actions: Vec<&'static str>,
 }
 
-#[utoipa::path(get, path = "/__admin/errors", tag = "admin", summary = "The error catalogue",
+#[utoipa::path(get, path = "/__admin/errors", tag = "admin", summary = "The error catalogue: the HTTP rows, then the replies to device requests over MQTT",
     responses((status = 200, description = "OK", body = Vec<ErrorRow>)))]
 pub(crate) async fn errors() -> Answer<Vec<ErrorRow>> {
-    let rows = CATALOGUE
-        .iter()
-        .map(|d| ErrorRow {
-            key: d.key,
-            code: d.code,
-            msg: d.template,
-            actions: d.actions,
-        })
-        .collect();
-    Answer(rows)
+    let http = CATALOGUE.iter().map(|d| ErrorRow {
+        key: d.key,
+        code: d.code,
+        msg: d.template,
+        actions: d.actions.to_vec(),
+    });
+    let every_method = || DeviceMethod::ALL.iter().map(|m| m.name()).collect();
+    let mqtt = REPLY_CATALOGUE.iter().map(|d| ErrorRow {
+        key: d.key,
+        code: d.code,
+        msg: d.template,
+        actions: if d.methods.is_empty() {
+            every_method()
+        } else {
+            d.methods.iter().map(|m| m.name()).collect()
+        },
+    });
+    Answer(http.chain(mqtt).collect())
 }
 
 #[derive(Deserialize, ToSchema)]

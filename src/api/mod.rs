@@ -128,7 +128,8 @@ fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(ui::page))
         .routes(routes!(ui::state))
         .routes(routes!(connections::list))
-        .routes(routes!(connections::drop_one))
+        .routes(routes!(connections::one, connections::drop_one))
+        .routes(routes!(connections::publish))
 }
 
 /// Every route, with the layers every call passes.

@@ -1,12 +1,14 @@
 //! Injected faults, a test-control concern every transport shares: the next matching
-//! calls fail with a catalogue error, an HTTP status and/or a delay, and the next device
-//! connections (`mqtt.connect`) get a forced CONNACK, a delay or a dropped socket.
+//! calls fail with a catalogue error, an HTTP status and/or a delay, the next device
+//! connections (`mqtt.connect`) get a forced CONNACK, a delay or a dropped socket, and the
+//! next replies to device requests (`mqtt.reply`) a forced code and/or a delay.
 //! Checking a request, matching and counting live here; answering is each transport's.
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::domain::actions::{Action, CertAction};
+use crate::domain::device_methods::DeviceMethod;
 use crate::domain::errors::{ErrorKey, ALL};
 use crate::domain::model::DeviceId;
 use crate::domain::model::DeviceNames;
@@ -16,15 +18,20 @@ const MAX_DELAY_MS: u64 = 600_000;
 
 /// The name of device connection attempts in faults and the journal.
 pub const MQTT_CONNECT: &str = "mqtt.connect";
+/// The name of EnOS's replies to device requests in faults.
+pub const MQTT_REPLY: &str = "mqtt.reply";
 
-/// The calls a fault hits: one EnOS action, every one (`*`), or device connection
-/// attempts over MQTT (`mqtt.connect`, which `*` does not cover: an EnOS error or an
-/// HTTP status means nothing to a CONNECT).
+/// The calls a fault hits: one EnOS action, every one (`*`), device connection attempts
+/// over MQTT (`mqtt.connect`), or EnOS's replies to device requests (`mqtt.reply`, of one
+/// request method or of all). `*` covers neither MQTT kind: an EnOS error or an HTTP status
+/// means nothing to them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultAction {
     Any,
     One(Action),
     MqttConnect,
+    /// `None` on a fault: every method; on a call, the method replied to.
+    MqttReply(Option<DeviceMethod>),
 }
 
 impl FaultAction {
@@ -32,6 +39,7 @@ impl FaultAction {
         match text {
             "*" => Some(FaultAction::Any),
             MQTT_CONNECT => Some(FaultAction::MqttConnect),
+            MQTT_REPLY => Some(FaultAction::MqttReply(None)),
             name => Action::from_name(name).map(FaultAction::One),
         }
     }
@@ -41,6 +49,7 @@ impl FaultAction {
             FaultAction::Any => "*",
             FaultAction::One(action) => action.name(),
             FaultAction::MqttConnect => MQTT_CONNECT,
+            FaultAction::MqttReply(_) => MQTT_REPLY,
         }
     }
 
@@ -48,6 +57,7 @@ impl FaultAction {
     fn covers(self, call: FaultAction) -> bool {
         match (self, call) {
             (FaultAction::Any, FaultAction::One(_)) => true,
+            (FaultAction::MqttReply(None), FaultAction::MqttReply(_)) => true,
             (fault, call) => fault == call,
         }
     }
@@ -77,6 +87,12 @@ pub struct NewFault {
     connack: Option<i64>,
     /// `mqtt.connect` only: close the connection without any CONNACK.
     drop: Option<bool>,
+    /// `mqtt.reply` only: the request method whose replies it hits (`thing.measurepoint.post`,
+    /// `combine.login`, ...); absent: every request.
+    method: Option<String>,
+    /// `mqtt.reply` only: answer with this code (and the reply catalogue's message for it)
+    /// instead of the real answer; the request is not carried out.
+    code: Option<i64>,
     /// How many matching calls it hits (at least 1); absent: every one until cleared.
     times: Option<u32>,
     asset_id: Option<String>,
@@ -96,6 +112,8 @@ pub struct FaultSpec {
     pub connack: Option<u8>,
     /// `mqtt.connect`: close without CONNACK.
     pub drop: bool,
+    /// `mqtt.reply`: the code the reply carries.
+    pub code: Option<i64>,
     /// How many matching calls it hits; `None` = until cleared.
     pub times: Option<u32>,
     /// `None`: every device.
@@ -106,12 +124,30 @@ impl TryFrom<NewFault> for FaultSpec {
     type Error = String;
 
     fn try_from(new: NewFault) -> Result<FaultSpec, String> {
-        let action = FaultAction::parse(&new.action).ok_or_else(|| {
+        let mut action = FaultAction::parse(&new.action).ok_or_else(|| {
             format!(
-                "action must be one of *, {}, {MQTT_CONNECT}",
+                "action must be one of *, {}, {MQTT_CONNECT}, {MQTT_REPLY}",
                 ALL.join(", ")
             )
         })?;
+        match (action, new.method.as_deref()) {
+            (FaultAction::MqttReply(_), Some(name)) => {
+                let method = DeviceMethod::from_name(name).ok_or_else(|| {
+                    format!(
+                        "method {name:?} is not a device request method ({})",
+                        DeviceMethod::ALL
+                            .iter()
+                            .map(|m| m.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })?;
+                action = FaultAction::MqttReply(Some(method));
+            }
+            (FaultAction::MqttReply(_), None) => {}
+            (_, Some(_)) => return Err(format!("method applies to action {MQTT_REPLY} only")),
+            (_, None) => {}
+        }
         let error = new.error.as_deref().map(error_key).transpose()?;
         let mut spec = FaultSpec {
             action,
@@ -121,6 +157,7 @@ impl TryFrom<NewFault> for FaultSpec {
             // Out of range stays out of range, for check() to name.
             connack: new.connack.map(|c| c.clamp(0, 255) as u8),
             drop: new.drop.unwrap_or(false),
+            code: new.code,
             times: new.times,
             scope: None,
         };
@@ -141,8 +178,18 @@ impl FaultSpec {
             delay_ms: None,
             connack: None,
             drop: false,
+            code: None,
             times: None,
             scope: None,
+        }
+    }
+
+    /// Replies to device requests of `method` (every one when `None`) carry `code` (with
+    /// the reply catalogue's message for it) and the request is not carried out.
+    pub fn reply_code(method: Option<DeviceMethod>, code: i64) -> FaultSpec {
+        FaultSpec {
+            code: Some(code),
+            ..FaultSpec::on(FaultAction::MqttReply(method))
         }
     }
 
@@ -205,26 +252,50 @@ impl FaultSpec {
 
     /// The rules `POST /__admin/faults` states, in its order.
     pub fn check(&self) -> Result<(), String> {
-        if self.action == FaultAction::MqttConnect {
-            self.check_mqtt()?;
-        } else {
-            if self.connack.is_some() || self.drop {
-                return Err(format!(
-                    "connack and drop apply to action {MQTT_CONNECT} only"
-                ));
-            }
-            if self.http_status.is_some_and(|s| !(100..=599).contains(&s)) {
-                return Err("httpStatus must be between 100 and 599".into());
-            }
-            if self.error.is_none() && self.http_status.is_none() && self.delay_ms.is_none() {
-                return Err("give at least one of error, httpStatus, delayMs".into());
-            }
+        if self.code.is_some() && !matches!(self.action, FaultAction::MqttReply(_)) {
+            return Err(format!("code applies to action {MQTT_REPLY} only"));
+        }
+        match self.action {
+            FaultAction::MqttConnect => self.check_mqtt()?,
+            FaultAction::MqttReply(_) => self.check_mqtt_reply()?,
+            FaultAction::Any | FaultAction::One(_) => self.check_enos()?,
         }
         if self.delay_ms.is_some_and(|d| d > MAX_DELAY_MS) {
             return Err(format!("delayMs must be at most {MAX_DELAY_MS}"));
         }
         if self.times == Some(0) {
             return Err("times must be at least 1 (leave it out for every matching call)".into());
+        }
+        Ok(())
+    }
+
+    fn check_enos(&self) -> Result<(), String> {
+        if self.connack.is_some() || self.drop {
+            return Err(format!(
+                "connack and drop apply to action {MQTT_CONNECT} only"
+            ));
+        }
+        if self.http_status.is_some_and(|s| !(100..=599).contains(&s)) {
+            return Err("httpStatus must be between 100 and 599".into());
+        }
+        if self.error.is_none() && self.http_status.is_none() && self.delay_ms.is_none() {
+            return Err("give at least one of error, httpStatus, delayMs".into());
+        }
+        Ok(())
+    }
+
+    fn check_mqtt_reply(&self) -> Result<(), String> {
+        if self.error.is_some() || self.http_status.is_some() || self.connack.is_some() || self.drop
+        {
+            return Err(format!(
+                "{MQTT_REPLY} takes code, delayMs and method, not error, httpStatus, connack or drop"
+            ));
+        }
+        if self.code.is_some_and(|c| !(1..=999_999).contains(&c)) {
+            return Err("code must be between 1 and 999999".into());
+        }
+        if self.code.is_none() && self.delay_ms.is_none() {
+            return Err(format!("{MQTT_REPLY} needs at least one of code, delayMs"));
         }
         Ok(())
     }
@@ -302,6 +373,11 @@ pub struct Fault {
     pub connack: Option<u8>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub drop: bool,
+    /// `mqtt.reply`: the request method it hits (absent: every one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<i64>,
     /// Hits left; absent = until cleared.
     pub times: Option<u32>,
     pub hits: u32,
@@ -351,6 +427,11 @@ impl Faults {
             delay_ms: spec.delay_ms,
             connack: spec.connack,
             drop: spec.drop,
+            method: match spec.action {
+                FaultAction::MqttReply(Some(m)) => Some(m.name()),
+                _ => None,
+            },
+            code: spec.code,
             times: spec.times,
             hits: 0,
             scope: spec.scope,
@@ -406,6 +487,7 @@ mod tests {
             delay_ms: None,
             connack: None,
             drop: false,
+            code: None,
             times,
             scope,
         }

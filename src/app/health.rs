@@ -48,7 +48,7 @@ pub struct Health {
     /// The base of certChainURL and CRL links; the fallback when `links_from_host`.
     public_url: String,
     #[schema(value_type = Object)]
-    mqtt: crate::mqtt::broker::Ports,
+    mqtt: super::sessions::Ports,
     /// Bound to a wildcard address without `--public-url`: links follow each call's `Host`.
     links_from_host: bool,
 }
@@ -215,7 +215,7 @@ impl Health {
             },
             auth: app.gateway.mode(),
             public_url: service.links.public_url().to_string(),
-            mqtt: app.mqtt.ports(),
+            mqtt: app.sessions.ports(),
             links_from_host: service.links.follows_host(),
         }
     }

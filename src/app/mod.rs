@@ -1,11 +1,13 @@
 //! The state the transports share around the EnOS core: the gateway, the request
-//! journal, injected faults and the fixtures source. HTTP serves it today
-//! (`api`); a second transport takes the same `AppState` and needs no HTTP types.
+//! journal, injected faults, the fixtures source and the live device sessions. HTTP
+//! (`api`) and MQTT (`mqtt`) take the same `AppState`; nothing here knows either.
 
+pub mod conversation;
 pub mod faults;
 pub mod fixtures_source;
 pub mod guard;
 pub mod health;
+pub mod sessions;
 pub mod state_view;
 
 use std::sync::Arc;
@@ -32,8 +34,10 @@ pub struct AppState {
     pub fixtures: Arc<RwLock<FixturesSource>>,
     /// Who may call what over HTTP: Host names, cross-origin writes, the admin token.
     pub guard: Arc<guard::Guard>,
-    /// The device-facing MQTT listeners: bound ports and live sessions.
-    pub(crate) mqtt: Arc<crate::mqtt::broker::Broker>,
+    /// The device sessions: bound device ports and live sessions.
+    pub sessions: Arc<sessions::Sessions>,
+    /// Commands waiting for the device's reply.
+    pub waiters: Arc<conversation::Waiters>,
 }
 
 impl AppState {

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use super::ids::{Ids, DEVICE_SECRET_LEN, PRODUCT_SECRET_LEN};
 use super::model::{App, DataFormat, Device, I18n, Org, Product, ProductType, DEVICE_INACTIVE};
+use super::thing_model::ThingModel;
 
 pub(crate) const DEFAULT_VALID_DAY: u32 = 730;
 pub(crate) const DEFAULT_MAX_VALID_DAY: u32 = 1095;
@@ -90,6 +91,9 @@ pub struct ProductFixture {
     pub max_valid_day: Option<u32>,
     #[serde(default)]
     pub product_secret: Option<String>,
+    /// Declared: the device requests of this product are checked against it.
+    #[serde(default)]
+    pub thing_model: Option<ThingModel>,
 }
 
 /// A plain string or an EnOS `StringI18n` object.
@@ -143,6 +147,8 @@ pub struct Loaded {
     pub orgs: Vec<Org>,
     pub products: Vec<Product>,
     pub devices: Vec<Device>,
+    /// The thing models the fixtures declare, by productKey.
+    pub thing_models: BTreeMap<String, ThingModel>,
 }
 
 /// Why a product's validity days are refused; `field` names the one at fault.
@@ -194,10 +200,16 @@ impl Fixtures {
         let orgs = load_orgs(&self.orgs)?;
         let products = load_products(&self.products, &orgs, &secrets, now_ms)?;
         let devices = load_devices(&self.devices, &products, &secrets, now_ms)?;
+        let thing_models = self
+            .products
+            .iter()
+            .filter_map(|p| Some((p.product_key.clone(), p.thing_model.clone()?)))
+            .collect();
         Ok(Loaded {
             orgs,
             products,
             devices,
+            thing_models,
         })
     }
 }

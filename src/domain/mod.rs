@@ -1,12 +1,15 @@
 //! The model, the store and the rules of the EnOS certificate service. No HTTP, no crypto.
 
 pub mod actions;
+pub mod device_methods;
 pub mod errors;
 pub mod fixtures;
 pub mod ids;
 pub mod model;
 pub mod registry;
+pub mod reply_codes;
 pub mod rules;
 pub mod store;
+pub mod thing_model;
 
 pub use errors::{EnosError, ErrorKey};

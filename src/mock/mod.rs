@@ -97,12 +97,12 @@ impl MockServer {
 
     /// The bound MQTT over TLS port; `None` when off.
     pub fn mqtt_tls_port(&self) -> Option<u16> {
-        self.state.mqtt.ports().tls_port
+        self.state.sessions.ports().tls_port
     }
 
     /// The bound plain MQTT port; `None` when off.
     pub fn mqtt_port(&self) -> Option<u16> {
-        self.state.mqtt.ports().port
+        self.state.sessions.ports().port
     }
 
     /// The EnOS core, for the micro-benchmarks (`bench_api`).

@@ -13,6 +13,7 @@ use crate::app::fixtures_source::{
     load_ca, read_file, read_fixtures, FixturesOrigin, FixturesSource,
 };
 use crate::app::guard::{Guard, GuardSettings};
+use crate::app::sessions::Sessions;
 use crate::app::AppState;
 use crate::auth::poseidon::PoseidonKey;
 use crate::auth::Gateway;
@@ -116,6 +117,7 @@ pub(super) async fn start(
         leaf_profile: config.leaf_profile,
         revocations: Default::default(),
         persist: persist.clone(),
+        conversation: crate::service::conversation::Conversation::new(&source.loaded),
     });
     let fixtures_name = source.name.clone();
     let guard = Guard::new(&GuardSettings {
@@ -132,7 +134,8 @@ pub(super) async fn start(
         faults: Arc::new(Faults::default()),
         fixtures: Arc::new(RwLock::new(source)),
         guard: Arc::new(guard),
-        mqtt: mqtt.broker.clone(),
+        sessions: Arc::new(Sessions::new(mqtt.ports())),
+        waiters: Default::default(),
     };
     let app = crate::api::router(state.clone(), config.body_limit);
     let (stop, stopped) = watch::channel(false);
@@ -141,9 +144,8 @@ pub(super) async fn start(
     let http = tokio::spawn(crate::server::serve(listener, app, limits, async move {
         let _ = http_stop.wait_for(|stop| *stop).await;
     }));
-    let mqtt_ports = mqtt.broker.ports();
-    let mqtt_auth = crate::mqtt::auth::CoreAuthenticator::new(state.clone());
-    let mqtt = mqtt.serve(state.service.clone(), mqtt_auth, stopped);
+    let mqtt_ports = mqtt.ports();
+    let mqtt = mqtt.serve(state.clone(), stopped);
     tracing::info!(
         auth = %config.auth,
         poseidon_key = %poseidon_source,

@@ -1,5 +1,6 @@
 //! The device-facing listeners: the TLS port and the plain port, bound at start-up with the
-//! HTTP server, a cap on open connections, and the live-session table the control plane reads.
+//! HTTP server, and a cap on open connections. The live sessions are the app's
+//! (`app::sessions`), which the control plane reads.
 //!
 //! The broker's TLS identity (an RSA-2048 and a P-256 key, two leaves, two cross
 //! certificates) is built on the first TLS connection, on a blocking thread, not at start-up:
@@ -7,125 +8,28 @@
 //! no device dials (most test runs) should not pay for it. The port is bound at once, so a
 //! device that dials early waits in the accept backlog and then in the build, never refused.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use parking_lot::Mutex;
-use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Notify, OnceCell, Semaphore};
+use tokio::sync::{watch, OnceCell, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
 
-use super::auth::CoreAuthenticator;
+use super::bridge::Bridge;
 use super::broker_cert::{BrokerIdentity, BrokerKeys, RootInput};
-use super::client_cert::{alert_name, ClientCert};
+use super::client_cert::{alert_name, ClientCert, PresentedCert};
 use super::session::{Connection, Limits, Transport};
 use super::tls::{handshake_error, provider, BrokerTls};
-use crate::domain::model::{Authority, DeviceId};
+use crate::app::sessions::{Ports, Sessions};
+use crate::domain::model::Authority;
 use crate::service::Service;
 
 /// A TLS handshake (after the identity is built) must finish within this.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The bound ports, as `/__admin/health` shows them under `mqtt`.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Ports {
-    pub tls_port: Option<u16>,
-    pub port: Option<u16>,
-}
-
-/// One accepted session, as `GET /__admin/connections` lists it.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LiveSession {
-    pub id: u64,
-    pub product_key: String,
-    pub device_key: String,
-    pub asset_id: String,
-    pub client_id: String,
-    /// Decimal, as the API writes `certSN`.
-    #[serde(rename = "certSN")]
-    pub cert_sn: Option<String>,
-    pub authority: Option<&'static str>,
-    #[serde(serialize_with = "as_rfc3339")]
-    pub since: i64,
-    #[serde(skip)]
-    pub kill: Arc<Notify>,
-}
-
-fn as_rfc3339<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&crate::clock::rfc3339(*ms))
-}
-
-/// The broker's shared state: ports, live sessions, identifiers.
-#[derive(Debug, Default)]
-pub struct Broker {
-    ports: Ports,
-    next_id: AtomicU64,
-    sessions: Mutex<BTreeMap<u64, LiveSession>>,
-}
-
-impl Broker {
-    pub fn ports(&self) -> Ports {
-        self.ports
-    }
-
-    pub(crate) fn next_id(&self) -> u64 {
-        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
-    }
-
-    pub(crate) fn insert(&self, session: LiveSession) {
-        self.sessions.lock().insert(session.id, session);
-    }
-
-    pub(crate) fn remove(&self, id: u64) {
-        self.sessions.lock().remove(&id);
-    }
-
-    pub(crate) fn session(&self, id: u64) -> Option<LiveSession> {
-        self.sessions.lock().get(&id).cloned()
-    }
-
-    pub fn sessions(&self) -> Vec<LiveSession> {
-        self.sessions.lock().values().cloned().collect()
-    }
-
-    /// Ends the live sessions whose certificate `revoked(authority, serial)` says is
-    /// revoked; returns how many.
-    fn drop_revoked(&self, revoked: impl Fn(&str, &str) -> bool) -> usize {
-        let sessions = self.sessions.lock();
-        let mut dropped = 0;
-        for s in sessions.values() {
-            if let (Some(serial), Some(authority)) = (&s.cert_sn, s.authority) {
-                if revoked(authority, serial) {
-                    tracing::info!(
-                        session_id = s.id,
-                        cert_sn = %serial,
-                        "certificate revoked: dropping the MQTT session (--mqtt-drop-on-revoke)"
-                    );
-                    s.kill.notify_one();
-                    dropped += 1;
-                }
-            }
-        }
-        dropped
-    }
-
-    /// Ends a live session; false when there is none with this id.
-    pub fn drop_session(&self, id: u64) -> bool {
-        match self.sessions.lock().get(&id) {
-            Some(s) => {
-                s.kill.notify_one();
-                true
-            }
-            None => false,
-        }
-    }
-}
 
 /// Where one listener binds (spec D3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,7 +84,7 @@ pub struct Settings {
 pub struct Bound {
     tls: Option<TcpListener>,
     plain: Option<TcpListener>,
-    pub broker: Arc<Broker>,
+    ports: Ports,
     settings: Settings,
 }
 
@@ -272,17 +176,14 @@ pub async fn bind_listeners(settings: Settings) -> Result<Bound, ListenError> {
     for listener in tls.iter().chain(plain.iter()) {
         deepen_backlog(listener);
     }
-    let broker = Broker {
-        ports: Ports {
-            tls_port: local_port(&tls),
-            port: local_port(&plain),
-        },
-        ..Broker::default()
+    let ports = Ports {
+        tls_port: local_port(&tls),
+        port: local_port(&plain),
     };
     Ok(Bound {
         tls,
         plain,
-        broker: Arc::new(broker),
+        ports,
         settings,
     })
 }
@@ -290,7 +191,7 @@ pub async fn bind_listeners(settings: Settings) -> Result<Bound, ListenError> {
 /// What every connection task shares.
 struct Shared {
     service: Arc<Service>,
-    auth: CoreAuthenticator,
+    bridge: Bridge,
     permits: Arc<Semaphore>,
     identity: OnceCell<Result<BrokerTls, String>>,
     hostnames: Vec<String>,
@@ -304,26 +205,27 @@ async fn stopped(mut stop: Stop) {
 }
 
 impl Bound {
+    /// The ports as bound.
+    pub fn ports(&self) -> Ports {
+        self.ports
+    }
+
     /// Serves both ports in the background until `stop`; the returned task completes once
     /// both listeners are closed, every connection (live sessions included) has ended and
     /// the drop-on-revoke watcher has stopped.
-    pub fn serve(
-        self,
-        service: Arc<Service>,
-        auth: CoreAuthenticator,
-        stop: Stop,
-    ) -> JoinHandle<()> {
+    pub fn serve(self, app: crate::app::AppState, stop: Stop) -> JoinHandle<()> {
+        let service = app.service.clone();
         let mut tasks = JoinSet::new();
         if self.settings.drop_on_revoke {
             tasks.spawn(drop_on_revoke(
                 Arc::downgrade(&service),
-                self.broker.clone(),
+                app.sessions.clone(),
                 stop.clone(),
             ));
         }
         let shared = Arc::new(Shared {
             service,
-            auth,
+            bridge: Bridge::new(app),
             permits: Arc::new(Semaphore::new(self.settings.max_connections)),
             identity: OnceCell::new(),
             hostnames: self.settings.hostnames,
@@ -339,7 +241,7 @@ impl Bound {
 }
 
 /// `--mqtt-drop-on-revoke`: after each revocation, closes the sessions it touches.
-async fn drop_on_revoke(service: Weak<Service>, broker: Arc<Broker>, stop: Stop) {
+async fn drop_on_revoke(service: Weak<Service>, sessions: Arc<Sessions>, stop: Stop) {
     let Some(mut revocations) = service.upgrade().map(|s| s.revocations.watch()) else {
         return;
     };
@@ -348,7 +250,7 @@ async fn drop_on_revoke(service: Weak<Service>, broker: Arc<Broker>, stop: Stop)
             let Some(service) = service.upgrade() else {
                 return;
             };
-            broker.drop_revoked(|authority, serial| revoked(&service, authority, serial));
+            sessions.drop_revoked(|authority, serial| revoked(&service, authority, serial));
         }
     };
     tokio::select! {
@@ -421,8 +323,8 @@ async fn run<S>(
         peer: Some(peer),
         cert,
         limits: Limits::default(),
-        authenticator: &shared.auth,
-        observer: &shared.auth,
+        authenticator: &shared.bridge,
+        handler: &shared.bridge,
     }
     .run(stream)
     .await;
@@ -447,25 +349,43 @@ async fn tls_connection(shared: &Shared, peer: SocketAddr, tcp: TcpStream) {
             return;
         }
     };
-    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-        // Boxed: held by value, the TLS state (1.2 KB) sat in the session's future several
-        // times over (each async fn it passes through keeps its argument's slot).
-        Ok(Ok(stream)) => Box::new(stream),
-        Ok(Err(e)) => {
+    // Boxed, so that the handshake's state (the TLS state, the accept result: ~2.6 KB) is
+    // freed when it is done instead of taking room in the task for the whole session.
+    let handshake = tls_handshake(shared, peer, acceptor, &presented, tcp);
+    let Some(stream) = Box::pin(handshake).await else {
+        return;
+    };
+    run(shared, Transport::Tls, peer, presented.take(), stream).await;
+}
+
+/// The TLS handshake. The stream comes back boxed: held by value, the TLS state (1.2 KB) sat
+/// in the session's task several times over (each async fn it passes through keeps its
+/// argument's slot). A refusal is recorded and its socket lingers ([`linger`]).
+async fn tls_handshake(
+    shared: &Shared,
+    peer: SocketAddr,
+    acceptor: TlsAcceptor,
+    presented: &PresentedCert,
+    tcp: TcpStream,
+) -> Option<Box<TlsStream<TcpStream>>> {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp).into_fallible()).await {
+        Ok(Ok(stream)) => Some(Box::new(stream)),
+        Ok(Err((e, tcp))) => {
             let reason = handshake_error(&e).map_or("handshake_failure", alert_name);
             shared
-                .auth
+                .bridge
                 .handshake_refused(peer, presented.get().as_ref(), reason);
-            return;
+            // Boxed: its 4 KiB read buffer need not be part of every handshake.
+            Box::pin(linger(tcp)).await;
+            None
         }
         Err(_) => {
             shared
-                .auth
+                .bridge
                 .handshake_refused(peer, presented.get().as_ref(), "handshake timeout");
-            return;
+            None
         }
-    };
-    run(shared, Transport::Tls, peer, presented.take(), stream).await;
+    }
 }
 
 async fn build_identity(
@@ -518,10 +438,25 @@ fn identity(service: &Arc<Service>, hostnames: &[String]) -> Result<BrokerTls, S
     Ok(tls)
 }
 
-/// The device a login names, for callers holding only the two keys.
-pub(crate) fn device_id(product_key: &str, device_key: &str) -> DeviceId {
-    DeviceId::Keys {
-        product_key: product_key.to_string(),
-        device_key: device_key.to_string(),
-    }
+/// How long a refused handshake's socket is kept for the device to read the alert.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// After a refused handshake (its alert already written): the write side is closed, then
+/// what the device still sends is read and dropped until it closes, for at most [`LINGER`].
+/// Closing at once would make the kernel answer the device's next bytes (a TLS 1.3 device
+/// writes its CONNECT before it reads the alert) with a reset, which discards the alert
+/// unread: Java's SSLSocket then reports "Broken pipe" instead of the alert.
+async fn linger(mut tcp: TcpStream) {
+    let _ = tcp.shutdown().await;
+    let mut sink = [0u8; 4096];
+    let mut left: usize = 64 * 1024;
+    let _ = tokio::time::timeout(LINGER, async {
+        while left > 0 {
+            match tcp.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    })
+    .await;
 }

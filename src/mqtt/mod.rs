@@ -1,12 +1,12 @@
-//! The device-facing MQTT transport (issue 9, spec Part C): the EnOS login, the broker's TLS
-//! identity and client-certificate checks, and the per-connection MQTT session.
+//! The device-facing MQTT transport (spec Parts C and D): the broker's TLS identity and
+//! client-certificate checks, the per-connection MQTT session, and the bridge that hands
+//! logins and messages to the app (which asks the EnOS rules in `service::conversation`).
 //!
-//! `broker` binds and serves the two ports; `auth` decides at CONNECT over the core's store.
+//! `broker` binds and serves the two ports; `session` speaks MQTT 3.1.1; `bridge` translates.
 
-pub mod auth;
+pub mod bridge;
 pub mod broker;
 pub mod broker_cert;
 pub mod client_cert;
-pub mod login;
 pub mod session;
 pub mod tls;

@@ -4,12 +4,13 @@ use bytes::BytesMut;
 use mqttbytes::v4::{
     Connect, Disconnect, PingReq, Publish, Subscribe, SubscribeFilter, Unsubscribe,
 };
-use parking_lot::Mutex;
 use rand::{Rng, SeedableRng};
 use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::task::JoinHandle;
 
 use super::*;
+use crate::app::sessions::{SessionInfo, Sessions};
+use parking_lot::Mutex;
 
 const SECRET: &str = "secret";
 
@@ -17,7 +18,22 @@ const SECRET: &str = "secret";
 /// `mode` switches to the fault-like decisions.
 struct TestAuth {
     mode: &'static str,
-    kill: Arc<Notify>,
+    sessions: Arc<Sessions>,
+}
+
+fn info() -> SessionInfo {
+    SessionInfo {
+        id: 0,
+        product_key: "pk".into(),
+        device_key: "dev".into(),
+        asset_id: "a1".into(),
+        client_id: "dev".into(),
+        session_key: "dev".into(),
+        cert_sn: None,
+        authority: None,
+        since: 0,
+        transport: "plain",
+    }
 }
 
 impl Authenticator for TestAuth {
@@ -28,20 +44,23 @@ impl Authenticator for TestAuth {
             },
             (_, Err(e)) => Decision::Refuse {
                 code: 4,
-                reason: e.reason(),
+                reason: e.to_string(),
             },
             (_, Ok(l)) if l.device_key != "dev" => Decision::Refuse {
                 code: 5,
                 reason: "unknown device".into(),
             },
             (_, Ok(l)) => match l.verify(SECRET) {
-                Ok(_) => Decision::Accept {
-                    session_id: 7,
-                    kill: self.kill.clone(),
-                },
+                Ok(_) => {
+                    let opened = self.sessions.open(info());
+                    Decision::Accept {
+                        session: opened.session,
+                        outbox: opened.outbox,
+                    }
+                }
                 Err(e) => Decision::Refuse {
                     code: 4,
-                    reason: e.reason(),
+                    reason: e.to_string(),
                 },
             },
         };
@@ -56,10 +75,12 @@ impl Authenticator for TestAuth {
     }
 }
 
+/// Records what happens; refuses SUBSCRIBE filters starting with `x` and PUBLISH topics
+/// starting with `x` (which end the session).
 #[derive(Default)]
 struct Log(Mutex<Vec<String>>);
 
-impl Observer for Log {
+impl Handler for Log {
     fn connect(&self, o: &ConnectOutcome<'_>) {
         self.0.lock().push(match (&o.refusal, o.session_id) {
             (None, Some(id)) => format!("accepted {id}"),
@@ -67,13 +88,37 @@ impl Observer for Log {
             (None, None) => "accepted without id".into(),
         });
     }
-    fn publish(&self, id: u64, topic: &str, qos: u8, bytes: usize) {
+    fn publish(
+        &self,
+        s: &Session,
+        topic: &str,
+        payload: &[u8],
+        qos: u8,
+    ) -> Result<(), TopicRefusal> {
+        self.0.lock().push(format!(
+            "publish {} {topic} {qos} {}",
+            s.info.id,
+            payload.len()
+        ));
+        if topic.starts_with('x') {
+            Err(TopicRefusal::NotADeviceTopic(topic.into()))
+        } else {
+            Ok(())
+        }
+    }
+    fn subscribe(&self, _: &Session, filter: &str, qos: u8) -> Option<u8> {
+        (!filter.starts_with('x')).then_some(qos.min(1))
+    }
+    fn unsubscribe(&self, _: &Session, filter: &str) {
+        self.0.lock().push(format!("unsubscribe {filter}"));
+    }
+    fn sent(&self, s: &Session, m: &Outgoing) {
         self.0
             .lock()
-            .push(format!("publish {id} {topic} {qos} {bytes}"));
+            .push(format!("sent {} {} {}", s.info.id, m.topic, m.qos));
     }
-    fn closed(&self, id: u64, why: &str) {
-        self.0.lock().push(format!("closed {id} {why}"));
+    fn closed(&self, s: &Session, why: &str) {
+        self.0.lock().push(format!("closed {} {why}", s.info.id));
     }
 }
 
@@ -81,16 +126,16 @@ struct Run {
     client: DuplexStream,
     task: JoinHandle<()>,
     log: Arc<Log>,
-    kill: Arc<Notify>,
+    sessions: Arc<Sessions>,
 }
 
 fn start(mode: &'static str, limits: Limits) -> Run {
     let (client, server) = duplex(64 * 1024);
     let log = Arc::new(Log::default());
-    let kill = Arc::new(Notify::new());
+    let sessions = Arc::new(Sessions::default());
     let auth = TestAuth {
         mode,
-        kill: kill.clone(),
+        sessions: sessions.clone(),
     };
     let obs = log.clone();
     let task = tokio::spawn(async move {
@@ -100,7 +145,7 @@ fn start(mode: &'static str, limits: Limits) -> Run {
             cert: None,
             limits,
             authenticator: &auth,
-            observer: &*obs,
+            handler: &*obs,
         }
         .run(server)
         .await
@@ -109,7 +154,7 @@ fn start(mode: &'static str, limits: Limits) -> Run {
         client,
         task,
         log,
-        kill,
+        sessions,
     }
 }
 
@@ -119,6 +164,7 @@ fn limits() -> Limits {
         max_packet: 1024,
         write_timeout: Duration::from_secs(5),
         max_idle: Duration::from_secs(60),
+        connack_latency: Duration::ZERO,
     }
 }
 
@@ -177,22 +223,31 @@ async fn ends(run: Run) -> Vec<String> {
     log
 }
 
-fn connack(code: ConnectReturnCode) -> Option<Packet> {
-    Some(Packet::ConnAck(ConnAck::new(code, false)))
-}
-
-#[tokio::test]
-async fn an_accepted_session_behaves_like_a_broker() {
+/// A session of "dev" (keep-alive 60) that got CONNACK 0.
+async fn logged_in() -> Run {
     let mut run = start("ok", limits());
-    let c = &mut run.client;
-    send(c, |b| {
+    send(&mut run.client, |b| {
         sdk_connect("dev", &password("dev", SECRET), 60)
             .write(b)
             .map(drop)
             .unwrap()
     })
     .await;
-    assert_eq!(next(c).await, connack(ConnectReturnCode::Success));
+    assert_eq!(
+        next(&mut run.client).await,
+        connack(ConnectReturnCode::Success)
+    );
+    run
+}
+
+fn connack(code: ConnectReturnCode) -> Option<Packet> {
+    Some(Packet::ConnAck(ConnAck::new(code, false)))
+}
+
+#[tokio::test]
+async fn an_accepted_session_behaves_like_a_broker() {
+    let mut run = logged_in().await;
+    let c = &mut run.client;
     send(c, |b| PingReq.write(b).map(drop).unwrap()).await;
     assert_eq!(next(c).await, Some(Packet::PingResp));
     let mut sub = Subscribe::new("a", QoS::AtMostOnce);
@@ -229,10 +284,11 @@ async fn an_accepted_session_behaves_like_a_broker() {
     assert_eq!(
         ends(run).await,
         [
-            "accepted 7",
-            "publish 7 /sys/pk/dev/thing/event/post 0 10",
-            "publish 7 t/1 1 20",
-            "closed 7 DISCONNECT"
+            "accepted 1",
+            "unsubscribe a",
+            "publish 1 /sys/pk/dev/thing/event/post 0 10",
+            "publish 1 t/1 1 20",
+            "closed 1 DISCONNECT"
         ]
     );
 }
@@ -318,7 +374,7 @@ async fn mqtt_3_1_gets_connack_1() {
     );
     assert_eq!(
         ends(run).await,
-        ["refused CONNACK 1: only MQTT 3.1.1 is served"]
+        ["refused CONNACK 1: only MQTT 3.1.1 is served (protocol MQIsdp level 3 was sent)"]
     );
 }
 
@@ -404,42 +460,27 @@ async fn keep_alive_one_and_a_half_times_then_drop() {
     );
     assert_eq!(
         ends(run).await.last().unwrap(),
-        "closed 7 keep-alive timeout"
+        "closed 1 keep-alive timeout"
     );
 }
 
 #[tokio::test]
 async fn the_kill_switch_ends_a_live_session() {
-    let mut run = start("ok", limits());
+    let mut run = logged_in().await;
     let c = &mut run.client;
-    send(c, |b| {
-        sdk_connect("dev", &password("dev", SECRET), 60)
-            .write(b)
-            .map(drop)
-            .unwrap()
-    })
-    .await;
-    assert_eq!(next(c).await, connack(ConnectReturnCode::Success));
-    run.kill.notify_one();
+    let sessions = run.sessions.clone();
+    assert!(sessions.drop_session(1, "dropped by the control plane"));
     assert_eq!(next(c).await, None);
     assert_eq!(
         ends(run).await.last().unwrap(),
-        "closed 7 dropped by the broker"
+        "closed 1 dropped by the control plane"
     );
 }
 
 #[tokio::test]
 async fn oversized_and_qos2_packets_end_the_session() {
-    let mut run = start("ok", limits());
+    let mut run = logged_in().await;
     let c = &mut run.client;
-    send(c, |b| {
-        sdk_connect("dev", &password("dev", SECRET), 60)
-            .write(b)
-            .map(drop)
-            .unwrap()
-    })
-    .await;
-    assert_eq!(next(c).await, connack(ConnectReturnCode::Success));
     // Only the header of a 2 MB publish: the broker refuses before reading the body.
     c.write_all(&[0x30, 0x80, 0x80, 0x80, 0x01]).await.unwrap();
     assert_eq!(next(c).await, None);
@@ -449,23 +490,15 @@ async fn oversized_and_qos2_packets_end_the_session() {
         .unwrap()
         .contains("exceeds the limit"));
 
-    let mut run = start("ok", limits());
+    let mut run = logged_in().await;
     let c = &mut run.client;
-    send(c, |b| {
-        sdk_connect("dev", &password("dev", SECRET), 60)
-            .write(b)
-            .map(drop)
-            .unwrap()
-    })
-    .await;
-    assert_eq!(next(c).await, connack(ConnectReturnCode::Success));
     let mut p = Publish::new("t", QoS::ExactlyOnce, vec![0u8; 3]);
     p.pkid = 1;
     send(c, |b| p.write(b).map(drop).unwrap()).await;
     assert_eq!(next(c).await, None);
     assert_eq!(
         ends(run).await.last().unwrap(),
-        "closed 7 QoS 2 is not supported"
+        "closed 1 QoS 2 is not supported"
     );
 }
 
@@ -520,7 +553,77 @@ async fn an_accepted_id_is_always_closed_even_if_connack_cannot_be_written() {
     // The device vanishes before reading CONNACK.
     drop(std::mem::replace(&mut run.client, duplex(1).0));
     let log = ends(run).await;
-    assert_eq!(log[0], "accepted 7");
-    assert!(log[1].starts_with("closed 7 "), "{log:?}");
+    assert_eq!(log[0], "accepted 1");
+    assert!(log[1].starts_with("closed 1 "), "{log:?}");
     assert_eq!(log.len(), 2);
+}
+
+#[tokio::test]
+async fn the_outbox_is_written_and_a_publish_outside_ends_the_session() {
+    let mut run = logged_in().await;
+    let c = &mut run.client;
+    let session = run.sessions.get(1).unwrap();
+    for qos in [1, 0, 1] {
+        assert!(session.send(Outgoing {
+            topic: "/sys/pk/dev/thing/service/x".into(),
+            payload: b"{}".to_vec(),
+            qos,
+        }));
+    }
+    // The three arrive together: framed from one buffer.
+    let mut buf = BytesMut::new();
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        match v4::read(&mut buf, 1 << 20) {
+            Ok(Packet::Publish(p)) => got.push((p.qos, p.pkid, p.topic)),
+            Ok(other) => panic!("expected PUBLISH, got {other:?}"),
+            Err(_) => {
+                let mut chunk = [0u8; 256];
+                let n = timeout(Duration::from_secs(10), c.read(&mut chunk))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                buf.extend_from_slice(&chunk[..n]);
+            }
+        }
+    }
+    let topic = "/sys/pk/dev/thing/service/x".to_string();
+    assert_eq!(
+        got,
+        [
+            (QoS::AtLeastOnce, 1, topic.clone()),
+            (QoS::AtMostOnce, 0, topic.clone()),
+            (QoS::AtLeastOnce, 2, topic)
+        ]
+    );
+    let mut p = Publish::new("x/outside", QoS::AtLeastOnce, vec![1u8]);
+    p.pkid = 5;
+    send(c, |b| p.write(b).map(drop).unwrap()).await;
+    assert_eq!(next(c).await, None, "closed, no PUBACK");
+    let log = ends(run).await;
+    assert_eq!(
+        log.last().unwrap(),
+        "closed 1 PUBLISH outside the device's topics: \"x/outside\" is not under /sys/{productKey}/{deviceKey}/ or /ext/session/{productKey}/{deviceKey}/"
+    );
+    assert_eq!(log.iter().filter(|l| l.starts_with("sent 1 ")).count(), 3);
+}
+
+#[tokio::test]
+async fn mqtt_5_gets_connack_1_not_a_closed_socket() {
+    let mut run = start("ok", limits());
+    // CONNECT, protocol MQTT level 5, with a property length byte (0) after keep-alive.
+    let mut pkt = vec![0x10, 13, 0, 4];
+    pkt.extend_from_slice(b"MQTT");
+    pkt.extend_from_slice(&[5, 2, 0, 60, 0, 0, 2]);
+    pkt.extend_from_slice(b"id");
+    run.client.write_all(&pkt).await.unwrap();
+    assert_eq!(
+        next(&mut run.client).await,
+        connack(ConnectReturnCode::RefusedProtocolVersion)
+    );
+    assert_eq!(next(&mut run.client).await, None);
+    assert_eq!(
+        ends(run).await,
+        ["refused CONNACK 1: only MQTT 3.1.1 is served (protocol MQTT level 5 was sent)"]
+    );
 }

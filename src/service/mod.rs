@@ -5,6 +5,7 @@
 
 pub(crate) mod bulk;
 mod certificates;
+pub mod conversation;
 pub mod links;
 mod registry;
 
@@ -81,6 +82,8 @@ pub struct Service {
     pub revocations: Revocations,
     /// The state file (`--state`), when there is one.
     pub persist: Option<Arc<Persist>>,
+    /// Devices online: gateways' topologies, sub-device logins, thing models.
+    pub conversation: conversation::Conversation,
 }
 
 /// Counts revocations (revoke, renew superseding, device delete): a transport that must act on
@@ -110,6 +113,7 @@ impl Service {
     /// State, clock and identifiers back to `loaded`.
     pub fn reset(&self, loaded: &Loaded) {
         self.store.reset(loaded);
+        self.conversation.reset(loaded);
         self.clock.reset();
         self.ids.reset();
     }

@@ -18,7 +18,7 @@ const FAULT_HEADER: &str = "x-enos-mock-fault";
 
 /// The default fixtures' table sizes (health `counts`).
 fn default_counts() -> Value {
-    json!({ "orgs": 2, "products": 4, "devices": 6, "certificates": 0, "revoked": 0 })
+    json!({ "orgs": 2, "products": 6, "devices": 9, "certificates": 0, "revoked": 0 })
 }
 
 // ---------------------------------------------------------------------------
@@ -570,7 +570,7 @@ async fn bad_fault_bodies_are_refused_with_400_and_a_message() {
         (
             "unknown action",
             json!({ "action": "explode", "error": "cert_service_internal" }),
-            "action must be one of *, apply, renew, revoke, list, product.create, product.get, product.update, product.delete, device.create, device.get, device.update, device.delete, mqtt.connect",
+            "action must be one of *, apply, renew, revoke, list, product.create, product.get, product.update, product.delete, device.create, device.get, device.update, device.delete, mqtt.connect, mqtt.reply",
         ),
         (
             "unknown error key",
@@ -693,7 +693,7 @@ async fn the_fault_header_works_on_product_and_device_calls() {
     .await;
     assert_eq!(status, 200);
     assert_row(&r, &PRODUCT_SERVICE_INTERNAL);
-    assert_eq!(health(&mock).await["counts"]["products"], 4, "not created");
+    assert_eq!(health(&mock).await["counts"]["products"], 6, "not created");
 
     let (_, r) = send(
         &mock,
@@ -993,7 +993,7 @@ async fn reset_restores_clock_faults_journal_and_fixtures_in_one_call() {
     assert!(!journal(&mock, "").await.is_empty());
     let before = health(&mock).await;
     assert_eq!(before["counts"]["certificates"], 1, "{before}");
-    assert_eq!(before["counts"]["products"], 5, "{before}");
+    assert_eq!(before["counts"]["products"], 7, "{before}");
 
     let (status, body) = post_admin(&mock, "/__admin/reset").await;
     assert_eq!(status, 200, "{body}");
@@ -1064,7 +1064,7 @@ async fn reload_replaces_the_state_with_the_rewritten_fixtures_file() {
     assert_eq!(body["fixturesFile"], path.display().to_string(), "{body}");
     assert_eq!(
         body["counts"],
-        json!({ "orgs": 2, "products": 4, "devices": 7, "certificates": 0, "revoked": 0 }),
+        json!({ "orgs": 2, "products": 6, "devices": 10, "certificates": 0, "revoked": 0 }),
         "{body}"
     );
 
@@ -1157,7 +1157,7 @@ async fn a_broken_fixtures_file_is_refused_and_leaves_the_running_state_intact()
     assert_eq!(status, 400, "{body}");
     assert_eq!(
         message(&body),
-        format!("fixtures file {shown}: devices[7] (assetId \"Bad00001\"): productKey \"NoSuchPr\" is not declared in products"),
+        format!("fixtures file {shown}: devices[10] (assetId \"Bad00001\"): productKey \"NoSuchPr\" is not declared in products"),
     );
     assert_intact("after an undeclared product").await;
     let (_, r) = cert_call(&mock, "list", "Rl2dev02", Value::Null).await;
@@ -1393,7 +1393,7 @@ async fn bulk_devices_are_real_devices_with_verifiable_certificates() {
         "{r}"
     );
     let health = mock.get_json("/__admin/health").await;
-    assert_eq!(health["counts"]["devices"], 6 + 40, "{health}");
+    assert_eq!(health["counts"]["devices"], 9 + 40, "{health}");
 
     // Refused whole: taken names, bad counts, unknown products.
     for (bad, why) in [
@@ -1423,7 +1423,7 @@ async fn bulk_devices_are_real_devices_with_verifiable_certificates() {
     let health = mock.get_json("/__admin/health").await;
     assert_eq!(
         health["counts"]["devices"],
-        6 + 40,
+        9 + 40,
         "nothing half-loaded: {health}"
     );
 }

@@ -46,7 +46,7 @@ fn asset_ids(state: &Value) -> Vec<String> {
 async fn the_state_lists_orgs_products_and_a_filtered_page_of_devices() {
     let mock = Mock::start().await;
     let s = state(&mock, "").await;
-    assert_eq!(s["devices"]["total"], 6);
+    assert_eq!(s["devices"]["total"], 9);
     assert_eq!(s["cas"].as_array().unwrap().len(), 2);
     assert_eq!(s["cas"][0]["issueAuthority"], "RSA");
     assert!(s["cas"][1]["fingerprintSha256"]
@@ -74,7 +74,7 @@ async fn the_state_lists_orgs_products_and_a_filtered_page_of_devices() {
     assert_eq!(page["devices"]["total"], 3);
     assert_eq!(asset_ids(&page), [DEV2]);
     let past = state(&mock, "?offset=100").await;
-    assert_eq!(past["devices"]["total"], 6);
+    assert_eq!(past["devices"]["total"], 9);
     assert!(asset_ids(&past).is_empty());
 
     let response = mock

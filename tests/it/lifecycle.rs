@@ -1237,7 +1237,7 @@ async fn admin_health_reports_fixtures_cas_clock_and_counts() {
         }])
     );
     let products = fixtures["products"].as_array().expect("fixtures.products");
-    assert_eq!(products.len(), 4);
+    assert_eq!(products.len(), 6);
     let product = |key: &str| {
         products
             .iter()
@@ -1258,7 +1258,7 @@ async fn admin_health_reports_fixtures_cas_clock_and_counts() {
     assert_eq!(p["defaultValidDay"], 730, "B14 defaults");
     assert_eq!(p["maxValidDay"], 1095, "B14 defaults");
     let devices = fixtures["devices"].as_array().expect("fixtures.devices");
-    assert_eq!(devices.len(), 6);
+    assert_eq!(devices.len(), 9);
     let dev1 = devices
         .iter()
         .find(|d| d["assetId"] == DEV1)

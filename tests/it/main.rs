@@ -18,6 +18,7 @@ mod lifecycle;
 mod methods;
 mod mqtt;
 mod mqtt_control;
+mod mqtt_conversation;
 mod mqtt_mosquitto;
 mod mqtt_sdk;
 mod openapi;

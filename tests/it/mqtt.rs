@@ -44,17 +44,24 @@ pub(crate) async fn device(mock: &Mock, asset_id: &str) -> Device {
 }
 
 /// CONNECT as the official SDK writes it (secure mode 2, hmacsha256 = lowercase SHA-256 of
-/// the sorted content followed by the secret).
+/// the sorted content followed by the secret), with a client id of its own each time (one
+/// client id has one session: a second CONNECT with it takes the first one over).
 pub(crate) fn connect(d: &Device, secret: &str) -> BytesMut {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    connect_as(d, secret, &format!("{}-{n}", d.device_key), "2")
+}
+
+/// CONNECT with this EnOS client id and secure mode.
+pub(crate) fn connect_as(d: &Device, secret: &str, client_id: &str, mode: &str) -> BytesMut {
     let content = format!(
-        "clientId{dk}deviceKey{dk}productKey{pk}timestamp{TS}{secret}",
+        "clientId{client_id}deviceKey{dk}productKey{pk}timestamp{TS}{secret}",
         dk = d.device_key,
         pk = d.product_key
     );
     let password = hex(&Sha256::digest(content.as_bytes()));
     let mut c = Connect::new(format!(
-        "{}|securemode=2,signmethod=hmacsha256,timestamp={TS}|",
-        d.device_key
+        "{client_id}|securemode={mode},signmethod=hmacsha256,timestamp={TS}|"
     ));
     c.keep_alive = 60;
     c.set_login(format!("{}&{}", d.device_key, d.product_key), password);
@@ -258,9 +265,10 @@ async fn plain_secret_login_is_a_session_listed_and_dropped_by_the_control_plane
         Packet::PingResp
     );
 
-    // PUBLISH QoS 1 gets PUBACK and is journaled.
+    // PUBLISH QoS 1 on one of its topics gets PUBACK and is journaled.
     let mut out = BytesMut::new();
-    let mut publish = v4::Publish::new("/sys/PlainPrd/up", mqttbytes::QoS::AtLeastOnce, "hello");
+    let topic = format!("/sys/PlainPrd/{}/custom/up", d.device_key);
+    let mut publish = v4::Publish::new(&topic, mqttbytes::QoS::AtLeastOnce, "hello");
     publish.pkid = 7;
     publish.write(&mut out).unwrap();
     stream.write_all(&out).await.unwrap();
@@ -271,7 +279,9 @@ async fn plain_secret_login_is_a_session_listed_and_dropped_by_the_control_plane
     let published = mock.get_json("/__admin/requests?action=mqtt.publish").await;
     let p = &published[0];
     assert_eq!(p["transport"], "mqtt", "{published}");
-    assert_eq!(p["topic"], "/sys/PlainPrd/up", "{published}");
+    assert_eq!(p["direction"], "up", "{published}");
+    assert_eq!(p["topic"], topic.as_str(), "{published}");
+    assert_eq!(p["payload"], "hello", "{published}");
     assert_eq!(p["qos"], 1, "{published}");
     assert_eq!(p["bytes"], 5, "{published}");
     assert_eq!(p["deviceKey"], d.device_key.as_str(), "{published}");
@@ -288,7 +298,14 @@ async fn plain_secret_login_is_a_session_listed_and_dropped_by_the_control_plane
     assert_eq!(s["productKey"], d.product_key.as_str());
     assert_eq!(s["deviceKey"], d.device_key.as_str());
     assert_eq!(s["assetId"], PLAIN_DEV);
-    assert_eq!(s["clientId"], d.device_key.as_str());
+    assert!(
+        s["clientId"]
+            .as_str()
+            .unwrap()
+            .starts_with(d.device_key.as_str()),
+        "{s}"
+    );
+    assert_eq!(s["transport"], "plain");
     assert_eq!(s["certSN"], Value::Null);
     assert!(s["since"].is_string(), "{s}");
 

@@ -48,7 +48,9 @@ const SERVED: &[(&str, &str)] = &[
     ("get", "/__admin/ui"),
     ("get", "/__admin/state"),
     ("get", "/__admin/connections"),
+    ("get", "/__admin/connections/{id}"),
     ("delete", "/__admin/connections/{id}"),
+    ("post", "/__admin/mqtt/publish"),
 ];
 
 const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];

@@ -85,15 +85,28 @@ impl Store {
             .ok_or_else(|| EnosError::new(ErrorKey::DeviceNotFound))
     }
 
-    /// The device a login names and whether its product requires a client certificate.
-    pub(crate) fn login_target(&self, device: &DeviceId) -> Option<(Device, bool)> {
+    /// A device and its product, however named, in any org (device connections name a
+    /// device by its keys alone).
+    pub(crate) fn device_with_product(&self, device: &DeviceId) -> Option<(Device, Product)> {
         let s = self.state.read();
-        let d = &s.slot(device)?.device;
-        let bi_directional = s
-            .products
-            .get(&d.product_key)
-            .is_some_and(|p| p.bi_directional_auth);
-        Some((d.clone(), bi_directional))
+        let slot = s.slot(device)?;
+        let product = s.products.get(&slot.device.product_key)?;
+        Some((slot.device.clone(), product.clone()))
+    }
+
+    /// Changes one device in place (its attributes and tags, from a device's own requests);
+    /// `None` when it is gone.
+    pub(crate) fn edit_device(
+        &self,
+        asset_id: &str,
+        edit: impl FnOnce(&mut Device),
+    ) -> Option<Device> {
+        let mut s = self.state.write();
+        let slot = s.devices.get_mut(asset_id)?;
+        edit(&mut slot.device);
+        let updated = slot.device.clone();
+        self.emit(|| vec![Change::Device(updated.clone())]);
+        Some(updated)
     }
 
     /// Both names of a device if it exists (for device-scoped faults).

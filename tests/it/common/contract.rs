@@ -97,6 +97,40 @@ const RENEW: &[&str] = &["renew"];
 const APPLY_RENEW: &[&str] = &["apply", "renew"];
 const RENEW_REVOKE: &[&str] = &["renew", "revoke"];
 const APPLY_RENEW_REVOKE: &[&str] = &["apply", "renew", "revoke"];
+// Device request methods (spec D1), as the reply rows' `actions` column writes them.
+const EVERY_REQUEST: &[&str] = &[
+    "thing.measurepoint.post",
+    "thing.measurepoint.post.batch",
+    "thing.measurepoint.resume",
+    "thing.measurepoint.resume.batch",
+    "thing.event.post",
+    "thing.attribute.update",
+    "thing.attribute.query",
+    "thing.attribute.delete",
+    "thing.tag.update",
+    "thing.tag.query",
+    "thing.tag.delete",
+    "thing.topo.add",
+    "thing.topo.get",
+    "thing.topo.delete",
+    "thing.device.register",
+    "combine.login",
+    "combine.login.batch",
+    "combine.logout",
+    "thing.model.up_raw",
+    "thing.tsltemplate.get",
+    "ota.inform",
+    "ota.progress",
+    "ota.request",
+    "ota.device.getversion",
+];
+const MEASUREPOINTS: &[&str] = &[
+    "thing.measurepoint.post",
+    "thing.measurepoint.post.batch",
+    "thing.measurepoint.resume",
+    "thing.measurepoint.resume.batch",
+];
+const SUB_LOGIN: &[&str] = &["combine.login", "combine.login.batch"];
 
 macro_rules! rows {
     ($($name:ident = ($key:literal, $code:literal, $msg:literal, $actions:expr);)*) => {
@@ -149,4 +183,26 @@ rows! {
     PRODUCT_NOT_FOUND = ("product_not_found", 11404, "Product cannot be found", &["product.get", "product.update", "product.delete", "device.create"]);
     DEVICE_KEY_EXISTS = ("device_key_exists", 11702, "The deviceKey already exists in the product.", &["device.create"]);
     PRODUCT_HAS_DEVICES = ("product_has_devices", 99400, "Invalid Argument productKey:the product still has {count} device(s); delete them first", &["product.delete"]);
+    // D1: EnOS's replies to device requests over MQTT (the device-connection reference:
+    // the common return codes and each topic's table; `{detail}` is the mock's).
+    MQTT_PAYLOAD_FORMAT = ("mqtt_payload_format_error", 1220, "Payload format error, {detail}", EVERY_REQUEST);
+    MQTT_PAYLOAD_EMPTY = ("mqtt_payload_empty", 1251, "Payload is empty", EVERY_REQUEST);
+    MQTT_METHODS_NOT_CONSISTENT = ("mqtt_methods_not_consistent", 1260, "Methods not consistent, {detail}", EVERY_REQUEST);
+    MQTT_MESSAGE_TOO_LARGE = ("mqtt_message_too_large", 1008, "Msg size is too large, discard the message", EVERY_REQUEST);
+    MQTT_NO_WRITE_PERMISSION = ("mqtt_no_write_permission", 1009, "Publish to topic with no write permission", EVERY_REQUEST);
+    MQTT_MODEL_VALIDATE_FAILED = ("mqtt_model_validate_failed", 1204, "Model validate failed, {detail}", MEASUREPOINTS);
+    MQTT_MEASUREPOINT_FORMAT = ("mqtt_measurepoint_format_error", 1206, "Measurepoint post data format error, {detail}", MEASUREPOINTS);
+    MQTT_ATTRIBUTE_UPDATE_FORMAT = ("mqtt_attribute_update_format_error", 1207, "Attribute update data format error, {detail}", &["thing.attribute.update"]);
+    MQTT_ATTRIBUTE_QUERY_FORMAT = ("mqtt_attribute_query_format_error", 1208, "Attribute query data format error, {detail}", &["thing.attribute.query"]);
+    MQTT_ATTRIBUTE_DELETE_FORMAT = ("mqtt_attribute_delete_format_error", 1209, "Attribute delete data format error, {detail}", &["thing.attribute.delete"]);
+    MQTT_NO_SUB_DEVICE_PERMISSION = ("mqtt_no_sub_device_permission", 1212, "No sub-device permission, {detail}", &["thing.measurepoint.post.batch", "thing.measurepoint.resume.batch"]);
+    MQTT_PARSE_ERROR = ("mqtt_parse_error", 1200, "Parse error, {detail}", &["thing.topo.get"]);
+    MQTT_ADD_TOPO_FAILURE = ("mqtt_add_topo_failure", 1255, "add topo failure, {detail}", &["thing.topo.add"]);
+    MQTT_REMOVE_TOPO_FAILURE = ("mqtt_remove_topo_failure", 1256, "Remove topo failure, {detail}", &["thing.topo.delete"]);
+    MQTT_DEVICE_KEY_EXISTED = ("mqtt_device_key_existed", 702, "DeviceKey existed", &["thing.device.register"]);
+    MQTT_DEVICE_NOT_EXIST = ("mqtt_device_not_exist", 705, "It failed to query device, not existed this device", &["combine.login", "combine.login.batch", "combine.logout"]);
+    MQTT_DYNAMIC_ACTIVATE_NOT_ALLOWED = ("mqtt_dynamic_activate_not_allowed", 770, "Dynamic activate is not allowed", SUB_LOGIN);
+    MQTT_SUB_DEVICE_NOT_BELONG = ("mqtt_sub_device_not_belong", 740, "Sub device not belong the gateway", SUB_LOGIN);
+    MQTT_SIGN_CHECK_FAILED = ("mqtt_sign_check_failed", 742, "Sign check failed", SUB_LOGIN);
+    MQTT_MUST_LOGIN_BY_SSL = ("mqtt_must_login_by_ssl", 746, "The device must login by ssl", SUB_LOGIN);
 }

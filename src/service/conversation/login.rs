@@ -1,13 +1,16 @@
 //! The EnOS login carried in CONNECT (spec C2): the client id with its `|securemode=..|` part,
 //! the `{deviceKey}&{productKey}` user name, and the password digest checked against a secret.
+//! The same signature signs a sub-device login and a topology add (`sign`, over the sorted
+//! parameters): [`verify_sign`].
 
 use hmac::{Hmac, Mac};
 use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-/// What a device claimed in its CONNECT packet, split into the EnOS fields.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a device claimed in its CONNECT packet, split into the EnOS fields. Its `Debug`
+/// leaves the password out: it never reaches a log line.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Login {
     /// The whole MQTT client id, as the device sent it.
     pub mqtt_client_id: String,
@@ -21,31 +24,37 @@ pub struct Login {
     pub password: String,
 }
 
-/// Why a login is refused before or at the signature check. The integration maps these to
-/// CONNACK codes; `reason()` is the text for the journal.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LoginError {
-    MissingUserName,
-    BadUserName,
-    MissingPassword,
-    BadClientId,
-    UnknownSignMethod(String),
-    BadSignature,
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("mqtt_client_id", &self.mqtt_client_id)
+            .field("client_id", &self.client_id)
+            .field("secure_mode", &self.secure_mode)
+            .field("sign_method", &self.sign_method)
+            .field("timestamp", &self.timestamp)
+            .field("device_key", &self.device_key)
+            .field("product_key", &self.product_key)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
-impl LoginError {
-    pub fn reason(&self) -> String {
-        match self {
-            LoginError::MissingUserName => "no user name in CONNECT".into(),
-            LoginError::BadUserName => "the user name is not {deviceKey}&{productKey}".into(),
-            LoginError::MissingPassword => "no password in CONNECT".into(),
-            LoginError::BadClientId => {
-                "the client id is not {clientId}|securemode=..,signmethod=..,timestamp=..|".into()
-            }
-            LoginError::UnknownSignMethod(m) => format!("unknown signmethod {m:?}"),
-            LoginError::BadSignature => "the password does not match the device secret".into(),
-        }
-    }
+/// Why a login is refused before or at the signature check (CONNACK 4, bad user name or
+/// password); the text is the journal's reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoginError {
+    #[error("no user name in CONNECT")]
+    MissingUserName,
+    #[error("the user name is not {{deviceKey}}&{{productKey}}")]
+    BadUserName,
+    #[error("no password in CONNECT")]
+    MissingPassword,
+    #[error("the client id is not {{clientId}}|securemode=..,signmethod=..,timestamp=..|")]
+    BadClientId,
+    #[error("unknown signmethod {0:?}")]
+    UnknownSignMethod(String),
+    #[error("the password does not match the secret")]
+    BadSignature,
 }
 
 /// The longest client id part the docs allow.
@@ -184,23 +193,46 @@ impl Login {
     /// Checks the password against `secret`, in either hex letter case. Without a signmethod
     /// every known hash is tried.
     pub fn verify(&self, secret: &str) -> Result<SignatureKind, LoginError> {
-        let hashes: Vec<Hash> = match &self.sign_method {
-            Some(m) => vec![hash_of(m).ok_or_else(|| LoginError::UnknownSignMethod(m.clone()))?],
-            None => vec![Hash::Sha256, Hash::Sha1, Hash::Md5],
-        };
-        let content = self.signed_content();
-        let salted = format!("{content}{secret}");
-        for hash in hashes {
-            if hex(&plain_digest(hash, salted.as_bytes())).eq_ignore_ascii_case(&self.password) {
-                return Ok(SignatureKind::ContentAndSecret);
-            }
-            let keyed = keyed_digest(hash, secret.as_bytes(), content.as_bytes());
-            if hex(&keyed).eq_ignore_ascii_case(&self.password) {
-                return Ok(SignatureKind::Hmac);
-            }
-        }
-        Err(LoginError::BadSignature)
+        verify_sign(
+            &self.signed_content(),
+            self.sign_method.as_deref(),
+            secret,
+            &self.password,
+        )
     }
+}
+
+/// Checks `sign` over `content` (the sorted `name{value}` pairs) against `secret`: the hex
+/// digest of content + secret (what the SDKs and docs do) or an HMAC keyed with the secret,
+/// in either letter case; without a method every known hash is tried.
+pub fn verify_sign(
+    content: &str,
+    sign_method: Option<&str>,
+    secret: &str,
+    sign: &str,
+) -> Result<SignatureKind, LoginError> {
+    let hashes: Vec<Hash> = match sign_method {
+        Some(m) => vec![hash_of(m).ok_or_else(|| LoginError::UnknownSignMethod(m.to_string()))?],
+        None => vec![Hash::Sha256, Hash::Sha1, Hash::Md5],
+    };
+    let salted = format!("{content}{secret}");
+    for hash in hashes {
+        if hex(&plain_digest(hash, salted.as_bytes())).eq_ignore_ascii_case(sign) {
+            return Ok(SignatureKind::ContentAndSecret);
+        }
+        let keyed = keyed_digest(hash, secret.as_bytes(), content.as_bytes());
+        if hex(&keyed).eq_ignore_ascii_case(sign) {
+            return Ok(SignatureKind::Hmac);
+        }
+    }
+    Err(LoginError::BadSignature)
+}
+
+/// `name{value}` for each pair, sorted by name, as EnOS signs parameters.
+pub fn sign_content<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut pairs: Vec<_> = pairs.into_iter().collect();
+    pairs.sort();
+    pairs.into_iter().map(|(k, v)| format!("{k}{v}")).collect()
 }
 
 #[cfg(test)]
