@@ -1,5 +1,7 @@
-"""The hostile-client probes of issue 10 (round 2) and issue 24 (round 3: mqttflood,
-crosssite, rebind, token), rerun against a mock binary.
+"""The hostile-client probes of issue 10 (round 2: slowloris, mqttslow, idle, sigterm,
+replay, oversize, journal, method, kill9) and issue 24 (round 3: mqttflood, crosssite,
+rebind, token, idlesockets, connectflood, keepalive0, connackdelay), rerun against a mock
+binary.
 
 Run through scripts/probes.sh (which builds nothing: it takes the binary it is given).
 Each probe starts its own mock on free ports and prints one line of figures. Standard
@@ -10,8 +12,10 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -32,12 +36,12 @@ APP_SECRET = "9c1d2e3f-4a5b-46c7-8d9e-0f1a2b3c4d5e"
 class Mock:
     """A mock on free ports; its pid, port and RSS."""
 
-    def __init__(self, *flags, env=None):
+    def __init__(self, *flags, env=None, binary=None):
         self.log = tempfile.NamedTemporaryFile(prefix="probe-mock.", suffix=".log", delete=False)
         environment = dict(os.environ, NO_COLOR="1", ENOS_MOCK_LOG="warn,enos_cert_mock=info")
         environment.update(env or {})
         self.process = subprocess.Popen(
-            [BIN, "--port", "0", "--mqtt-port", "0", "--mqtt-tls-port", "0", *flags, *EXTRA_FLAGS],
+            [binary or BIN, "--port", "0", "--mqtt-port", "0", "--mqtt-tls-port", "0", *flags, *EXTRA_FLAGS],
             stdout=self.log,
             stderr=subprocess.STDOUT,
             env=environment,
@@ -94,6 +98,24 @@ class Mock:
 
     def connect(self):
         return socket.create_connection(("127.0.0.1", self.port), timeout=120)
+
+    def mqtt_ports(self):
+        """(plain, TLS) MQTT ports, from health."""
+        mqtt = json.loads(self.get("/__admin/health")[1])["mqtt"]
+        return mqtt["port"], mqtt["tlsPort"]
+
+    def device(self, asset_id):
+        """(productKey, deviceKey, deviceSecret) of a device, through the EnOS API."""
+        _, body = self.get(
+            f"/connect-service/v2.1/devices?action=get&orgId={ORG}&assetId={asset_id}",
+            {"apim-accesstoken": "probe"},
+        )
+        d = json.loads(body)["data"]
+        return d["productKey"], d["deviceKey"], d["deviceSecret"]
+
+    def connects(self):
+        """The journal's mqtt.connect entries (the last 1,000)."""
+        return json.loads(self.get("/__admin/requests?action=mqtt.connect&limit=1000")[1])
 
     def stop(self):
         if self.process.poll() is None:
@@ -507,6 +529,345 @@ def probe_token(token="probe-admin-token"):
     print("token: " + "; ".join(answers))
 
 
+def remaining_length(n):
+    """MQTT's variable-length encoding of N."""
+    out = b""
+    while True:
+        byte, n = n % 128, n // 128
+        out += bytes([byte | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def mqtt_string(b):
+    return len(b).to_bytes(2, "big") + b
+
+
+def connect_packet(device, client_id, keep_alive=60, password=None):
+    """An MQTT 3.1.1 CONNECT as the official SDK writes it (secure mode 2)."""
+    product_key, device_key, secret = device
+    ts = "1764529200123"
+    content = f"clientId{client_id}deviceKey{device_key}productKey{product_key}timestamp{ts}{secret}"
+    if password is None:
+        password = hashlib.sha256(content.encode()).hexdigest()
+    body = mqtt_string(b"MQTT") + bytes([4, 0xC2]) + keep_alive.to_bytes(2, "big")
+    body += mqtt_string(f"{client_id}|securemode=2,signmethod=hmacsha256,timestamp={ts}|".encode())
+    body += mqtt_string(f"{device_key}&{product_key}".encode()) + mqtt_string(password.encode())
+    return b"\x10" + remaining_length(len(body)) + body
+
+
+def read_exactly(sock, n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            return data
+        data += chunk
+    return data
+
+
+def mqtt_login(port, packet, use_tls=False, timeout=30):
+    """Connects and sends CONNECT: (CONNACK code or a word for what happened, seconds from
+    the TCP connect to the answer, TLS handshake included, the socket when logged in)."""
+    start = time.monotonic()
+    try:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if use_tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            sock = context.wrap_socket(sock, server_hostname="localhost")
+        sock.sendall(packet)
+        answer = read_exactly(sock, 4)
+        took = time.monotonic() - start
+    except ConnectionResetError:
+        return "reset", None, None
+    except (OSError, ssl.SSLError) as e:
+        return type(e).__name__, None, None
+    if len(answer) < 4 or answer[0] != 0x20:
+        sock.close()
+        return "closed", took, None
+    if answer[3] != 0:
+        sock.close()
+        return answer[3], took, None
+    return 0, took, sock
+
+
+def closed_by_peer(sock, wait=0.0):
+    """Whether the peer has closed SOCK (EOF or reset), waiting at most WAIT seconds."""
+    sock.settimeout(wait or 0.001)
+    try:
+        return sock.recv(1) == b""
+    except socket.timeout:
+        return False
+    except OSError:
+        return True
+
+
+def rss_of(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def probe_mqttslow(connections=100, seconds=20):
+    """Round 2: slowloris on MQTT. CONNECTIONS on each port send their first bytes at 1 byte/s
+    (a CONNECT on the plain port, a TLS ClientHello's record on the TLS port)."""
+    mock = Mock()
+    plain_port, tls_port = mock.mqtt_ports()
+    device = mock.device("Pl9gY1wQ")
+    connect = connect_packet(device, "slow")
+    hello = bytes([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xFC, 0x03, 0x03]) + b"\x00" * 64
+    results = {}
+    socks = [(p, socket.create_connection(("127.0.0.1", p), timeout=60))
+             for p in [plain_port] * connections + [tls_port] * connections]
+
+    def run(i):
+        port, sock = socks[i]
+        results[i] = (port, closed_within(sock, seconds, trickle=connect if port == plain_port else hello))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(socks))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    mock.stop()
+    parts = []
+    for name, port in (("plain", plain_port), ("TLS", tls_port)):
+        closed = [r for p, r in results.values() if p == port and r is not None]
+        parts.append(
+            f"{name}: {len(closed)} of {connections} closed by the mock"
+            + (f" after {min(closed):.1f}-{max(closed):.1f} s" if closed else "")
+        )
+    print(f"mqttslow: first bytes at 1 byte/s (CONNECT timeout and TLS handshake timeout 10 s): " + "; ".join(parts))
+
+
+def probe_oversize():
+    """Round 2: a body over --body-limit, a head with too many or too large headers, a URI
+    too long."""
+    mock = Mock()
+    answers = []
+    for name, request in [
+        ("2 MiB body", b"POST /__admin/orgs HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+         b"Content-Length: 2097152\r\n\r\n" + b" " * 2097152),
+        ("a 500 KB header", b"GET /enos/CA/cacert HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"a" * 500_000 + b"\r\n\r\n"),
+        ("200 headers", b"GET /enos/CA/cacert HTTP/1.1\r\nHost: localhost\r\n"
+         + b"".join(b"X-H%d: v\r\n" % i for i in range(200)) + b"\r\n"),
+        ("a 70 KB URI", b"GET /enos/CA/cacert?" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: localhost\r\n\r\n"),
+    ]:
+        sock = mock.connect()
+        sock.settimeout(30)
+        try:
+            sock.sendall(request)
+        except OSError:
+            pass
+        answer = b""
+        try:
+            while b"\r\n" not in answer:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+        except OSError:
+            pass
+        sock.close()
+        answers.append(f"{name}: {answer.split(b' ', 2)[1].decode() if answer else 'closed'}")
+    health, _ = mock.get("/__admin/health")
+    mock.stop()
+    print("oversize: " + "; ".join(answers) + f"; health afterwards {health}")
+
+
+def probe_kill9(seconds=4, clients=8):
+    """Round 2: kill -9 under a storm of acknowledged changes (devices created through the
+    EnOS API, with --state), then a restart on the same file: every acknowledged device
+    is there."""
+    folder = tempfile.mkdtemp(prefix="probe-kill9.")
+    state = os.path.join(folder, "state.db")
+    mock = Mock("--state", state)
+    acked, errors, stop = [], [], threading.Event()
+    headers = {"Content-Type": "application/json", "apim-accesstoken": "probe"}
+
+    def storm(c):
+        i = 0
+        while not stop.is_set():
+            body = {"productKey": "PlainPrd", "deviceName": {"defaultValue": f"storm-{c}-{i}"},
+                    "timezone": "+08:00"}
+            try:
+                status, answer = mock.post(f"/connect-service/v2.1/devices?action=create&orgId={ORG}", body, headers)
+            except OSError:
+                return
+            if status == 200 and json.loads(answer).get("code") == 0:
+                acked.append(json.loads(answer)["data"]["assetId"])
+            else:
+                errors.append(status)
+            i += 1
+
+    threads = [threading.Thread(target=storm, args=(c,)) for c in range(clients)]
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    mock.process.send_signal(signal.SIGKILL)
+    mock.process.wait()
+    stop.set()
+    for t in threads:
+        t.join()
+    killed_with = len(acked)
+    os.unlink(mock.log.name)
+    again = Mock("--state", state)
+    lost = 0
+    for asset_id in acked:
+        _, body = again.get(f"/connect-service/v2.1/devices?action=get&orgId={ORG}&assetId={asset_id}",
+                            {"apim-accesstoken": "probe"})
+        if json.loads(body).get("code") != 0:
+            lost += 1
+    again.stop()
+    shutil.rmtree(folder)
+    print(f"kill9: {clients} clients creating devices with --state for {seconds} s, then kill -9: "
+          f"{killed_with} acknowledged ({len(errors)} refused); after the restart {killed_with - lost} found, {lost} lost")
+
+
+def probe_idlesockets(cases=((100, 160), (1024, 1100)), binary=None, label=""):
+    """Round 3, item 4: sockets that never log in hold the MQTT cap; does a device get in?
+    For each (cap, idle sockets), half the sockets on each port, then a device logs in on
+    the plain port and on the TLS port (secret login, non-bi-directional product)."""
+    for cap, count in cases:
+        mock = Mock("--mqtt-max-connections", str(cap), binary=binary)
+        plain_port, tls_port = mock.mqtt_ports()
+        device = mock.device("Pl9gY1wQ")
+
+        def idle_sockets():
+            """COUNT sockets that never send a byte, alternately on each port."""
+            opened = []
+            for i in range(count):
+                try:
+                    opened.append(socket.create_connection(("127.0.0.1", plain_port if i % 2 == 0 else tls_port), timeout=10))
+                except OSError:
+                    pass
+            time.sleep(1.0)
+            return opened
+
+        idle = idle_sockets()
+        answers = []
+        sessions = []
+        for name, port, use_tls in (("plain", plain_port, False), ("TLS", tls_port, True)):
+            code, took, sock = mqtt_login(port, connect_packet(device, f"idle-{name}"), use_tls)
+            answers.append(f"{name} CONNACK {code}" + (f" in {took * 1000:.0f} ms" if took is not None else ""))
+            if sock:
+                sessions.append(sock)
+        closed = sum(1 for s in idle if closed_by_peer(s))
+        # As many more: the sessions keep their slots.
+        more = idle_sockets()
+        alive = sum(1 for s in sessions if not closed_by_peer(s))
+        closed_total = sum(1 for s in idle + more if closed_by_peer(s))
+        reasons = [e.get("reason", "") for e in mock.connects()]
+        evicted = sum(1 for r in reasons if r.endswith("closed for a newer connection"))
+        timeouts = sum(1 for r in reasons if r in ("no CONNECT before the timeout", "TLS handshake timeout"))
+        mock.stop()
+        for s in idle + more + sessions:
+            s.close()
+        print(
+            f"idlesockets{label}: --mqtt-max-connections {cap}, {count} idle sockets (half per port): "
+            + ", ".join(answers)
+            + f"; {closed} of the {count} closed by then; after {count} more, {alive} of {len(sessions)} sessions alive, "
+            f"{closed_total} of the {2 * count} idle sockets closed; journal (last 1,000 entries): {evicted} closed for "
+            f"a newer connection, {timeouts} timed out"
+        )
+
+
+def probe_connectflood(connections=1000, announced=1_000_000, sent=512 * 1024, binary=None, label=""):
+    """Round 3, item 4: CONNECTIONS each send SENT bytes of a CONNECT announcing ANNOUNCED
+    bytes and stall; what does the mock hold? Then the same with CONNECTs just under the
+    64 KiB limit before login."""
+    figures = []
+    for announce, send in ((announced, sent), (65_536, 65_000)):
+        mock = Mock(binary=binary)
+        plain_port, _ = mock.mqtt_ports()
+        time.sleep(0.3)
+        start = mock.rss()
+        head = b"\x10" + remaining_length(announce) + mqtt_string(b"MQTT") + bytes([4, 2, 0, 60])
+        payload = head + b"x" * (send - len(head))
+        socks = []
+
+        def flood(i):
+            try:
+                s = socket.create_connection(("127.0.0.1", plain_port), timeout=30)
+                s.sendall(payload)
+                socks.append(s)
+            except OSError:
+                pass
+
+        threads = [threading.Thread(target=flood, args=(i,)) for i in range(connections)]
+        began = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        time.sleep(1.0)
+        peak = mock.status("VmHWM")
+        held = mock.rss()
+        open_ = sum(1 for s in socks if not closed_by_peer(s))
+        reasons = sorted({e.get("reason", "")[:80] for e in mock.connects()})
+        mock.stop()
+        for s in socks:
+            s.close()
+        figures.append(
+            f"{connections} x {send // 1024} KiB of a {announce:,}-byte CONNECT (sent in {time.monotonic() - began:.1f} s): "
+            f"RSS {start:.1f} -> {held:.1f} MB (peak {peak:.1f}), {open_} still open, reasons {reasons}"
+        )
+    print(f"connectflood{label}: " + "; ".join(figures))
+
+
+def probe_keepalive0(sessions=1000):
+    """Round 3, item 4: what a session with keep-alive 0 holds: RSS per idle session."""
+    mock = Mock("--mqtt-connack-delay-ms", "0", "--mqtt-max-connections", str(sessions + 10))
+    plain_port, _ = mock.mqtt_ports()
+    device = mock.device("Pl9gY1wQ")
+    time.sleep(0.3)
+    start = mock.rss()
+    socks, codes = [], {}
+    for i in range(sessions):
+        code, _, sock = mqtt_login(plain_port, connect_packet(device, f"ka0-{i}", keep_alive=0))
+        codes[code] = codes.get(code, 0) + 1
+        if sock:
+            socks.append(sock)
+    time.sleep(1.0)
+    held = mock.rss()
+    listed = len(json.loads(mock.get("/__admin/connections")[1]))
+    mock.stop()
+    for s in socks:
+        s.close()
+    print(
+        f"keepalive0: {sessions} sessions with keep-alive 0 (CONNACK codes {codes}, {listed} listed): "
+        f"RSS {start:.1f} -> {held:.1f} MB, {(held - start) * 1024 / max(len(socks), 1):.1f} KB a session"
+    )
+
+
+def probe_connackdelay(logins=50):
+    """Issue 24 (B): LOGINS logins one after another on the plain port, with the default
+    CONNACK delay and with 0."""
+    parts = []
+    for flags in ((), ("--mqtt-connack-delay-ms", "0")):
+        mock = Mock(*flags)
+        plain_port, _ = mock.mqtt_ports()
+        device = mock.device("Pl9gY1wQ")
+        times = []
+        began = time.monotonic()
+        for i in range(logins):
+            code, took, sock = mqtt_login(plain_port, connect_packet(device, f"d-{i}"))
+            assert code == 0, code
+            times.append(took * 1000)
+            sock.close()
+        total = time.monotonic() - began
+        mock.stop()
+        times.sort()
+        parts.append(
+            f"{' '.join(flags) or 'default (100 ms)'}: {logins} logins in {total:.2f} s, CONNACK after "
+            f"{times[0]:.1f}-{times[-1]:.1f} ms (median {times[len(times) // 2]:.1f})"
+        )
+    print("connackdelay: " + "; ".join(parts))
+
+
 PROBES = {
     "slowloris": probe_slowloris,
     "idle": probe_idle,
@@ -519,17 +880,30 @@ PROBES = {
     "crosssite": probe_crosssite,
     "rebind": probe_rebind,
     "token": probe_token,
+    "mqttslow": probe_mqttslow,
+    "oversize": probe_oversize,
+    "kill9": probe_kill9,
+    "idlesockets": probe_idlesockets,
+    "connectflood": probe_connectflood,
+    "keepalive0": probe_keepalive0,
+    "connackdelay": probe_connackdelay,
 }
+# Against another binary (for a before/after), e.g. PROBE_BEFORE_BIN=/tmp/old-mock:
+# `idlesockets` and `connectflood` also run on it.
+BEFORE = os.environ.get("PROBE_BEFORE_BIN")
 
 if __name__ == "__main__":
     # `rss` (a few minutes) only when asked for.
     chosen = [name for name in PROBES if name in ONLY or (not ONLY and name != "rss")]
-    # The two slow ones (20 s and 75 s) run alongside the rest.
-    slow = [threading.Thread(target=PROBES[n]) for n in chosen if n in ("slowloris", "idle")]
+    # The slow ones (20 s, 75 s, 20 s) run alongside the rest.
+    background = ("slowloris", "idle", "mqttslow")
+    slow = [threading.Thread(target=PROBES[n]) for n in chosen if n in background]
     for t in slow:
         t.start()
     for name in chosen:
-        if name not in ("slowloris", "idle"):
+        if name not in background:
             PROBES[name]()
+            if BEFORE and name in ("idlesockets", "connectflood"):
+                PROBES[name](binary=BEFORE, label=f" (before: {BEFORE})")
     for t in slow:
         t.join()

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # The hostile-client probes of issue 10 (round 2) and issue 24 (round 3), rerun by hand
-# (not part of the test command: it takes about 90 s and its figures are measurements,
+# (not part of the test command: it takes about 2 minutes and its figures are measurements,
 # not pass/fail). Each probe starts its own mock on free ports. See docs/limits.md for
 # what they showed.
 #
 #   cargo build --release && bash scripts/probes.sh            # all of them
-#   bash scripts/probes.sh journal method                      # some (slowloris idle sigterm replay journal method
-#                                                              #  mqttflood crosssite rebind token)
+#   bash scripts/probes.sh journal method                      # some: slowloris mqttslow idle sigterm replay
+#                                                              #  oversize journal method kill9 mqttflood
+#                                                              #  crosssite rebind token idlesockets
+#                                                              #  connectflood keepalive0 connackdelay (rss: only by name)
 #   ENOS_MOCK_BIN=target/debug/enos-cert-mock bash scripts/probes.sh
+#   PROBE_BEFORE_BIN=/path/to/older/enos-cert-mock bash scripts/probes.sh idlesockets connectflood
+#                                                              # the same two also on an older binary
 #
 # Needs python3 (standard library only) and Linux (/proc for RSS).
 set -euo pipefail

@@ -178,9 +178,21 @@ pub struct Config {
     #[arg(long, env = "ENOS_MOCK_MQTT_HOSTNAME", value_delimiter = ',')]
     pub mqtt_hostname: Vec<String>,
 
-    /// Most device connections open at once over both MQTT ports; more are closed at accept.
+    /// Most device connections open at once over both MQTT ports. When all are taken, a new
+    /// connection closes the oldest one not logged in and takes its place; only when every
+    /// one is a logged-in session is it closed at accept.
     #[arg(long, env = "ENOS_MOCK_MQTT_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub mqtt_max_connections: u32,
+
+    /// Milliseconds CONNACK waits after CONNECT arrived: the official Python device SDK misses
+    /// a quicker one (its connect() then waits 10 s). 0 answers at once (load tests).
+    #[arg(long, env = "ENOS_MOCK_MQTT_CONNACK_DELAY_MS", default_value_t = crate::mqtt::session::CONNACK_DELAY.as_millis() as u64)]
+    pub mqtt_connack_delay_ms: u64,
+
+    /// Seconds a session that asked for keep-alive 0 (no keep-alive) may stay silent before it
+    /// is closed; a session with keep-alive k is closed after 1.5 k of silence.
+    #[arg(long, env = "ENOS_MOCK_MQTT_IDLE_TIMEOUT_SECS", default_value_t = crate::mqtt::session::MAX_IDLE.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub mqtt_idle_timeout_secs: u64,
 
     /// Close a live MQTT session at once when the certificate it logged in with is revoked
     /// (revoke, superseded by renew, or its device deleted). Default: sessions stay up, as on EnOS, which

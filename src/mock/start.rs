@@ -290,6 +290,11 @@ fn mqtt_settings(config: &Config, public_url: &str) -> crate::mqtt::broker::Sett
         hostnames,
         max_connections: config.mqtt_max_connections as usize,
         drop_on_revoke: config.mqtt_drop_on_revoke,
+        limits: crate::mqtt::session::Limits {
+            connack_delay: std::time::Duration::from_millis(config.mqtt_connack_delay_ms),
+            max_idle: std::time::Duration::from_secs(config.mqtt_idle_timeout_secs),
+            ..crate::mqtt::session::Limits::default()
+        },
     }
 }
 

@@ -1,6 +1,7 @@
 //! The device-facing listeners: the TLS port and the plain port, bound at start-up with the
-//! HTTP server, and a cap on open connections. The live sessions are the app's
-//! (`app::sessions`), which the control plane reads.
+//! HTTP server, and a cap on open connections (`slots`: a connection not logged in gives its
+//! slot up to a newer one). The live sessions are the app's (`app::sessions`), which the
+//! control plane reads.
 //!
 //! The broker's TLS identity (an RSA-2048 and a P-256 key, two leaves, two cross
 //! certificates) is built on the first TLS connection, on a blocking thread, not at start-up:
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, OnceCell, Semaphore};
+use tokio::sync::{watch, OnceCell};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
@@ -23,8 +24,10 @@ use super::bridge::Bridge;
 use super::broker_cert::{BrokerIdentity, BrokerKeys, RootInput};
 use super::client_cert::{alert_name, ClientCert, PresentedCert};
 use super::session::{Connection, Limits, Transport};
+use super::slots::{Admission, Slot, Slots};
 use super::tls::{handshake_error, provider, BrokerTls};
 use crate::app::sessions::{Ports, Sessions};
+use crate::auth::refusal_log::RefusalLog;
 use crate::domain::model::Authority;
 use crate::service::Service;
 
@@ -75,9 +78,12 @@ pub struct Settings {
     pub port: Listen,
     /// Names for the broker certificate besides localhost, 127.0.0.1 and ::1.
     pub hostnames: Vec<String>,
+    /// Connections open at once over both ports (`--mqtt-max-connections`).
     pub max_connections: usize,
     /// Close live sessions whose certificate gets revoked (`--mqtt-drop-on-revoke`).
     pub drop_on_revoke: bool,
+    /// Each connection's limits (`--mqtt-connack-delay-ms`, `--mqtt-idle-timeout-secs`).
+    pub limits: Limits,
 }
 
 /// Bound but not yet serving listeners.
@@ -192,7 +198,10 @@ pub async fn bind_listeners(settings: Settings) -> Result<Bound, ListenError> {
 struct Shared {
     service: Arc<Service>,
     bridge: Bridge,
-    permits: Arc<Semaphore>,
+    slots: Arc<Slots>,
+    /// "Every slot is a session" lines, at most 10 a second (anyone can dial).
+    full_log: RefusalLog,
+    limits: Limits,
     identity: OnceCell<Result<BrokerTls, String>>,
     hostnames: Vec<String>,
 }
@@ -226,7 +235,9 @@ impl Bound {
         let shared = Arc::new(Shared {
             service,
             bridge: Bridge::new(app),
-            permits: Arc::new(Semaphore::new(self.settings.max_connections)),
+            slots: Slots::new(self.settings.max_connections),
+            full_log: RefusalLog::default(),
+            limits: self.settings.limits,
             identity: OnceCell::new(),
             hostnames: self.settings.hostnames,
         });
@@ -289,19 +300,29 @@ async fn accept_loop(listener: TcpListener, transport: Transport, shared: Arc<Sh
                 continue;
             }
         };
-        let Ok(permit) = shared.permits.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "MQTT connection limit reached; closing");
-            drop(tcp);
-            continue;
+        let slot = match shared.slots.admit() {
+            Admission::Admitted(slot) => slot,
+            Admission::Full => {
+                if let Some(suppressed) = shared.full_log.admit() {
+                    tracing::warn!(
+                        %peer,
+                        max_connections = shared.slots.cap(),
+                        suppressed,
+                        "MQTT connection limit reached: every slot is a logged-in session; closing"
+                    );
+                }
+                drop(tcp);
+                continue;
+            }
         };
         let shared = shared.clone();
         connections.spawn(async move {
             let _ = tcp.set_nodelay(true);
             match transport {
-                Transport::Plain => run(&shared, Transport::Plain, peer, None, tcp).await,
-                Transport::Tls => tls_connection(&shared, peer, tcp).await,
+                Transport::Plain => run(&shared, Transport::Plain, peer, None, tcp, &slot).await,
+                Transport::Tls => tls_connection(&shared, peer, tcp, &slot).await,
             }
-            drop(permit);
+            drop(slot);
         });
     }
     drop(listener);
@@ -315,6 +336,7 @@ async fn run<S>(
     peer: SocketAddr,
     cert: Option<ClientCert>,
     stream: S,
+    slot: &Slot,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
@@ -322,15 +344,18 @@ async fn run<S>(
         transport,
         peer: Some(peer),
         cert,
-        limits: Limits::default(),
+        limits: shared.limits,
         authenticator: &shared.bridge,
         handler: &shared.bridge,
+        slot: Some(slot),
     }
     .run(stream)
     .await;
 }
 
-async fn tls_connection(shared: &Shared, peer: SocketAddr, tcp: TcpStream) {
+/// The TLS handshake, then the session. The wait for the broker's identity (built once) is
+/// not cut short; the handshake is, when a newer connection takes the slot.
+async fn tls_connection(shared: &Shared, peer: SocketAddr, tcp: TcpStream, slot: &Slot) {
     let tls = match shared
         .identity
         .get_or_init(|| build_identity(shared.service.clone(), shared.hostnames.clone()))
@@ -351,32 +376,47 @@ async fn tls_connection(shared: &Shared, peer: SocketAddr, tcp: TcpStream) {
     };
     // Boxed, so that the handshake's state (the TLS state, the accept result: ~2.6 KB) is
     // freed when it is done instead of taking room in the task for the whole session.
-    let handshake = tls_handshake(shared, peer, acceptor, &presented, tcp);
+    let handshake = tls_handshake(shared, peer, acceptor, &presented, tcp, slot);
     let Some(stream) = Box::pin(handshake).await else {
         return;
     };
-    run(shared, Transport::Tls, peer, presented.take(), stream).await;
+    run(shared, Transport::Tls, peer, presented.take(), stream, slot).await;
 }
 
-/// The TLS handshake. The stream comes back boxed: held by value, the TLS state (1.2 KB) sat
-/// in the session's task several times over (each async fn it passes through keeps its
-/// argument's slot). A refusal is recorded and its socket lingers ([`linger`]).
+/// The TLS handshake, cut short when a newer connection takes the slot. The stream comes
+/// back boxed: held by value, the TLS state (1.2 KB) sat in the session's task several
+/// times over (each async fn it passes through keeps its argument's slot). A refusal is
+/// recorded and its socket lingers ([`linger`]).
 async fn tls_handshake(
     shared: &Shared,
     peer: SocketAddr,
     acceptor: TlsAcceptor,
     presented: &PresentedCert,
     tcp: TcpStream,
+    slot: &Slot,
 ) -> Option<Box<TlsStream<TcpStream>>> {
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp).into_fallible()).await {
+    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp).into_fallible());
+    let handshake = tokio::select! {
+        done = handshake => done,
+        () = slot.taken() => {
+            let reason = slot.taken_reason("handshake unfinished");
+            shared.bridge.handshake_refused(peer, presented.get().as_ref(), &reason);
+            return None;
+        }
+    };
+    match handshake {
         Ok(Ok(stream)) => Some(Box::new(stream)),
         Ok(Err((e, tcp))) => {
             let reason = handshake_error(&e).map_or("handshake_failure", alert_name);
             shared
                 .bridge
                 .handshake_refused(peer, presented.get().as_ref(), reason);
-            // Boxed: its 4 KiB read buffer need not be part of every handshake.
-            Box::pin(linger(tcp)).await;
+            // A newer connection may take the slot while the alert is being read. Boxed:
+            // its 4 KiB read buffer need not be part of every handshake.
+            tokio::select! {
+                () = Box::pin(linger(tcp)) => {}
+                () = slot.taken() => {}
+            }
             None
         }
         Err(_) => {

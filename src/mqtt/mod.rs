@@ -2,11 +2,13 @@
 //! client-certificate checks, the per-connection MQTT session, and the bridge that hands
 //! logins and messages to the app (which asks the EnOS rules in `service::conversation`).
 //!
-//! `broker` binds and serves the two ports; `session` speaks MQTT 3.1.1; `bridge` translates.
+//! `broker` binds and serves the two ports; `slots` caps their connections; `session` speaks
+//! MQTT 3.1.1; `bridge` translates.
 
 pub mod bridge;
 pub mod broker;
 pub mod broker_cert;
 pub mod client_cert;
 pub mod session;
+pub mod slots;
 pub mod tls;

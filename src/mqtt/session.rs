@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 
 use super::client_cert::ClientCert;
+use super::slots::Slot;
 use crate::app::sessions::{Outgoing, Session};
 use crate::service::conversation::login::{self, Login, LoginError};
 use crate::service::conversation::topics::TopicRefusal;
@@ -48,29 +49,39 @@ impl Transport {
 pub struct Limits {
     /// CONNECT must arrive within this after the stream is ready.
     pub connect_timeout: Duration,
-    /// Largest accepted remaining length; a bigger packet ends the session.
+    /// Largest accepted remaining length of the first packet (the CONNECT): what a
+    /// connection that has not logged in can make the broker hold.
+    pub max_connect: usize,
+    /// Largest accepted remaining length once logged in; a bigger packet ends the session.
     pub max_packet: usize,
     /// A stalled write (a client that stops reading) ends the session.
     pub write_timeout: Duration,
     /// Idle limit when the client asks for keep-alive 0 (which MQTT means "no limit").
     pub max_idle: Duration,
-    /// CONNACK is sent no sooner than this after CONNECT arrived (see docs/behaviour.md,
-    /// "CONNACK latency": the official Python SDK misses a CONNACK that comes sooner).
-    pub connack_latency: Duration,
+    /// CONNACK is sent no sooner than this after CONNECT arrived (`--mqtt-connack-delay-ms`;
+    /// docs/behaviour.md, "CONNACK delay": the official Python SDK misses a CONNACK that
+    /// comes sooner).
+    pub connack_delay: Duration,
 }
 
-/// The default [`Limits::connack_latency`].
-pub const CONNACK_LATENCY: Duration = Duration::from_millis(100);
+/// The default [`Limits::connack_delay`].
+pub const CONNACK_DELAY: Duration = Duration::from_millis(100);
+/// The default [`Limits::max_connect`]: 64 KiB, far above an EnOS CONNECT (a few hundred
+/// bytes) and rustls's own bound on a handshake message.
+pub const MAX_CONNECT: usize = 64 * 1024;
+/// The default [`Limits::max_idle`].
+pub const MAX_IDLE: Duration = Duration::from_secs(3600);
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             connect_timeout: Duration::from_secs(10),
+            max_connect: MAX_CONNECT,
             // Above EnOS's 512 KiB request limit, so that a bigger request is answered 1008.
             max_packet: 1024 * 1024,
             write_timeout: Duration::from_secs(10),
-            max_idle: Duration::from_secs(3600),
-            connack_latency: CONNACK_LATENCY,
+            max_idle: MAX_IDLE,
+            connack_delay: CONNACK_DELAY,
         }
     }
 }
@@ -297,7 +308,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
             }
             match other_protocol(&self.buf) {
                 Some(Some((name, level))) => return Read::OtherProtocol(name, level),
-                Some(None) => return self.read().await,
+                Some(None) => return self.read_within(self.limits.max_connect).await,
                 None => {
                     if let Some(end) = self.fill().await {
                         return end;
@@ -308,8 +319,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
     }
 
     async fn read(&mut self) -> Read {
+        self.read_within(self.limits.max_packet).await
+    }
+
+    /// The next packet, refused from its fixed header when it is longer than `max`.
+    async fn read_within(&mut self, max: usize) -> Read {
         loop {
-            match v4::read(&mut self.buf, self.limits.max_packet) {
+            match v4::read(&mut self.buf, max) {
                 Ok(p) => return Read::Packet(p),
                 Err(mqttbytes::Error::InsufficientBytes(_)) => {}
                 Err(e) => return Read::Malformed(e),
@@ -417,6 +433,9 @@ pub struct Connection<'a> {
     pub limits: Limits,
     pub authenticator: &'a dyn Authenticator,
     pub handler: &'a dyn Handler,
+    /// The listener's slot for this connection (`None`: no cap), which it holds firmly once
+    /// logged in and loses before that when a newer connection needs it.
+    pub slot: Option<&'a Slot>,
 }
 
 /// An accepted session and its keep-alive.
@@ -454,12 +473,31 @@ impl Connection<'_> {
         let _ = timeout(self.limits.write_timeout, framed.stream.shutdown()).await;
     }
 
+    /// Completes when the connection's slot has been taken for a newer one (never without
+    /// a slot), with the reason to record.
+    async fn slot_taken(&self) -> String {
+        match self.slot {
+            Some(slot) => {
+                slot.taken().await;
+                slot.taken_reason("not logged in")
+            }
+            None => std::future::pending().await,
+        }
+    }
+
     /// CONNECT → CONNACK. Returns the accepted session, or `None` when the connection ends.
     async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
         framed: &mut Framed<S>,
     ) -> Option<Accepted> {
-        let first = match timeout(self.limits.connect_timeout, framed.first()).await {
+        let first = tokio::select! {
+            first = timeout(self.limits.connect_timeout, framed.first()) => first,
+            why = self.slot_taken() => {
+                self.refused(None, why);
+                return None;
+            }
+        };
+        let first = match first {
             Err(_) => {
                 self.refused(None, "no CONNECT before the timeout".into());
                 return None;
@@ -497,6 +535,16 @@ impl Connection<'_> {
                 self.refused(None, "closed before CONNECT".into());
                 return None;
             }
+            Read::Malformed(mqttbytes::Error::PayloadSizeLimitExceeded(n)) => {
+                self.refused(
+                    None,
+                    format!(
+                        "first packet of {n} bytes exceeds the {} bytes allowed before login",
+                        self.limits.max_connect
+                    ),
+                );
+                return None;
+            }
             broken => {
                 self.refused(None, broken.why());
                 return None;
@@ -513,15 +561,30 @@ impl Connection<'_> {
             cert: self.cert.as_ref(),
         };
         let verdict = self.authenticator.authenticate(&request);
-        let hold = verdict.delay.max(
-            self.limits
-                .connack_latency
-                .saturating_sub(arrived.elapsed()),
-        );
-        if !hold.is_zero() {
-            tokio::time::sleep(hold).await;
-        }
         let login = parsed.as_ref().ok();
+        let accepted = matches!(verdict.decision, Decision::Accept { .. });
+        if accepted {
+            // A session's slot is its own from now on, the CONNACK delay included.
+            if let Some(slot) = self.slot {
+                slot.logged_in();
+            }
+        }
+        let hold = verdict
+            .delay
+            .max(self.limits.connack_delay.saturating_sub(arrived.elapsed()));
+        if !hold.is_zero() {
+            if accepted {
+                tokio::time::sleep(hold).await;
+            } else {
+                tokio::select! {
+                    _ = tokio::time::sleep(hold) => {}
+                    why = self.slot_taken() => {
+                        self.refused(login, why);
+                        return None;
+                    }
+                }
+            }
+        }
         match verdict.decision {
             Decision::Accept { session, outbox } => {
                 // Reported before CONNACK is written so that `closed` always follows `connect`

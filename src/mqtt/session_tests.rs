@@ -146,6 +146,7 @@ fn start(mode: &'static str, limits: Limits) -> Run {
             limits,
             authenticator: &auth,
             handler: &*obs,
+            slot: None,
         }
         .run(server)
         .await
@@ -161,10 +162,11 @@ fn start(mode: &'static str, limits: Limits) -> Run {
 fn limits() -> Limits {
     Limits {
         connect_timeout: Duration::from_secs(5),
+        max_connect: 1024,
         max_packet: 1024,
         write_timeout: Duration::from_secs(5),
         max_idle: Duration::from_secs(60),
-        connack_latency: Duration::ZERO,
+        connack_delay: Duration::ZERO,
     }
 }
 
@@ -225,7 +227,11 @@ async fn ends(run: Run) -> Vec<String> {
 
 /// A session of "dev" (keep-alive 60) that got CONNACK 0.
 async fn logged_in() -> Run {
-    let mut run = start("ok", limits());
+    logged_in_with(limits()).await
+}
+
+async fn logged_in_with(limits: Limits) -> Run {
+    let mut run = start("ok", limits);
     send(&mut run.client, |b| {
         sdk_connect("dev", &password("dev", SECRET), 60)
             .write(b)
@@ -626,4 +632,101 @@ async fn mqtt_5_gets_connack_1_not_a_closed_socket() {
         ends(run).await,
         ["refused CONNACK 1: only MQTT 3.1.1 is served (protocol MQTT level 5 was sent)"]
     );
+}
+
+/// A CONNECT of "dev" with a wrong password padded so that its remaining length is `len`.
+fn connect_of_length(len: usize) -> Vec<u8> {
+    let write = |pad: usize| {
+        let mut b = BytesMut::new();
+        sdk_connect("dev", &"p".repeat(pad), 60)
+            .write(&mut b)
+            .unwrap();
+        // The remaining length is what follows the fixed header (1 + 1..4 bytes).
+        let header = 2 + b[1..].iter().take_while(|byte| *byte & 0x80 != 0).count();
+        (b.len() - header, b.to_vec())
+    };
+    let (base, _) = write(200);
+    let (remaining, packet) = write(200 + len - base);
+    assert_eq!(remaining, len);
+    packet
+}
+
+/// Until it has logged in, a connection can make the broker hold at most `max_connect`
+/// bytes: a longer first packet is refused from its fixed header, before its body is sent
+/// (the task ends without waiting for it or the CONNECT timeout). Once logged in, packets up
+/// to `max_packet` are read.
+#[tokio::test]
+async fn before_login_only_max_connect_bytes_are_read() {
+    let small = Limits {
+        max_connect: 1024,
+        max_packet: 8 * 1024,
+        ..limits()
+    };
+    // (what the client sends, what the broker answers, the one line of the log)
+    let mut head_of_a_megabyte = vec![0x10, 0xc0, 0x84, 0x3d, 0, 4];
+    head_of_a_megabyte.extend_from_slice(b"MQTT\x04");
+    for (sent, answer, line) in [
+        (
+            head_of_a_megabyte,
+            None,
+            "refused first packet of 1000000 bytes exceeds the 1024 bytes allowed before login"
+                .to_string(),
+        ),
+        (
+            connect_of_length(1025),
+            None,
+            "refused first packet of 1025 bytes exceeds the 1024 bytes allowed before login".into(),
+        ),
+        (
+            connect_of_length(1024),
+            connack(ConnectReturnCode::BadUserNamePassword),
+            "refused CONNACK 4: ".into(),
+        ),
+    ] {
+        let mut run = start("ok", small);
+        run.client.write_all(&sent).await.unwrap();
+        assert_eq!(next(&mut run.client).await, answer, "{line}");
+        let log = ends(run).await;
+        assert_eq!(log.len(), 1, "{log:?}");
+        assert!(log[0].starts_with(&line), "{log:?}");
+    }
+
+    // Logged in, a PUBLISH of 4 KiB is read (it would have been refused before login).
+    let mut run = logged_in_with(small).await;
+    let c = &mut run.client;
+    let mut p = Publish::new("t/big", QoS::AtLeastOnce, vec![7u8; 4096]);
+    p.pkid = 2;
+    send(c, |b| p.write(b).map(drop).unwrap()).await;
+    assert_eq!(next(c).await, Some(Packet::PubAck(PubAck::new(2))));
+    send(c, |b| Disconnect.write(b).map(drop).unwrap()).await;
+    assert_eq!(
+        ends(run).await,
+        [
+            "accepted 1",
+            "publish 1 t/big 1 4096",
+            "closed 1 DISCONNECT"
+        ]
+    );
+}
+
+/// CONNACK leaves `connack_delay` after CONNECT arrived (mock time: the clock is paused and
+/// moves only when every task waits, so the figures are exact, not measured); 0 answers at once.
+#[tokio::test(start_paused = true)]
+async fn connack_waits_the_connack_delay_and_0_answers_at_once() {
+    for delay in [Duration::ZERO, CONNACK_DELAY, Duration::from_millis(250)] {
+        let sent = Instant::now();
+        logged_in_with(Limits {
+            connack_delay: delay,
+            ..limits()
+        })
+        .await;
+        let waited = sent.elapsed();
+        if delay.is_zero() {
+            assert_eq!(waited, Duration::ZERO);
+        } else {
+            assert!(waited >= delay, "{waited:?} < {delay:?}");
+        }
+    }
+    assert_eq!(CONNACK_DELAY, Duration::from_millis(100));
+    assert_eq!(Limits::default().connack_delay, CONNACK_DELAY);
 }

@@ -19,6 +19,7 @@ mod methods;
 mod mqtt;
 mod mqtt_control;
 mod mqtt_conversation;
+mod mqtt_idle;
 mod mqtt_mosquitto;
 mod mqtt_sdk;
 mod openapi;

@@ -14,7 +14,7 @@ use crate::common::*;
 use crate::mqtt::{certified, connect, device, plain, read_packet, tls, Seen};
 
 /// PINGREQ → PINGRESP on a live session; the error is what the device saw instead.
-async fn ping<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S) -> Result<(), Seen> {
+pub(crate) async fn ping<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S) -> Result<(), Seen> {
     let mut out = BytesMut::new();
     PingReq.write(&mut out).unwrap();
     if s.write_all(&out).await.is_err() {
@@ -422,47 +422,6 @@ async fn closed_within<S: AsyncRead + Unpin>(s: &mut S, within: Duration) -> boo
         tokio::time::timeout(within, s.read(&mut chunk)).await,
         Ok(Ok(0) | Err(_))
     )
-}
-
-#[tokio::test]
-async fn connections_over_the_cap_are_closed_at_accept_and_a_freed_slot_is_reused() {
-    let mock = Mock::start_with(Config {
-        mqtt_max_connections: 2,
-        ..Config::default()
-    })
-    .await;
-    let (tls_port, plain_port) = crate::mqtt::ports(&mock);
-    let p = device(&mock, PLAIN_DEV).await;
-    // One live session on the plain port and one socket idle on the TLS port fill the cap.
-    let (seen, session) = plain(&mock, connect(&p, &p.secret)).await;
-    assert_eq!(seen, Seen::Connack(0));
-    let mut session = session.unwrap();
-    let idle = tokio::net::TcpStream::connect(("127.0.0.1", tls_port))
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    // The third, on either port, is closed at once without a CONNACK.
-    let mut third = tokio::net::TcpStream::connect(("127.0.0.1", plain_port))
-        .await
-        .unwrap();
-    assert!(closed_within(&mut third, Duration::from_secs(2)).await);
-    assert_eq!(plain(&mock, connect(&p, &p.secret)).await.0, Seen::Closed);
-    assert_eq!(
-        ping(&mut session).await,
-        Ok(()),
-        "the live one is unaffected"
-    );
-    // Closing one frees its slot.
-    drop(idle);
-    let mut admitted = false;
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        if let (Seen::Connack(0), Some(_)) = plain(&mock, connect(&p, &p.secret)).await {
-            admitted = true;
-            break;
-        }
-    }
-    assert!(admitted, "a freed slot is used again");
 }
 
 #[tokio::test]
