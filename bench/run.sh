@@ -7,7 +7,7 @@
 #   BENCH_SCALE=0 bash bench/run.sh            # without the million-device part
 #   BENCH_QUICK=1 BENCH_SCALE=0 bash bench/run.sh   # smoke run, small counts
 #   BENCH_ONLY=state bash bench/run.sh         # only apply with --state / in-memory (RSA, c=32)
-#   BENCH_ONLY=fleet bash bench/run.sh         # only the fleet scenarios (about 15 minutes;
+#   BENCH_ONLY=fleet bash bench/run.sh         # only the fleet scenarios (about 12 minutes;
 #                                              # with BENCH_QUICK=1 about 2): exit status 1
 #                                              # when one of their targets is missed
 #   BENCH_FLEET=0 bash bench/run.sh            # everything but the fleet scenarios
