@@ -17,6 +17,10 @@ Environment (run.sh sets the first three):
   BENCH_OUT      where request files, server logs and results go
   BENCH_QUICK=1  small counts (a smoke run; the figures mean little)
   BENCH_SCALE=0  skip the million-device part
+  BENCH_ONLY=fleet  only the fleet scenarios (bench/fleet.py: devices over MQTT with mutual
+                 TLS against the mock, mosquitto and a handshake floor); exit status 1
+                 when one of their targets is missed
+  BENCH_FLEET=0  a full run without the fleet scenarios
 """
 
 import http.client
@@ -54,7 +58,9 @@ HTTP_FLOOR = os.environ.get("BENCH_HTTP_FLOOR",
 # go to OUT/profile-<run>.txt (perf's overhead makes that run's figures a little worse).
 PROFILE = os.environ.get("BENCH_PROFILE", "0") == "1"
 # BENCH_ONLY=state: only the RSA c=32 apply in memory and with --state, and their ratio.
+# BENCH_ONLY=fleet: only the fleet scenarios (bench/fleet.py).
 ONLY = os.environ.get("BENCH_ONLY", "")
+FLEET = os.environ.get("BENCH_FLEET", "1") != "0"
 
 if QUICK:
     N = dict(renew=400, list=50000, list_c1=5000, mixed_small=10000, mixed_total=100000,
@@ -123,6 +129,16 @@ def health_status(port):
             return int(parts[1]) if len(parts) > 1 else None
     except (ConnectionRefusedError, ConnectionResetError, socket.timeout, OSError):
         return None
+
+
+def terminate(proc, sig=signal.SIGTERM, timeout=20):
+    """Stops a child with `sig`, killing it if it has not exited within `timeout` seconds."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def read_stat(pid):
@@ -215,12 +231,7 @@ class Server:
     def stop(self):
         if self.conn:
             self.conn.close()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc)
         self.logfile.close()
 
 
@@ -299,12 +310,7 @@ http {{
         return sum(read_status_kib(pid, "VmRSS") for pid in [self.pid] + self.workers())
 
     def stop(self):
-        self.proc.send_signal(signal.SIGQUIT)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc, signal.SIGQUIT)
         self.logfile.close()
 
 
@@ -934,9 +940,19 @@ def main_state_only():
     return 0 if valid else 1
 
 
+def main_fleet_only():
+    """BENCH_ONLY=fleet: the fleet scenarios alone; exit status 1 when a target is missed."""
+    import fleet  # bench/fleet.py
+    OUT.mkdir(parents=True, exist_ok=True)
+    _, all_met = fleet.main(sys.modules[__name__])
+    return 0 if all_met else 1
+
+
 def main():
     if ONLY == "state":
         return main_state_only()
+    if ONLY == "fleet":
+        return main_fleet_only()
     OUT.mkdir(parents=True, exist_ok=True)
     started = time.time()
     results = {"quick": QUICK, "scale_enabled": SCALE, "profiled": PROFILE,
@@ -1060,7 +1076,11 @@ def main():
     (OUT / "results.json").write_text(json.dumps(results, indent=2))
     print_table(results)
     print("BENCH_JSON " + json.dumps(results, separators=(",", ":")))
-    return 0 if results["all_valid"] else 1
+    fleet_met = True
+    if FLEET:
+        import fleet  # bench/fleet.py: its own table and BENCH_JSON line
+        _, fleet_met = fleet.main(sys.modules[__name__])
+    return 0 if results["all_valid"] and fleet_met else 1
 
 
 def print_table(r):

@@ -25,6 +25,39 @@ fn init_logging(filter: &str, format: LogFormat) {
     }
 }
 
+/// Every device session and HTTP connection is a socket: the soft open-files limit (often
+/// 1024) goes up to the hard limit at start, as servers do. The log says what it is.
+#[cfg(unix)]
+fn raise_open_files_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let shown = |v: Option<u64>| v.map_or_else(|| "unlimited".to_string(), |n| n.to_string());
+    if limit.current == limit.maximum {
+        tracing::info!(limit = %shown(limit.current), "open files limit (the hard limit)");
+        return;
+    }
+    let raised = Rlimit {
+        current: limit.maximum,
+        maximum: limit.maximum,
+    };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => tracing::info!(
+            from = %shown(limit.current),
+            to = %shown(limit.maximum),
+            "open files limit raised to the hard limit"
+        ),
+        Err(e) => tracing::warn!(
+            limit = %shown(limit.current),
+            hard = %shown(limit.maximum),
+            error = %e,
+            "open files limit could not be raised to the hard limit"
+        ),
+    }
+}
+
+#[cfg(not(unix))]
+fn raise_open_files_limit() {}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -40,6 +73,7 @@ async fn main() -> ExitCode {
         };
     }
     init_logging(&cli.config.log, cli.config.log_format);
+    raise_open_files_limit();
     let stop = enos_cert_mock::stop_signal();
     match enos_cert_mock::start(cli.config).await {
         Ok(server) => {

@@ -17,10 +17,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OnceCell};
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
 
 use super::bridge::Bridge;
 use super::broker_cert::{BrokerIdentity, BrokerKeys, RootInput};
-use super::client_cert::{alert_name, ClientCert};
+use super::client_cert::{alert_name, ClientCert, PresentedCert};
 use super::session::{Connection, Limits, Transport};
 use super::slots::{Admission, Slot, Slots};
 use super::tls::{handshake_error, provider, BrokerTls, TlsSetupError};
@@ -145,6 +147,23 @@ fn local_port(l: &Option<TcpListener>) -> Option<u16> {
         .map(|a| a.port())
 }
 
+/// The accept queue of a device port. std and tokio listen with a backlog of 128, so a fleet
+/// connecting at once overflowed it while the workers were busy with handshakes: those SYNs
+/// were dropped and retried a second later (5,000 devices at once: about 500). The kernel caps
+/// it at net.core.somaxconn (4096 on current Linux).
+pub const DEVICE_BACKLOG: i32 = 4096;
+
+/// Listening again on a listening socket sets its backlog.
+#[cfg(unix)]
+fn deepen_backlog(listener: &TcpListener) {
+    if let Err(e) = rustix::net::listen(listener, DEVICE_BACKLOG) {
+        tracing::warn!(error = %e, "cannot deepen the MQTT listen backlog");
+    }
+}
+
+#[cfg(not(unix))]
+fn deepen_backlog(_: &TcpListener) {}
+
 /// Binds both ports (either may be off).
 pub async fn bind_listeners(settings: Settings) -> Result<Bound, ListenError> {
     let tls = bind(
@@ -161,6 +180,9 @@ pub async fn bind_listeners(settings: Settings) -> Result<Bound, ListenError> {
         "--mqtt-port or ENOS_MOCK_MQTT_PORT",
     )
     .await?;
+    for listener in tls.iter().chain(plain.iter()) {
+        deepen_backlog(listener);
+    }
     let ports = Ports {
         tls_port: local_port(&tls),
         port: local_port(&plain),
@@ -359,32 +381,56 @@ async fn tls_connection(shared: &Shared, peer: SocketAddr, tcp: TcpStream, slot:
             return;
         }
     };
+    // Boxed, so that the handshake's state (the TLS state, the accept result: ~2.6 KB) is
+    // freed when it is done instead of taking room in the task for the whole session.
+    let handshake = tls_handshake(shared, peer, acceptor, &presented, tcp, slot);
+    let Some(stream) = Box::pin(handshake).await else {
+        return;
+    };
+    run(shared, Transport::Tls, peer, presented.take(), stream, slot).await;
+}
+
+/// The TLS handshake, cut short when a newer connection takes the slot. The stream comes
+/// back boxed: held by value, the TLS state (1.2 KB) sat in the session's task several
+/// times over (each async fn it passes through keeps its argument's slot). A refusal is
+/// recorded and its socket lingers ([`linger`]).
+async fn tls_handshake(
+    shared: &Shared,
+    peer: SocketAddr,
+    acceptor: TlsAcceptor,
+    presented: &PresentedCert,
+    tcp: TcpStream,
+    slot: &Slot,
+) -> Option<Box<TlsStream<TcpStream>>> {
     let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp).into_fallible());
     let handshake = tokio::select! {
         done = handshake => done,
         () = slot.taken() => {
             let reason = slot.taken_reason("handshake unfinished");
             shared.bridge.handshake_refused(peer, presented.get().as_ref(), &reason);
-            return;
+            return None;
         }
     };
     match handshake {
-        Ok(Ok(stream)) => run(shared, Transport::Tls, peer, presented.get(), stream, slot).await,
+        Ok(Ok(stream)) => Some(Box::new(stream)),
         Ok(Err((e, tcp))) => {
             let reason = handshake_error(&e).map_or("handshake_failure", alert_name);
             shared
                 .bridge
                 .handshake_refused(peer, presented.get().as_ref(), reason);
-            // A newer connection may take the slot while the alert is being read.
+            // A newer connection may take the slot while the alert is being read. Boxed:
+            // its 4 KiB read buffer need not be part of every handshake.
             tokio::select! {
-                () = linger(tcp) => {}
+                () = Box::pin(linger(tcp)) => {}
                 () = slot.taken() => {}
             }
+            None
         }
         Err(_) => {
             shared
                 .bridge
                 .handshake_refused(peer, presented.get().as_ref(), "handshake timeout");
+            None
         }
     }
 }

@@ -213,6 +213,11 @@ impl PresentedCert {
     pub fn get(&self) -> Option<ClientCert> {
         self.0.lock().clone()
     }
+
+    /// The certificate, leaving the slot empty (the slot lives as long as the connection).
+    pub fn take(&self) -> Option<ClientCert> {
+        self.0.lock().take()
+    }
 }
 
 impl ConnectionVerifier {

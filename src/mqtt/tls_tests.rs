@@ -202,6 +202,27 @@ struct Client<'a> {
 
 /// Returns "ok" or the alert the client saw.
 async fn connect(port: u16, c: Client<'_>) -> String {
+    let config = client_config(&c);
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let outcome = async {
+        let mut s = TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await?;
+        s.write_all(b"x").await?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await?;
+        Ok::<_, std::io::Error>(buf)
+    }
+    .await;
+    match outcome {
+        Ok(buf) if buf == b"ok" => "ok".into(),
+        Ok(buf) => format!("unexpected {buf:?}"),
+        Err(e) => handshake_error(&e).map_or_else(|| format!("io {e}"), |e| alert_name(e).into()),
+    }
+}
+
+fn client_config(c: &Client<'_>) -> ClientConfig {
     use rustls::crypto::aws_lc_rs::{cipher_suite as cs, default_provider};
     let mut provider = default_provider();
     match c.suites {
@@ -236,7 +257,7 @@ async fn connect(port: u16, c: Client<'_>) -> String {
         .with_protocol_versions(versions)
         .unwrap()
         .with_root_certificates(store);
-    let config = match c.cert {
+    match c.cert {
         Some(d) => builder
             .with_client_auth_cert(
                 d.chain.clone(),
@@ -244,23 +265,36 @@ async fn connect(port: u16, c: Client<'_>) -> String {
             )
             .unwrap(),
         None => builder.with_no_client_auth(),
-    };
-    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let name = ServerName::try_from("localhost").unwrap();
-    let outcome = async {
+    }
+}
+
+/// A device's certificate is checked at every connection, so no session is ever resumed:
+/// the broker sends no TLS 1.3 session ticket (and keeps no session store per connection).
+#[tokio::test]
+async fn no_session_tickets_are_sent() {
+    let h = harness();
+    let (port, mut rx) = serve(h.tls.clone()).await;
+    let (_, ecc) = roots();
+    let dev = device(ecc, false, T0 - DAY, T0 + 365 * DAY, 21);
+    for cert in [None, Some(&dev)] {
+        let config = client_config(&Client {
+            trust: ecc,
+            tls13: true,
+            suites: None,
+            cert,
+        });
+        let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
         let mut s = TlsConnector::from(Arc::new(config))
             .connect(name, tcp)
-            .await?;
-        s.write_all(b"x").await?;
+            .await
+            .unwrap();
+        s.write_all(b"x").await.unwrap();
         let mut buf = Vec::new();
-        s.read_to_end(&mut buf).await?;
-        Ok::<_, std::io::Error>(buf)
-    }
-    .await;
-    match outcome {
-        Ok(buf) if buf == b"ok" => "ok".into(),
-        Ok(buf) => format!("unexpected {buf:?}"),
-        Err(e) => handshake_error(&e).map_or_else(|| format!("io {e}"), |e| alert_name(e).into()),
+        s.read_to_end(&mut buf).await.unwrap();
+        assert_eq!(buf, b"ok");
+        assert_eq!(s.get_ref().1.tls13_tickets_received(), 0);
+        assert_eq!(rx.recv().await.unwrap().0, Ok(()));
     }
 }
 

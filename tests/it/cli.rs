@@ -22,7 +22,12 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The binary with a clean environment: no inherited `ENOS_MOCK_*`, no colour.
 pub(crate) fn mock_command() -> Command {
-    let mut command = Command::new(BIN);
+    with_clean_env(Command::new(BIN))
+}
+
+/// `command` (the binary, or a program that execs it) with the environment of
+/// [`mock_command`].
+fn with_clean_env(mut command: Command) -> Command {
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("ENOS_MOCK_") {
             command.env_remove(name);
@@ -430,6 +435,43 @@ fn a_port_in_use_stops_start_up() {
     assert!(!out.status.success(), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(&port), "{}", describe(&out));
+}
+
+/// The soft open-files limit of the process, from `/proc/<pid>/limits`.
+#[cfg(target_os = "linux")]
+fn open_files_limits(pid: u32) -> (u64, u64) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("/proc limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("a Max open files line");
+    let numbers: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (numbers[0], numbers[1])
+}
+
+/// Started with a soft open-files limit of 256 (util-linux `prlimit` execs the binary with
+/// it), the server raises it to the hard limit and logs both.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_soft_open_files_limit_is_raised_to_the_hard_limit_and_logged() {
+    let (_, hard) = open_files_limits(std::process::id());
+    assert!(
+        hard > 256,
+        "this test needs a hard limit above 256, not {hard}"
+    );
+    let mut command = with_clean_env(Command::new("prlimit"));
+    command.args([&format!("--nofile=256:{hard}"), BIN, "--port", "0"]);
+    let server = Running::start(command);
+    assert_eq!(open_files_limits(server.child.id()), (hard, hard));
+    let logged = format!("open files limit raised to the hard limit from=256 to={hard}");
+    assert!(
+        server.earlier_lines.iter().any(|l| l.ends_with(&logged)),
+        "no `{logged}` in {:#?}",
+        server.earlier_lines
+    );
 }
 
 #[test]
