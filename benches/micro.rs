@@ -20,8 +20,8 @@ use rcgen::{KeyPair, RsaKeySize, SigningKey, PKCS_ECDSA_P256_SHA256, PKCS_RSA_SH
 use tower::ServiceExt;
 
 use enos_cert_mock::bench_api::{
-    check_csr, keys, request_from_record, Ca, CertArgs, CertRecord, IssueRequest, LeafDevice,
-    Target,
+    check_csr, keys, request_from_record, Ca, CallerContext, CertArgs, CertRecord, IssueRequest,
+    LeafDevice,
 };
 use enos_cert_mock::{Authority, DeviceId, LeafProfile};
 
@@ -166,9 +166,9 @@ fn listing(c: &mut Criterion) {
         .block_on(enos_cert_mock::start(enos_cert_mock::Config::default()))
         .expect("mock starts");
     let service = enos_cert_mock::bench_api::service(&server).clone();
-    let target = Target {
+    let caller = CallerContext {
         org_id: "o15444172373271".into(),
-        caller: None,
+        app: None,
         host: None,
     };
     let device = CertArgs::device(DeviceId::AssetId("Uvmm5AXU".into()));
@@ -178,19 +178,17 @@ fn listing(c: &mut Criterion) {
             authority: Some(authority),
             ..device.clone()
         };
-        rt.block_on(service.apply(&target, &params))
+        rt.block_on(service.apply(&caller, &params))
             .expect("apply succeeds");
     }
-    assert_eq!(service.list(&target, &device).expect("list").len(), 2);
+    assert_eq!(service.list(&caller, &device).expect("list").len(), 2);
 
     let mut group = c.benchmark_group("list");
     group.bench_function("service_list_2certs", |b| {
-        b.iter(|| service.list(black_box(&target), &device).expect("list"))
+        b.iter(|| service.list(black_box(&caller), &device).expect("list"))
     });
-    let router = enos_cert_mock::bench_api::router(
-        enos_cert_mock::bench_api::state(&server).clone(),
-        1 << 20,
-    );
+    let router =
+        enos_cert_mock::bench_api::router(enos_cert_mock::bench_api::app(&server).clone(), 1 << 20);
     let uri =
         "/connect-service/v2.0/certificates?action=list&orgId=o15444172373271&assetId=Uvmm5AXU";
     group.bench_function("router_get_list_2certs", |b| {

@@ -75,6 +75,11 @@ pub fn datetime_to_ms(dt: OffsetDateTime) -> i64 {
     (dt.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+/// Serialises milliseconds as [`rfc3339`] (`#[serde(serialize_with = ...)]`).
+pub fn serialize_rfc3339<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*ms))
+}
+
 /// RFC 3339 rendering used by every control-plane answer.
 pub fn rfc3339(ms: i64) -> String {
     ms_to_datetime(ms)

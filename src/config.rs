@@ -14,10 +14,16 @@ use crate::service::RenewPolicy;
 #[command(
     name = "enos-cert-mock",
     version,
-    about = "A mock of the EnOS certificate service with a real in-memory CA",
-    long_about = "A mock of the EnOS (Envision IoT) certificate service. Apply, Renew, Revoke and List \
-                  Certificate behave as on EnOS, with real X.509 certificates from an in-memory RSA-2048 \
-                  and ECC P-256 root, plus a /__admin control plane (clock, reset, errors) for tests."
+    about = "A mock of the EnOS certificate service and MQTT device broker, with a real in-memory CA",
+    long_about = "A mock of the EnOS (Envision IoT) certificate service and device connection. \
+                  Over HTTP: the certificate API (apply, renew, revoke, list), products and devices, \
+                  the token service and gateway authentication, and the CA endpoints (root \
+                  certificates, CRLs), with real X.509 certificates from an in-memory RSA-2048 and ECC \
+                  P-256 root. Over MQTT (with mutual TLS, and plain): device login, replies, commands, \
+                  topic rules, gateways and sub-devices, dynamic activation. Around both: a /__admin \
+                  control plane (clock, reset and reload, error catalogue, faults, request journal, \
+                  orgs, bulk load, live connections, OpenAPI, dashboard) and an optional state file \
+                  (--state) that survives restarts."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -238,7 +244,8 @@ pub struct Config {
 
 impl Default for Config {
     /// The documented defaults of the command line, but on a free port (and so free MQTT
-    /// ports): what tests want. Never read from the environment or the command line: every
+    /// ports) and with one HTTP thread (`--http-threads 1`): what tests want, many mocks
+    /// to a process. Never read from the environment or the command line: every
     /// argument's `ENOS_MOCK_*` variable is removed before clap fills in the defaults, so a
     /// variable set in the shell cannot change an in-process mock.
     fn default() -> Self {
@@ -250,6 +257,7 @@ impl Default for Config {
             .expect("the defaults parse")
             .config;
         config.port = 0;
+        config.http_threads = 1;
         config
     }
 }

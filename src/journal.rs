@@ -8,17 +8,16 @@ use std::collections::VecDeque;
 use std::fmt;
 
 use parking_lot::Mutex;
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
-fn as_rfc3339<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&crate::clock::rfc3339(*ms))
-}
+use crate::domain::model::Authority;
 
+/// One call (or device event) of the journal: what [`crate::MockServer::requests`] returns.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Entry {
+pub struct JournalEntry {
     /// Mock-clock time, shown as RFC 3339 (formatted only when read).
-    #[serde(rename = "time", serialize_with = "as_rfc3339")]
+    #[serde(rename = "time", serialize_with = "crate::clock::serialize_rfc3339")]
     pub time_ms: i64,
     pub method: Text,
     pub path: Text,
@@ -30,14 +29,14 @@ pub struct Entry {
     pub latency_ms: f64,
     /// Set on device connections and messages, absent on HTTP calls.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub mqtt: Option<MqttFields>,
+    pub mqtt: Option<JournalMqttFields>,
 }
 
 /// What an MQTT entry adds: `"transport": "mqtt"` and, per action, the device, the
 /// certificate and the outcome (`mqtt.connect`) or the message (`mqtt.publish`).
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct MqttFields {
+pub struct JournalMqttFields {
     pub transport: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub product_key: Option<Text>,
@@ -47,7 +46,7 @@ pub struct MqttFields {
     #[serde(rename = "certSN", skip_serializing_if = "Option::is_none")]
     pub cert_sn: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub authority: Option<&'static str>,
+    pub authority: Option<Authority>,
     /// `accepted` or `refused`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<&'static str>,
@@ -109,7 +108,7 @@ impl Field {
 
 /// Text as the journal and the log keep it: at most its [`Field`]'s bound in bytes
 /// (cut on a character boundary and marked `…[truncated N bytes]`, N the bytes left
-/// out). The only way text enters an [`Entry`], so no caller can store a field whole;
+/// out). The only way text enters a [`JournalEntry`], so no caller can store a field whole;
 /// log lines about anonymous input print these same values.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
@@ -212,7 +211,7 @@ pub struct Filter {
 #[derive(Debug)]
 pub struct Journal {
     capacity: usize,
-    entries: Mutex<VecDeque<Entry>>,
+    entries: Mutex<VecDeque<JournalEntry>>,
 }
 
 impl Journal {
@@ -228,7 +227,7 @@ impl Journal {
     }
 
     /// Stores `entry` (its text fields are bounded [`Text`]), dropping the oldest when full.
-    pub fn record(&self, entry: Entry) {
+    pub fn record(&self, entry: JournalEntry) {
         if self.capacity == 0 {
             return;
         }
@@ -252,10 +251,10 @@ impl Journal {
     }
 
     /// The newest `limit` matching entries, oldest first. Only those are copied.
-    pub fn query(&self, filter: &Filter) -> Vec<Entry> {
+    pub fn query(&self, filter: &Filter) -> Vec<JournalEntry> {
         let limit = filter.limit.unwrap_or(DEFAULT_READ_LIMIT);
         let entries = self.entries.lock();
-        let mut newest: Vec<Entry> = entries
+        let mut newest: Vec<JournalEntry> = entries
             .iter()
             .rev()
             .filter(|e| {
@@ -278,8 +277,8 @@ impl Journal {
 mod tests {
     use super::*;
 
-    fn entry(action: &str, code: i64) -> Entry {
-        Entry {
+    fn entry(action: &str, code: i64) -> JournalEntry {
+        JournalEntry {
             time_ms: 0,
             method: Text::new(Field::Method, "POST"),
             path: Text::new(Field::Path, "/p"),
@@ -293,9 +292,9 @@ mod tests {
     }
 
     /// Every text field at its bound, and each cut from 100,000 bytes.
-    fn largest_http() -> Entry {
+    fn largest_http() -> JournalEntry {
         let long = "x".repeat(100_000);
-        Entry {
+        JournalEntry {
             time_ms: i64::MAX / 4,
             method: Text::new(Field::Method, &long),
             path: Text::new(Field::Path, &long),
@@ -309,18 +308,18 @@ mod tests {
     }
 
     /// An MQTT entry has no path or query.
-    fn largest_mqtt() -> Entry {
+    fn largest_mqtt() -> JournalEntry {
         let long = "x".repeat(100_000);
         let text = |field| Some(Text::new(field, &long));
-        Entry {
+        JournalEntry {
             path: Text::default(),
             query: Text::default(),
-            mqtt: Some(MqttFields {
+            mqtt: Some(JournalMqttFields {
                 transport: "mqtt",
                 product_key: text(Field::Key),
                 device_key: text(Field::Key),
                 cert_sn: text(Field::Serial),
-                authority: Some("RSA"),
+                authority: Some(Authority::Rsa),
                 outcome: Some("refused"),
                 reason: text(Field::Reason),
                 direction: Some("down"),

@@ -23,6 +23,7 @@ pub mod clock;
 pub mod config;
 pub(crate) mod domain;
 pub mod healthcheck;
+pub(crate) mod hex;
 pub(crate) mod journal;
 mod mock;
 pub(crate) mod mqtt;
@@ -30,83 +31,24 @@ pub(crate) mod persist;
 pub(crate) mod server;
 pub(crate) mod service;
 
-/// Internals the micro-benchmarks (`benches/micro.rs`) time one by one. Not a stable API:
-/// library users start a [`MockServer`] and use its helpers.
-#[doc(hidden)]
-pub mod bench_api {
-    pub use crate::api::router;
-    pub use crate::app::AppState;
-    pub use crate::ca::csr::{check_csr, request_from_record};
-    pub use crate::ca::{keys, Ca, IssueRequest, LeafDevice};
-    pub use crate::domain::model::CertRecord;
-    pub use crate::service::{CertArgs, Service, Target};
-
-    /// The EnOS core a mock runs on.
-    pub fn service(mock: &crate::MockServer) -> &std::sync::Arc<Service> {
-        mock.service()
-    }
-
-    /// What a mock's transports share.
-    pub fn state(mock: &crate::MockServer) -> &AppState {
-        mock.state()
-    }
-}
-
-pub use app::faults::{Fault, FaultAction, FaultSpec};
+pub use app::faults::{Fault, FaultAction, FaultError, FaultSpec};
 pub use app::fixtures_source::{DEFAULT_FIXTURES, DEFAULT_FIXTURES_NAME};
+pub use auth::poseidon::{DEFAULT_POSEIDON_KEY, DEFAULT_POSEIDON_PUBLIC_KEY};
 pub use auth::AuthMode;
 pub use ca::LeafProfile;
 pub use config::Config;
 pub use domain::actions::{Action, CertAction, DeviceAction, ProductAction, RecordAction};
 pub use domain::errors::{EnosError, ErrorDef, ErrorKey};
 pub use domain::model::{Authority, DataFormat, Device, DeviceId, I18n, Product, ProductType};
-/// What [`MockServer::requests`] returns: one call (or device event) of the journal.
-pub use journal::Entry as JournalEntry;
-/// What a device event adds to a [`JournalEntry`].
-pub use journal::MqttFields as JournalMqttFields;
-pub use mock::{enos_csr, CsrBuilder, KeyAndCert, MockServer, MockServerBuilder, StartError};
+pub use journal::{JournalEntry, JournalMqttFields};
+#[doc(hidden)]
+pub use mock::bench_api;
+pub use mock::{
+    enos_csr, start, stop_signal, CsrBuilder, KeyAndCert, MockServer, MockServerBuilder, StartError,
+};
 pub use mqtt::broker::ListenError;
-pub use persist::StateError;
 /// The schema version a `--state` file is written with; a newer file is refused.
 pub use persist::SCHEMA_VERSION as STATE_SCHEMA_VERSION;
+pub use persist::{FileProblem, SaveError, StateError};
 pub use service::{NewDevice, NewProduct, RenewPolicy};
 pub use time;
-
-/// The RSA key that opens Poseidon tokens unless `--poseidon-key` names another: a copy of
-/// `fixtures/poseidon-test-key.pem`. A test key, public by design.
-pub const DEFAULT_POSEIDON_KEY: &str = include_str!("../fixtures/poseidon-test-key.pem");
-/// Its public half, base64 DER SubjectPublicKeyInfo: what goes into a Poseidon SDK.
-pub const DEFAULT_POSEIDON_PUBLIC_KEY: &str = include_str!("../fixtures/poseidon-test-key.pub.b64");
-
-/// Starts a mock configured by `config` (what the binary does with its flags).
-/// The same as `MockServerBuilder::from(config).start()`.
-pub async fn start(config: Config) -> Result<MockServer, StartError> {
-    MockServerBuilder::from(config).start().await
-}
-
-/// Completes on Ctrl-C or SIGTERM. The handlers are installed when this is
-/// called, so call it before start-up: a signal that arrives while the mock is
-/// still loading then still shuts it down cleanly.
-pub fn stop_signal() -> impl std::future::Future<Output = ()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let term = signal(SignalKind::terminate()).ok();
-        let int = signal(SignalKind::interrupt()).ok();
-        async move {
-            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
-                match s {
-                    Some(mut s) => {
-                        s.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! { _ = wait(term) => {}, _ = wait(int) => {} }
-        }
-    }
-    #[cfg(not(unix))]
-    async {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}

@@ -16,15 +16,15 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::app::faults::{Fault, FaultSpec, Faults, NewFault};
 use crate::app::health::{ClockView, Health};
-use crate::app::AppState;
+use crate::app::App;
 use crate::clock::{parse_rfc3339, Clock};
 use crate::domain::device_methods::DeviceMethod;
 use crate::domain::errors::CATALOGUE;
-use crate::domain::model::{App, Authority, Org};
+use crate::domain::model::{Application, Authority, Org};
 use crate::domain::reply_codes::REPLY_CATALOGUE;
-use crate::domain::rules::{check_new_org, DAY_MS};
+use crate::domain::rules::DAY_MS;
 use crate::domain::store::Counts;
-use crate::journal::{Entry, Filter, Journal};
+use crate::journal::{Filter, Journal, JournalEntry};
 use crate::service::{BulkLoaded, BulkSpec, Service};
 
 use super::envelope;
@@ -88,16 +88,16 @@ type Answered<T> = Result<Answer<T>, AdminError>;
 #[utoipa::path(get, path = "/__admin/health", tag = "admin", summary = "Readiness, version, fixtures, roots, clock, counts",
     responses((status = 200, description = "OK", body = crate::app::health::Health)))]
 pub(crate) async fn health(
-    State(state): State<AppState>,
+    State(app): State<App>,
     public_only: Option<Extension<super::guard::PublicOnly>>,
 ) -> Answer<Health> {
-    Answer(Health::of(&state, public_only.is_some()))
+    Answer(Health::of(&app, public_only.is_some()))
 }
 
 #[utoipa::path(get, path = "/__admin/clock", tag = "admin", summary = "The mock clock",
     responses((status = 200, description = "OK", body = ClockView)))]
-pub(crate) async fn get_clock(State(service): State<Arc<Service>>) -> Answer<ClockView> {
-    Answer(ClockView::of(&service))
+pub(crate) async fn get_clock(State(clock): State<Arc<Clock>>) -> Answer<ClockView> {
+    Answer(ClockView::of(&clock))
 }
 
 /// Exactly one field; `reset` must be true.
@@ -178,13 +178,13 @@ impl ClockChange {
 
 #[utoipa::path(post, path = "/__admin/clock", tag = "admin", summary = "Move the clock: exactly one of advanceSeconds, advanceDays, set, reset",
     request_body(content = ClockChangeBody, content_type = "application/json"),
-    responses((status = 200, description = "OK", body = ClockView), (status = 400, description = "The request cannot be done as asked", body = super::openapi::Message), (status = 413, description = "Request size limit exceeded", body = super::openapi::Message)))]
+    responses((status = 200, description = "OK", body = ClockView), (status = 400, description = "The request cannot be done as asked", body = super::envelope::Message), (status = 413, description = "Request size limit exceeded", body = super::envelope::Message)))]
 pub(crate) async fn set_clock(
-    State(service): State<Arc<Service>>,
+    State(clock): State<Arc<Clock>>,
     AdminJson(change): AdminJson<ClockChange>,
 ) -> Answered<ClockView> {
-    change.apply(&service.clock)?;
-    Ok(Answer(ClockView::of(&service)))
+    change.apply(&clock)?;
+    Ok(Answer(ClockView::of(&clock)))
 }
 
 /// The answer to a reset.
@@ -199,13 +199,13 @@ pub(crate) struct Reset {
 
 #[utoipa::path(post, path = "/__admin/reset", tag = "admin", summary = "Back to the fixtures; clock, faults and journal reset",
     responses((status = 200, description = "OK", body = Reset)))]
-pub(crate) async fn reset(State(state): State<AppState>) -> Answer<Reset> {
-    state.reset();
-    let service = &state.service;
+pub(crate) async fn reset(State(app): State<App>) -> Answer<Reset> {
+    app.reset();
+    let service = &app.service;
     Answer(Reset {
         status: "reset",
-        counts: service.store.counts(),
-        clock: ClockView::of(service),
+        counts: service.counts(),
+        clock: ClockView::of(&app.clock),
     })
 }
 
@@ -265,7 +265,7 @@ struct AppBody {
 
 impl From<OrgBody> for Org {
     fn from(body: OrgBody) -> Org {
-        let apps = body.apps.into_iter().map(|a| App {
+        let apps = body.apps.into_iter().map(|a| Application {
             app_key: a.app_key,
             app_secret: a.app_secret,
         });
@@ -278,21 +278,22 @@ impl From<OrgBody> for Org {
 
 #[utoipa::path(post, path = "/__admin/orgs", tag = "admin", summary = "Declare an org with apps (replaces one of the same id)",
     request_body(content = OrgBody, content_type = "application/json"),
-    responses((status = 200, description = "OK", body = OrgBody), (status = 400, description = "The request cannot be done as asked", body = super::openapi::Message), (status = 413, description = "Request size limit exceeded", body = super::openapi::Message)))]
+    responses((status = 200, description = "OK", body = OrgBody), (status = 400, description = "The request cannot be done as asked", body = super::envelope::Message), (status = 413, description = "Request size limit exceeded", body = super::envelope::Message)))]
 pub(crate) async fn create_org(
     State(service): State<Arc<Service>>,
     AdminJson(body): AdminJson<OrgBody>,
 ) -> Answered<Org> {
     let org = Org::from(body);
-    check_new_org(&org).map_err(bad_request)?;
-    service.store.upsert_org(org.clone()).map_err(bad_request)?;
+    service
+        .declare_org(org.clone())
+        .map_err(|e| bad_request(e.to_string()))?;
     Ok(Answer(org))
 }
 
 #[utoipa::path(get, path = "/__admin/orgs", tag = "admin", summary = "Declared orgs and their apps",
     responses((status = 200, description = "OK", body = Vec<OrgBody>)))]
 pub(crate) async fn list_orgs(State(service): State<Arc<Service>>) -> Answer<Vec<Org>> {
-    Answer(service.store.orgs())
+    Answer(service.orgs())
 }
 
 /// The answer to a reload.
@@ -307,25 +308,25 @@ pub(crate) struct Reloaded {
 }
 
 #[utoipa::path(post, path = "/__admin/reload", tag = "admin", summary = "Re-read the fixtures file and reset to it",
-    responses((status = 200, description = "OK", body = Reloaded), (status = 400, description = "The request cannot be done as asked", body = super::openapi::Message)))]
-pub(crate) async fn reload(State(state): State<AppState>) -> Answered<Reloaded> {
-    state.reload().map_err(bad_request)?;
-    let fixtures_file = state.fixtures.read().name.clone();
+    responses((status = 200, description = "OK", body = Reloaded), (status = 400, description = "The request cannot be done as asked", body = super::envelope::Message)))]
+pub(crate) async fn reload(State(app): State<App>) -> Answered<Reloaded> {
+    app.reload().map_err(|e| bad_request(e.to_string()))?;
+    let fixtures_file = app.fixtures.read().name.clone();
     Ok(Answer(Reloaded {
         status: "reloaded",
         fixtures_file,
-        counts: state.service.store.counts(),
+        counts: app.service.counts(),
     }))
 }
 
 #[utoipa::path(post, path = "/__admin/faults", tag = "admin", summary = "Register a fault",
     request_body(content = NewFault, content_type = "application/json"),
-    responses((status = 200, description = "The registered fault", body = Object), (status = 400, description = "The request cannot be done as asked", body = super::openapi::Message), (status = 413, description = "Request size limit exceeded", body = super::openapi::Message)))]
+    responses((status = 200, description = "The registered fault", body = Object), (status = 400, description = "The request cannot be done as asked", body = super::envelope::Message), (status = 413, description = "Request size limit exceeded", body = super::envelope::Message)))]
 pub(crate) async fn add_fault(
     State(faults): State<Arc<Faults>>,
     AdminJson(new): AdminJson<NewFault>,
 ) -> Answered<Fault> {
-    let spec = FaultSpec::try_from(new).map_err(bad_request)?;
+    let spec = FaultSpec::try_from(new).map_err(|e| bad_request(e.to_string()))?;
     Ok(Answer(faults.add(spec)))
 }
 
@@ -376,11 +377,11 @@ fn journal_filter(query: &Query) -> Result<Filter, AdminError> {
 
 #[utoipa::path(get, path = "/__admin/requests", tag = "admin", summary = "The request journal, oldest first",
     params(JournalQuery),
-    responses((status = 200, description = "OK", body = Vec<Object>), (status = 400, description = "The request cannot be done as asked", body = super::openapi::Message)))]
+    responses((status = 200, description = "OK", body = Vec<Object>), (status = 400, description = "The request cannot be done as asked", body = super::envelope::Message)))]
 pub(crate) async fn requests(
     State(journal): State<Arc<Journal>>,
     RawQuery(raw): RawQuery,
-) -> Answered<Vec<Entry>> {
+) -> Answered<Vec<JournalEntry>> {
     let filter = journal_filter(&Query::parse(raw.as_deref()))?;
     Ok(Answer(journal.query(&filter)))
 }
@@ -405,7 +406,7 @@ pub(crate) struct BulkBody {
     #[serde(default = "default_prefix")]
     prefix: String,
     /// RSA or ECC (any case); absent or null: no certificates.
-    #[schema(value_type = Option<super::openapi::AuthorityName>)]
+    #[schema(schema_with = super::openapi::authority_or_null)]
     issue_authority: Option<String>,
 }
 
@@ -435,7 +436,7 @@ impl TryFrom<BulkBody> for BulkSpec {
 
 #[utoipa::path(post, path = "/__admin/bulk/devices", tag = "admin", summary = "Bulk-load devices of one product, each with a certificate for a fresh key (scale tests)",
     request_body(content = BulkBody, content_type = "application/json"),
-    responses((status = 200, description = "{devices, certificates, elapsedMs}", body = Object), (status = 400, description = "The request cannot be done as asked", body = super::openapi::Message), (status = 413, description = "Request size limit exceeded", body = super::openapi::Message)))]
+    responses((status = 200, description = "{devices, certificates, elapsedMs}", body = Object), (status = 400, description = "The request cannot be done as asked", body = super::envelope::Message), (status = 413, description = "Request size limit exceeded", body = super::envelope::Message)))]
 pub(crate) async fn bulk_devices(
     State(service): State<Arc<Service>>,
     AdminJson(body): AdminJson<BulkBody>,
@@ -444,7 +445,7 @@ pub(crate) async fn bulk_devices(
     let loaded = tokio::task::spawn_blocking(move || service.bulk_devices(&spec))
         .await
         .map_err(|e| AdminError::Internal(format!("bulk load failed: {e}")))?;
-    Ok(Answer(loaded.map_err(bad_request)?))
+    Ok(Answer(loaded.map_err(|e| bad_request(e.to_string()))?))
 }
 
 #[cfg(test)]

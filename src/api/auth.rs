@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use http_body_util::LengthLimitError;
 
-use crate::app::AppState;
+use crate::app::App;
 use crate::auth::{AuthMode, Credentials};
 use crate::journal::{Field, Text};
 
@@ -37,12 +37,8 @@ fn body_error(e: axum::Error) -> Response {
     )
 }
 
-pub(crate) async fn gateway(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if state.gateway.mode() == AuthMode::Off {
+pub(crate) async fn gateway(State(app): State<App>, request: Request, next: Next) -> Response {
+    if app.gateway.mode() == AuthMode::Off {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
@@ -58,10 +54,10 @@ pub(crate) async fn gateway(
         raw_query: parts.uri.query().unwrap_or(""),
         body: &bytes,
     };
-    let service = &state.service;
-    let verdict = state
+    let service = &app.service;
+    let verdict = app
         .gateway
-        .check(&service.store, service.clock.now_ms(), &credentials);
+        .check(&**service, app.clock.now_ms(), &credentials);
     match verdict {
         Ok(caller) => {
             let mut request = Request::from_parts(parts, Body::from(bytes));
@@ -71,7 +67,7 @@ pub(crate) async fn gateway(
             next.run(request).await
         }
         Err(denied) => {
-            if let Some(suppressed) = state.gateway.refusal_log().admit() {
+            if let Some(suppressed) = app.gateway.refusal_log().admit() {
                 let path = Text::new(Field::Path, parts.uri.path());
                 tracing::info!(%path, reason = %denied, suppressed, "gateway refused a call");
             }

@@ -6,6 +6,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use utoipa::ToSchema;
+
 use crate::domain::model::Authority;
 use crate::service::Service;
 
@@ -38,28 +40,60 @@ fn with_type(body: impl IntoResponse, content_type: &'static str) -> Response {
 
 fn cacert(service: &Service, authority: Authority) -> Response {
     with_type(
-        service.cas.get(authority).cert_pem.to_string(),
+        service.root(authority).cert_pem.to_string(),
         "application/x-pem-file",
     )
+}
+
+/// The `format` of the CRL endpoints (any case; absent: der).
+#[derive(Clone, Copy, PartialEq, Eq, ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub(crate) enum CrlFormat {
+    Der,
+    Pem,
+}
+
+impl CrlFormat {
+    fn parse(text: &str) -> Option<CrlFormat> {
+        [CrlFormat::Der, CrlFormat::Pem]
+            .into_iter()
+            .find(|f| text.eq_ignore_ascii_case(f.as_str()))
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            CrlFormat::Der => "der",
+            CrlFormat::Pem => "pem",
+        }
+    }
+}
+
+/// A CRL in DER, as served.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub(crate) struct Der(Arc<[u8]>);
+
+impl IntoResponse for Der {
+    fn into_response(self) -> Response {
+        with_type(self.0.to_vec(), "application/pkix-crl")
+    }
 }
 
 fn crl(service: &Service, authority: Authority, raw_query: Option<String>) -> Response {
     let query = Query::parse(raw_query.as_deref());
     let format = query.get("format").unwrap_or("der");
-    let pem = match format.to_ascii_lowercase().as_str() {
-        "pem" => true,
-        "der" => false,
-        _ => {
-            return envelope::message(
-                StatusCode::BAD_REQUEST,
-                &format!("unknown CRL format {format:?}: use der or pem"),
-            )
-        }
+    let Some(format) = CrlFormat::parse(format) else {
+        return envelope::message(
+            StatusCode::BAD_REQUEST,
+            &format!("unknown CRL format {format:?}: use der or pem"),
+        );
     };
     match service.crl(authority) {
-        Ok((_, text)) if pem => with_type(text.to_string(), "application/x-pem-file"),
-        Ok((der, _)) => with_type(der.to_vec(), "application/pkix-crl"),
-        Err(e) => envelope::message(StatusCode::INTERNAL_SERVER_ERROR, &e),
+        Ok((_, text)) if format == CrlFormat::Pem => {
+            with_type(text.to_string(), "application/x-pem-file")
+        }
+        Ok((der, _)) => Der(der).into_response(),
+        Err(e) => envelope::message(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }
 
@@ -70,7 +104,7 @@ pub(crate) async fn rsa_cacert(State(service): State<Arc<Service>>) -> Response 
 }
 
 /// A root certificate.
-#[utoipa::path(get, path = "/enos/CA/cacert/{kind}", tag = "ca", params(("kind" = String, Path, description = "RSA or ECC")), responses((status = 200, description = "The root certificate, PEM", body = String, content_type = "application/x-pem-file"), (status = 404, description = "Unknown authority", body = super::openapi::Message)))]
+#[utoipa::path(get, path = "/enos/CA/cacert/{kind}", tag = "ca", params(("kind" = String, Path, description = "RSA or ECC")), responses((status = 200, description = "The root certificate, PEM", body = String, content_type = "application/x-pem-file"), (status = 404, description = "Unknown authority", body = super::envelope::Message)))]
 pub(crate) async fn cacert_of(
     State(service): State<Arc<Service>>,
     Path(kind): Path<String>,
@@ -79,7 +113,7 @@ pub(crate) async fn cacert_of(
 }
 
 /// The RSA root's CRL.
-#[utoipa::path(get, path = "/enos/CA/crl", tag = "ca", params(("format" = inline(Option<super::openapi::CrlFormat>), Query, description = "der (default) or pem, in any case")), responses((status = 200, description = "The CRL: DER, or PEM with format=pem", content((super::openapi::Der = "application/pkix-crl"), (String = "application/x-pem-file"))), (status = 400, description = "Unknown format", body = super::openapi::Message)))]
+#[utoipa::path(get, path = "/enos/CA/crl", tag = "ca", params(("format" = inline(Option<CrlFormat>), Query, description = "der (default) or pem, in any case")), responses((status = 200, description = "The CRL: DER, or PEM with format=pem", content((Der = "application/pkix-crl"), (String = "application/x-pem-file"))), (status = 400, description = "Unknown format", body = super::envelope::Message)))]
 pub(crate) async fn rsa_crl(
     State(service): State<Arc<Service>>,
     RawQuery(q): RawQuery,
@@ -88,7 +122,7 @@ pub(crate) async fn rsa_crl(
 }
 
 /// A root's CRL.
-#[utoipa::path(get, path = "/enos/CA/crl/{kind}", tag = "ca", params(("kind" = String, Path, description = "RSA or ECC"), ("format" = inline(Option<super::openapi::CrlFormat>), Query, description = "der (default) or pem, in any case")), responses((status = 200, description = "The CRL: DER, or PEM with format=pem", content((super::openapi::Der = "application/pkix-crl"), (String = "application/x-pem-file"))), (status = 400, description = "Unknown format", body = super::openapi::Message), (status = 404, description = "Unknown authority", body = super::openapi::Message)))]
+#[utoipa::path(get, path = "/enos/CA/crl/{kind}", tag = "ca", params(("kind" = String, Path, description = "RSA or ECC"), ("format" = inline(Option<CrlFormat>), Query, description = "der (default) or pem, in any case")), responses((status = 200, description = "The CRL: DER, or PEM with format=pem", content((Der = "application/pkix-crl"), (String = "application/x-pem-file"))), (status = 400, description = "Unknown format", body = super::envelope::Message), (status = 404, description = "Unknown authority", body = super::envelope::Message)))]
 pub(crate) async fn crl_of(
     State(service): State<Arc<Service>>,
     Path(kind): Path<String>,

@@ -129,22 +129,22 @@ async fn dispatch(call: Call<CertAction>) -> Result<Response, EnosError> {
         query: &call.query,
         body: Body::parse(&call.body),
     };
-    let (service, target, request_id) = (&call.state.service, &call.target, &call.request_id);
+    let (service, caller, request_id) = (&call.app.service, &call.caller, &call.request_id);
     match call.action {
         CertAction::Apply => {
-            let issued = service.apply(target, &params).await?;
+            let issued = service.apply(caller, &params).await?;
             Ok(envelope::ok(request_id, Some(IssuedView::from(&issued))))
         }
         CertAction::Renew => {
-            let issued = service.renew(target, &params).await?;
+            let issued = service.renew(caller, &params).await?;
             Ok(envelope::ok(request_id, Some(IssuedView::from(&issued))))
         }
         CertAction::Revoke => {
-            service.revoke(target, &params).await?;
+            service.revoke(caller, &params).await?;
             Ok(envelope::ok::<()>(request_id, None))
         }
         CertAction::List => {
-            let certs = service.list(target, &params)?;
+            let certs = service.list(caller, &params)?;
             let views: Vec<ListedView<'_>> = certs.iter().map(ListedView::from).collect();
             Ok(envelope::ok(request_id, Some(views)))
         }
@@ -156,7 +156,7 @@ async fn dispatch(call: Call<CertAction>) -> Result<Response, EnosError> {
     method(get, post),
     path = "/connect-service/v2.0/certificates",
     tag = "enos",
-    params(super::openapi::CertificateActionQuery, super::openapi::DeviceQuery),
+    params(super::openapi::CertificateQuery),
     request_body(content = Option<super::openapi::CertificateBody>, content_type = "application/json"),
     responses(super::openapi::EnosAnswers),
     security(("apim_accesstoken" = []))

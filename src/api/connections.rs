@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use crate::app::conversation::{Command, CommandError, MAX_REPLY_TIMEOUT_MS};
 use crate::app::sessions::{RecentMessage, SessionInfo};
-use crate::app::AppState;
+use crate::app::App;
 use crate::domain::model::{DeviceId, DeviceNames};
 
 use super::admin::{AdminError, AdminJson};
@@ -20,8 +20,8 @@ use super::envelope;
 
 #[utoipa::path(get, path = "/__admin/connections", tag = "admin", summary = "Live MQTT device sessions",
     responses((status = 200, description = "The sessions: {id, productKey, deviceKey, assetId, clientId, certSN, authority, since, transport}", body = Vec<Object>)))]
-pub(crate) async fn list(State(state): State<AppState>) -> Response {
-    envelope::json(StatusCode::OK, &state.sessions.list())
+pub(crate) async fn list(State(app): State<App>) -> Response {
+    envelope::json(StatusCode::OK, &app.sessions.list())
 }
 
 /// One session in detail, as the dashboard shows it.
@@ -71,18 +71,18 @@ fn no_session(id: u64) -> Response {
 
 #[utoipa::path(get, path = "/__admin/connections/{id}", tag = "admin", summary = "One live MQTT session: subscriptions, sub-devices logged in through it, recent messages",
     params(("id" = u64, Path, description = "The session id from GET /__admin/connections")),
-    responses((status = 200, description = "The session", body = Object), (status = 404, description = "No such session", body = super::openapi::Message), (status = 400, description = "Not a number", body = super::openapi::Message)))]
-pub(crate) async fn one(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    responses((status = 200, description = "The session", body = Object), (status = 404, description = "No such session", body = super::envelope::Message), (status = 400, description = "Not a number", body = super::envelope::Message)))]
+pub(crate) async fn one(State(app): State<App>, Path(id): Path<String>) -> Response {
     let Ok(id) = id.parse::<u64>() else {
         return not_a_number(&id);
     };
-    let Some(session) = state.sessions.get(id) else {
+    let Some(session) = app.sessions.get(id) else {
         return no_session(id);
     };
     let detail = SessionDetail {
         info: session.info.clone(),
         subscriptions: session.subscriptions(),
-        sub_devices: state
+        sub_devices: app
             .service
             .logged_in_through(id)
             .into_iter()
@@ -95,15 +95,11 @@ pub(crate) async fn one(State(state): State<AppState>, Path(id): Path<String>) -
 
 #[utoipa::path(delete, path = "/__admin/connections/{id}", tag = "admin", summary = "Drop one live MQTT session",
     params(("id" = u64, Path, description = "The session id from GET /__admin/connections")),
-    responses((status = 204, description = "Dropped"), (status = 404, description = "No such session", body = super::openapi::Message), (status = 400, description = "Not a number", body = super::openapi::Message)))]
+    responses((status = 204, description = "Dropped"), (status = 404, description = "No such session", body = super::envelope::Message), (status = 400, description = "Not a number", body = super::envelope::Message)))]
 /// Closes the session's socket (no DISCONNECT: MQTT 3.1.1 has none from the broker).
-pub(crate) async fn drop_one(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+pub(crate) async fn drop_one(State(app): State<App>, Path(id): Path<String>) -> Response {
     match id.parse::<u64>() {
-        Ok(n)
-            if state
-                .sessions
-                .drop_session(n, "dropped by the control plane") =>
-        {
+        Ok(n) if app.sessions.drop_session(n, "dropped by the control plane") => {
             StatusCode::NO_CONTENT.into_response()
         }
         Ok(n) => no_session(n),
@@ -172,10 +168,10 @@ fn device_of(body: &PublishBody) -> Result<DeviceId, AdminError> {
 
 #[utoipa::path(post, path = "/__admin/mqtt/publish", tag = "admin", summary = "Send a device a message on one of its topics (a command), optionally waiting for its reply",
     request_body(content = PublishBody, content_type = "application/json"),
-    responses((status = 200, description = "Sent", body = Published), (status = 400, description = "The request cannot be done as asked", body = super::openapi::Message),
-        (status = 404, description = "No such device", body = super::openapi::Message), (status = 409, description = "The device has no live session", body = super::openapi::Message)))]
+    responses((status = 200, description = "Sent", body = Published), (status = 400, description = "The request cannot be done as asked", body = super::envelope::Message),
+        (status = 404, description = "No such device", body = super::envelope::Message), (status = 409, description = "The device has no live session", body = super::envelope::Message)))]
 pub(crate) async fn publish(
-    State(state): State<AppState>,
+    State(app): State<App>,
     AdminJson(body): AdminJson<PublishBody>,
 ) -> Response {
     let device = match device_of(&body) {
@@ -199,7 +195,7 @@ pub(crate) async fn publish(
         qos: body.qos.unwrap_or(1),
         reply_timeout: Duration::from_millis(body.reply_timeout_ms.unwrap_or(0)),
     };
-    match state.command(command).await {
+    match app.command(command).await {
         Ok(outcome) => {
             let reply = outcome.reply.map(|(topic, payload)| ReplyView {
                 topic,

@@ -54,11 +54,11 @@ fn device_and_body(call: &Call<DeviceAction>) -> Result<(DeviceId, Body), EnosEr
 }
 
 async fn dispatch(call: Call<DeviceAction>) -> Result<Response, EnosError> {
-    let (service, request_id, target) = (&call.state.service, &call.request_id, &call.target);
+    let (service, request_id, caller) = (&call.app.service, &call.request_id, &call.caller);
     match call.action.0 {
         RecordAction::Create => {
             let body = Body::parse(&call.body)?;
-            let d = service.create_device(target, new_device(&body)?)?;
+            let d = service.create_device(caller, new_device(&body)?)?;
             let created = Created {
                 asset_id: &d.asset_id,
                 product_key: &d.product_key,
@@ -69,18 +69,18 @@ async fn dispatch(call: Call<DeviceAction>) -> Result<Response, EnosError> {
         }
         RecordAction::Get => {
             let (device, _) = device_and_body(&call)?;
-            let found = service.get_device(target, &device)?;
+            let found = service.get_device(caller, &device)?;
             Ok(envelope::ok(request_id, Some(found)))
         }
         RecordAction::Update => {
             let (device, body) = device_and_body(&call)?;
             let patch = patch(&body)?;
-            service.update_device(target, &device, &patch)?;
+            service.update_device(caller, &device, &patch)?;
             Ok(envelope::ok::<()>(request_id, None))
         }
         RecordAction::Delete => {
             let (device, _) = device_and_body(&call)?;
-            service.delete_device(target, &device).await?;
+            service.delete_device(caller, &device).await?;
             Ok(envelope::ok::<()>(request_id, None))
         }
     }
@@ -91,7 +91,7 @@ async fn dispatch(call: Call<DeviceAction>) -> Result<Response, EnosError> {
     method(get, post),
     path = "/connect-service/v2.0/devices",
     tag = "enos",
-    params(super::openapi::RecordActionQuery, super::openapi::DeviceQuery),
+    params(super::openapi::DeviceQuery),
     request_body(content = Option<super::openapi::DeviceBody>, content_type = "application/json"),
     responses(super::openapi::EnosAnswers),
     security(("apim_accesstoken" = []))

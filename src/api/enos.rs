@@ -11,12 +11,12 @@ use axum::response::IntoResponse;
 use axum::response::Response;
 
 use crate::app::faults::Fault;
-use crate::app::AppState;
+use crate::app::App;
 use crate::domain::actions::{Action, ResourceAction};
 use crate::domain::errors::{EnosError, ErrorKey};
-use crate::domain::model::Caller;
+use crate::domain::model::CallerApp;
 use crate::domain::model::DeviceId;
-use crate::service::Target;
+use crate::service::CallerContext;
 
 use super::envelope::{self, AnswerAction};
 use super::params::Query;
@@ -119,7 +119,7 @@ async fn fault_answer(fault: &Fault, query: &Query, request_id: &str) -> Option<
 
 /// The fault this call meets, if any: the header first, then registered faults.
 async fn injected(
-    state: &AppState,
+    app: &App,
     action: Action,
     query: &Query,
     fault_header: Option<&str>,
@@ -129,16 +129,16 @@ async fn injected(
         return Some(header_fault(key, query, request_id));
     }
     let device = device_id(query).ok();
-    let fault = state.fault_for(action, device.as_ref())?;
+    let fault = app.fault_for(action, device.as_ref())?;
     fault_answer(&fault, query, request_id).await
 }
 
 /// An EnOS business call as every resource reads it: the gateway's verdict on
 /// the caller, the raw query and the body.
 pub(crate) struct EnosRequest {
-    state: AppState,
+    app: App,
     method: Method,
-    caller: Option<Caller>,
+    caller: Option<CallerApp>,
     /// How the client named the mock, for links when it has no fixed public URL.
     host: Option<String>,
     fault_header: Option<String>,
@@ -146,12 +146,12 @@ pub(crate) struct EnosRequest {
     body: Bytes,
 }
 
-impl FromRequest<AppState> for EnosRequest {
+impl FromRequest<App> for EnosRequest {
     type Rejection = Response;
 
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+    async fn from_request(request: Request, app: &App) -> Result<Self, Response> {
         let (parts, body) = request.into_parts();
-        let caller = parts.extensions.get::<Caller>().cloned();
+        let caller = parts.extensions.get::<CallerApp>().cloned();
         let fault_header = parts
             .headers
             .get(FAULT_HEADER)
@@ -163,11 +163,11 @@ impl FromRequest<AppState> for EnosRequest {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let method = parts.method.clone();
-        let body = Bytes::from_request(Request::from_parts(parts, body), state)
+        let body = Bytes::from_request(Request::from_parts(parts, body), app)
             .await
             .map_err(IntoResponse::into_response)?;
         Ok(EnosRequest {
-            state: state.clone(),
+            app: app.clone(),
             method,
             caller,
             host,
@@ -180,10 +180,10 @@ impl FromRequest<AppState> for EnosRequest {
 
 /// One EnOS call after the shared steps: what a resource's handler works from.
 pub(crate) struct Call<A> {
-    pub state: AppState,
+    pub app: App,
     pub body: Bytes,
     pub action: A,
-    pub target: Target,
+    pub caller: CallerContext,
     pub query: Query,
     pub request_id: String,
 }
@@ -197,30 +197,30 @@ impl EnosRequest {
         F: FnOnce(Call<A>) -> Fut,
         Fut: Future<Output = Result<Response, EnosError>>,
     {
-        let state = self.state;
+        let app = self.app;
         let query = Query::parse(self.raw_query.as_deref());
-        let request_id = state.service.ids.uuid();
+        let request_id = app.service.request_id();
         let action: A = match action(&query) {
             Ok(a) => a,
             Err(e) => return envelope::error(&request_id, &e),
         };
         let fault_header = self.fault_header.as_deref();
-        let injected = injected(&state, action.into(), &query, fault_header, &request_id).await;
+        let injected = injected(&app, action.into(), &query, fault_header, &request_id).await;
         let mut response = match injected {
             Some(r) => r,
             None => {
                 let answered = async {
                     check_method(&self.method, action.name(), action.is_read())?;
-                    let target = Target {
+                    let caller = CallerContext {
                         org_id: org_id(&query)?,
-                        caller: self.caller,
+                        app: self.caller,
                         host: self.host,
                     };
                     let call = Call {
-                        state,
+                        app,
                         body: self.body,
                         action,
-                        target,
+                        caller,
                         query,
                         request_id: request_id.clone(),
                     };

@@ -10,18 +10,28 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::domain::EnosError;
 
 const JSON_UTF8: &str = "application/json;charset=UTF-8";
 
-#[derive(Serialize)]
+/// The EnOS envelope. Business errors answer 200 too, with a non-zero `code`.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Envelope<'a, T: Serialize> {
+#[schema(bound = "T: Serialize")]
+pub(crate) struct Envelope<'a, T: Serialize> {
     code: i64,
     msg: &'a str,
     request_id: &'a str,
+    #[schema(value_type = Option<Value>)]
     data: Option<T>,
+}
+
+/// The plain answer of the gateway, the CA endpoints and the control plane.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Message<'a> {
+    message: &'a str,
 }
 
 /// The `code` an answer carried, for the request journal.
@@ -88,12 +98,7 @@ pub fn enos_error(status: StatusCode, request_id: &str, e: &EnosError) -> Respon
 
 /// `{"message": ...}` with a status, as the gateway and the control plane answer.
 pub fn message(status: StatusCode, message: &str) -> Response {
-    let body = serde_json::json!({ "message": message }).to_string();
-    let mut response = (status, body).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8));
-    response
+    json_response(status, &Message { message })
 }
 
 /// Any serialisable value as a plain JSON answer (control plane).

@@ -7,7 +7,6 @@ mod ca;
 mod certificates;
 mod connections;
 mod devices;
-mod durable;
 mod enos;
 mod envelope;
 mod guard;
@@ -15,6 +14,7 @@ mod journal;
 mod openapi;
 mod params;
 mod products;
+mod saved;
 mod token;
 mod ui;
 
@@ -34,43 +34,50 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
 use crate::app::faults::Faults;
-use crate::app::AppState;
+use crate::app::App;
 use crate::auth::Gateway;
+use crate::clock::Clock;
 use crate::domain::errors::{EnosError, ErrorKey};
 use crate::journal::{Field, Journal, Text};
 use crate::service::Service;
 
 // Sub-states: a handler takes only the part of the app state it uses.
-impl FromRef<AppState> for Arc<Service> {
-    fn from_ref(state: &AppState) -> Self {
-        state.service.clone()
+impl FromRef<App> for Arc<Service> {
+    fn from_ref(app: &App) -> Self {
+        app.service.clone()
     }
 }
 
-impl FromRef<AppState> for Arc<Gateway> {
-    fn from_ref(state: &AppState) -> Self {
-        state.gateway.clone()
+impl FromRef<App> for Arc<Clock> {
+    fn from_ref(app: &App) -> Self {
+        app.clock.clone()
     }
 }
 
-impl FromRef<AppState> for Arc<Journal> {
-    fn from_ref(state: &AppState) -> Self {
-        state.journal.clone()
+impl FromRef<App> for Arc<Gateway> {
+    fn from_ref(app: &App) -> Self {
+        app.gateway.clone()
     }
 }
 
-impl FromRef<AppState> for Arc<Faults> {
-    fn from_ref(state: &AppState) -> Self {
-        state.faults.clone()
+impl FromRef<App> for Arc<Journal> {
+    fn from_ref(app: &App) -> Self {
+        app.journal.clone()
+    }
+}
+
+impl FromRef<App> for Arc<Faults> {
+    fn from_ref(app: &App) -> Self {
+        app.faults.clone()
     }
 }
 
 /// An EnOS resource: documented by its handler's `#[utoipa::path]` (at v2.0), served at
 /// v2.0 and v2.1 for every method (the handler answers methods it does not take).
 fn enos_resource(
-    (schemas, mut paths, _): UtoipaMethodRouter<AppState>,
-    handler: MethodRouter<AppState>,
-) -> UtoipaMethodRouter<AppState> {
+    (schemas, mut paths, _): UtoipaMethodRouter<App>,
+    handler: MethodRouter<App>,
+) -> UtoipaMethodRouter<App> {
     let v2_1: Vec<_> = paths
         .paths
         .iter()
@@ -81,7 +88,7 @@ fn enos_resource(
 }
 
 /// The EnOS business routes: the only ones behind the gateway (B10).
-fn business(state: &AppState) -> OpenApiRouter<AppState> {
+fn business(app: &App) -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(enos_resource(
             routes!(certificates::handle),
@@ -95,15 +102,15 @@ fn business(state: &AppState) -> OpenApiRouter<AppState> {
             routes!(devices::handle),
             any(devices::handle),
         ))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::gateway))
+        .route_layer(middleware::from_fn_with_state(app.clone(), auth::gateway))
 }
 
 /// Every route, each with its documentation (`#[utoipa::path]` on the handler): the
 /// router and the OpenAPI document come out of the same declarations. The CA paths are
 /// the ones `service::links` writes into certificates.
-fn routes(state: &AppState) -> OpenApiRouter<AppState> {
+fn routes(app: &App) -> OpenApiRouter<App> {
     OpenApiRouter::with_openapi(openapi::frame())
-        .merge(business(state))
+        .merge(business(app))
         .routes(routes!(token::get))
         .routes(routes!(token::refresh))
         .routes(routes!(ca::rsa_cacert))
@@ -137,26 +144,25 @@ fn routes(state: &AppState) -> OpenApiRouter<AppState> {
 /// The layers wrap the finished router once, as one service. Applied with
 /// `Router::layer` they wrapped each route in a box of its own, and every call cloned that
 /// chain: about 60 allocations per EnOS call (callgrind, bench/README.md).
-pub fn router(state: AppState, body_limit: usize) -> Router {
-    let guard = guard::GuardLayer::new(state.guard.clone());
-    let journal = middleware::from_fn_with_state(state.clone(), journal::record);
+pub fn router(app: App, body_limit: usize) -> Router {
+    let guard = guard::GuardLayer::new(app.guard.clone());
+    let journal = middleware::from_fn_with_state(app.clone(), journal::record);
     // Without --state there is nothing to wait for, and no layer.
-    let durable = state
+    let saved = app
         .service
-        .persist
-        .is_some()
-        .then(|| middleware::from_fn_with_state(state.clone(), durable::wait));
-    let (router, document) = routes(&state).split_for_parts();
+        .has_state_file()
+        .then(|| middleware::from_fn_with_state(app.clone(), saved::wait));
+    let (router, document) = routes(&app).split_for_parts();
     let routes = router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state);
+        .with_state(app);
     let layered = ServiceBuilder::new()
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(CatchPanicLayer::new())
         .layer(guard)
         .layer(journal)
-        .option_layer(durable)
+        .option_layer(saved)
         .layer(middleware::from_fn(size_limit_message))
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(DefaultBodyLimit::disable())

@@ -1,19 +1,29 @@
 //! The OpenAPI document served at `GET /__admin/openapi.json`. It is not written here:
 //! `api/mod.rs` mounts every route through utoipa-axum's `routes!`, which reads the
 //! `#[utoipa::path]` on the handler it routes, so a route cannot be served undocumented
-//! (or documented unserved). This file holds the document's frame and the shapes that
-//! the handlers read or write by hand (the EnOS query parameters and bodies, the envelope).
+//! (or documented unserved). Answers are described by the types that are serialised
+//! (`envelope::Envelope`, `envelope::Message`, `token::TokenReply`, ...); this file holds
+//! the document's frame and the shapes of what the handlers read by hand (the EnOS query
+//! parameters and bodies), as tables.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Extension;
 use serde_json::Value;
-use utoipa::openapi::path::Operation;
-use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{KnownFormat, Schema, SchemaFormat, SchemaType, Type};
+use utoipa::openapi::{
+    ContentBuilder, Object, ObjectBuilder, Ref, RefOr, Required, ResponseBuilder,
+};
+use utoipa::{IntoParams, IntoResponses, OpenApi, PartialSchema, ToSchema};
 
-use super::envelope;
+use super::envelope::{self, Envelope, Message};
+use crate::domain::actions::{CertAction, DeviceAction, ProductAction, ResourceAction};
+use crate::domain::model::Authority;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,7 +31,7 @@ use super::envelope;
         title = "enos-cert-mock",
         description = "A mock of the EnOS certificate service: the EnOS Connection Service certificate, product and device APIs (behind the gateway: apim-accesstoken, optionally apim-timestamp and apim-signature), the token service, the CA endpoints, and the /__admin control plane."
     ),
-    components(schemas(Envelope, Message)),
+    components(schemas(Message<'static>)),
     modifiers(&Gateway)
 )]
 struct Frame;
@@ -45,6 +55,11 @@ impl utoipa::Modify for Gateway {
             .components
             .get_or_insert_with(Default::default)
             .add_security_scheme(GATEWAY_TOKEN, SecurityScheme::ApiKey(ApiKey::Header(token)));
+        // Under its own name: registered as a generic, it would be `Envelope_Value`.
+        let envelope = <Envelope<'static, Value> as PartialSchema>::schema();
+        if let Some(components) = openapi.components.as_mut() {
+            components.schemas.insert("Envelope".into(), envelope);
+        }
     }
 }
 
@@ -129,213 +144,238 @@ pub(crate) async fn serve(Extension(document): Extension<Document>) -> Response 
     envelope::json(StatusCode::OK, document.value())
 }
 
-/// The EnOS envelope. Business errors answer 200 too, with a non-zero `code`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-#[schema(rename_all = "camelCase")]
-pub(crate) struct Envelope {
-    code: i64,
-    msg: String,
-    request_id: String,
-    #[schema(value_type = Option<Value>)]
-    data: Option<Value>,
+/// How a field the handlers read by hand (`params.rs`, `token.rs`) is typed. Those
+/// readers take a field from the body or the query, in several spellings, so that each
+/// malformed value gets its catalogue row; no serde type reads them, and their shapes
+/// are described here, as tables, rather than by structs never built.
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    Integer,
+    Boolean,
+    Object,
+    /// Any JSON value.
+    Any,
+    /// A name with translations, `{defaultValue, i18nValue}`.
+    I18n,
 }
 
-/// A binary (DER) answer.
-#[derive(ToSchema)]
-#[schema(value_type = String, format = Binary)]
-#[allow(dead_code)]
-pub(crate) struct Der(Vec<u8>);
+/// One field of a request read by hand: its name, kind and description.
+type Field = (&'static str, Kind, &'static str);
 
-/// The plain answer of the gateway, the CA endpoints and the control plane.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct Message {
-    message: String,
+fn nullable(kind: Type) -> SchemaType {
+    SchemaType::from_iter([kind, Type::Null])
 }
 
-/// The `format` of the CRL endpoints.
-#[derive(ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)]
-pub(crate) enum CrlFormat {
-    Der,
-    Pem,
+fn field_schema(kind: Kind, description: &str) -> Schema {
+    let description = (!description.is_empty()).then(|| description.to_string());
+    let object = match kind {
+        Kind::Text => ObjectBuilder::new().schema_type(nullable(Type::String)),
+        Kind::Integer => ObjectBuilder::new()
+            .schema_type(nullable(Type::Integer))
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64))),
+        Kind::Boolean => ObjectBuilder::new().schema_type(nullable(Type::Boolean)),
+        Kind::Object => ObjectBuilder::new().schema_type(nullable(Type::Object)),
+        Kind::Any => ObjectBuilder::new().schema_type(SchemaType::AnyValue),
+        Kind::I18n => ObjectBuilder::new()
+            .schema_type(nullable(Type::Object))
+            .property("defaultValue", field_schema(Kind::Text, ""))
+            .property("i18nValue", field_schema(Kind::Object, "")),
+    };
+    Schema::Object(object.description(description).build())
 }
 
-/// A root: `issueAuthority` (the server takes any case).
-#[derive(ToSchema)]
-#[allow(dead_code, clippy::upper_case_acronyms)]
-pub(crate) enum AuthorityName {
-    RSA,
-    ECC,
+fn body_schema(description: &str, fields: &[Field]) -> RefOr<Schema> {
+    let mut object = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(description));
+    for (name, kind, description) in fields {
+        object = object.property(*name, field_schema(*kind, description));
+    }
+    RefOr::T(Schema::Object(object.build()))
 }
 
-/// The actions of `/certificates`.
-#[derive(ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)]
-pub(crate) enum CertificateAction {
-    Apply,
-    Renew,
-    Revoke,
-    List,
+/// A request body read by hand, described by its fields.
+macro_rules! body_read_by_hand {
+    ($(#[doc = $doc:literal])* $name:ident = $fields:expr) => {
+        $(#[doc = $doc])*
+        pub(crate) struct $name;
+
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                body_schema(concat!($($doc),*).trim(), $fields)
+            }
+        }
+
+        impl ToSchema for $name {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed(stringify!($name))
+            }
+        }
+    };
 }
 
-/// The actions of `/products` and `/devices`.
-#[derive(ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)]
-pub(crate) enum RecordAction {
-    Create,
-    Get,
-    Update,
-    Delete,
+body_read_by_hand! {
+    /// The body of the certificate actions (each reads its own fields).
+    CertificateBody = &[
+        ("csr", Kind::Text, ""),
+        ("validDay", Kind::Integer, ""),
+        ("issueAuthority", Kind::Text, "RSA or ECC, in any case"),
+        ("certSn", Kind::Integer, ""),
+        ("reason", Kind::Any, "An integer reason code, or its name."),
+    ]
 }
 
-/// The query of `/certificates` and `/devices`: the org and one device.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query, rename_all = "camelCase")]
-#[allow(dead_code)]
-pub(crate) struct DeviceQuery {
-    /// The organization.
-    org_id: String,
-    /// The device (or productKey + deviceKey).
-    asset_id: Option<String>,
-    /// With deviceKey, names the device.
-    product_key: Option<String>,
-    /// With productKey, names the device.
-    device_key: Option<String>,
+body_read_by_hand! {
+    /// The body of the product actions.
+    ProductBody = &[
+        ("productName", Kind::I18n, ""),
+        ("productType", Kind::Text, "Device or Gateway."),
+        ("dataFormat", Kind::Text, "Custom or Json."),
+        ("modelId", Kind::Text, ""),
+        ("biDirectionalAuth", Kind::Boolean, ""),
+        ("productDesc", Kind::Text, ""),
+        ("dynamicActivateEnabled", Kind::Boolean, ""),
+        ("productTags", Kind::Object, ""),
+        ("defaultValidDay", Kind::Integer, ""),
+        ("maxValidDay", Kind::Integer, ""),
+    ]
+}
+
+body_read_by_hand! {
+    /// The body of the device actions.
+    DeviceBody = &[
+        ("productKey", Kind::Text, ""),
+        ("deviceName", Kind::I18n, ""),
+        ("timezone", Kind::Text, ""),
+        ("deviceKey", Kind::Text, ""),
+        ("deviceDesc", Kind::Text, ""),
+        ("deviceAttributes", Kind::Object, ""),
+        ("deviceTags", Kind::Object, ""),
+    ]
+}
+
+body_read_by_hand! {
+    /// The token service's body (`accessToken` for a refresh).
+    TokenBody = &[
+        ("appKey", Kind::Text, ""),
+        ("encryption", Kind::Text, "sha256(appKey + timestamp + appSecret), hex."),
+        ("timestamp", Kind::Any, "Milliseconds, as a number or a string."),
+        ("accessToken", Kind::Text, ""),
+    ]
+}
+
+/// The query of the EnOS routes: `action` (required, one of the resource's actions, as
+/// [`ResourceAction`] spells them), then the fields that name the record.
+fn enos_query<A: ResourceAction>(fields: &[(&str, bool, &str)]) -> Vec<Parameter> {
+    let actions = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(A::ALL.iter().map(|a| a.query_value())))
+        .build();
+    let action = ParameterBuilder::new()
+        .name("action")
+        .parameter_in(ParameterIn::Query)
+        .required(Required::True)
+        .schema(Some(actions))
+        .build();
+    let named = fields.iter().map(|(name, required, description)| {
+        ParameterBuilder::new()
+            .name(*name)
+            .parameter_in(ParameterIn::Query)
+            .required(if *required {
+                Required::True
+            } else {
+                Required::False
+            })
+            .description(Some(*description))
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String).build()))
+            .build()
+    });
+    std::iter::once(action).chain(named).collect()
+}
+
+/// The fields that name one device, in the query of `/certificates` and `/devices`.
+const DEVICE_FIELDS: &[(&str, bool, &str)] = &[
+    ("orgId", true, "The organization."),
+    ("assetId", false, "The device (or productKey + deviceKey)."),
+    ("productKey", false, "With deviceKey, names the device."),
+    ("deviceKey", false, "With productKey, names the device."),
+];
+
+/// The query of `/certificates`.
+pub(crate) struct CertificateQuery;
+
+impl IntoParams for CertificateQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        enos_query::<CertAction>(DEVICE_FIELDS)
+    }
+}
+
+/// The query of `/devices`.
+pub(crate) struct DeviceQuery;
+
+impl IntoParams for DeviceQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        enos_query::<DeviceAction>(DEVICE_FIELDS)
+    }
 }
 
 /// The query of `/products`.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query, rename_all = "camelCase")]
-#[allow(dead_code)]
-pub(crate) struct ProductQuery {
-    /// The organization.
-    org_id: String,
-    /// The product (get, update, delete).
-    product_key: Option<String>,
+pub(crate) struct ProductQuery;
+
+impl IntoParams for ProductQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        enos_query::<ProductAction>(&[
+            ("orgId", true, "The organization."),
+            ("productKey", false, "The product (get, update, delete)."),
+        ])
+    }
 }
 
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub(crate) struct CertificateActionQuery {
-    #[param(inline)]
-    action: CertificateAction,
-}
-
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub(crate) struct RecordActionQuery {
-    #[param(inline)]
-    action: RecordAction,
-}
-
-/// The body of the certificate actions (each reads its own fields).
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-#[allow(dead_code)]
-pub(crate) struct CertificateBody {
-    csr: Option<String>,
-    valid_day: Option<i64>,
-    #[schema(value_type = Option<String>)]
-    issue_authority: Option<String>,
-    cert_sn: Option<i64>,
-    /// An integer reason code, or its name.
-    #[schema(value_type = Option<Value>)]
-    reason: Option<Value>,
-}
-
-/// A name with translations.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-#[allow(dead_code)]
-pub(crate) struct StringI18n {
-    default_value: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    i18n_value: Option<Value>,
-}
-
-/// The body of the product actions.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-#[allow(dead_code)]
-pub(crate) struct ProductBody {
-    product_name: Option<StringI18n>,
-    /// Device or Gateway.
-    product_type: Option<String>,
-    /// Custom or Json.
-    data_format: Option<String>,
-    model_id: Option<String>,
-    bi_directional_auth: Option<bool>,
-    product_desc: Option<String>,
-    dynamic_activate_enabled: Option<bool>,
-    #[schema(value_type = Option<Object>)]
-    product_tags: Option<Value>,
-    default_valid_day: Option<i64>,
-    max_valid_day: Option<i64>,
-}
-
-/// The body of the device actions.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-#[allow(dead_code)]
-pub(crate) struct DeviceBody {
-    product_key: Option<String>,
-    device_name: Option<StringI18n>,
-    timezone: Option<String>,
-    device_key: Option<String>,
-    device_desc: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    device_attributes: Option<Value>,
-    #[schema(value_type = Option<Object>)]
-    device_tags: Option<Value>,
-}
-
-/// The token service's body (`accessToken` for a refresh).
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-#[allow(dead_code)]
-pub(crate) struct TokenBody {
-    app_key: Option<String>,
-    /// sha256(appKey + timestamp + appSecret), hex.
-    encryption: Option<String>,
-    /// Milliseconds, as a number or a string.
-    #[schema(value_type = Option<Value>)]
-    timestamp: Option<Value>,
-    access_token: Option<String>,
-}
-
-/// The token service's answer: always HTTP 200, the outcome in `status`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct TokenReply {
-    status: i64,
-    msg: String,
-    business: String,
-    /// `{accessToken, expire}` on success.
-    #[schema(value_type = Option<Object>)]
-    data: Option<Value>,
+/// An `issueAuthority` the control plane reads: a root's name (any case), or null.
+pub(crate) fn authority_or_null() -> Object {
+    let names = Authority::ALL.iter().map(|a| Value::from(a.as_str()));
+    ObjectBuilder::new()
+        .description(Some(
+            "RSA or ECC (any case); absent or null: no certificates.",
+        ))
+        .schema_type(nullable(Type::String))
+        .enum_values(Some(names.chain([Value::Null])))
+        .build()
 }
 
 /// What every EnOS business route answers, documented once for the three resources.
-#[derive(utoipa::IntoResponses)]
-#[allow(dead_code)] // only described, never built: the handlers answer with `Response`
-pub(crate) enum EnosAnswers {
-    /// The EnOS envelope; business errors answer 200 with a non-zero code.
-    #[response(status = 200, content_type = "application/json")]
-    Envelope(Envelope),
-    /// The body could not be read.
-    #[response(status = 400)]
-    BadBody(Message),
-    /// The gateway refused the credentials.
-    #[response(status = 401)]
-    Unauthorized(Message),
-    /// Request size limit exceeded.
-    #[response(status = 413)]
-    TooLarge(Message),
+pub(crate) struct EnosAnswers;
+
+impl IntoResponses for EnosAnswers {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        let with = |description: &str, schema: &str| {
+            let content = ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(schema)))
+                .build();
+            ResponseBuilder::new()
+                .description(description)
+                .content("application/json", content)
+                .build()
+                .into()
+        };
+        BTreeMap::from([
+            (
+                "200".to_string(),
+                with(
+                    "The EnOS envelope; business errors answer 200 with a non-zero code.",
+                    "Envelope",
+                ),
+            ),
+            ("400".into(), with("The body could not be read.", "Message")),
+            (
+                "401".into(),
+                with("The gateway refused the credentials.", "Message"),
+            ),
+            (
+                "413".into(),
+                with("Request size limit exceeded.", "Message"),
+            ),
+        ])
+    }
 }

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::domain::errors::{EnosError, ErrorKey};
 use crate::domain::model::{Authority, I18n, RevocationReason};
-use crate::domain::rules::validity_setting;
+use crate::domain::valid_days::ValidDays;
 
 /// Query parameters in arrival order; the first occurrence of a name wins.
 #[derive(Debug, Default)]
@@ -221,7 +221,7 @@ impl Body {
     /// A product's validity setting in days (the range is the domain's rule).
     pub fn days(&self, name: &str) -> Result<Option<u32>, EnosError> {
         let days: Option<i64> = self.typed(name, "an integer")?;
-        days.map(|d| validity_setting(name, d)).transpose()
+        days.map(|d| ValidDays::setting(name, d)).transpose()
     }
 
     /// A `StringI18n` object; a plain string is taken as its default value.

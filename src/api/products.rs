@@ -64,27 +64,27 @@ fn key_and_body(call: &Call<ProductAction>) -> Result<(String, Body), EnosError>
 }
 
 async fn dispatch(call: Call<ProductAction>) -> Result<Response, EnosError> {
-    let (service, request_id, target) = (&call.state.service, &call.request_id, &call.target);
+    let (service, request_id, caller) = (&call.app.service, &call.request_id, &call.caller);
     match call.action.0 {
         RecordAction::Create => {
             let body = Body::parse(&call.body)?;
-            let product_key = service.create_product(target, new_product(&body)?)?;
+            let product_key = service.create_product(caller, new_product(&body)?)?;
             Ok(envelope::ok(request_id, Some(product_key)))
         }
         RecordAction::Get => {
             let (key, _) = key_and_body(&call)?;
-            let found = service.get_product(target, &key)?;
+            let found = service.get_product(caller, &key)?;
             Ok(envelope::ok(request_id, Some(found)))
         }
         RecordAction::Update => {
             let (key, body) = key_and_body(&call)?;
             let patch = patch(&body)?;
-            service.update_product(target, &key, &patch)?;
+            service.update_product(caller, &key, &patch)?;
             Ok(envelope::ok::<()>(request_id, None))
         }
         RecordAction::Delete => {
             let (key, _) = key_and_body(&call)?;
-            service.delete_product(target, &key)?;
+            service.delete_product(caller, &key)?;
             Ok(envelope::ok::<()>(request_id, None))
         }
     }
@@ -95,7 +95,7 @@ async fn dispatch(call: Call<ProductAction>) -> Result<Response, EnosError> {
     method(get, post),
     path = "/connect-service/v2.0/products",
     tag = "enos",
-    params(super::openapi::RecordActionQuery, super::openapi::ProductQuery),
+    params(super::openapi::ProductQuery),
     request_body(content = Option<super::openapi::ProductBody>, content_type = "application/json"),
     responses(super::openapi::EnosAnswers),
     security(("apim_accesstoken" = []))

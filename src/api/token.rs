@@ -7,8 +7,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
-use crate::app::AppState;
+use crate::app::App;
 use crate::auth::tokens::Issued;
 use crate::auth::TokenRequest;
 use crate::domain::errors::{EnosError, ErrorKey};
@@ -17,24 +18,26 @@ use super::envelope;
 
 const BUSINESS: &str = "apim-token-service";
 
-#[derive(Serialize)]
-struct Reply<'a> {
+/// The token service's answer: always HTTP 200, the outcome in `status`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TokenReply<'a> {
     status: i64,
     msg: &'a str,
     business: &'static str,
+    /// On success.
     data: Option<TokenView<'a>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct TokenView<'a> {
+pub(crate) struct TokenView<'a> {
     access_token: &'a str,
     expire: i64,
 }
 
 fn reply(outcome: Result<Issued, EnosError>) -> Response {
     let body = match &outcome {
-        Ok(issued) => Reply {
+        Ok(issued) => TokenReply {
             status: 0,
             msg: "Success",
             business: BUSINESS,
@@ -43,7 +46,7 @@ fn reply(outcome: Result<Issued, EnosError>) -> Response {
                 expire: issued.expire_seconds,
             }),
         },
-        Err(e) => Reply {
+        Err(e) => TokenReply {
             status: e.code(),
             msg: &e.msg,
             business: BUSINESS,
@@ -89,29 +92,27 @@ fn parse(bytes: &[u8]) -> Result<TokenRequest, EnosError> {
 #[utoipa::path(post, path = "/apim-token-service/v2.0/token/get", tag = "token",
     request_body(content = Option<super::openapi::TokenBody>, content_type = "application/json"),
     responses(
-        (status = 200, description = "status 0 with data {accessToken, expire}, or a non-zero status", body = super::openapi::TokenReply),
-        (status = 413, description = "Request size limit exceeded", body = super::openapi::Message),
+        (status = 200, description = "status 0 with data {accessToken, expire}, or a non-zero status", body = TokenReply),
+        (status = 413, description = "Request size limit exceeded", body = super::envelope::Message),
     ))]
-pub(crate) async fn get(State(state): State<AppState>, body: Bytes) -> Response {
-    let service = &state.service;
+pub(crate) async fn get(State(app): State<App>, body: Bytes) -> Response {
+    let service = &app.service;
     reply(parse(&body).and_then(|request| {
-        state
-            .gateway
-            .token_get(&service.store, service.clock.now_ms(), &request)
+        app.gateway
+            .token_get(&**service, app.clock.now_ms(), &request)
     }))
 }
 
 #[utoipa::path(post, path = "/apim-token-service/v2.0/token/refresh", tag = "token",
     request_body(content = Option<super::openapi::TokenBody>, content_type = "application/json"),
     responses(
-        (status = 200, description = "status 0 with data {accessToken, expire}, or a non-zero status", body = super::openapi::TokenReply),
-        (status = 413, description = "Request size limit exceeded", body = super::openapi::Message),
+        (status = 200, description = "status 0 with data {accessToken, expire}, or a non-zero status", body = TokenReply),
+        (status = 413, description = "Request size limit exceeded", body = super::envelope::Message),
     ))]
-pub(crate) async fn refresh(State(state): State<AppState>, body: Bytes) -> Response {
-    let service = &state.service;
+pub(crate) async fn refresh(State(app): State<App>, body: Bytes) -> Response {
+    let service = &app.service;
     reply(parse(&body).and_then(|request| {
-        state
-            .gateway
-            .token_refresh(&service.store, service.clock.now_ms(), &request)
+        app.gateway
+            .token_refresh(&**service, app.clock.now_ms(), &request)
     }))
 }

@@ -1,14 +1,12 @@
 //! The dashboard: one embedded page at `/__admin/ui` (also where `/` leads) and
 //! the state it draws, `GET /__admin/state?filter=&offset=&limit=`.
 
-use std::sync::Arc;
-
 use axum::extract::{RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::app::state_view::{StateQuery, StateView};
-use crate::service::Service;
+use crate::app::App;
 
 use super::envelope;
 use super::params::Query;
@@ -40,11 +38,8 @@ pub(crate) async fn root() -> Redirect {
 
 #[utoipa::path(get, path = "/__admin/state", tag = "admin", summary = "What the dashboard draws: orgs, products, devices, certificates on the mock clock, roots and CRL entries",
     params(("filter" = Option<String>, Query, description = "Text to match"), ("offset" = Option<usize>, Query, description = "Devices to skip"), ("limit" = Option<usize>, Query, description = "Devices per page, at most 500 (default 50)")),
-    responses((status = 200, description = "The state", body = Object), (status = 400, description = "Bad offset or limit", body = super::openapi::Message)))]
-pub(crate) async fn state(
-    State(service): State<Arc<Service>>,
-    RawQuery(raw): RawQuery,
-) -> Response {
+    responses((status = 200, description = "The state", body = Object), (status = 400, description = "Bad offset or limit", body = super::envelope::Message)))]
+pub(crate) async fn state(State(app): State<App>, RawQuery(raw): RawQuery) -> Response {
     let query = Query::parse(raw.as_deref());
     let number = |name: &str, default: usize| match query.non_empty(name) {
         None => Ok(default),
@@ -63,5 +58,5 @@ pub(crate) async fn state(
         offset,
         limit,
     };
-    envelope::json(StatusCode::OK, &StateView::of(&service, &query))
+    envelope::json(StatusCode::OK, &StateView::of(&app, &query))
 }

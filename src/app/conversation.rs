@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 use super::faults::{Fault, FaultAction};
 use super::sessions::{Opened, Outgoing, Session, SessionInfo};
-use super::AppState;
+use super::App;
 use crate::domain::model::{DeviceId, DeviceNames};
 use crate::service::conversation::topics::{self, TopicRefusal};
 use crate::service::conversation::{
@@ -121,7 +121,7 @@ impl Waiters {
     }
 }
 
-impl AppState {
+impl App {
     fn view<'a>(&self, session: &'a Session, device: &'a DeviceNames) -> SessionView<'a> {
         SessionView {
             id: session.info.id,
@@ -159,7 +159,7 @@ impl AppState {
                         product_key: grant.device.product_key.clone(),
                         device_key: grant.device.device_key.clone(),
                         asset_id: grant.device.asset_id.clone(),
-                        since: self.service.clock.now_ms(),
+                        since: self.clock.now_ms(),
                         ..info
                     });
                     if let Some(old) = &opened.replaced {
@@ -242,7 +242,7 @@ impl AppState {
         let delay = fault
             .and_then(|f| f.delay_ms)
             .map_or(Duration::ZERO, Duration::from_millis);
-        let wait_for_file = answer.durable && self.service.persist.is_some();
+        let wait_for_file = answer.changed && self.service.has_state_file();
         let publisher = session.info.id;
         if delay.is_zero() && !wait_for_file {
             self.deliver_reply(publisher, &speaker, &answer);
@@ -251,7 +251,7 @@ impl AppState {
             tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
                 if wait_for_file {
-                    if let Err(e) = app.service.durable().await {
+                    if let Err(e) = app.service.saved().await {
                         tracing::error!(error = %e, "a device request's change was not kept");
                     }
                 }
@@ -301,7 +301,6 @@ impl AppState {
         }
         let names = self
             .service
-            .store
             .device_names(&command.device)
             .ok_or_else(|| CommandError::UnknownDevice(describe(&command.device)))?;
         let keys = format!("{}/{}", names.product_key, names.device_key);

@@ -120,32 +120,69 @@ pub struct FaultSpec {
     pub scope: Option<DeviceId>,
 }
 
-impl TryFrom<NewFault> for FaultSpec {
-    type Error = String;
+/// Why `POST /__admin/faults` (or [`crate::MockServer::add_fault`]) refuses a fault, in
+/// the order the rules are checked. The message is the 400 answer's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FaultError {
+    #[error("action must be one of *, {}, {MQTT_CONNECT}, {MQTT_REPLY}", ALL.join(", "))]
+    UnknownAction,
+    #[error("method {0:?} is not a device request method ({methods})", methods = method_names())]
+    UnknownMethod(String),
+    #[error("method applies to action {MQTT_REPLY} only")]
+    MethodNotReply,
+    #[error("error {0:?} is not a catalogue key (see GET /__admin/errors)")]
+    UnknownErrorKey(String),
+    #[error("code applies to action {MQTT_REPLY} only")]
+    CodeNotReply,
+    #[error("delayMs must be at most {MAX_DELAY_MS}")]
+    DelayTooLong,
+    #[error("times must be at least 1 (leave it out for every matching call)")]
+    ZeroTimes,
+    #[error("connack and drop apply to action {MQTT_CONNECT} only")]
+    ConnackNotConnect,
+    #[error("httpStatus must be between 100 and 599")]
+    HttpStatusRange,
+    #[error("give at least one of error, httpStatus, delayMs")]
+    EnosNothing,
+    #[error("{MQTT_REPLY} takes code, delayMs and method, not error, httpStatus, connack or drop")]
+    ReplyFields,
+    #[error("code must be between 1 and 999999")]
+    CodeRange,
+    #[error("{MQTT_REPLY} needs at least one of code, delayMs")]
+    ReplyNothing,
+    #[error("{MQTT_CONNECT} takes connack, drop or delayMs, not error or httpStatus")]
+    ConnectFields,
+    #[error("connack must be between 1 and 5 (0 is a normal login)")]
+    ConnackRange,
+    #[error("drop closes the connection without CONNACK: give drop or connack, not both")]
+    DropAndConnack,
+    #[error("{MQTT_CONNECT} needs at least one of connack, drop, delayMs")]
+    ConnectNothing,
+    #[error("a device scope is assetId, or productKey with deviceKey")]
+    Scope,
+}
 
-    fn try_from(new: NewFault) -> Result<FaultSpec, String> {
-        let mut action = FaultAction::parse(&new.action).ok_or_else(|| {
-            format!(
-                "action must be one of *, {}, {MQTT_CONNECT}, {MQTT_REPLY}",
-                ALL.join(", ")
-            )
-        })?;
+fn method_names() -> String {
+    DeviceMethod::ALL
+        .iter()
+        .map(|m| m.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl TryFrom<NewFault> for FaultSpec {
+    type Error = FaultError;
+
+    fn try_from(new: NewFault) -> Result<FaultSpec, FaultError> {
+        let mut action = FaultAction::parse(&new.action).ok_or(FaultError::UnknownAction)?;
         match (action, new.method.as_deref()) {
             (FaultAction::MqttReply(_), Some(name)) => {
-                let method = DeviceMethod::from_name(name).ok_or_else(|| {
-                    format!(
-                        "method {name:?} is not a device request method ({})",
-                        DeviceMethod::ALL
-                            .iter()
-                            .map(|m| m.name())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                })?;
+                let method = DeviceMethod::from_name(name)
+                    .ok_or_else(|| FaultError::UnknownMethod(name.to_string()))?;
                 action = FaultAction::MqttReply(Some(method));
             }
             (FaultAction::MqttReply(_), None) => {}
-            (_, Some(_)) => return Err(format!("method applies to action {MQTT_REPLY} only")),
+            (_, Some(_)) => return Err(FaultError::MethodNotReply),
             (_, None) => {}
         }
         let error = new.error.as_deref().map(error_key).transpose()?;
@@ -251,9 +288,9 @@ impl FaultSpec {
     }
 
     /// The rules `POST /__admin/faults` states, in its order.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), FaultError> {
         if self.code.is_some() && !matches!(self.action, FaultAction::MqttReply(_)) {
-            return Err(format!("code applies to action {MQTT_REPLY} only"));
+            return Err(FaultError::CodeNotReply);
         }
         match self.action {
             FaultAction::MqttConnect => self.check_mqtt()?,
@@ -261,63 +298,53 @@ impl FaultSpec {
             FaultAction::Any | FaultAction::One(_) => self.check_enos()?,
         }
         if self.delay_ms.is_some_and(|d| d > MAX_DELAY_MS) {
-            return Err(format!("delayMs must be at most {MAX_DELAY_MS}"));
+            return Err(FaultError::DelayTooLong);
         }
         if self.times == Some(0) {
-            return Err("times must be at least 1 (leave it out for every matching call)".into());
+            return Err(FaultError::ZeroTimes);
         }
         Ok(())
     }
 
-    fn check_enos(&self) -> Result<(), String> {
+    fn check_enos(&self) -> Result<(), FaultError> {
         if self.connack.is_some() || self.drop {
-            return Err(format!(
-                "connack and drop apply to action {MQTT_CONNECT} only"
-            ));
+            return Err(FaultError::ConnackNotConnect);
         }
         if self.http_status.is_some_and(|s| !(100..=599).contains(&s)) {
-            return Err("httpStatus must be between 100 and 599".into());
+            return Err(FaultError::HttpStatusRange);
         }
         if self.error.is_none() && self.http_status.is_none() && self.delay_ms.is_none() {
-            return Err("give at least one of error, httpStatus, delayMs".into());
+            return Err(FaultError::EnosNothing);
         }
         Ok(())
     }
 
-    fn check_mqtt_reply(&self) -> Result<(), String> {
+    fn check_mqtt_reply(&self) -> Result<(), FaultError> {
         if self.error.is_some() || self.http_status.is_some() || self.connack.is_some() || self.drop
         {
-            return Err(format!(
-                "{MQTT_REPLY} takes code, delayMs and method, not error, httpStatus, connack or drop"
-            ));
+            return Err(FaultError::ReplyFields);
         }
         if self.code.is_some_and(|c| !(1..=999_999).contains(&c)) {
-            return Err("code must be between 1 and 999999".into());
+            return Err(FaultError::CodeRange);
         }
         if self.code.is_none() && self.delay_ms.is_none() {
-            return Err(format!("{MQTT_REPLY} needs at least one of code, delayMs"));
+            return Err(FaultError::ReplyNothing);
         }
         Ok(())
     }
 
-    fn check_mqtt(&self) -> Result<(), String> {
+    fn check_mqtt(&self) -> Result<(), FaultError> {
         if self.error.is_some() || self.http_status.is_some() {
-            return Err(format!(
-                "{MQTT_CONNECT} takes connack, drop or delayMs, not error or httpStatus"
-            ));
+            return Err(FaultError::ConnectFields);
         }
         if self.connack.is_some_and(|c| !(1..=5).contains(&c)) {
-            return Err("connack must be between 1 and 5 (0 is a normal login)".into());
+            return Err(FaultError::ConnackRange);
         }
         if self.drop && self.connack.is_some() {
-            return Err(
-                "drop closes the connection without CONNACK: give drop or connack, not both".into(),
-            );
+            return Err(FaultError::DropAndConnack);
         }
         if self.connack.is_none() && !self.drop && self.delay_ms.is_none() {
-            return Err(format!(
-                "{MQTT_CONNECT} needs at least one of connack, drop, delayMs"
-            ));
+            return Err(FaultError::ConnectNothing);
         }
         Ok(())
     }
@@ -335,9 +362,8 @@ impl From<CertAction> for FaultAction {
     }
 }
 
-fn error_key(key: &str) -> Result<ErrorKey, String> {
-    ErrorKey::from_key(key)
-        .ok_or_else(|| format!("error {key:?} is not a catalogue key (see GET /__admin/errors)"))
+fn error_key(key: &str) -> Result<ErrorKey, FaultError> {
+    ErrorKey::from_key(key).ok_or_else(|| FaultError::UnknownErrorKey(key.to_string()))
 }
 
 /// A device scope is an assetId (which wins), or a productKey with its deviceKey.
@@ -345,7 +371,7 @@ fn scope(
     asset_id: Option<String>,
     product_key: Option<String>,
     device_key: Option<String>,
-) -> Result<Option<DeviceId>, String> {
+) -> Result<Option<DeviceId>, FaultError> {
     match (asset_id, product_key, device_key) {
         (None, None, None) => Ok(None),
         (Some(asset_id), _, _) => Ok(Some(DeviceId::AssetId(asset_id))),
@@ -353,7 +379,7 @@ fn scope(
             product_key,
             device_key,
         })),
-        _ => Err("a device scope is assetId, or productKey with deviceKey".into()),
+        _ => Err(FaultError::Scope),
     }
 }
 
@@ -531,17 +557,30 @@ mod tests {
         );
     }
 
-    fn new_fault(json: &str) -> Result<FaultSpec, String> {
+    fn new_fault(json: &str) -> Result<FaultSpec, FaultError> {
         FaultSpec::try_from(serde_json::from_str::<NewFault>(json).unwrap())
     }
 
     #[test]
     fn requests_are_checked() {
         assert!(new_fault(r#"{"action":"apply","error":"cert_revoked"}"#).is_ok());
-        assert!(new_fault(r#"{"action":"nope","delayMs":1}"#).is_err());
-        assert!(new_fault(r#"{"action":"*"}"#).is_err());
-        assert!(new_fault(r#"{"action":"*","httpStatus":600}"#).is_err());
-        assert!(new_fault(r#"{"action":"*","delayMs":1,"productKey":"p"}"#).is_err());
+        for (json, refusal) in [
+            (
+                r#"{"action":"nope","delayMs":1}"#,
+                FaultError::UnknownAction,
+            ),
+            (r#"{"action":"*"}"#, FaultError::EnosNothing),
+            (
+                r#"{"action":"*","httpStatus":600}"#,
+                FaultError::HttpStatusRange,
+            ),
+            (
+                r#"{"action":"*","delayMs":1,"productKey":"p"}"#,
+                FaultError::Scope,
+            ),
+        ] {
+            assert_eq!(new_fault(json).unwrap_err(), refusal, "{json}");
+        }
         let fault = Faults::default().add(
             new_fault(r#"{"action":"*","delayMs":1,"productKey":"p","deviceKey":"d"}"#).unwrap(),
         );
@@ -568,7 +607,7 @@ mod tests {
             new_fault(r#"{"action":"mqtt.connect","connack":3}"#).unwrap(),
             FaultSpec::connack(3)
         );
-        assert!(FaultSpec::connack(0).check().is_err());
+        assert_eq!(FaultSpec::connack(0).check(), Err(FaultError::ConnackRange));
         assert!(FaultSpec::connack(2).check().is_ok());
         assert!(new_fault(r#"{"action":"mqtt.connect","connack":300}"#).is_err());
         assert!(new_fault(r#"{"action":"list","drop":true}"#).is_err());

@@ -3,10 +3,52 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::ca::{keys, Ca};
+use crate::ca::keys::{self, RootError};
+use crate::ca::Ca;
 use crate::config::Config;
-use crate::domain::fixtures::{CaFiles, CaFixture, Fixtures, Loaded};
+use crate::domain::fixtures::{CaFiles, CaFixture, Fixtures, FixturesError, Loaded};
 use crate::domain::model::Authority;
+
+/// A file that cannot be read: its path and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", path.display())]
+pub struct ReadError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+/// Why fixtures are refused, at start-up or on reload: the file named, and the problem.
+#[derive(Debug, thiserror::Error)]
+pub enum FixturesFileError {
+    #[error("fixtures file {0}")]
+    Read(ReadError),
+    #[error("fixtures file {name}: {source}")]
+    Invalid { name: String, source: FixturesError },
+    /// A root its `ca` section names cannot be loaded.
+    #[error("fixtures file {name}: {source}")]
+    Root {
+        name: String,
+        source: Box<LoadRootError>,
+    },
+}
+
+/// Why a root cannot be loaded (from flags, the fixtures' `ca` section, or generated).
+#[derive(Debug, thiserror::Error)]
+pub enum LoadRootError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error("{} root from {}: {source}", authority.as_str(), cert.display())]
+    Import {
+        authority: Authority,
+        cert: PathBuf,
+        source: RootError,
+    },
+    #[error("{} root: {source}", authority.as_str())]
+    Build {
+        authority: Authority,
+        source: RootError,
+    },
+}
 
 /// The fixtures built into the binary: a copy of `fixtures/default.json`.
 pub const DEFAULT_FIXTURES: &str = include_str!("../../fixtures/default.json");
@@ -56,10 +98,11 @@ impl FixturesSource {
         name: String,
         fixtures: &Fixtures,
         now_ms: i64,
-    ) -> Result<FixturesSource, String> {
-        let loaded = fixtures
-            .load(now_ms)
-            .map_err(|e| format!("fixtures file {name}: {e}"))?;
+    ) -> Result<FixturesSource, FixturesFileError> {
+        let loaded = match fixtures.load(now_ms) {
+            Ok(loaded) => loaded,
+            Err(source) => return Err(FixturesFileError::Invalid { name, source }),
+        };
         Ok(FixturesSource {
             origin: origin.clone(),
             name,
@@ -69,11 +112,13 @@ impl FixturesSource {
 
     /// The file again, as start-up would take it, roots included (they are only
     /// checked: the running roots stay). A broken file is refused whole.
-    pub fn reread(&self, now_ms: i64) -> Result<FixturesSource, String> {
+    pub fn reread(&self, now_ms: i64) -> Result<FixturesSource, FixturesFileError> {
         let (name, fixtures) = read_fixtures(&self.origin)?;
         let source = FixturesSource::load(&self.origin, name, &fixtures, now_ms)?;
-        check_fixture_cas(&fixtures, &source.dir())
-            .map_err(|e| format!("fixtures file {}: {e}", source.name))?;
+        check_fixture_cas(&fixtures, &source.dir()).map_err(|e| FixturesFileError::Root {
+            name: source.name.clone(),
+            source: Box::new(e),
+        })?;
         Ok(source)
     }
 
@@ -88,7 +133,9 @@ impl FixturesSource {
 }
 
 /// Reads and parses fixtures; the error names the file and the problem.
-pub(crate) fn read_fixtures(origin: &FixturesOrigin) -> Result<(String, Fixtures), String> {
+pub(crate) fn read_fixtures(
+    origin: &FixturesOrigin,
+) -> Result<(String, Fixtures), FixturesFileError> {
     let (name, text) = match origin {
         FixturesOrigin::BuiltIn => (
             DEFAULT_FIXTURES_NAME.to_string(),
@@ -96,16 +143,21 @@ pub(crate) fn read_fixtures(origin: &FixturesOrigin) -> Result<(String, Fixtures
         ),
         FixturesOrigin::File(p) => (
             p.display().to_string(),
-            read_file(p).map_err(|e| format!("fixtures file {e}"))?,
+            read_file(p).map_err(FixturesFileError::Read)?,
         ),
         FixturesOrigin::Json(text) => (INLINE_FIXTURES_NAME.to_string(), text.to_string()),
     };
-    let fixtures = Fixtures::parse(&text).map_err(|e| format!("fixtures file {name}: {e}"))?;
-    Ok((name, fixtures))
+    match Fixtures::parse(&text) {
+        Ok(fixtures) => Ok((name, fixtures)),
+        Err(source) => Err(FixturesFileError::Invalid { name, source }),
+    }
 }
 
-pub(crate) fn read_file(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+pub(crate) fn read_file(path: &Path) -> Result<String, ReadError> {
+    std::fs::read_to_string(path).map_err(|source| ReadError {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Where one root comes from: flags first, then the fixtures' `ca` section, then the shipped test CA.
@@ -115,23 +167,28 @@ pub(crate) fn load_ca(
     ca_fixture: Option<&CaFixture>,
     fixtures_dir: &Path,
     now_ms: i64,
-) -> Result<Ca, String> {
-    let what = format!("{} root", authority.as_str());
+) -> Result<Ca, LoadRootError> {
     let flags = match authority {
         Authority::Rsa => (config.rsa_ca_cert.as_ref(), config.rsa_ca_key.as_ref()),
         Authority::Ecc => (config.ecc_ca_cert.as_ref(), config.ecc_ca_key.as_ref()),
     };
     let material = if let (Some(cert), Some(key)) = flags {
-        keys::import(authority, &read_file(cert)?, &read_file(key)?)
-            .map_err(|e| format!("{what} from {}: {e}", cert.display()))?
+        keys::import(authority, &read_file(cert)?, &read_file(key)?).map_err(|source| {
+            LoadRootError::Import {
+                authority,
+                cert: cert.clone(),
+                source,
+            }
+        })?
     } else if config.fresh_ca || ca_fixture.is_some_and(|c| c.generate) {
-        keys::generate(authority, now_ms).map_err(|e| format!("{what}: {e}"))?
+        keys::generate(authority, now_ms)
+            .map_err(|source| LoadRootError::Build { authority, source })?
     } else if let Some(files) = ca_fixture.and_then(|c| fixture_files(c, authority)) {
         import_fixture_ca(authority, files, fixtures_dir)?
     } else {
         keys::shipped(authority)
     };
-    Ca::new(authority, material).map_err(|e| format!("{what}: {e}"))
+    Ca::new(authority, material).map_err(|source| LoadRootError::Build { authority, source })
 }
 
 fn fixture_files(ca: &CaFixture, authority: Authority) -> Option<&CaFiles> {
@@ -146,15 +203,20 @@ fn import_fixture_ca(
     authority: Authority,
     files: &CaFiles,
     fixtures_dir: &Path,
-) -> Result<keys::Material, String> {
+) -> Result<keys::Material, LoadRootError> {
     let cert = fixtures_dir.join(&files.cert);
     let key = fixtures_dir.join(&files.key);
-    keys::import(authority, &read_file(&cert)?, &read_file(&key)?)
-        .map_err(|e| format!("{} root from {}: {e}", authority.as_str(), cert.display()))
+    keys::import(authority, &read_file(&cert)?, &read_file(&key)?).map_err(|source| {
+        LoadRootError::Import {
+            authority,
+            cert,
+            source,
+        }
+    })
 }
 
 /// Checks the roots a fixtures file names, as start-up would load them.
-fn check_fixture_cas(fixtures: &Fixtures, dir: &Path) -> Result<(), String> {
+fn check_fixture_cas(fixtures: &Fixtures, dir: &Path) -> Result<(), LoadRootError> {
     let Some(ca) = fixtures.ca.as_ref() else {
         return Ok(());
     };

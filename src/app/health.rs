@@ -6,13 +6,13 @@ use utoipa::ToSchema;
 
 use crate::auth::AuthMode;
 use crate::ca::{Ca, LeafProfile};
-use crate::clock::rfc3339;
-use crate::domain::model::{Device, Org, Product};
+use crate::clock::{rfc3339, Clock};
+use crate::domain::model::{Authority, Device, Org, Product};
 use crate::domain::rules::DAY_MS;
 use crate::domain::store::Counts;
-use crate::service::{RenewPolicy, Service};
+use crate::service::RenewPolicy;
 
-use super::AppState;
+use super::App;
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -23,7 +23,7 @@ pub struct Health {
     #[schema(value_type = Object)]
     fixtures: FixturesView,
     #[schema(value_type = Vec<Object>)]
-    cas: Vec<RootView>,
+    cas: Vec<RootHealth>,
     clock: ClockView,
     #[schema(value_type = Object)]
     counts: Counts,
@@ -92,9 +92,10 @@ impl OrgView {
     }
 }
 
+/// A product, as health and the state view show it.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct ProductView {
+pub(super) struct ProductView {
     org_id: String,
     product_key: String,
     bi_directional_auth: bool,
@@ -102,23 +103,33 @@ struct ProductView {
     max_valid_day: u32,
 }
 
+/// A device's names, as health and the state view show them.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct DeviceView {
+pub(super) struct DeviceView {
     org_id: String,
     asset_id: String,
     product_key: String,
     device_key: String,
 }
 
+/// A root, as health and the state view show it.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct RootView {
+pub(super) struct RootView {
     issue_authority: &'static str,
     subject: String,
     fingerprint_sha256: String,
     not_before: String,
     not_after: String,
+}
+
+/// A root in health: with the days it has left on the mock clock.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RootHealth {
+    #[serde(flatten)]
+    root: RootView,
     remaining_days: i64,
 }
 
@@ -137,10 +148,10 @@ struct JournalView {
 }
 
 impl ClockView {
-    pub fn of(service: &Service) -> ClockView {
+    pub fn of(clock: &Clock) -> ClockView {
         ClockView {
-            now: rfc3339(service.clock.now_ms()),
-            offset_seconds: service.clock.offset_seconds(),
+            now: rfc3339(clock.now_ms()),
+            offset_seconds: clock.offset_seconds(),
         }
     }
 }
@@ -168,14 +179,22 @@ impl From<&Device> for DeviceView {
     }
 }
 
-impl RootView {
-    fn of(ca: &Ca, now_ms: i64) -> RootView {
+impl From<&Ca> for RootView {
+    fn from(ca: &Ca) -> Self {
         RootView {
             issue_authority: ca.authority.as_str(),
             subject: ca.subject.to_string(),
             fingerprint_sha256: ca.fingerprint.clone(),
             not_before: rfc3339(ca.not_before_ms),
             not_after: rfc3339(ca.not_after_ms),
+        }
+    }
+}
+
+impl RootHealth {
+    fn of(ca: &Ca, now_ms: i64) -> RootHealth {
+        RootHealth {
+            root: RootView::from(ca),
             remaining_days: (ca.not_after_ms - now_ms).max(0) / DAY_MS,
         }
     }
@@ -184,11 +203,11 @@ impl RootView {
 impl Health {
     /// The whole answer, or with `public` (no admin token given when one is set) the
     /// answer without secrets: app secrets and the seed.
-    pub fn of(app: &AppState, public: bool) -> Health {
+    pub fn of(app: &App, public: bool) -> Health {
         let service = &app.service;
         let fixtures = app.fixtures.read();
         let loaded = &fixtures.loaded;
-        let now_ms = service.clock.now_ms();
+        let now_ms = app.clock.now_ms();
         Health {
             status: "ok",
             version: env!("CARGO_PKG_VERSION"),
@@ -198,15 +217,15 @@ impl Health {
                 products: loaded.products.iter().map(ProductView::from).collect(),
                 devices: loaded.devices.iter().map(DeviceView::from).collect(),
             },
-            cas: [&service.cas.rsa, &service.cas.ecc]
+            cas: Authority::ALL
                 .into_iter()
-                .map(|ca| RootView::of(ca, now_ms))
+                .map(|authority| RootHealth::of(service.root(authority), now_ms))
                 .collect(),
-            clock: ClockView::of(service),
-            counts: service.store.counts(),
-            renew_policy: service.renew_policy,
-            leaf_profile: service.leaf_profile,
-            seed: (!public).then(|| service.ids.seed()),
+            clock: ClockView::of(&app.clock),
+            counts: service.counts(),
+            renew_policy: service.renew_policy(),
+            leaf_profile: service.leaf_profile(),
+            seed: (!public).then(|| service.seed()),
             admin_token: app.guard.has_token(),
             faults: app.faults.list().len(),
             journal: JournalView {
@@ -214,9 +233,9 @@ impl Health {
                 capacity: app.journal.capacity(),
             },
             auth: app.gateway.mode(),
-            public_url: service.links.public_url().to_string(),
+            public_url: service.links().public_url().to_string(),
             mqtt: app.sessions.ports(),
-            links_from_host: service.links.follows_host(),
+            links_from_host: service.links().follows_host(),
         }
     }
 }

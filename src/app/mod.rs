@@ -1,6 +1,6 @@
 //! The state the transports share around the EnOS core: the gateway, the request
 //! journal, injected faults, the fixtures source and the live device sessions. HTTP
-//! (`api`) and MQTT (`mqtt`) take the same `AppState`; nothing here knows either.
+//! (`api`) and MQTT (`mqtt`) take the same `App`; nothing here knows either.
 
 pub mod conversation;
 pub mod faults;
@@ -15,6 +15,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use crate::auth::Gateway;
+use crate::clock::Clock;
 use crate::domain::model::DeviceId;
 use crate::domain::model::DeviceNames;
 use crate::journal::Journal;
@@ -24,9 +25,11 @@ use faults::{Fault, FaultAction, Faults};
 use fixtures_source::FixturesSource;
 
 #[derive(Clone)]
-pub struct AppState {
+pub struct App {
     /// The EnOS core.
     pub service: Arc<Service>,
+    /// The one mock clock, which the core reads too.
+    pub clock: Arc<Clock>,
     /// Gateway authentication and the token service's state.
     pub gateway: Arc<Gateway>,
     pub journal: Arc<Journal>,
@@ -40,7 +43,7 @@ pub struct AppState {
     pub waiters: Arc<conversation::Waiters>,
 }
 
-impl AppState {
+impl App {
     /// Everything back to the loaded fixtures: state, clock, identifiers, faults,
     /// journal; issued tokens forgotten.
     pub fn reset(&self) {
@@ -52,8 +55,8 @@ impl AppState {
 
     /// Re-reads the fixtures file and resets to it. A broken file changes nothing.
     /// The roots were loaded at start-up and stay; a `ca` section is only checked.
-    pub fn reload(&self) -> Result<(), String> {
-        let source = self.fixtures.read().reread(self.service.clock.now_ms())?;
+    pub fn reload(&self) -> Result<(), fixtures_source::FixturesFileError> {
+        let source = self.fixtures.read().reread(self.clock.now_ms())?;
         *self.fixtures.write() = source;
         self.reset();
         Ok(())
@@ -71,7 +74,6 @@ impl AppState {
         }
         let names = device.map(|device| {
             self.service
-                .store
                 .device_names(device)
                 .unwrap_or_else(|| DeviceNames::from(device.clone()))
         });

@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::{mpsc, Notify};
 
-use crate::domain::model::DeviceNames;
+use crate::domain::model::{Authority, DeviceNames};
 use crate::journal::{Field, Text};
 use crate::service::conversation::topics::matches;
 
@@ -54,15 +54,11 @@ pub struct SessionInfo {
     /// Decimal, as the API writes `certSN`.
     #[serde(rename = "certSN")]
     pub cert_sn: Option<String>,
-    pub authority: Option<&'static str>,
-    #[serde(serialize_with = "as_rfc3339")]
+    pub authority: Option<Authority>,
+    #[serde(serialize_with = "crate::clock::serialize_rfc3339")]
     pub since: i64,
     /// `tls` or `plain`.
     pub transport: &'static str,
-}
-
-fn as_rfc3339<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&crate::clock::rfc3339(*ms))
 }
 
 impl SessionInfo {
@@ -79,7 +75,7 @@ impl SessionInfo {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecentMessage {
-    #[serde(serialize_with = "as_rfc3339")]
+    #[serde(serialize_with = "crate::clock::serialize_rfc3339")]
     pub time: i64,
     /// `up` (from the device) or `down`.
     pub direction: &'static str,
@@ -89,7 +85,7 @@ pub struct RecentMessage {
 }
 
 #[derive(Debug, Default)]
-struct SessionState {
+struct SessionActivity {
     /// Granted filters and their QoS.
     subscriptions: Vec<(String, u8)>,
     recent: VecDeque<RecentMessage>,
@@ -103,20 +99,23 @@ pub struct Session {
     pub info: SessionInfo,
     kill: Notify,
     outbox: mpsc::Sender<Outgoing>,
-    state: Mutex<SessionState>,
+    activity: Mutex<SessionActivity>,
 }
 
 impl Session {
     /// Ends the session (the transport closes it); the first reason given is kept.
     pub fn end(&self, reason: impl Into<String>) {
-        self.state.lock().ended.get_or_insert_with(|| reason.into());
+        self.activity
+            .lock()
+            .ended
+            .get_or_insert_with(|| reason.into());
         self.kill.notify_one();
     }
 
     /// Completes when the session is to end, with why.
     pub async fn ended(&self) -> String {
         self.kill.notified().await;
-        self.state
+        self.activity
             .lock()
             .ended
             .clone()
@@ -135,18 +134,21 @@ impl Session {
     }
 
     pub fn subscribe(&self, filter: &str, qos: u8) {
-        let mut s = self.state.lock();
+        let mut s = self.activity.lock();
         s.subscriptions.retain(|(f, _)| f != filter);
         s.subscriptions.push((filter.to_string(), qos));
     }
 
     pub fn unsubscribe(&self, filter: &str) {
-        self.state.lock().subscriptions.retain(|(f, _)| f != filter);
+        self.activity
+            .lock()
+            .subscriptions
+            .retain(|(f, _)| f != filter);
     }
 
     /// The highest QoS granted by a filter matching `topic`, if one does.
     pub fn subscribed(&self, topic: &str) -> Option<u8> {
-        self.state
+        self.activity
             .lock()
             .subscriptions
             .iter()
@@ -156,7 +158,7 @@ impl Session {
     }
 
     pub fn subscriptions(&self) -> Vec<String> {
-        self.state
+        self.activity
             .lock()
             .subscriptions
             .iter()
@@ -166,7 +168,7 @@ impl Session {
 
     /// Keeps a message for the dashboard (the newest [`RECENT`]).
     pub fn remember(&self, time: i64, direction: &'static str, topic: &str, payload: &[u8]) {
-        let mut s = self.state.lock();
+        let mut s = self.activity.lock();
         if s.recent.len() == RECENT {
             s.recent.pop_front();
         }
@@ -179,7 +181,7 @@ impl Session {
     }
 
     pub fn recent(&self) -> Vec<RecentMessage> {
-        self.state.lock().recent.iter().cloned().collect()
+        self.activity.lock().recent.iter().cloned().collect()
     }
 }
 
@@ -261,7 +263,7 @@ impl Sessions {
             info,
             kill: Notify::new(),
             outbox: tx,
-            state: Mutex::new(SessionState::default()),
+            activity: Mutex::new(SessionActivity::default()),
         });
         let mut table = self.table.lock();
         let replaced = table
@@ -339,7 +341,7 @@ impl Sessions {
 
     /// Ends the sessions whose certificate `revoked(authority, serial)` says is revoked;
     /// returns how many.
-    pub fn drop_revoked(&self, revoked: impl Fn(&str, &str) -> bool) -> usize {
+    pub fn drop_revoked(&self, revoked: impl Fn(Authority, &str) -> bool) -> usize {
         let mut dropped = 0;
         for s in self.all() {
             if let (Some(serial), Some(authority)) = (&s.info.cert_sn, s.info.authority) {

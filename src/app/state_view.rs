@@ -10,11 +10,14 @@ use x509_parser::pem::parse_x509_pem;
 
 use crate::ca::Ca;
 use crate::clock::rfc3339;
-use crate::domain::model::{CertRecord, CertStatus, Device, Product};
+use crate::domain::model::{Authority, CertRecord, CertStatus, Device, Product};
 use crate::domain::store::Counts;
+use crate::hex::colon_upper;
 use crate::service::Service;
 
-use super::health::ClockView;
+use super::App;
+
+use super::health::{ClockView, DeviceView, ProductView, RootView};
 
 /// The most CRL entries shown per root (the newest); `revoked` counts them all.
 const CRL_ENTRIES_SHOWN: usize = 500;
@@ -35,19 +38,17 @@ pub struct StateQuery {
 pub struct StateView {
     clock: ClockView,
     counts: Counts,
-    cas: Vec<RootView>,
+    cas: Vec<RootState>,
     orgs: Vec<OrgView>,
     devices: DevicesView,
 }
 
+/// A root with its revocations.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct RootView {
-    issue_authority: &'static str,
-    subject: String,
-    fingerprint_sha256: String,
-    not_before: String,
-    not_after: String,
+struct RootState {
+    #[serde(flatten)]
+    root: RootView,
     /// How many certificates this root has revoked.
     revoked: usize,
     /// The newest revocations, newest first: what its CRL lists.
@@ -67,17 +68,16 @@ struct CrlEntryView {
 #[serde(rename_all = "camelCase")]
 struct OrgView {
     org_id: String,
-    products: Vec<ProductView>,
+    products: Vec<ProductState>,
 }
 
+/// A product with its name and how many devices it has.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct ProductView {
-    product_key: String,
+struct ProductState {
+    #[serde(flatten)]
+    product: ProductView,
     product_name: String,
-    bi_directional_auth: bool,
-    default_valid_day: u32,
-    max_valid_day: u32,
     devices: usize,
 }
 
@@ -87,16 +87,15 @@ struct DevicesView {
     total: usize,
     offset: usize,
     limit: usize,
-    items: Vec<DeviceView>,
+    items: Vec<DeviceState>,
 }
 
+/// A device with its name and certificates.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct DeviceView {
-    org_id: String,
-    product_key: String,
-    asset_id: String,
-    device_key: String,
+struct DeviceState {
+    #[serde(flatten)]
+    device: DeviceView,
     device_name: String,
     certificates: Vec<CertView>,
 }
@@ -137,19 +136,18 @@ struct ExtensionView {
 }
 
 impl StateView {
-    pub fn of(service: &Service, query: &StateQuery) -> StateView {
-        let now_ms = service.clock.now_ms();
+    pub fn of(app: &App, query: &StateQuery) -> StateView {
+        let service = &app.service;
+        let now_ms = app.clock.now_ms();
         let needle = query.filter.trim().to_lowercase();
         let limit = query.limit.clamp(1, MAX_PAGE);
-        let page = service
-            .store
-            .device_page(|d| matches(d, &needle), query.offset, limit);
+        let page = service.device_page(|d| matches(d, &needle), query.offset, limit);
         StateView {
-            clock: ClockView::of(service),
-            counts: service.store.counts(),
-            cas: [&service.cas.rsa, &service.cas.ecc]
+            clock: ClockView::of(&app.clock),
+            counts: service.counts(),
+            cas: Authority::ALL
                 .into_iter()
-                .map(|ca| RootView::of(service, ca))
+                .map(|authority| RootState::of(service, service.root(authority)))
                 .collect(),
             orgs: orgs(service),
             devices: DevicesView {
@@ -159,7 +157,7 @@ impl StateView {
                 items: page
                     .devices
                     .into_iter()
-                    .map(|(d, certs)| DeviceView::of(d, &certs, now_ms))
+                    .map(|(d, certs)| DeviceState::of(d, &certs, now_ms))
                     .collect(),
             },
         }
@@ -180,38 +178,34 @@ fn matches(d: &Device, needle: &str) -> bool {
 }
 
 fn orgs(service: &Service) -> Vec<OrgView> {
-    let products = service.store.products();
+    let products = service.products();
     service
-        .store
         .orgs()
         .into_iter()
         .map(|org| OrgView {
             products: products
                 .iter()
                 .filter(|(p, _)| p.org_id == org.org_id)
-                .map(|(p, devices)| ProductView::of(p, *devices))
+                .map(|(p, devices)| ProductState::of(p, *devices))
                 .collect(),
             org_id: org.org_id,
         })
         .collect()
 }
 
-impl ProductView {
-    fn of(p: &Product, devices: usize) -> ProductView {
-        ProductView {
-            product_key: p.product_key.clone(),
+impl ProductState {
+    fn of(p: &Product, devices: usize) -> ProductState {
+        ProductState {
+            product: ProductView::from(p),
             product_name: p.product_name.default_value.clone(),
-            bi_directional_auth: p.bi_directional_auth,
-            default_valid_day: p.default_valid_day,
-            max_valid_day: p.max_valid_day,
             devices,
         }
     }
 }
 
-impl RootView {
-    fn of(service: &Service, ca: &Ca) -> RootView {
-        let (_, entries) = service.store.revoked(ca.authority);
+impl RootState {
+    fn of(service: &Service, ca: &Ca) -> RootState {
+        let entries = service.revoked(ca.authority);
         let revoked = entries.len();
         let crl = entries
             .iter()
@@ -224,26 +218,19 @@ impl RootView {
                 revoker: e.revocation.revoker.clone(),
             })
             .collect();
-        RootView {
-            issue_authority: ca.authority.as_str(),
-            subject: ca.subject.to_string(),
-            fingerprint_sha256: ca.fingerprint.clone(),
-            not_before: rfc3339(ca.not_before_ms),
-            not_after: rfc3339(ca.not_after_ms),
+        RootState {
+            root: RootView::from(ca),
             revoked,
             crl,
         }
     }
 }
 
-impl DeviceView {
-    fn of(d: Device, certs: &[CertRecord], now_ms: i64) -> DeviceView {
-        DeviceView {
+impl DeviceState {
+    fn of(d: Device, certs: &[CertRecord], now_ms: i64) -> DeviceState {
+        DeviceState {
             certificates: certs.iter().map(|c| CertView::of(c, now_ms)).collect(),
-            org_id: d.org_id,
-            product_key: d.product_key,
-            asset_id: d.asset_id,
-            device_key: d.device_key,
+            device: DeviceView::from(&d),
             device_name: d.device_name.default_value,
         }
     }
@@ -297,14 +284,6 @@ fn extensions(pem: &str) -> Vec<ExtensionView> {
         .collect()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
 fn names(names: &[GeneralName<'_>]) -> String {
     names
         .iter()
@@ -338,11 +317,11 @@ fn describe(parsed: &ParsedExtension<'_>, raw: &[u8]) -> String {
             uses.extend(e.other.iter().map(|o| o.to_id_string()));
             uses.join(", ")
         }
-        ParsedExtension::SubjectKeyIdentifier(k) => hex(k.0),
+        ParsedExtension::SubjectKeyIdentifier(k) => colon_upper(k.0),
         ParsedExtension::AuthorityKeyIdentifier(a) => a
             .key_identifier
             .as_ref()
-            .map(|k| format!("keyid:{}", hex(k.0)))
+            .map(|k| format!("keyid:{}", colon_upper(k.0)))
             .unwrap_or_default(),
         ParsedExtension::SubjectAlternativeName(s) => names(&s.general_names),
         ParsedExtension::CRLDistributionPoints(points) => points
@@ -371,7 +350,7 @@ fn describe(parsed: &ParsedExtension<'_>, raw: &[u8]) -> String {
             Ok((rest, any)) if rest.is_empty() && any.tag() == Tag::Ia5String => {
                 String::from_utf8_lossy(any.data).into_owned()
             }
-            _ => hex(raw),
+            _ => colon_upper(raw),
         },
     }
 }

@@ -13,7 +13,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::domain::model::Caller;
+use crate::domain::model::{Application, CallerApp};
 use crate::domain::store::Store;
 use poseidon::PoseidonKey;
 use refusal_log::RefusalLog;
@@ -21,6 +21,19 @@ use replay::Replays;
 use tokens::{Lookup, Tokens};
 
 pub use token_service::TokenRequest;
+
+/// Where the gateway finds an app by its appKey: the core ([`crate::service::Service`]),
+/// or a bare store in unit tests.
+pub trait Apps {
+    /// The app with this appKey and the org it belongs to (an appKey names one app, B1).
+    fn app(&self, app_key: &str) -> Option<(String, Application)>;
+}
+
+impl Apps for Store {
+    fn app(&self, app_key: &str) -> Option<(String, Application)> {
+        Store::app(self, app_key)
+    }
+}
 
 /// How much the gateway checks (B10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -160,10 +173,10 @@ impl Gateway {
     /// lenient call whose token names nobody); `Ok(Some)`: the app it comes from.
     pub fn check(
         &self,
-        store: &Store,
+        apps: &dyn Apps,
         now_ms: i64,
         c: &Credentials<'_>,
-    ) -> Result<Option<Caller>, Denied> {
+    ) -> Result<Option<CallerApp>, Denied> {
         if self.mode == AuthMode::Off {
             return Ok(None);
         }
@@ -174,25 +187,25 @@ impl Gateway {
             .ok_or(Denied::NoToken)?;
         if let Some(signature) = c.signature.map(str::trim).filter(|s| !s.is_empty()) {
             return self
-                .check_signed(store, now_ms, token, signature, c)
+                .check_signed(apps, now_ms, token, signature, c)
                 .map(Some);
         }
         match self.mode {
-            AuthMode::Strict => self.open_poseidon(store, token).map(Some),
+            AuthMode::Strict => self.open_poseidon(apps, token).map(Some),
             // Lenient accepts any token, and still names the app when it can.
-            _ => Ok(self.identify(store, now_ms, token)),
+            _ => Ok(self.identify(apps, now_ms, token)),
         }
     }
 
     /// A9.2: fresh timestamp, live token, and the signature over the exact request.
     fn check_signed(
         &self,
-        store: &Store,
+        apps: &dyn Apps,
         now_ms: i64,
         token: &str,
         signature: &str,
         c: &Credentials<'_>,
-    ) -> Result<Caller, Denied> {
+    ) -> Result<CallerApp, Denied> {
         let timestamp = c.timestamp.map(str::trim).unwrap_or_default();
         let timestamp_ms: i64 = timestamp.parse().map_err(|_| Denied::NoTimestamp)?;
         if !self.fresh(timestamp_ms, now_ms) {
@@ -203,7 +216,7 @@ impl Gateway {
             Lookup::Expired => return Err(Denied::ExpiredToken),
             Lookup::Unknown => return Err(Denied::UnknownToken),
         };
-        let (org_id, app) = store.app(&app_key).ok_or(Denied::AppGone)?;
+        let (org_id, app) = apps.app(&app_key).ok_or(Denied::AppGone)?;
         let expected = signature::sign(token, c.raw_query, c.body, timestamp, &app.app_secret);
         if !signature::digest_matches(&expected, signature) {
             return Err(Denied::BadSignature);
@@ -217,19 +230,19 @@ impl Gateway {
         {
             return Err(Denied::Replayed);
         }
-        Ok(Caller { app_key, org_id })
+        Ok(CallerApp { app_key, org_id })
     }
 
     /// A9.3: the token opens with the mock's key and names a known app with its secret.
-    fn open_poseidon(&self, store: &Store, token: &str) -> Result<Caller, Denied> {
+    fn open_poseidon(&self, apps: &dyn Apps, token: &str) -> Result<CallerApp, Denied> {
         let claims = self.poseidon.open(token).ok_or(Denied::NotPoseidon)?;
-        let (org_id, app) = store
+        let (org_id, app) = apps
             .app(&claims.app_key)
             .ok_or(Denied::UnknownPoseidonApp)?;
         if !signature::same_secret(&app.app_secret, &claims.app_secret) {
             return Err(Denied::UnknownPoseidonApp);
         }
-        Ok(Caller {
+        Ok(CallerApp {
             app_key: app.app_key,
             org_id,
         })
@@ -237,13 +250,13 @@ impl Gateway {
 
     /// Lenient and unsigned: a live token of the token service, or a Poseidon token
     /// the mock can open, still tells who is calling.
-    fn identify(&self, store: &Store, now_ms: i64, token: &str) -> Option<Caller> {
+    fn identify(&self, apps: &dyn Apps, now_ms: i64, token: &str) -> Option<CallerApp> {
         if let Lookup::Live(app_key) = self.tokens.lookup(token, now_ms) {
-            return store.app(&app_key).map(|(org_id, app)| Caller {
+            return apps.app(&app_key).map(|(org_id, app)| CallerApp {
                 app_key: app.app_key,
                 org_id,
             });
         }
-        self.open_poseidon(store, token).ok()
+        self.open_poseidon(apps, token).ok()
     }
 }

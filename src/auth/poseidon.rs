@@ -14,6 +14,13 @@ use rsa::pkcs8::DecodePrivateKey;
 use rsa::traits::PublicKeyParts;
 use rsa::{Oaep, RsaPrivateKey};
 
+/// The RSA key that opens Poseidon tokens unless `--poseidon-key` names another: a copy of
+/// `fixtures/poseidon-test-key.pem`. A test key, public by design.
+pub const DEFAULT_POSEIDON_KEY: &str = include_str!("../../fixtures/poseidon-test-key.pem");
+/// Its public half, base64 DER SubjectPublicKeyInfo: what goes into a Poseidon SDK.
+pub const DEFAULT_POSEIDON_PUBLIC_KEY: &str =
+    include_str!("../../fixtures/poseidon-test-key.pub.b64");
+
 /// What an opened token says. The two HMACs are keyed with a secret of the SDK and
 /// seal expiry times the mock cannot read back, so they are not kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,9 +71,14 @@ fn digest(token: &str) -> [u8; 32] {
     out
 }
 
+/// A Poseidon key that is not an RSA private key in PEM.
+#[derive(Debug, thiserror::Error)]
+#[error("not an RSA private key in PEM (PKCS#8 or PKCS#1): {0}")]
+pub struct NotAnRsaKey(rsa::pkcs1::Error);
+
 impl PoseidonKey {
     /// An RSA private key in PEM, PKCS#8 (`PRIVATE KEY`) or PKCS#1 (`RSA PRIVATE KEY`).
-    pub fn from_pem(pem: &str) -> Result<Self, String> {
+    pub fn from_pem(pem: &str) -> Result<Self, NotAnRsaKey> {
         RsaPrivateKey::from_pkcs8_pem(pem)
             .or_else(|_| RsaPrivateKey::from_pkcs1_pem(pem))
             .map(|key| {
@@ -84,7 +96,7 @@ impl PoseidonKey {
                     decryptions: AtomicU64::new(0),
                 }
             })
-            .map_err(|e| format!("not an RSA private key in PEM (PKCS#8 or PKCS#1): {e}"))
+            .map_err(NotAnRsaKey)
     }
 
     /// The claims of a token encrypted to this key; `None` for anything else (another

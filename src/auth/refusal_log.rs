@@ -12,7 +12,7 @@ pub const LINES_PER_SECOND: u32 = 10;
 #[derive(Debug)]
 pub struct RefusalLog {
     started: Instant,
-    state: Mutex<Window>,
+    window: Mutex<Window>,
 }
 
 #[derive(Debug, Default)]
@@ -26,7 +26,7 @@ impl Default for RefusalLog {
     fn default() -> Self {
         RefusalLog {
             started: Instant::now(),
-            state: Mutex::default(),
+            window: Mutex::default(),
         }
     }
 }
@@ -38,7 +38,7 @@ impl RefusalLog {
     }
 
     fn admit_at(&self, second: u64) -> Option<u64> {
-        let mut w = self.state.lock();
+        let mut w = self.window.lock();
         if w.second != second {
             w.second = second;
             w.lines = 0;

@@ -6,11 +6,7 @@ use aws_lc_rs::digest::{digest, SHA256};
 
 /// Lowercase hex SHA-256, the form every EnOS client sends.
 pub fn sha256_hex(data: &[u8]) -> String {
-    digest(&SHA256, data)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::lower(digest(&SHA256, data).as_ref())
 }
 
 /// The token service's `encryption` (A9.1): SHA-256 of `appKey + timestamp + appSecret`,

@@ -2,7 +2,6 @@
 //! each failure a row of the error catalogue.
 
 use crate::domain::errors::{EnosError, ErrorKey};
-use crate::domain::store::Store;
 
 use super::signature;
 use super::tokens::{Issued, RefreshRefused, TokenCall};
@@ -30,21 +29,21 @@ fn invalid(reason: &str) -> EnosError {
 impl Gateway {
     pub fn token_get(
         &self,
-        store: &Store,
+        apps: &dyn super::Apps,
         now_ms: i64,
         request: &TokenRequest,
     ) -> Result<Issued, EnosError> {
-        let app_key = self.token_checks(store, now_ms, request, TokenCall::Get)?;
+        let app_key = self.token_checks(apps, now_ms, request, TokenCall::Get)?;
         Ok(self.tokens.get(&app_key, now_ms))
     }
 
     pub fn token_refresh(
         &self,
-        store: &Store,
+        apps: &dyn super::Apps,
         now_ms: i64,
         request: &TokenRequest,
     ) -> Result<Issued, EnosError> {
-        let app_key = self.token_checks(store, now_ms, request, TokenCall::Refresh)?;
+        let app_key = self.token_checks(apps, now_ms, request, TokenCall::Refresh)?;
         self.tokens
             .refresh(&app_key, request.access_token.trim(), now_ms)
             .map_err(|refused| {
@@ -59,7 +58,7 @@ impl Gateway {
     /// the encryption (1003), then whether it was spent before (1001). Returns the appKey.
     fn token_checks(
         &self,
-        store: &Store,
+        apps: &dyn super::Apps,
         now_ms: i64,
         r: &TokenRequest,
         call: TokenCall,
@@ -86,7 +85,7 @@ impl Gateway {
                 self.window_ms / 60_000
             )));
         }
-        let (_, app) = store
+        let (_, app) = apps
             .app(&r.app_key)
             .ok_or_else(|| EnosError::new(ErrorKey::TokenAppKeyUnknown))?;
         let expected = signature::encryption(&r.app_key, &r.timestamp, &app.app_secret);
@@ -106,6 +105,7 @@ mod tests {
     use crate::auth::poseidon::PoseidonKey;
     use crate::auth::AuthMode;
     use crate::domain::fixtures::Fixtures;
+    use crate::domain::store::Store;
 
     const KEY: &str = "4ae5a7f2-0c3d-4b7e-9f21-d65c0a8b1e93";
     const SECRET: &str = "9c1d2e3f-4a5b-46c7-8d9e-0f1a2b3c4d5e";
@@ -114,7 +114,7 @@ mod tests {
     fn setup() -> (Gateway, Store) {
         let fixtures = Fixtures::parse(crate::DEFAULT_FIXTURES).unwrap();
         let store = Store::new(&fixtures.load(0).unwrap(), 1000);
-        let key = PoseidonKey::from_pem(crate::DEFAULT_POSEIDON_KEY).unwrap();
+        let key = PoseidonKey::from_pem(crate::auth::poseidon::DEFAULT_POSEIDON_KEY).unwrap();
         (Gateway::new(AuthMode::Strict, 15, key), store)
     }
 

@@ -64,7 +64,7 @@ impl Entry {
 }
 
 #[derive(Debug, Default)]
-struct State {
+struct Table {
     /// The current token of each app: one per app, as EnOS hands out.
     by_app: HashMap<String, Entry>,
     /// token → appKey, for the current tokens only.
@@ -73,7 +73,7 @@ struct State {
     spent_order: VecDeque<(TokenCall, String)>,
 }
 
-impl State {
+impl Table {
     fn replace(&mut self, app_key: &str, now_ms: i64) -> Issued {
         let entry = Entry {
             token: uuid::Uuid::new_v4().simple().to_string(),
@@ -91,7 +91,7 @@ impl State {
 
 #[derive(Debug, Default)]
 pub struct Tokens {
-    state: Mutex<State>,
+    table: Mutex<Table>,
 }
 
 impl Tokens {
@@ -101,7 +101,7 @@ impl Tokens {
 
     /// Records an `encryption` as spent; false when it already was (1001).
     pub fn spend(&self, call: TokenCall, encryption: &str) -> bool {
-        let mut s = self.state.lock();
+        let mut s = self.table.lock();
         let entry = (call, encryption.to_string());
         if !s.spent.insert(entry.clone()) {
             return false;
@@ -117,7 +117,7 @@ impl Tokens {
 
     /// The app's live token with its remaining lifetime, or a new one.
     pub fn get(&self, app_key: &str, now_ms: i64) -> Issued {
-        let mut s = self.state.lock();
+        let mut s = self.table.lock();
         match s.by_app.get(app_key) {
             Some(entry) if entry.expires_ms > now_ms => entry.issued(now_ms),
             _ => s.replace(app_key, now_ms),
@@ -132,7 +132,7 @@ impl Tokens {
         token: &str,
         now_ms: i64,
     ) -> Result<Issued, RefreshRefused> {
-        let mut s = self.state.lock();
+        let mut s = self.table.lock();
         match s.by_app.get(app_key) {
             Some(entry) if entry.token == token => {
                 if entry.expires_ms <= now_ms {
@@ -146,7 +146,7 @@ impl Tokens {
     }
 
     pub fn lookup(&self, token: &str, now_ms: i64) -> Lookup {
-        let s = self.state.lock();
+        let s = self.table.lock();
         let Some(app_key) = s.by_token.get(token) else {
             return Lookup::Unknown;
         };
@@ -158,7 +158,7 @@ impl Tokens {
 
     /// Forgets every token and spent value (control-plane reset).
     pub fn clear(&self) {
-        *self.state.lock() = State::default();
+        *self.table.lock() = Table::default();
     }
 }
 

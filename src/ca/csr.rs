@@ -86,7 +86,7 @@ pub struct CertRequest {
 
 /// What a public key is, as far as the EnOS rules care.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum KeyKind {
+pub enum KeyKind {
     Rsa {
         bits: usize,
     },
@@ -369,8 +369,8 @@ pub fn check_csr(text: &str, authority: Authority) -> Result<CertRequest, EnosEr
         )
     })?;
     let common_name = check_subject(&info.subject)?;
-    let subject =
-        dn::to_rcgen(&info.subject).map_err(|e| invalid("the CSR subject is invalid", e))?;
+    let subject = dn::to_rcgen(&info.subject)
+        .map_err(|e| invalid("the CSR subject is invalid", e.to_string()))?;
     Ok(CertRequest {
         authority,
         subject,
@@ -406,7 +406,7 @@ pub fn request_from_record(
         .map_err(|e| fail(e.to_string()))?;
     Ok(CertRequest {
         authority,
-        subject: dn::to_rcgen(cert.subject()).map_err(fail)?,
+        subject: dn::to_rcgen(cert.subject()).map_err(|e| fail(e.to_string()))?,
         subject_text: record.subject.clone(),
         common_name: record.common_name.clone(),
         public_key: record.public_key.clone(),

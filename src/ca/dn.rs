@@ -99,47 +99,66 @@ pub(crate) fn java_style_of(rdns: &[(&str, &str)]) -> String {
 /// The same name for rcgen, keeping each value's string type so the issued
 /// certificate carries the request's subject unchanged. Multi-valued RDNs and
 /// repeated attribute types are refused: rcgen could not reproduce them.
-pub(crate) fn to_rcgen(name: &X509Name<'_>) -> Result<DistinguishedName, String> {
+/// Why a subject cannot be carried into an issued certificate unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubjectError {
+    #[error("multi-valued or empty RDNs are not supported")]
+    MultiValued,
+    #[error("attribute type OID is too large")]
+    OidTooLarge,
+    #[error("subject attribute {0} appears more than once")]
+    Repeated(String),
+    #[error("attribute value is not valid text")]
+    NotText,
+    #[error("bad {0}")]
+    BadString(&'static str),
+    #[error("attribute value type {0} is not supported")]
+    UnsupportedType(String),
+}
+
+pub(crate) fn to_rcgen(name: &X509Name<'_>) -> Result<DistinguishedName, SubjectError> {
     let mut dn = DistinguishedName::new();
     let mut oid: Vec<u64> = Vec::with_capacity(16);
     for rdn in name.iter() {
         let mut attrs = rdn.iter();
         let (Some(attr), None) = (attrs.next(), attrs.next()) else {
-            return Err("multi-valued or empty RDNs are not supported".into());
+            return Err(SubjectError::MultiValued);
         };
         oid.clear();
-        oid.extend(
-            attr.attr_type()
-                .iter()
-                .ok_or("attribute type OID is too large")?,
-        );
+        oid.extend(attr.attr_type().iter().ok_or(SubjectError::OidTooLarge)?);
         let ty = DnType::from_oid(&oid);
         if dn.get(&ty).is_some() {
             let (n, _) = attribute_text(attr);
-            return Err(format!("subject attribute {n} appears more than once"));
+            return Err(SubjectError::Repeated(n.to_string()));
         }
         let data = attr.attr_value().data;
-        let text = || {
-            std::str::from_utf8(data).map_err(|_| "attribute value is not valid text".to_string())
-        };
+        let text = || std::str::from_utf8(data).map_err(|_| SubjectError::NotText);
         let value = match attr.attr_value().header.tag() {
-            Tag::PrintableString => {
-                DnValue::PrintableString(text()?.try_into().map_err(|_| "bad PrintableString")?)
-            }
+            Tag::PrintableString => DnValue::PrintableString(
+                text()?
+                    .try_into()
+                    .map_err(|_| SubjectError::BadString("PrintableString"))?,
+            ),
             Tag::Utf8String => DnValue::Utf8String(text()?.to_string()),
-            Tag::Ia5String => DnValue::Ia5String(text()?.try_into().map_err(|_| "bad IA5String")?),
-            Tag::T61String => {
-                DnValue::TeletexString(text()?.try_into().map_err(|_| "bad TeletexString")?)
-            }
+            Tag::Ia5String => DnValue::Ia5String(
+                text()?
+                    .try_into()
+                    .map_err(|_| SubjectError::BadString("IA5String"))?,
+            ),
+            Tag::T61String => DnValue::TeletexString(
+                text()?
+                    .try_into()
+                    .map_err(|_| SubjectError::BadString("TeletexString"))?,
+            ),
             Tag::BmpString => DnValue::BmpString(
                 rcgen::string::BmpString::from_utf16be(data.to_vec())
-                    .map_err(|_| "bad BMPString")?,
+                    .map_err(|_| SubjectError::BadString("BMPString"))?,
             ),
             Tag::UniversalString => DnValue::UniversalString(
                 rcgen::string::UniversalString::from_utf32be(data.to_vec())
-                    .map_err(|_| "bad UniversalString")?,
+                    .map_err(|_| SubjectError::BadString("UniversalString"))?,
             ),
-            other => return Err(format!("attribute value type {other} is not supported")),
+            other => return Err(SubjectError::UnsupportedType(other.to_string())),
         };
         dn.push(ty, value);
     }

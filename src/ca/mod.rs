@@ -101,20 +101,40 @@ fn serial_bytes(serial: u64) -> SerialNumber {
     SerialNumber::from_slice(&bytes[first..])
 }
 
+/// Why a root could not sign (a certificate or a CRL) or make a key: never a client's
+/// fault; the caller answers it as an internal error.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("the CRL URL {0:?} is not ASCII (IA5String)")]
+    CrlUrlNotAscii(String),
+    #[error("device URI: {0}")]
+    DeviceUri(rcgen::Error),
+    #[error("encoding extension {oid:?}: {source}")]
+    Extension {
+        oid: Vec<u64>,
+        source: x509_parser::asn1_rs::SerializeError,
+    },
+    #[error("signing failed: {0}")]
+    Sign(rcgen::Error),
+    #[error("key generation failed: {0}")]
+    KeyGeneration(rcgen::Error),
+    #[error("CRL signing failed: {0}")]
+    CrlSign(rcgen::Error),
+    #[error("{0}")]
+    CrlPem(rcgen::Error),
+    #[error("the root certificate PEM cannot be read: {0}")]
+    RootPem(pem::PemError),
+}
+
 impl Ca {
-    pub fn new(authority: Authority, material: keys::Material) -> Result<Ca, String> {
+    pub fn new(authority: Authority, material: keys::Material) -> Result<Ca, keys::RootError> {
         let (_, cert) = x509_parser::certificate::X509Certificate::from_der(&material.cert_der)
-            .map_err(|e| format!("the root certificate cannot be parsed: {e}"))?;
+            .map_err(keys::RootError::RootUnparsable)?;
         let subject = dn::java_style(cert.subject());
         let not_before_ms = cert.validity().not_before.timestamp() * 1000;
         let not_after_ms = cert.validity().not_after.timestamp() * 1000;
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &material.cert_der);
-        let fingerprint = digest
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02X}"))
-            .collect::<Vec<_>>()
-            .join(":");
+        let fingerprint = crate::hex::colon_upper(digest.as_ref());
         let key_id = cert
             .extensions()
             .iter()
@@ -124,10 +144,10 @@ impl Ca {
                 }
                 _ => None,
             })
-            .ok_or("the root certificate has no subject key identifier")?;
+            .ok_or(keys::RootError::NoKeyId)?;
         let cert_pem = cert_pem(&material.cert_der);
         let issuer = Issuer::from_ca_cert_der(&material.cert_der.as_slice().into(), material.key)
-            .map_err(|e| format!("the root certificate cannot issue: {e}"))?;
+            .map_err(keys::RootError::CannotIssue)?;
         Ok(Ca {
             authority,
             issuer,
@@ -148,10 +168,10 @@ impl Ca {
     }
 
     /// The root certificate, DER.
-    pub(crate) fn cert_der(&self) -> Result<Vec<u8>, String> {
+    pub(crate) fn cert_der(&self) -> Result<Vec<u8>, SignError> {
         pem::parse(self.cert_pem.as_bytes())
             .map(|p| p.into_contents())
-            .map_err(|e| format!("the root certificate PEM cannot be read: {e}"))
+            .map_err(SignError::RootPem)
     }
 
     fn key_algorithm(&self) -> &'static SignatureAlgorithm {
@@ -163,7 +183,7 @@ impl Ca {
 
     /// Signs a certificate: the request's subject and key unchanged, the extensions
     /// of its profile (`profile`). Holds no lock.
-    pub fn issue(&self, req: IssueRequest<'_>) -> Result<SignedCert, String> {
+    pub fn issue(&self, req: IssueRequest<'_>) -> Result<SignedCert, SignError> {
         let mut params = CertificateParams::default();
         params.distinguished_name = req.subject;
         params.serial_number = Some(serial_bytes(req.serial));
@@ -182,7 +202,7 @@ impl Ca {
         };
         let cert = params
             .signed_by(&key, &self.issuer)
-            .map_err(|e| format!("signing failed: {e}"))?;
+            .map_err(SignError::Sign)?;
         Ok(SignedCert {
             pem: cert_pem(cert.der()),
             not_before_ms: datetime_to_ms(params.not_before),
@@ -192,10 +212,10 @@ impl Ca {
 
     /// A fresh key pair of this root's kind, for bulk-loaded devices; only the
     /// public key is kept (nobody holds the private one).
-    pub(crate) fn generate_public_key(&self) -> Result<Vec<u8>, String> {
+    pub(crate) fn generate_public_key(&self) -> Result<Vec<u8>, SignError> {
         KeyPair::generate_for(self.key_algorithm())
             .map(|k| k.public_key_raw().to_vec())
-            .map_err(|e| format!("key generation failed: {e}"))
+            .map_err(SignError::KeyGeneration)
     }
 
     /// The cRLNumber of the next CRL: `now_us` (the host's clock in microseconds since
@@ -220,7 +240,7 @@ impl Ca {
         generation: (u64, u64),
         now_ms: i64,
         entries: impl FnOnce() -> Vec<RevokedEntry>,
-    ) -> Result<(Arc<[u8]>, Arc<str>), String> {
+    ) -> Result<(Arc<[u8]>, Arc<str>), SignError> {
         let mut cache = self.crl.lock();
         if let Some(c) = cache.as_ref() {
             if c.key == generation && now_ms < c.next_update_ms {
@@ -246,11 +266,9 @@ impl Ca {
             revoked_certs,
             key_identifier_method: self.key_id.clone(),
         };
-        let crl = params
-            .signed_by(&self.issuer)
-            .map_err(|e| format!("CRL signing failed: {e}"))?;
+        let crl = params.signed_by(&self.issuer).map_err(SignError::CrlSign)?;
         let der: Arc<[u8]> = Arc::from(crl.der().as_ref());
-        let pem: Arc<str> = Arc::from(crl.pem().map_err(|e| e.to_string())?);
+        let pem: Arc<str> = Arc::from(crl.pem().map_err(SignError::CrlPem)?);
         *cache = Some(CachedCrl {
             key: generation,
             next_update_ms: next_update,

@@ -13,6 +13,8 @@ use rcgen::{
 use serde::Serialize;
 use x509_parser::asn1_rs::{Ia5String, OctetString, Sequence, ToDer};
 
+use super::SignError;
+
 /// The comment EnOS writes into every device certificate.
 pub const ENOS_COMMENT: &str = "Enos Generated Certificate";
 
@@ -81,9 +83,9 @@ pub(super) fn apply(
     public_key: &[u8],
     crl_url: &str,
     device: LeafDevice<'_>,
-) -> Result<(), String> {
+) -> Result<(), SignError> {
     if !crl_url.is_ascii() {
-        return Err(format!("the CRL URL {crl_url:?} is not ASCII (IA5String)"));
+        return Err(SignError::CrlUrlNotAscii(crl_url.to_string()));
     }
     // rcgen writes basicConstraints critical and SKI only next to it; EnOS writes
     // both non-critical, so both are written here.
@@ -114,9 +116,8 @@ pub(super) fn apply(
     ];
     if profile == LeafProfile::Strict {
         let uri = device_uri(device);
-        params.subject_alt_names = vec![SanType::URI(
-            uri.try_into().map_err(|e| format!("device URI: {e}"))?,
-        )];
+        params.subject_alt_names =
+            vec![SanType::URI(uri.try_into().map_err(SignError::DeviceUri)?)];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     }
@@ -127,8 +128,11 @@ pub(super) fn apply(
 fn extension(
     oid: &[u64],
     value: Result<Vec<u8>, x509_parser::asn1_rs::SerializeError>,
-) -> Result<CustomExtension, String> {
-    let value = value.map_err(|e| format!("encoding extension {oid:?}: {e}"))?;
+) -> Result<CustomExtension, SignError> {
+    let value = value.map_err(|source| SignError::Extension {
+        oid: oid.to_vec(),
+        source,
+    })?;
     Ok(CustomExtension::from_oid_content(oid, value))
 }
 

@@ -24,7 +24,7 @@ fn issue(
     authority: Authority,
     profile: LeafProfile,
     crl_url: &str,
-) -> Result<(Vec<u8>, Vec<u8>), String> {
+) -> Result<(Vec<u8>, Vec<u8>), SignError> {
     let ca = Ca::new(authority, shipped(authority)).expect("shipped root");
     let public_key = ca.generate_public_key().expect("key");
     let mut subject = rcgen::DistinguishedName::new();
@@ -158,5 +158,9 @@ fn a_non_ascii_crl_url_is_an_error_not_a_panic() {
         "http://例え.jp/enos/CA/crl/RSA",
     )
     .unwrap_err();
-    assert!(err.contains("not ASCII"), "{err}");
+    assert!(matches!(err, SignError::CrlUrlNotAscii(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        r#"the CRL URL "http://例え.jp/enos/CA/crl/RSA" is not ASCII (IA5String)"#
+    );
 }

@@ -12,12 +12,11 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::ids::{Ids, DEVICE_SECRET_LEN, PRODUCT_SECRET_LEN};
-use super::model::{App, DataFormat, Device, I18n, Org, Product, ProductType, DEVICE_INACTIVE};
+use super::model::{
+    Application, DataFormat, Device, I18n, Org, Product, ProductType, DEVICE_INACTIVE,
+};
 use super::thing_model::ThingModel;
-
-pub(crate) const DEFAULT_VALID_DAY: u32 = 730;
-pub(crate) const DEFAULT_MAX_VALID_DAY: u32 = 1095;
-pub(crate) const MAX_VALID_DAY_LIMIT: u32 = 3650;
+use super::valid_days::{ValidDays, ValidDaysError};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -151,51 +150,82 @@ pub struct Loaded {
     pub thing_models: BTreeMap<String, ThingModel>,
 }
 
-/// Why a product's validity days are refused; `field` names the one at fault.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum ValidDaysError {
-    #[error("{field} {value} is outside 1..={MAX_VALID_DAY_LIMIT}")]
-    OutOfRange { field: &'static str, value: u32 },
-    #[error("defaultValidDay {default} exceeds maxValidDay {max}")]
-    DefaultAboveMax { default: u32, max: u32 },
-}
-
-impl ValidDaysError {
-    /// The request field the error is about.
-    pub(crate) fn field(&self) -> &'static str {
-        match self {
-            ValidDaysError::OutOfRange { field, .. } => field,
-            ValidDaysError::DefaultAboveMax { .. } => "defaultValidDay",
-        }
-    }
-}
-
-/// Product validity defaults (B14): max absent → 1095; default absent → min(730, max).
-pub(crate) fn product_valid_days(
-    default_valid_day: Option<u32>,
-    max_valid_day: Option<u32>,
-) -> Result<(u32, u32), ValidDaysError> {
-    let max = max_valid_day.unwrap_or(DEFAULT_MAX_VALID_DAY);
-    let default = default_valid_day.unwrap_or(DEFAULT_VALID_DAY.min(max));
-    for (field, value) in [("defaultValidDay", default), ("maxValidDay", max)] {
-        if !(1..=MAX_VALID_DAY_LIMIT).contains(&value) {
-            return Err(ValidDaysError::OutOfRange { field, value });
-        }
-    }
-    if default > max {
-        return Err(ValidDaysError::DefaultAboveMax { default, max });
-    }
-    Ok((default, max))
+/// Why a fixtures file is refused: where (`orgs[0]`, `products[1] (productKey "p")`) and
+/// what. The message is what the mock prints after `fixtures file NAME: `.
+#[derive(Debug, thiserror::Error)]
+pub enum FixturesError {
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    #[error("orgs[{org}]: orgId is empty")]
+    EmptyOrgId { org: usize },
+    #[error("orgs[{org}]: orgId {org_id:?} is declared twice")]
+    OrgIdTwice { org: usize, org_id: String },
+    #[error("orgs[{org}].apps[{app}]: appKey and appSecret must not be empty")]
+    EmptyAppCredentials { org: usize, app: usize },
+    #[error("orgs[{org}].apps[{app}]: appKey {app_key:?} is declared twice")]
+    AppKeyTwice {
+        org: usize,
+        app: usize,
+        app_key: String,
+    },
+    #[error("products[{product}]: productKey is empty")]
+    EmptyProductKey { product: usize },
+    #[error("products[{product}] (productKey {product_key:?}): orgId {org_id:?} is not declared in orgs")]
+    ProductOrgUnknown {
+        product: usize,
+        product_key: String,
+        org_id: String,
+    },
+    #[error("products[{product}] (productKey {product_key:?}): productKey is declared twice")]
+    ProductKeyTwice { product: usize, product_key: String },
+    #[error("products[{product}] (productKey {product_key:?}): {source}")]
+    ValidDays {
+        product: usize,
+        product_key: String,
+        source: ValidDaysError,
+    },
+    #[error("devices[{device}]: assetId and deviceKey must not be empty")]
+    EmptyDeviceNames { device: usize },
+    #[error("devices[{device}] (assetId {asset_id:?}): productKey {product_key:?} is not declared in products")]
+    DeviceProductUnknown {
+        device: usize,
+        asset_id: String,
+        product_key: String,
+    },
+    #[error("devices[{device}] (assetId {asset_id:?}): orgId {org_id:?} differs from its product's orgId {product_org_id:?}")]
+    DeviceOrgDiffers {
+        device: usize,
+        asset_id: String,
+        org_id: String,
+        product_org_id: String,
+    },
+    #[error("devices[{device}] (assetId {asset_id:?}): assetId is declared twice")]
+    AssetIdTwice { device: usize, asset_id: String },
+    #[error("devices[{device}] (assetId {asset_id:?}): deviceKey {device_key:?} is declared twice in product {product_key:?}")]
+    DeviceKeyTwice {
+        device: usize,
+        asset_id: String,
+        device_key: String,
+        product_key: String,
+    },
+    #[error(
+        "devices[{device}] (assetId {asset_id:?}): timezone {timezone:?} is not of the form +08:00"
+    )]
+    BadTimezone {
+        device: usize,
+        asset_id: String,
+        timezone: String,
+    },
 }
 
 impl Fixtures {
-    pub(crate) fn parse(text: &str) -> Result<Fixtures, String> {
-        serde_json::from_str(text).map_err(|e| e.to_string())
+    pub(crate) fn parse(text: &str) -> Result<Fixtures, FixturesError> {
+        Ok(serde_json::from_str(text)?)
     }
 
     /// Checks every reference and uniqueness rule, then builds the model,
     /// stamped with `now_ms` as creation time.
-    pub(crate) fn load(&self, now_ms: i64) -> Result<Loaded, String> {
+    pub(crate) fn load(&self, now_ms: i64) -> Result<Loaded, FixturesError> {
         let secrets = Ids::new(Some(FIXTURE_SECRET_SEED));
         let orgs = load_orgs(&self.orgs)?;
         let products = load_products(&self.products, &orgs, &secrets, now_ms)?;
@@ -215,31 +245,33 @@ impl Fixtures {
 }
 
 /// Orgs and their apps: orgIds and appKeys unique, nothing empty.
-fn load_orgs(fixtures: &[OrgFixture]) -> Result<Vec<Org>, String> {
+fn load_orgs(fixtures: &[OrgFixture]) -> Result<Vec<Org>, FixturesError> {
     let mut org_ids = HashSet::new();
     let mut app_keys = HashSet::new();
     let mut orgs = Vec::new();
     for (i, o) in fixtures.iter().enumerate() {
         if o.org_id.is_empty() {
-            return Err(format!("orgs[{i}]: orgId is empty"));
+            return Err(FixturesError::EmptyOrgId { org: i });
         }
         if !org_ids.insert(o.org_id.as_str()) {
-            return Err(format!("orgs[{i}]: orgId {:?} is declared twice", o.org_id));
+            return Err(FixturesError::OrgIdTwice {
+                org: i,
+                org_id: o.org_id.clone(),
+            });
         }
         let mut apps = Vec::new();
         for (j, a) in o.apps.iter().enumerate() {
             if a.app_key.is_empty() || a.app_secret.is_empty() {
-                return Err(format!(
-                    "orgs[{i}].apps[{j}]: appKey and appSecret must not be empty"
-                ));
+                return Err(FixturesError::EmptyAppCredentials { org: i, app: j });
             }
             if !app_keys.insert(a.app_key.as_str()) {
-                return Err(format!(
-                    "orgs[{i}].apps[{j}]: appKey {:?} is declared twice",
-                    a.app_key
-                ));
+                return Err(FixturesError::AppKeyTwice {
+                    org: i,
+                    app: j,
+                    app_key: a.app_key.clone(),
+                });
             }
-            apps.push(App {
+            apps.push(Application {
                 app_key: a.app_key.clone(),
                 app_secret: a.app_secret.clone(),
             });
@@ -258,25 +290,33 @@ fn load_products(
     orgs: &[Org],
     secrets: &Ids,
     now_ms: i64,
-) -> Result<Vec<Product>, String> {
+) -> Result<Vec<Product>, FixturesError> {
     let mut products: Vec<Product> = Vec::new();
     for (i, p) in fixtures.iter().enumerate() {
-        let at = format!("products[{i}] (productKey {:?})", p.product_key);
+        let product_key = || p.product_key.clone();
         if p.product_key.is_empty() {
-            return Err(format!("products[{i}]: productKey is empty"));
+            return Err(FixturesError::EmptyProductKey { product: i });
         }
         if !orgs.iter().any(|o| o.org_id == p.org_id) {
-            return Err(format!(
-                "{at}: orgId {:?} is not declared in orgs",
-                p.org_id
-            ));
+            return Err(FixturesError::ProductOrgUnknown {
+                product: i,
+                product_key: product_key(),
+                org_id: p.org_id.clone(),
+            });
         }
         if products.iter().any(|q| q.product_key == p.product_key) {
-            return Err(format!("{at}: productKey is declared twice"));
+            return Err(FixturesError::ProductKeyTwice {
+                product: i,
+                product_key: product_key(),
+            });
         }
-        let (default_valid_day, max_valid_day) =
-            product_valid_days(p.default_valid_day, p.max_valid_day)
-                .map_err(|e| format!("{at}: {e}"))?;
+        let valid_days = ValidDays::of(p.default_valid_day, p.max_valid_day).map_err(|source| {
+            FixturesError::ValidDays {
+                product: i,
+                product_key: product_key(),
+                source,
+            }
+        })?;
         products.push(Product {
             org_id: p.org_id.clone(),
             product_key: p.product_key.clone(),
@@ -292,8 +332,8 @@ fn load_products(
             bi_directional_auth: p.bi_directional_auth,
             dynamic_activate_enabled: p.dynamic_activate_enabled,
             product_tags: p.product_tags.clone(),
-            default_valid_day,
-            max_valid_day,
+            default_valid_day: valid_days.default,
+            max_valid_day: valid_days.max,
             create_time: now_ms,
             update_time: now_ms,
             product_secret: p
@@ -312,50 +352,56 @@ fn load_devices(
     products: &[Product],
     secrets: &Ids,
     now_ms: i64,
-) -> Result<Vec<Device>, String> {
+) -> Result<Vec<Device>, FixturesError> {
     let mut asset_ids = HashSet::new();
     let mut device_keys = HashSet::new();
     let mut devices = Vec::new();
     for (i, d) in fixtures.iter().enumerate() {
-        let at = format!("devices[{i}] (assetId {:?})", d.asset_id);
+        let asset_id = || d.asset_id.clone();
         if d.asset_id.is_empty() || d.device_key.is_empty() {
-            return Err(format!(
-                "devices[{i}]: assetId and deviceKey must not be empty"
-            ));
+            return Err(FixturesError::EmptyDeviceNames { device: i });
         }
         let product = products
             .iter()
             .find(|p| p.product_key == d.product_key)
-            .ok_or_else(|| {
-                format!(
-                    "{at}: productKey {:?} is not declared in products",
-                    d.product_key
-                )
+            .ok_or_else(|| FixturesError::DeviceProductUnknown {
+                device: i,
+                asset_id: asset_id(),
+                product_key: d.product_key.clone(),
             })?;
         let org_id = d.org_id.clone().unwrap_or_else(|| product.org_id.clone());
         if org_id != product.org_id {
-            return Err(format!(
-                "{at}: orgId {org_id:?} differs from its product's orgId {:?}",
-                product.org_id
-            ));
+            return Err(FixturesError::DeviceOrgDiffers {
+                device: i,
+                asset_id: asset_id(),
+                org_id,
+                product_org_id: product.org_id.clone(),
+            });
         }
         if !asset_ids.insert(d.asset_id.as_str()) {
-            return Err(format!("{at}: assetId is declared twice"));
+            return Err(FixturesError::AssetIdTwice {
+                device: i,
+                asset_id: asset_id(),
+            });
         }
         if !device_keys.insert((d.product_key.as_str(), d.device_key.as_str())) {
-            return Err(format!(
-                "{at}: deviceKey {:?} is declared twice in product {:?}",
-                d.device_key, d.product_key
-            ));
+            return Err(FixturesError::DeviceKeyTwice {
+                device: i,
+                asset_id: asset_id(),
+                device_key: d.device_key.clone(),
+                product_key: d.product_key.clone(),
+            });
         }
         let timezone = d
             .timezone
             .clone()
             .unwrap_or_else(|| DEFAULT_TIMEZONE.to_string());
         if !valid_timezone(&timezone) {
-            return Err(format!(
-                "{at}: timezone {timezone:?} is not of the form +08:00"
-            ));
+            return Err(FixturesError::BadTimezone {
+                device: i,
+                asset_id: asset_id(),
+                timezone,
+            });
         }
         devices.push(Device {
             org_id,
@@ -399,7 +445,7 @@ pub(crate) fn valid_timezone(tz: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn load(text: &str) -> Result<Loaded, String> {
+    fn load(text: &str) -> Result<Loaded, FixturesError> {
         Fixtures::parse(text)?.load(0)
     }
 
@@ -427,7 +473,8 @@ mod tests {
     #[test]
     fn unknown_keys_are_named() {
         let err = load(r#"{"orgs": [], "prodcts": []}"#).unwrap_err();
-        assert!(err.contains("unknown field `prodcts`"), "{err}");
+        assert!(matches!(err, FixturesError::Json(_)), "{err:?}");
+        assert!(err.to_string().contains("unknown field `prodcts`"), "{err}");
     }
 
     #[test]
@@ -438,29 +485,17 @@ mod tests {
                 "devices": [{"assetId": "a1", "productKey": "p2", "deviceKey": "d1"}]}"#,
         )
         .unwrap_err();
-        assert!(
-            err.contains("devices[0]") && err.contains("\"p2\""),
-            "{err}"
+        assert_eq!(
+            err.to_string(),
+            r#"devices[0] (assetId "a1"): productKey "p2" is not declared in products"#
         );
         let err = load(
             r#"{"products": [{"orgId": "nope", "productKey": "p1", "biDirectionalAuth": true}]}"#,
         )
         .unwrap_err();
-        assert!(err.contains("orgId \"nope\" is not declared"), "{err}");
-    }
-
-    #[test]
-    fn product_defaults_follow_b14() {
-        assert_eq!(product_valid_days(None, None).unwrap(), (730, 1095));
-        assert_eq!(product_valid_days(None, Some(365)).unwrap(), (365, 365));
-        let e = product_valid_days(Some(400), Some(365)).unwrap_err();
-        assert_eq!(e.field(), "defaultValidDay");
-        assert_eq!(e.to_string(), "defaultValidDay 400 exceeds maxValidDay 365");
-        let e = product_valid_days(Some(0), None).unwrap_err();
-        assert_eq!(e.field(), "defaultValidDay");
-        assert_eq!(e.to_string(), "defaultValidDay 0 is outside 1..=3650");
-        let e = product_valid_days(None, Some(3651)).unwrap_err();
-        assert_eq!(e.field(), "maxValidDay");
-        assert_eq!(e.to_string(), "maxValidDay 3651 is outside 1..=3650");
+        assert_eq!(
+            err.to_string(),
+            r#"products[0] (productKey "p1"): orgId "nope" is not declared in orgs"#
+        );
     }
 }

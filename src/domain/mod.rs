@@ -11,5 +11,6 @@ pub mod reply_codes;
 pub mod rules;
 pub mod store;
 pub mod thing_model;
+pub mod valid_days;
 
 pub use errors::{EnosError, ErrorKey};

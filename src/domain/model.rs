@@ -137,7 +137,7 @@ impl Authority {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct App {
+pub struct Application {
     pub app_key: String,
     pub app_secret: String,
 }
@@ -146,12 +146,12 @@ pub struct App {
 #[serde(rename_all = "camelCase")]
 pub struct Org {
     pub org_id: String,
-    pub apps: Vec<App>,
+    pub apps: Vec<Application>,
 }
 
 /// The app a business call was authenticated as.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
+pub struct CallerApp {
     pub app_key: String,
     pub org_id: String,
 }

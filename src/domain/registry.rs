@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::errors::EnosError;
-use super::fixtures::{product_valid_days, valid_timezone};
+use super::fixtures::valid_timezone;
 use super::model::{DataFormat, Device, I18n, Product, ProductType};
+use super::valid_days::ValidDays;
 
 /// Fields a product update may change; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
@@ -43,7 +44,8 @@ pub(crate) fn check_valid_days(
     default_valid_day: Option<u32>,
     max_valid_day: Option<u32>,
 ) -> Result<(u32, u32), EnosError> {
-    product_valid_days(default_valid_day, max_valid_day)
+    ValidDays::of(default_valid_day, max_valid_day)
+        .map(|days| (days.default, days.max))
         .map_err(|e| invalid(e.field(), e.to_string()))
 }
 

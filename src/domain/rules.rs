@@ -2,15 +2,14 @@
 //! validity windows.
 
 use super::errors::{EnosError, ErrorKey};
-use super::fixtures::MAX_VALID_DAY_LIMIT;
-use super::model::{Caller, Org, Product};
+use super::model::{CallerApp, Org, Product};
 
 pub(crate) const DAY_MS: i64 = 86_400_000;
 
 /// Org access (B10): an authenticated app may only touch its own org. `caller` is
 /// `None` when the call was not authenticated as a known app (auth off, or a token the
 /// mock cannot open), and then every org is open.
-pub fn org_access(caller: Option<&Caller>, org_id: &str) -> Result<(), EnosError> {
+pub fn org_access(caller: Option<&CallerApp>, org_id: &str) -> Result<(), EnosError> {
     match caller {
         Some(own) if own.org_id != org_id => {
             Err(EnosError::with(ErrorKey::OrgDenied, &[("orgId", org_id)]))
@@ -19,28 +18,30 @@ pub fn org_access(caller: Option<&Caller>, org_id: &str) -> Result<(), EnosError
     }
 }
 
-/// A product's validity setting (`defaultValidDay`, `maxValidDay`): 1–3650 days.
-pub fn validity_setting(field: &str, days: i64) -> Result<u32, EnosError> {
-    match u32::try_from(days) {
-        Ok(days) if (1..=MAX_VALID_DAY_LIMIT).contains(&days) => Ok(days),
-        _ => Err(EnosError::invalid_argument(
-            field,
-            format!("{field} must be between 1 and {MAX_VALID_DAY_LIMIT}"),
-        )),
-    }
+/// Why the control plane refuses to declare an org.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrgError {
+    #[error("orgId must not be empty")]
+    EmptyOrgId,
+    #[error("appKey and appSecret must not be empty")]
+    EmptyAppCredentials,
+    #[error("appKey {app_key:?} already belongs to org {org_id:?}")]
+    AppKeyTaken { app_key: String, org_id: String },
+    #[error("an appKey is listed twice")]
+    AppKeyTwice,
 }
 
 /// An org as the control plane declares it: a name, and apps with both halves.
-pub fn check_new_org(org: &Org) -> Result<(), String> {
+pub fn check_new_org(org: &Org) -> Result<(), OrgError> {
     if org.org_id.is_empty() {
-        return Err("orgId must not be empty".into());
+        return Err(OrgError::EmptyOrgId);
     }
     if org
         .apps
         .iter()
         .any(|a| a.app_key.is_empty() || a.app_secret.is_empty())
     {
-        return Err("appKey and appSecret must not be empty".into());
+        return Err(OrgError::EmptyAppCredentials);
     }
     Ok(())
 }
@@ -130,7 +131,7 @@ mod tests {
 
     #[test]
     fn an_app_only_touches_its_own_org() {
-        let caller = Caller {
+        let caller = CallerApp {
             app_key: "k".into(),
             org_id: "o1".into(),
         };

@@ -1,18 +1,30 @@
 //! Why the mock could not start. The messages are what the binary prints after
 //! `cannot start: `, so they name the file or address and the problem.
 
+use crate::app::fixtures_source::{FixturesFileError, LoadRootError, ReadError};
+use crate::auth::poseidon::NotAnRsaKey;
+
+/// Why the Poseidon key (`--poseidon-key`) cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PoseidonKeyError {
+    #[error("poseidon key {0}")]
+    Read(ReadError),
+    #[error("poseidon key {name}: {source}")]
+    Parse { name: String, source: NotAnRsaKey },
+}
+
 /// A start-up failure, by what failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The fixtures could not be read, parsed or built into the model.
-    #[error("{0}")]
-    Fixtures(String),
+    #[error(transparent)]
+    Fixtures(#[from] FixturesFileError),
     /// A root CA (from flags, the fixtures' `ca` section or generated) could not be loaded.
-    #[error("{0}")]
-    Ca(String),
+    #[error(transparent)]
+    Ca(#[from] LoadRootError),
     /// The Poseidon key could not be read or parsed.
-    #[error("{0}")]
-    PoseidonKey(String),
+    #[error(transparent)]
+    PoseidonKey(#[from] PoseidonKeyError),
     /// The address could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {

@@ -6,12 +6,13 @@
 use rcgen::{KeyPair, RsaKeySize};
 use time::{Duration, OffsetDateTime};
 
-use crate::app::faults::{Fault, FaultSpec};
+use crate::app::faults::{Fault, FaultError, FaultSpec};
 use crate::clock::datetime_to_ms;
 use crate::domain::errors::EnosError;
 use crate::domain::model::{Authority, Device, DeviceId, Product};
-use crate::journal::{Entry, Filter};
-use crate::service::{CertArgs, NewDevice, NewProduct, Target};
+use crate::journal::{Filter, JournalEntry};
+use crate::persist::SaveError;
+use crate::service::{CallerContext, CertArgs, NewDevice, NewProduct};
 
 use super::{CsrBuilder, MockServer};
 
@@ -30,10 +31,10 @@ pub struct KeyAndCert {
 }
 
 /// The org as itself, with no app: what the lenient gateway lets through.
-fn org(org_id: &str) -> Target {
-    Target {
+fn org(org_id: &str) -> CallerContext {
+    CallerContext {
         org_id: org_id.to_string(),
-        caller: None,
+        app: None,
         host: None,
     }
 }
@@ -41,7 +42,7 @@ fn org(org_id: &str) -> Target {
 impl MockServer {
     /// The file the fixtures came from, as health's `fixturesFile` names it.
     pub fn fixtures_name(&self) -> String {
-        self.state.fixtures.read().name.clone()
+        self.app.fixtures.read().name.clone()
     }
 
     /// The mock clock's time.
@@ -54,7 +55,7 @@ impl MockServer {
     /// # }
     /// ```
     pub fn now(&self) -> OffsetDateTime {
-        self.state.service.clock.now()
+        self.app.clock.now()
     }
 
     /// Moves the mock clock by `by` (negative moves it back); it keeps running from there.
@@ -76,7 +77,7 @@ impl MockServer {
         } else {
             i64::MAX
         });
-        self.state.service.clock.advance_ms(ms);
+        self.app.clock.advance_ms(ms);
     }
 
     /// Sets the mock clock to `to`; it keeps running from there.
@@ -89,7 +90,7 @@ impl MockServer {
     /// # }
     /// ```
     pub fn set_clock(&self, to: OffsetDateTime) {
-        self.state.service.clock.set_ms(datetime_to_ms(to));
+        self.app.clock.set_ms(datetime_to_ms(to));
     }
 
     /// Back to real time.
@@ -103,7 +104,7 @@ impl MockServer {
     /// # }
     /// ```
     pub fn reset_clock(&self) {
-        self.state.service.clock.reset();
+        self.app.clock.reset();
     }
 
     /// Everything back to the loaded fixtures, like `POST /__admin/reset`: certificates,
@@ -123,7 +124,7 @@ impl MockServer {
     /// # }
     /// ```
     pub fn reset(&self) {
-        self.state.reset();
+        self.app.reset();
     }
 
     /// Registers a fault: the next matching EnOS calls over HTTP (or device connections,
@@ -148,17 +149,18 @@ impl MockServer {
     /// assert_eq!(answer["code"], 99500);
     /// assert!(mock.faults().is_empty(), "spent after one hit");
     ///
-    /// assert!(mock.add_fault(FaultSpec::http_status(CertAction::List, 600)).is_err());
+    /// let refused = mock.add_fault(FaultSpec::http_status(CertAction::List, 600));
+    /// assert_eq!(refused.unwrap_err().to_string(), "httpStatus must be between 100 and 599");
     /// # }
     /// ```
-    pub fn add_fault(&self, spec: FaultSpec) -> Result<Fault, String> {
+    pub fn add_fault(&self, spec: FaultSpec) -> Result<Fault, FaultError> {
         spec.check()?;
-        Ok(self.state.faults.add(spec))
+        Ok(self.app.faults.add(spec))
     }
 
     /// The registered faults, each with its hits and remaining `times`.
     pub fn faults(&self) -> Vec<Fault> {
-        self.state.faults.list()
+        self.app.faults.list()
     }
 
     /// Removes every fault.
@@ -174,7 +176,7 @@ impl MockServer {
     /// # }
     /// ```
     pub fn clear_faults(&self) {
-        self.state.faults.clear();
+        self.app.faults.clear();
     }
 
     /// The journal: the EnOS, token and CA calls answered over HTTP, oldest first.
@@ -191,13 +193,13 @@ impl MockServer {
     /// assert!(mock.requests().is_empty());
     /// # }
     /// ```
-    pub fn requests(&self) -> Vec<Entry> {
-        self.state.journal.query(&Filter::default())
+    pub fn requests(&self) -> Vec<JournalEntry> {
+        self.app.journal.query(&Filter::default())
     }
 
     /// Empties the journal.
     pub fn clear_requests(&self) {
-        self.state.journal.clear();
+        self.app.journal.clear();
     }
 
     /// Creates a product in `org_id`, as product create would; returns it with its
@@ -215,16 +217,16 @@ impl MockServer {
     /// # }
     /// ```
     pub fn create_product(&self, org_id: &str, new: NewProduct) -> Result<Product, EnosError> {
-        let service = &self.state.service;
-        let target = org(org_id);
-        let product_key = service.create_product(&target, new)?;
-        service.get_product(&target, &product_key)
+        let service = &self.app.service;
+        let caller = org(org_id);
+        let product_key = service.create_product(&caller, new)?;
+        service.get_product(&caller, &product_key)
     }
 
     /// Returns once every change made so far is in the state file (`--state`); at once
     /// without one. HTTP answers wait for this themselves (MQTT changes nothing).
-    pub async fn durable(&self) -> Result<(), String> {
-        self.state.service.durable().await
+    pub async fn saved(&self) -> Result<(), SaveError> {
+        self.app.service.saved().await
     }
 
     /// Registers a device in `org_id`, as device create would; returns it with its
@@ -243,7 +245,7 @@ impl MockServer {
     /// # }
     /// ```
     pub fn create_device(&self, org_id: &str, new: NewDevice) -> Result<Device, EnosError> {
-        self.state.service.create_device(&org(org_id), new)
+        self.app.service.create_device(&org(org_id), new)
     }
 
     /// Makes a key in-process (RSA 2048 or P-256), a CSR for it with the subject EnOS
@@ -271,8 +273,8 @@ impl MockServer {
         device: &DeviceId,
         authority: Authority,
     ) -> Result<KeyAndCert, EnosError> {
-        let service = &self.state.service;
-        let cn = match service.store.device_names(device) {
+        let service = &self.app.service;
+        let cn = match service.device_names(device) {
             Some(names) => names.asset_id,
             None => device_text(device),
         };

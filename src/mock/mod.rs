@@ -1,6 +1,7 @@
 //! The in-process server: [`MockServer::builder`] starts it, dropping it stops it,
 //! and its typed helpers (`helpers.rs`) set up and inspect the mock without HTTP.
 
+pub mod bench_api;
 mod csr;
 mod error;
 mod helpers;
@@ -14,7 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::app::fixtures_source::FixturesOrigin;
-use crate::app::AppState;
+use crate::app::App;
 use crate::auth::AuthMode;
 use crate::ca::LeafProfile;
 use crate::config::Config;
@@ -48,7 +49,7 @@ pub use helpers::{enos_csr, KeyAndCert};
 pub struct MockServer {
     addr: SocketAddr,
     url: String,
-    state: AppState,
+    app: App,
     /// `None` once stopped.
     running: Option<Running>,
 }
@@ -80,7 +81,7 @@ impl Running {
 impl MockServer {
     /// A builder with the binary's documented defaults: built-in fixtures, lenient gateway,
     /// a free HTTP port on 127.0.0.1 (and free MQTT ports), the shipped test roots, no
-    /// state file. It never reads `ENOS_MOCK_*` variables or the command line: only the
+    /// state file; but one HTTP thread ([`MockServerBuilder::http_threads`]), not one per CPU. It never reads `ENOS_MOCK_*` variables or the command line: only the
     /// binary does.
     pub fn builder() -> MockServerBuilder {
         MockServerBuilder::from(Config::default())
@@ -97,22 +98,22 @@ impl MockServer {
 
     /// The bound MQTT over TLS port; `None` when off.
     pub fn mqtt_tls_port(&self) -> Option<u16> {
-        self.state.sessions.ports().tls_port
+        self.app.sessions.ports().tls_port
     }
 
     /// The bound plain MQTT port; `None` when off.
     pub fn mqtt_port(&self) -> Option<u16> {
-        self.state.sessions.ports().port
+        self.app.sessions.ports().port
     }
 
     /// The EnOS core, for the micro-benchmarks (`bench_api`).
     pub(crate) fn service(&self) -> &Arc<Service> {
-        &self.state.service
+        &self.app.service
     }
 
     /// What the transports share, for the micro-benchmarks (`bench_api`).
-    pub(crate) fn state(&self) -> &AppState {
-        &self.state
+    pub(crate) fn app(&self) -> &App {
+        &self.app
     }
 
     /// Stops the server and returns once everything it started has stopped: both HTTP
@@ -301,7 +302,7 @@ impl MockServerBuilder {
     /// let mock = MockServer::builder().state(&path).start().await.unwrap();
     /// let meter = mock.create_product(org, NewProduct::bi_directional("Meter")).unwrap();
     /// // HTTP answers wait for this themselves; in-process calls wait for it here.
-    /// mock.durable().await.unwrap();
+    /// mock.saved().await.unwrap();
     /// mock.shutdown().await;
     ///
     /// // The product is back after the restart: a device can be registered under it.
@@ -315,8 +316,57 @@ impl MockServerBuilder {
         self
     }
 
+    /// Threads serving HTTP connections, each with a single-threaded runtime of its own
+    /// (`--http-threads`; 0: one per CPU). In-process mocks default to 1: a test process
+    /// that starts dozens of mocks should not start dozens of threads per CPU.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() {
+    /// let mock = enos_cert_mock::MockServer::builder().http_threads(2).start().await.unwrap();
+    /// let health = reqwest::get(format!("{}/__admin/health", mock.url())).await.unwrap();
+    /// assert_eq!(health.status(), 200);
+    /// # }
+    /// ```
+    pub fn http_threads(mut self, threads: usize) -> Self {
+        self.config.http_threads = threads;
+        self
+    }
+
     /// Loads fixtures and roots, binds, and serves in the background.
     pub async fn start(self) -> Result<MockServer, StartError> {
         start::start(self.config, self.fixtures).await
+    }
+}
+
+/// Starts a mock configured by `config` (what the binary does with its flags).
+/// The same as `MockServerBuilder::from(config).start()`.
+pub async fn start(config: Config) -> Result<MockServer, StartError> {
+    MockServerBuilder::from(config).start().await
+}
+
+/// Completes on Ctrl-C or SIGTERM. The handlers are installed when this is
+/// called, so call it before start-up: a signal that arrives while the mock is
+/// still loading then still shuts it down cleanly.
+pub fn stop_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async move {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! { _ = wait(term) => {}, _ = wait(int) => {} }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -1,5 +1,6 @@
-//! Start-up: fixtures, gateway and roots loaded in that order (the first failure is
-//! the one reported), then the port bound and served.
+//! Start-up in four steps: the files read (fixtures, gateway key, roots: the first failure
+//! is the one reported), the ports bound, the core built (the state file opened once every
+//! port is bound), then served.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -14,8 +15,9 @@ use crate::app::fixtures_source::{
 };
 use crate::app::guard::{Guard, GuardSettings};
 use crate::app::sessions::Sessions;
-use crate::app::AppState;
+use crate::app::App;
 use crate::auth::poseidon::PoseidonKey;
+use crate::auth::poseidon::DEFAULT_POSEIDON_KEY;
 use crate::auth::Gateway;
 use crate::ca::Roots;
 use crate::clock::Clock;
@@ -26,11 +28,11 @@ use crate::domain::model::Authority;
 use crate::domain::store::Store;
 use crate::journal::Journal;
 use crate::mqtt::broker::Listen;
-use crate::persist::{Persist, StateError, StateFile};
+use crate::persist::{FileProblem, Persist, StateError, StateFile};
 use crate::service::links::CaLinks;
-use crate::service::Service;
-use crate::DEFAULT_POSEIDON_KEY;
+use crate::service::{Service, ServiceParts};
 
+use super::error::PoseidonKeyError;
 use super::{MockServer, StartError};
 
 /// The gateway of `config`, with the Poseidon key from `--poseidon-key` or the built-in one.
@@ -38,54 +40,75 @@ fn gateway(config: &Config) -> Result<(Gateway, String), StartError> {
     let (source, pem) = match &config.poseidon_key {
         Some(path) => (
             path.display().to_string(),
-            read_file(path).map_err(|e| StartError::PoseidonKey(format!("poseidon key {e}")))?,
+            read_file(path).map_err(PoseidonKeyError::Read)?,
         ),
         None => (
             "built-in fixtures/poseidon-test-key.pem".to_string(),
             DEFAULT_POSEIDON_KEY.to_string(),
         ),
     };
-    let key = PoseidonKey::from_pem(&pem)
-        .map_err(|e| StartError::PoseidonKey(format!("poseidon key {source}: {e}")))?;
+    let key = PoseidonKey::from_pem(&pem).map_err(|e| PoseidonKeyError::Parse {
+        name: source.clone(),
+        source: e,
+    })?;
     Ok((
         Gateway::new(config.auth, config.auth_window_minutes, key),
         source,
     ))
 }
 
-pub(super) async fn start(
-    config: Config,
-    origin: FixturesOrigin,
-) -> Result<MockServer, StartError> {
-    let (fixtures_name, fixtures) = read_fixtures(&origin).map_err(StartError::Fixtures)?;
-    let (gateway, poseidon_source) = gateway(&config)?;
+/// What start-up reads from files, in the order a failure is reported: fixtures, the
+/// gateway's key, the roots.
+struct Files {
+    source: FixturesSource,
+    gateway: Gateway,
+    /// Where the Poseidon key came from, for the log.
+    poseidon_source: String,
+    clock: Arc<Clock>,
+    cas: Roots,
+}
+
+fn load(config: &Config, origin: &FixturesOrigin) -> Result<Files, StartError> {
+    let (fixtures_name, fixtures) = read_fixtures(origin)?;
+    let (gateway, poseidon_source) = gateway(config)?;
     let clock = Arc::new(Clock::new());
-    let source = FixturesSource::load(&origin, fixtures_name, &fixtures, clock.now_ms())
-        .map_err(StartError::Fixtures)?;
+    let source = FixturesSource::load(origin, fixtures_name, &fixtures, clock.now_ms())?;
     let fixtures_dir = source.dir();
     let ca_fixture = fixtures.ca.as_ref();
-    let root = |authority| {
-        load_ca(
-            authority,
-            &config,
-            ca_fixture,
-            &fixtures_dir,
-            clock.now_ms(),
-        )
-        .map_err(StartError::Ca)
-    };
+    let root = |authority| load_ca(authority, config, ca_fixture, &fixtures_dir, clock.now_ms());
     let cas = Roots {
         rsa: root(Authority::Rsa)?,
         ecc: root(Authority::Ecc)?,
     };
+    Ok(Files {
+        source,
+        gateway,
+        poseidon_source,
+        clock,
+        cas,
+    })
+}
 
-    let listener = TcpListener::bind((config.host.as_str(), config.port))
+/// The ports, bound and not yet served.
+struct Ports {
+    http: TcpListener,
+    addr: SocketAddr,
+    url: String,
+    /// The links certificates carry, which follow from the bound address.
+    links: CaLinks,
+    mqtt: crate::mqtt::broker::Bound,
+}
+
+/// Binds HTTP, then the MQTT ports. Every port is bound before the state file is opened:
+/// a start that fails on a port leaves the file untouched and unlocked.
+async fn bind(config: &Config) -> Result<Ports, StartError> {
+    let http = TcpListener::bind((config.host.as_str(), config.port))
         .await
         .map_err(|source| StartError::Bind {
             address: format!("{}:{}", config.host, config.port),
             source,
         })?;
-    let addr = listener.local_addr().map_err(StartError::Address)?;
+    let addr = http.local_addr().map_err(StartError::Address)?;
     let url = format!("http://{addr}");
     // A wildcard address names no host a client can reach: without --public-url the
     // links follow each call's Host header, with loopback as the fallback.
@@ -100,52 +123,106 @@ pub(super) async fn start(
         }
         None => CaLinks::fixed(&url),
     };
-
-    // Every port is bound before the state file is opened: a start that fails on a port
-    // leaves the file untouched and unlocked.
-    let mqtt = crate::mqtt::broker::bind_listeners(mqtt_settings(&config, links.public_url()))
+    let mqtt = crate::mqtt::broker::bind_listeners(mqtt_settings(config, links.public_url()))
         .await
         .map_err(StartError::Mqtt)?;
-    let (store, persist) = store(&config, &source.loaded, &cas)?;
-    let service = Arc::new(Service {
-        store,
+    Ok(Ports {
+        http,
+        addr,
+        url,
+        links,
+        mqtt,
+    })
+}
+
+/// The core and what the transports share around it: the state file is opened here,
+/// once every port is bound.
+fn build(
+    config: &Config,
+    files: Files,
+    ports: &Ports,
+) -> Result<(App, Option<Arc<Persist>>), StartError> {
+    let Files {
+        source,
+        gateway,
         clock,
+        cas,
+        ..
+    } = files;
+    let (store, persist) = store(config, &source.loaded, &cas)?;
+    let service = Arc::new(Service::new(ServiceParts {
+        store,
+        clock: clock.clone(),
         cas,
         ids: Ids::new(config.seed),
         renew_policy: config.renew_policy,
-        links,
+        links: ports.links.clone(),
         leaf_profile: config.leaf_profile,
-        revocations: Default::default(),
         persist: persist.clone(),
-        conversation: crate::service::conversation::Conversation::new(&source.loaded),
-    });
-    let fixtures_name = source.name.clone();
+        loaded: source.loaded.clone(),
+    }));
     let guard = Guard::new(&GuardSettings {
-        loopback_bind: addr.ip().is_loopback(),
-        public_host: url_host(service.links.public_url()).map(str::to_string),
+        loopback_bind: ports.addr.ip().is_loopback(),
+        public_host: url_host(ports.links.public_url()).map(str::to_string),
         allowed_hosts: config.allowed_hosts.clone(),
         admin_token: config.admin_token.clone(),
     });
     log_guard(&guard);
-    let state = AppState {
+    let app = App {
         service,
+        clock,
         gateway: Arc::new(gateway),
         journal: Arc::new(Journal::new(config.journal_size)),
         faults: Arc::new(Faults::default()),
         fixtures: Arc::new(RwLock::new(source)),
         guard: Arc::new(guard),
-        sessions: Arc::new(Sessions::new(mqtt.ports())),
+        sessions: Arc::new(Sessions::new(ports.mqtt.ports())),
         waiters: Default::default(),
     };
-    let app = crate::api::router(state.clone(), config.body_limit);
+    Ok((app, persist))
+}
+
+/// Serves HTTP and MQTT in the background until the stop signal.
+fn serve(config: &Config, app: App, persist: Option<Arc<Persist>>, ports: Ports) -> MockServer {
+    let router = crate::api::router(app.clone(), config.body_limit);
     let (stop, stopped) = watch::channel(false);
-    let limits = crate::server::Limits::of(&config);
+    let limits = crate::server::Limits::of(config);
     let mut http_stop = stopped.clone();
-    let http = tokio::spawn(crate::server::serve(listener, app, limits, async move {
-        let _ = http_stop.wait_for(|stop| *stop).await;
-    }));
-    let mqtt_ports = mqtt.ports();
-    let mqtt = mqtt.serve(state.clone(), stopped);
+    let http = tokio::spawn(crate::server::serve(
+        ports.http,
+        router,
+        limits,
+        async move {
+            let _ = http_stop.wait_for(|stop| *stop).await;
+        },
+    ));
+    let mqtt = ports.mqtt.serve(app.clone(), stopped);
+    MockServer {
+        addr: ports.addr,
+        url: ports.url,
+        app,
+        running: Some(super::Running {
+            stop,
+            http,
+            mqtt,
+            persist,
+        }),
+    }
+}
+
+/// Start-up: files read (fixtures, gateway key, roots) → ports bound → the core built
+/// (the state file opened) → served. The first failure is the one reported.
+pub(super) async fn start(
+    config: Config,
+    origin: FixturesOrigin,
+) -> Result<MockServer, StartError> {
+    let files = load(&config, &origin)?;
+    let poseidon_source = files.poseidon_source.clone();
+    let fixtures_name = files.source.name.clone();
+    let ports = bind(&config).await?;
+    let (app, persist) = build(&config, files, &ports)?;
+    let mqtt_ports = ports.mqtt.ports();
+    let mock = serve(&config, app, persist, ports);
     tracing::info!(
         auth = %config.auth,
         poseidon_key = %poseidon_source,
@@ -159,25 +236,16 @@ pub(super) async fn start(
         auth = %config.auth,
         renew_policy = %config.renew_policy.as_str(),
         seed = config.seed,
-        rsa_root = %state.service.cas.rsa.fingerprint,
-        ecc_root = %state.service.cas.ecc.fingerprint,
+        rsa_root = %mock.app.service.root(Authority::Rsa).fingerprint,
+        ecc_root = %mock.app.service.root(Authority::Ecc).fingerprint,
         mqtt_tls_port = mqtt_ports.tls_port,
         mqtt_port = mqtt_ports.port,
-        "listening on {url} (MQTT over TLS: {}, MQTT: {})",
+        "listening on {} (MQTT over TLS: {}, MQTT: {})",
+        mock.url,
         port_text(mqtt_ports.tls_port),
         port_text(mqtt_ports.port),
     );
-    Ok(MockServer {
-        addr,
-        url,
-        state,
-        running: Some(super::Running {
-            stop,
-            http,
-            mqtt,
-            persist,
-        }),
-    })
+    Ok(mock)
 }
 
 /// A listener's port as the `listening` line says it: the number, or `off`.
@@ -217,23 +285,20 @@ fn store(
                 (Store::restore(snapshot), check.join())
             });
             checked.unwrap_or_else(|_| {
-                Err(StateError::Unusable(format!(
-                    "state file {}: its check failed",
-                    path.display()
-                )))
+                Err(StateError::Unusable {
+                    path: path.to_path_buf(),
+                    problem: FileProblem::CheckFailed,
+                })
             })?;
             store
         }
         None => {
             let store = Store::new(loaded, config.first_serial);
-            file.seed(cas, &store.as_changes())
-                .map_err(|e| StartError::State(StateError::Unusable(e)))?;
+            file.seed(cas, &store.as_changes())?;
             store
         }
     };
-    let persist = file
-        .start()
-        .map_err(|e| StartError::State(StateError::Unusable(e)))?;
+    let persist = file.start()?;
     store.attach(persist.clone());
     tracing::info!(
         state = %path.display(),

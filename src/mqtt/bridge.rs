@@ -9,9 +9,10 @@ use super::client_cert::ClientCert;
 use super::session::{Authenticator, ConnectOutcome, ConnectRequest, Decision, Handler, Verdict};
 use crate::app::conversation::ConnectRefusal;
 use crate::app::sessions::{Outgoing, Session, SessionInfo};
-use crate::app::AppState;
+use crate::app::App;
 use crate::auth::refusal_log::RefusalLog;
-use crate::journal::{Entry, Field, MqttFields, Text};
+use crate::domain::model::Authority;
+use crate::journal::{Field, JournalEntry, JournalMqttFields, Text};
 use crate::service::conversation::topics::TopicRefusal;
 use crate::service::conversation::{LoginRequest, PresentedCert, RefusalKind};
 
@@ -22,13 +23,13 @@ const NOT_AUTHORISED: u8 = 5;
 
 /// The app behind the MQTT listeners.
 pub struct Bridge {
-    app: AppState,
+    app: App,
     /// Refused attempts are logged at most 10 a second (anyone can make them).
     refusal_log: RefusalLog,
 }
 
 impl Bridge {
-    pub fn new(app: AppState) -> Self {
+    pub fn new(app: App) -> Self {
         Bridge {
             app,
             refusal_log: RefusalLog::default(),
@@ -41,10 +42,10 @@ impl Bridge {
         method: &'static str,
         action: &'static str,
         code: Option<i64>,
-        fields: MqttFields,
+        fields: JournalMqttFields,
     ) {
-        self.app.journal.record(Entry {
-            time_ms: self.app.service.clock.now_ms(),
+        self.app.journal.record(JournalEntry {
+            time_ms: self.app.clock.now_ms(),
             method: Text::new(Field::Method, method),
             path: Text::default(),
             query: Text::default(),
@@ -52,26 +53,26 @@ impl Bridge {
             status: 0,
             code,
             latency_ms: 0.0,
-            mqtt: Some(MqttFields {
+            mqtt: Some(JournalMqttFields {
                 transport: "mqtt",
                 ..fields
             }),
         });
     }
 
-    fn cert_fields(cert: Option<&ClientCert>) -> MqttFields {
-        MqttFields {
+    fn cert_fields(cert: Option<&ClientCert>) -> JournalMqttFields {
+        JournalMqttFields {
             cert_sn: cert.map(|c| Text::new(Field::Serial, &c.serial)),
-            authority: cert.and_then(|c| c.authority).map(|a| a.as_str()),
-            ..MqttFields::default()
+            authority: cert.and_then(|c| c.authority),
+            ..JournalMqttFields::default()
         }
     }
 
-    fn device_fields(session: &Session) -> MqttFields {
-        MqttFields {
+    fn device_fields(session: &Session) -> JournalMqttFields {
+        JournalMqttFields {
             product_key: Some(Text::new(Field::Key, &session.info.product_key)),
             device_key: Some(Text::new(Field::Key, &session.info.device_key)),
-            ..MqttFields::default()
+            ..JournalMqttFields::default()
         }
     }
 
@@ -85,7 +86,7 @@ impl Bridge {
         qos: u8,
         refusal: Option<String>,
     ) {
-        let now = self.app.service.clock.now_ms();
+        let now = self.app.clock.now_ms();
         session.remember(now, direction, topic, payload);
         // The EnOS code of a reply, when the payload carries one.
         let code = serde_json::from_slice::<serde_json::Value>(payload)
@@ -95,7 +96,7 @@ impl Bridge {
             "PUBLISH",
             "mqtt.publish",
             code,
-            MqttFields {
+            JournalMqttFields {
                 direction: Some(direction),
                 topic: Some(Text::new(Field::Topic, topic)),
                 payload: Some(Text::lossy(Field::Payload, payload)),
@@ -110,7 +111,7 @@ impl Bridge {
 
     /// A TLS handshake the broker refused (bad chain, revoked, expired) or that timed out.
     pub fn handshake_refused(&self, peer: SocketAddr, cert: Option<&ClientCert>, reason: &str) {
-        let fields = MqttFields {
+        let fields = JournalMqttFields {
             outcome: Some("refused"),
             reason: Some(Text::new(Field::Reason, &format!("TLS {reason}"))),
             ..Self::cert_fields(cert)
@@ -119,7 +120,7 @@ impl Bridge {
             tracing::info!(
                 %peer,
                 cert_sn = fields.cert_sn.as_ref().map(Text::as_str),
-                authority = fields.authority,
+                authority = fields.authority.map(Authority::as_str),
                 outcome = "refused",
                 suppressed,
                 "mqtt.connect: {}",
@@ -154,7 +155,7 @@ impl Authenticator for Bridge {
                 .map(|l| l.mqtt_client_id.clone())
                 .unwrap_or_default(),
             cert_sn: request.cert.map(|c| c.serial.clone()),
-            authority: request.cert.and_then(|c| c.authority).map(|a| a.as_str()),
+            authority: request.cert.and_then(|c| c.authority),
             since: 0,
             transport: request.transport.name(),
         };
@@ -166,7 +167,7 @@ impl Authenticator for Bridge {
                         "CONNECT",
                         "mqtt.connect",
                         None,
-                        MqttFields {
+                        JournalMqttFields {
                             outcome: Some("accepted"),
                             reason: Some(Text::new(
                                 Field::Reason,
@@ -210,7 +211,7 @@ impl Handler for Bridge {
     fn connect(&self, outcome: &ConnectOutcome<'_>) {
         // Bounded once, here: the journal entry and the log line show the same text; never
         // the password (nor its hash): user name and client id only.
-        let fields = MqttFields {
+        let fields = JournalMqttFields {
             product_key: outcome.login.map(|l| Text::new(Field::Key, &l.product_key)),
             device_key: outcome.login.map(|l| Text::new(Field::Key, &l.device_key)),
             outcome: Some(if outcome.refusal.is_some() {
@@ -230,7 +231,7 @@ impl Handler for Bridge {
         };
         if let Some(suppressed) = suppressed {
             tracing::info!(
-                peer = ?outcome.peer,
+                peer = outcome.peer.map(tracing::field::display),
                 transport = outcome.transport.name(),
                 product_key = fields.product_key.as_ref().map(Text::as_str),
                 device_key = fields.device_key.as_ref().map(Text::as_str),
@@ -287,7 +288,7 @@ impl Handler for Bridge {
             "SUBSCRIBE",
             "mqtt.subscribe",
             None,
-            MqttFields {
+            JournalMqttFields {
                 topic: Some(Text::new(Field::Topic, filter)),
                 qos: granted,
                 outcome: Some(outcome),
@@ -330,7 +331,7 @@ impl Handler for Bridge {
             "DISCONNECT",
             "mqtt.disconnect",
             None,
-            MqttFields {
+            JournalMqttFields {
                 reason: Some(why),
                 ..Self::device_fields(session)
             },

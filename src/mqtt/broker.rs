@@ -25,9 +25,10 @@ use super::broker_cert::{BrokerIdentity, BrokerKeys, RootInput};
 use super::client_cert::{alert_name, ClientCert, PresentedCert};
 use super::session::{Connection, Limits, Transport};
 use super::slots::{Admission, Slot, Slots};
-use super::tls::{handshake_error, provider, BrokerTls};
+use super::tls::{handshake_error, provider, BrokerTls, TlsSetupError};
 use crate::app::sessions::{Ports, Sessions};
 use crate::auth::refusal_log::RefusalLog;
+use crate::clock::Clock;
 use crate::domain::model::Authority;
 use crate::service::Service;
 
@@ -197,12 +198,13 @@ pub async fn bind_listeners(settings: Settings) -> Result<Bound, ListenError> {
 /// What every connection task shares.
 struct Shared {
     service: Arc<Service>,
+    clock: Arc<Clock>,
     bridge: Bridge,
     slots: Arc<Slots>,
     /// "Every slot is a session" lines, at most 10 a second (anyone can dial).
     full_log: RefusalLog,
     limits: Limits,
-    identity: OnceCell<Result<BrokerTls, String>>,
+    identity: OnceCell<Result<BrokerTls, TlsSetupError>>,
     hostnames: Vec<String>,
 }
 
@@ -222,7 +224,7 @@ impl Bound {
     /// Serves both ports in the background until `stop`; the returned task completes once
     /// both listeners are closed, every connection (live sessions included) has ended and
     /// the drop-on-revoke watcher has stopped.
-    pub fn serve(self, app: crate::app::AppState, stop: Stop) -> JoinHandle<()> {
+    pub fn serve(self, app: crate::app::App, stop: Stop) -> JoinHandle<()> {
         let service = app.service.clone();
         let mut tasks = JoinSet::new();
         if self.settings.drop_on_revoke {
@@ -234,6 +236,7 @@ impl Bound {
         }
         let shared = Arc::new(Shared {
             service,
+            clock: app.clock.clone(),
             bridge: Bridge::new(app),
             slots: Slots::new(self.settings.max_connections),
             full_log: RefusalLog::default(),
@@ -253,7 +256,7 @@ impl Bound {
 
 /// `--mqtt-drop-on-revoke`: after each revocation, closes the sessions it touches.
 async fn drop_on_revoke(service: Weak<Service>, sessions: Arc<Sessions>, stop: Stop) {
-    let Some(mut revocations) = service.upgrade().map(|s| s.revocations.watch()) else {
+    let Some(mut revocations) = service.upgrade().map(|s| s.watch_revocations()) else {
         return;
     };
     let watch = async move {
@@ -271,12 +274,10 @@ async fn drop_on_revoke(service: Weak<Service>, sessions: Arc<Sessions>, stop: S
 }
 
 /// Whether the mock has revoked this certificate (superseded counts).
-fn revoked(service: &Service, authority: &str, serial: &str) -> bool {
+fn revoked(service: &Service, authority: Authority, serial: &str) -> bool {
     serial
         .parse::<u64>()
-        .ok()
-        .and_then(|s| service.store.cert(s))
-        .is_some_and(|c| c.authority.as_str() == authority && c.revocation.is_some())
+        .is_ok_and(|serial| service.is_revoked(authority, serial))
 }
 
 /// Accepts until `stop`, then closes the port and ends every connection it accepted
@@ -358,7 +359,13 @@ async fn run<S>(
 async fn tls_connection(shared: &Shared, peer: SocketAddr, tcp: TcpStream, slot: &Slot) {
     let tls = match shared
         .identity
-        .get_or_init(|| build_identity(shared.service.clone(), shared.hostnames.clone()))
+        .get_or_init(|| {
+            build_identity(
+                shared.service.clone(),
+                shared.clock.clone(),
+                shared.hostnames.clone(),
+            )
+        })
         .await
     {
         Ok(tls) => tls,
@@ -430,11 +437,12 @@ async fn tls_handshake(
 
 async fn build_identity(
     service: Arc<Service>,
+    clock: Arc<Clock>,
     hostnames: Vec<String>,
-) -> Result<BrokerTls, String> {
-    tokio::task::spawn_blocking(move || identity(&service, &hostnames))
+) -> Result<BrokerTls, TlsSetupError> {
+    tokio::task::spawn_blocking(move || identity(&service, &clock, &hostnames))
         .await
-        .map_err(|e| format!("the broker identity task failed: {e}"))?
+        .map_err(TlsSetupError::Task)?
 }
 
 fn wall_ms() -> i64 {
@@ -443,31 +451,36 @@ fn wall_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn identity(service: &Arc<Service>, hostnames: &[String]) -> Result<BrokerTls, String> {
+fn identity(
+    service: &Arc<Service>,
+    clock: &Arc<Clock>,
+    hostnames: &[String],
+) -> Result<BrokerTls, TlsSetupError> {
     let started = std::time::Instant::now();
     let provider = provider();
-    let (rsa_der, ecc_der) = (service.cas.rsa.cert_der()?, service.cas.ecc.cert_der()?);
+    let (rsa_root, ecc_root) = (service.root(Authority::Rsa), service.root(Authority::Ecc));
+    let (rsa_der, ecc_der) = (rsa_root.cert_der()?, ecc_root.cert_der()?);
     let rsa = RootInput {
         cert_der: &rsa_der,
-        key: service.cas.rsa.key(),
+        key: rsa_root.key(),
     };
     let ecc = RootInput {
         cert_der: &ecc_der,
-        key: service.cas.ecc.key(),
+        key: ecc_root.key(),
     };
     let keys = BrokerKeys::generate()?;
     // Devices check the broker certificate against their own clocks, not the mock's.
     let identity = BrokerIdentity::issue(&provider, rsa, ecc, &keys, hostnames, wall_ms())?;
-    let clock_service = service.clone();
+    let clock = clock.clone();
     let revocation_service = service.clone();
     let tls = BrokerTls::new(
         provider,
         identity,
         rsa,
         ecc,
-        Arc::new(move || clock_service.clock.now_ms()),
+        Arc::new(move || clock.now_ms()),
         Arc::new(move |authority: Authority, serial: &str| {
-            revoked(&revocation_service, authority.as_str(), serial)
+            revoked(&revocation_service, authority, serial)
         }),
     )?;
     tracing::info!(

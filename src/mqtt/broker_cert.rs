@@ -23,7 +23,9 @@ use rustls::SignatureScheme;
 use x509_parser::der_parser::asn1_rs::Tag;
 use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate};
 
+use super::tls::TlsSetupError;
 use crate::clock::ms_to_datetime;
+use crate::domain::model::Authority;
 
 /// One of the mock's roots, as plain inputs: its certificate and its signing key.
 #[derive(Clone, Copy)]
@@ -40,12 +42,12 @@ pub struct BrokerKeys {
 }
 
 impl BrokerKeys {
-    pub fn generate() -> Result<BrokerKeys, String> {
+    pub fn generate() -> Result<BrokerKeys, TlsSetupError> {
+        let failed = |authority| move |source| TlsSetupError::KeyGeneration { authority, source };
         Ok(BrokerKeys {
             rsa: KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
-                .map_err(|e| format!("broker RSA key generation failed: {e}"))?,
-            ecc: KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
-                .map_err(|e| format!("broker ECC key generation failed: {e}"))?,
+                .map_err(failed(Authority::Rsa))?,
+            ecc: KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(failed(Authority::Ecc))?,
         })
     }
 }
@@ -74,7 +76,7 @@ fn random_serial() -> SerialNumber {
 }
 
 /// `names` are DNS names or IP literals; `localhost`, `127.0.0.1` and `::1` are always added.
-fn leaf_params(names: &[String], now_ms: i64) -> Result<CertificateParams, String> {
+fn leaf_params(names: &[String], now_ms: i64) -> Result<CertificateParams, TlsSetupError> {
     let mut all: Vec<String> = ["localhost", "127.0.0.1", "::1"]
         .iter()
         .map(|s| s.to_string())
@@ -91,11 +93,12 @@ fn leaf_params(names: &[String], now_ms: i64) -> Result<CertificateParams, Strin
             .subject_alt_names
             .push(match n.parse::<std::net::IpAddr>() {
                 Ok(ip) => SanType::IpAddress(ip),
-                Err(_) => SanType::DnsName(
-                    n.clone()
-                        .try_into()
-                        .map_err(|e| format!("bad broker host name {n:?}: {e}"))?,
-                ),
+                Err(_) => SanType::DnsName(n.clone().try_into().map_err(|source| {
+                    TlsSetupError::HostName {
+                        name: n.clone(),
+                        source,
+                    }
+                })?),
             });
     }
     let mut dn = DistinguishedName::new();
@@ -120,8 +123,8 @@ fn leaf_params(names: &[String], now_ms: i64) -> Result<CertificateParams, Strin
 
 /// The root's subject, attribute by attribute with the same string types, so the cross
 /// certificate's subject is byte-identical to the root's (webpki matches names by bytes).
-fn same_subject(root: &X509Certificate<'_>) -> Result<DistinguishedName, String> {
-    let bad = |what: &str| format!("cannot copy the root's subject: {what}");
+fn same_subject(root: &X509Certificate<'_>) -> Result<DistinguishedName, TlsSetupError> {
+    let bad = TlsSetupError::RootSubject;
     let mut dn = DistinguishedName::new();
     for rdn in root.subject().iter() {
         let mut attrs = rdn.iter();
@@ -131,7 +134,7 @@ fn same_subject(root: &X509Certificate<'_>) -> Result<DistinguishedName, String>
         let oid: Vec<u64> = attr
             .attr_type()
             .iter()
-            .ok_or_else(|| bad("an attribute OID too large"))?
+            .ok_or(bad("an attribute OID too large"))?
             .collect();
         let data = attr.attr_value().data;
         let text = || std::str::from_utf8(data).map_err(|_| bad("a name that is not text"));
@@ -158,9 +161,9 @@ fn same_subject(root: &X509Certificate<'_>) -> Result<DistinguishedName, String>
 }
 
 /// `subject` re-issued under `issuer`: same name, same key, same key identifier, same validity.
-fn cross_sign(subject: RootInput<'_>, issuer: RootInput<'_>) -> Result<Vec<u8>, String> {
-    let (_, root) = X509Certificate::from_der(subject.cert_der)
-        .map_err(|e| format!("cannot read a root for cross-signing: {e}"))?;
+fn cross_sign(subject: RootInput<'_>, issuer: RootInput<'_>) -> Result<Vec<u8>, TlsSetupError> {
+    let (_, root) =
+        X509Certificate::from_der(subject.cert_der).map_err(TlsSetupError::RootUnreadable)?;
     let mut params = CertificateParams::default();
     params.distinguished_name = same_subject(&root)?;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -184,22 +187,22 @@ fn cross_sign(subject: RootInput<'_>, issuer: RootInput<'_>) -> Result<Vec<u8>, 
     params.serial_number = Some(random_serial());
     params.use_authority_key_identifier_extension = true;
     let issuer = Issuer::from_ca_cert_der(&issuer.cert_der.into(), issuer.key)
-        .map_err(|e| format!("cannot read a root as issuer: {e}"))?;
+        .map_err(TlsSetupError::RootNotIssuer)?;
     params
         .signed_by(subject.key, &issuer)
         .map(|c| c.der().to_vec())
-        .map_err(|e| format!("cross-signing failed: {e}"))
+        .map_err(TlsSetupError::CrossSign)
 }
 
 fn certified(
     provider: &CryptoProvider,
     chain: Vec<CertificateDer<'static>>,
     key: &KeyPair,
-) -> Result<Arc<CertifiedKey>, String> {
+) -> Result<Arc<CertifiedKey>, TlsSetupError> {
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
     CertifiedKey::from_der(chain, key, provider)
         .map(Arc::new)
-        .map_err(|e| format!("the broker key cannot be used: {e}"))
+        .map_err(TlsSetupError::Key)
 }
 
 impl BrokerIdentity {
@@ -213,16 +216,17 @@ impl BrokerIdentity {
         keys: &BrokerKeys,
         names: &[String],
         now_ms: i64,
-    ) -> Result<BrokerIdentity, String> {
-        let leaf =
-            |root: RootInput<'_>, key: &KeyPair| -> Result<CertificateDer<'static>, String> {
-                let issuer = Issuer::from_ca_cert_der(&root.cert_der.into(), root.key)
-                    .map_err(|e| format!("cannot read a root as issuer: {e}"))?;
-                leaf_params(names, now_ms)?
-                    .signed_by(key, &issuer)
-                    .map(|c| c.der().clone())
-                    .map_err(|e| format!("issuing the broker certificate failed: {e}"))
-            };
+    ) -> Result<BrokerIdentity, TlsSetupError> {
+        let leaf = |root: RootInput<'_>,
+                    key: &KeyPair|
+         -> Result<CertificateDer<'static>, TlsSetupError> {
+            let issuer = Issuer::from_ca_cert_der(&root.cert_der.into(), root.key)
+                .map_err(TlsSetupError::RootNotIssuer)?;
+            leaf_params(names, now_ms)?
+                .signed_by(key, &issuer)
+                .map(|c| c.der().clone())
+                .map_err(TlsSetupError::Issue)
+        };
         let rsa_chain = vec![
             leaf(rsa_root, &keys.rsa)?,
             cross_sign(rsa_root, ecc_root)?.into(),

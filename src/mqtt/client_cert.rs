@@ -19,6 +19,7 @@ use rustls::{
 };
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+use super::tls::TlsSetupError;
 use crate::domain::model::Authority;
 
 /// Whether a certificate is revoked (superseded counts). `serial` is the decimal serial
@@ -119,24 +120,27 @@ impl ClientCertChecks {
         roots: &[(Authority, &[u8])],
         clock: MockClock,
         revocation: Arc<dyn RevocationCheck>,
-    ) -> Result<ClientCertChecks, String> {
+    ) -> Result<ClientCertChecks, TlsSetupError> {
         let mut per_root = Vec::new();
         let mut hints = Vec::new();
         for (authority, der) in roots {
             let mut store = RootCertStore::empty();
             store
                 .add(CertificateDer::from(der.to_vec()))
-                .map_err(|e| format!("the {} root is unusable: {e}", authority.as_str()))?;
+                .map_err(|source| TlsSetupError::RootUnusable {
+                    authority: *authority,
+                    source,
+                })?;
             let verifier =
                 WebPkiClientVerifier::builder_with_provider(Arc::new(store), provider.clone())
                     .allow_unauthenticated()
                     .build()
-                    .map_err(|e| format!("client verifier: {e}"))?;
+                    .map_err(TlsSetupError::Verifier)?;
             hints.extend_from_slice(verifier.root_hint_subjects());
             per_root.push((*authority, verifier));
         }
         if per_root.is_empty() {
-            return Err("no root to verify client certificates against".into());
+            return Err(TlsSetupError::NoRoot);
         }
         Ok(ClientCertChecks {
             per_root,

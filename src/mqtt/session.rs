@@ -336,7 +336,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
         }
     }
 
-    async fn send(&mut self, write: impl FnOnce(&mut BytesMut)) -> Result<(), String> {
+    async fn send(&mut self, write: impl FnOnce(&mut BytesMut)) -> Result<(), SendError> {
         let mut out = BytesMut::with_capacity(16);
         write(&mut out);
         self.write_out(&out).await
@@ -353,7 +353,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
         outbox: &mut mpsc::Receiver<Outgoing>,
         session: &Session,
         handler: &dyn Handler,
-    ) -> Result<(), String> {
+    ) -> Result<(), SendError> {
         let mut written = Vec::new();
         let mut next = first.or_else(|| outbox.try_recv().ok());
         while let Some(message) = next {
@@ -379,7 +379,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
         Ok(())
     }
 
-    async fn write_out(&mut self, out: &[u8]) -> Result<(), String> {
+    async fn write_out(&mut self, out: &[u8]) -> Result<(), SendError> {
         match timeout(self.limits.write_timeout, async {
             self.stream.write_all(out).await?;
             self.stream.flush().await
@@ -387,12 +387,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
         .await
         {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(format!("write failed: {e}")),
-            Err(_) => Err("write timed out".into()),
+            Ok(Err(e)) => Err(SendError::Failed(e)),
+            Err(_) => Err(SendError::TimedOut),
         }
     }
 
-    async fn connack(&mut self, code: ConnectReturnCode) -> Result<(), String> {
+    async fn connack(&mut self, code: ConnectReturnCode) -> Result<(), SendError> {
         self.send(|b| {
             let _ = ConnAck::new(code, false).write(b);
         })
@@ -597,7 +597,8 @@ impl Connection<'_> {
                     refusal: None,
                     session_id: Some(session.info.id),
                 });
-                if let Err(why) = framed.connack(ConnectReturnCode::Success).await {
+                if let Err(e) = framed.connack(ConnectReturnCode::Success).await {
+                    let why = e.to_string();
                     session.end(why.clone());
                     self.handler.closed(&session, &why);
                     return None;
@@ -647,8 +648,8 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             message = outbox.recv() => {
                 let Some(message) = message else { return "outbox closed".into() };
                 let out = BytesMut::new();
-                if let Err(why) = framed.send_with_outbox(out, Some(message), outbox, session, handler).await {
-                    return why;
+                if let Err(e) = framed.send_with_outbox(out, Some(message), outbox, session, handler).await {
+                    return e.to_string();
                 }
                 continue;
             }
@@ -717,10 +718,19 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             }
             other => return format!("protocol violation: {} from a device", packet_name(&other)),
         };
-        if let Err(why) = sent {
-            return why;
+        if let Err(e) = sent {
+            return e.to_string();
         }
     }
+}
+
+/// Why a packet to the device could not be written: the session ends with this reason.
+#[derive(Debug, thiserror::Error)]
+enum SendError {
+    #[error("write failed: {0}")]
+    Failed(std::io::Error),
+    #[error("write timed out")]
+    TimedOut,
 }
 
 #[cfg(test)]

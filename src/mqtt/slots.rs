@@ -21,11 +21,11 @@ use tokio::sync::Notify;
 #[derive(Debug)]
 pub struct Slots {
     cap: usize,
-    state: Mutex<State>,
+    occupancy: Mutex<Occupancy>,
 }
 
 #[derive(Debug, Default)]
-struct State {
+struct Occupancy {
     /// Slots held: connections not logged in plus sessions.
     held: usize,
     /// Connections not logged in, oldest first (ids grow with each accept).
@@ -58,7 +58,7 @@ impl Slots {
     pub fn new(cap: usize) -> Arc<Slots> {
         Arc::new(Slots {
             cap: cap.max(1),
-            state: Mutex::default(),
+            occupancy: Mutex::default(),
         })
     }
 
@@ -72,19 +72,19 @@ impl Slots {
     pub fn admit(self: &Arc<Self>) -> Admission {
         let taken = Arc::new(Notify::new());
         let opened = Instant::now();
-        let mut state = self.state.lock();
-        if state.held < self.cap {
-            state.held += 1;
-        } else if let Some((_, oldest)) = state.waiting.pop_first() {
+        let mut occupancy = self.occupancy.lock();
+        if occupancy.held < self.cap {
+            occupancy.held += 1;
+        } else if let Some((_, oldest)) = occupancy.waiting.pop_first() {
             // The slot passes to the new connection; the old one is told to close.
             oldest.notify_one();
         } else {
             return Admission::Full;
         }
-        let id = state.next_id;
-        state.next_id += 1;
-        state.waiting.insert(id, taken.clone());
-        drop(state);
+        let id = occupancy.next_id;
+        occupancy.next_id += 1;
+        occupancy.waiting.insert(id, taken.clone());
+        drop(occupancy);
         let slot = Slot {
             slots: self.clone(),
             id,
@@ -98,13 +98,13 @@ impl Slots {
     /// Slots held now (connections open, as far as the cap counts them).
     #[cfg(test)]
     fn held(&self) -> usize {
-        self.state.lock().held
+        self.occupancy.lock().held
     }
 
     /// Connections open and not logged in.
     #[cfg(test)]
     fn waiting(&self) -> usize {
-        self.state.lock().waiting.len()
+        self.occupancy.lock().waiting.len()
     }
 }
 
@@ -129,9 +129,9 @@ impl Slot {
     /// been taken a moment before (a new connection came while its login was being decided),
     /// the session still gets one: the cap is then exceeded by one until a connection closes.
     pub fn logged_in(&self) {
-        let mut state = self.slots.state.lock();
-        if state.waiting.remove(&self.id).is_none() {
-            state.held += 1;
+        let mut occupancy = self.slots.occupancy.lock();
+        if occupancy.waiting.remove(&self.id).is_none() {
+            occupancy.held += 1;
         }
         self.logged_in.store(true, Ordering::Relaxed);
     }
@@ -139,12 +139,12 @@ impl Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut state = self.slots.state.lock();
+        let mut occupancy = self.slots.occupancy.lock();
         // A slot taken for another connection was handed on: there is nothing to give back.
         let held =
-            self.logged_in.load(Ordering::Relaxed) || state.waiting.remove(&self.id).is_some();
+            self.logged_in.load(Ordering::Relaxed) || occupancy.waiting.remove(&self.id).is_some();
         if held {
-            state.held = state.held.saturating_sub(1);
+            occupancy.held = occupancy.held.saturating_sub(1);
         }
     }
 }

@@ -26,6 +26,46 @@ pub struct BrokerTls {
     checks: Arc<ClientCertChecks>,
 }
 
+/// Why the broker's TLS side cannot be set up: its identity (issued by the two roots at
+/// the first TLS connection), the client-certificate checks, or a connection's acceptor.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("broker {} key generation failed: {source}", authority.as_str())]
+    KeyGeneration {
+        authority: Authority,
+        source: rcgen::Error,
+    },
+    #[error("bad broker host name {name:?}: {source}")]
+    HostName { name: String, source: rcgen::Error },
+    #[error("cannot copy the root's subject: {0}")]
+    RootSubject(&'static str),
+    #[error("cannot read a root for cross-signing: {0}")]
+    RootUnreadable(x509_parser::nom::Err<x509_parser::error::X509Error>),
+    #[error("cannot read a root as issuer: {0}")]
+    RootNotIssuer(rcgen::Error),
+    #[error("cross-signing failed: {0}")]
+    CrossSign(rcgen::Error),
+    #[error("issuing the broker certificate failed: {0}")]
+    Issue(rcgen::Error),
+    #[error("the broker key cannot be used: {0}")]
+    Key(rustls::Error),
+    #[error("the {} root is unusable: {source}", authority.as_str())]
+    RootUnusable {
+        authority: Authority,
+        source: rustls::Error,
+    },
+    #[error("client verifier: {0}")]
+    Verifier(rustls::server::VerifierBuilderError),
+    #[error("no root to verify client certificates against")]
+    NoRoot,
+    #[error("TLS versions: {0}")]
+    Versions(rustls::Error),
+    #[error(transparent)]
+    Root(#[from] crate::ca::SignError),
+    #[error("the broker identity task failed: {0}")]
+    Task(tokio::task::JoinError),
+}
+
 impl BrokerTls {
     pub fn new(
         provider: Arc<CryptoProvider>,
@@ -34,7 +74,7 @@ impl BrokerTls {
         ecc_root: RootInput<'_>,
         clock: MockClock,
         revocation: Arc<dyn RevocationCheck>,
-    ) -> Result<BrokerTls, String> {
+    ) -> Result<BrokerTls, TlsSetupError> {
         let checks = ClientCertChecks::new(
             provider.clone(),
             &[
@@ -53,11 +93,11 @@ impl BrokerTls {
 
     /// An acceptor for one connection and the slot that will hold the certificate the device
     /// presents (read it after `accept`, whether the handshake succeeded or not).
-    pub fn acceptor(&self) -> Result<(TlsAcceptor, PresentedCert), String> {
+    pub fn acceptor(&self) -> Result<(TlsAcceptor, PresentedCert), TlsSetupError> {
         let (verifier, presented) = ConnectionVerifier::new(self.checks.clone());
         let mut config = ServerConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS versions: {e}"))?
+            .map_err(TlsSetupError::Versions)?
             .with_client_cert_verifier(verifier)
             .with_cert_resolver(self.identity.resolver());
         // Every connection has a config of its own (its verifier keeps what the device

@@ -162,7 +162,7 @@ async fn serve(
     tls: BrokerTls,
 ) -> (
     u16,
-    tokio::sync::mpsc::UnboundedReceiver<(Result<(), String>, Option<ClientCert>)>,
+    tokio::sync::mpsc::UnboundedReceiver<(Result<(), &'static str>, Option<ClientCert>)>,
 ) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -183,7 +183,7 @@ async fn serve(
                         let _ = s.shutdown().await;
                         Ok(())
                     }
-                    Err(e) => Err(handshake_error(&e).map_or("io", alert_name).to_string()),
+                    Err(e) => Err(handshake_error(&e).map_or("io", alert_name)),
                 };
                 let _ = tx.send((result, presented.get()));
             });
@@ -377,7 +377,7 @@ async fn device_certificates_are_checked_on_the_mock_clock() {
                     Some(format!("dev-{}", seen.serial).as_str())
                 );
             } else {
-                assert_eq!(server_result, Err(want.to_string()));
+                assert_eq!(server_result, Err(want));
                 assert_eq!(seen.refusal, Some(want));
             }
             if want == "certificate_revoked" {

@@ -24,8 +24,10 @@ use tokio::sync::{oneshot, watch};
 
 use crate::ca::Roots;
 use crate::domain::store::{Change, ChangeSink, Snapshot};
+pub use schema::FileProblem;
 use schema::Owners;
 use writer::Mark;
+pub use writer::SaveError;
 
 /// Why a state file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -55,8 +57,11 @@ pub enum StateError {
     Damaged { path: PathBuf, found: String },
     /// It cannot be opened, read or written, or belongs to other roots or a newer schema
     /// (the message names the file and why).
-    #[error("{0}")]
-    Unusable(String),
+    #[error("state file {}: {problem}", path.display())]
+    Unusable { path: PathBuf, problem: FileProblem },
+    /// The writer thread could not be started.
+    #[error("cannot start the state writer: {0}")]
+    Writer(std::io::Error),
 }
 
 /// An open state file, checked against the roots, before its writer starts.
@@ -75,12 +80,15 @@ impl StateFile {
     }
 
     fn open_for(path: &Path, owners: &Owners) -> Result<StateFile, StateError> {
-        let fail = |e: String| StateError::Unusable(format!("state file {}: {e}", path.display()));
-        let conn = Connection::open(path).map_err(|e| fail(e.to_string()))?;
+        let fail = |problem: FileProblem| StateError::Unusable {
+            path: path.to_path_buf(),
+            problem,
+        };
+        let conn = Connection::open(path).map_err(|e| fail(e.into()))?;
         // SQLite opens a file it may not write read-only, without a word.
         if conn
             .is_readonly(rusqlite::MAIN_DB)
-            .map_err(|e| fail(e.to_string()))?
+            .map_err(|e| fail(e.into()))?
         {
             return Err(StateError::ReadOnly {
                 path: path.to_path_buf(),
@@ -93,7 +101,7 @@ impl StateFile {
             schema::LockError::NotWritable(_) => StateError::ReadOnly {
                 path: path.to_path_buf(),
             },
-            schema::LockError::Sql(e) => fail(format!("not a usable SQLite file: {e}")),
+            schema::LockError::Sql(e) => fail(FileProblem::NotSqlite(e)),
         })?;
         let mut file = StateFile {
             conn,
@@ -108,17 +116,23 @@ impl StateFile {
     /// digest it was written with; `None` for a file that is not a state file yet.
     fn read(&self, owners: &Owners) -> Result<Option<Snapshot>, StateError> {
         let path = &self.path;
-        let fail = |e: String| StateError::Unusable(format!("state file {}: {e}", path.display()));
-        if !schema::exists(&self.conn).map_err(|e| fail(e.to_string()))? {
+        let fail = |problem: FileProblem| StateError::Unusable {
+            path: path.clone(),
+            problem,
+        };
+        if !schema::exists(&self.conn).map_err(|e| fail(e.into()))? {
             return Ok(None);
         }
         let version = schema::check(&self.conn, owners).map_err(fail)?;
         // A step that fails on damage says little: the check says what is damaged.
-        let explained = |e: String| self.explain().err().unwrap_or(fail(e));
+        let explained = |e: FileProblem| match self.explain() {
+            Err(damaged) => damaged,
+            Ok(()) => fail(e),
+        };
         schema::upgrade(&self.conn, version).map_err(explained)?;
         let next_serial = schema::next_serial(&self.conn).map_err(explained)?;
         let (snapshot, damage) =
-            load::snapshot(&self.conn, next_serial).map_err(|e| explained(e.to_string()))?;
+            load::snapshot(&self.conn, next_serial).map_err(|e| explained(e.into()))?;
         if !damage.is_empty() {
             return Err(StateError::Damaged {
                 path: path.clone(),
@@ -165,10 +179,10 @@ impl StateFile {
                     .collect();
                 Err(damaged(format!("SQLite says: {e} ({})", broken.join(", "))))
             }
-            Err(e) => Err(StateError::Unusable(format!(
-                "state file {}: {e}",
-                self.path.display()
-            ))),
+            Err(e) => Err(StateError::Unusable {
+                path: self.path.clone(),
+                problem: e.into(),
+            }),
         }
     }
 
@@ -179,12 +193,16 @@ impl StateFile {
 
     /// Makes a new file a state file holding `seed` (the store as the fixtures make
     /// it), in one transaction: a crash leaves either nothing or the whole seed.
-    pub fn seed(&mut self, roots: &Roots, seed: &[Change]) -> Result<(), String> {
+    pub fn seed(&mut self, roots: &Roots, seed: &[Change]) -> Result<(), StateError> {
         self.seed_for(&schema::owners(roots), seed)
     }
 
-    fn seed_for(&mut self, owners: &Owners, seed: &[Change]) -> Result<(), String> {
-        let fail = |e: rusqlite::Error| format!("state file {}: {e}", self.path.display());
+    fn seed_for(&mut self, owners: &Owners, seed: &[Change]) -> Result<(), StateError> {
+        let path = self.path.clone();
+        let fail = |e: rusqlite::Error| StateError::Unusable {
+            path: path.clone(),
+            problem: e.into(),
+        };
         let tx = self.conn.transaction().map_err(fail)?;
         let mut next_serial = 1;
         schema::create(&tx, owners, next_serial).map_err(fail)?;
@@ -193,10 +211,13 @@ impl StateFile {
     }
 
     /// Starts the writer thread; every change recorded from now on is written by it.
-    pub fn start(self) -> Result<Arc<Persist>, String> {
-        let next_serial = schema::next_serial(&self.conn)?;
-        schema::mapped(&self.conn, false)
-            .map_err(|e| format!("state file {}: {e}", self.path.display()))?;
+    pub fn start(self) -> Result<Arc<Persist>, StateError> {
+        let fail = |problem: FileProblem| StateError::Unusable {
+            path: self.path.clone(),
+            problem,
+        };
+        let next_serial = schema::next_serial(&self.conn).map_err(fail)?;
+        schema::mapped(&self.conn, false).map_err(|e| fail(e.into()))?;
         let (queue, changes) = mpsc::channel();
         let (mark, marks) = watch::channel(Mark::default());
         let (done, finished) = oneshot::channel::<()>();
@@ -209,7 +230,7 @@ impl StateFile {
                 // The connection is closed (and the file released) before this is sent.
                 let _ = done.send(());
             })
-            .map_err(|e| format!("cannot start the state writer: {e}"))?;
+            .map_err(StateError::Writer)?;
         Ok(Arc::new(Persist {
             path: self.path,
             queue: Mutex::new(Queue {
@@ -251,7 +272,7 @@ impl ChangeSink for Persist {
         // Numbering and queueing under one lock: record n is the n-th the writer takes.
         let mut q = self.queue.lock();
         q.sent += 1;
-        // A closed queue means the writer stopped (a failed write, or `close`): `durable`
+        // A closed queue means the writer stopped (a failed write, or `close`): `saved`
         // reports it, so the change is never acknowledged.
         if let Some(queue) = &q.queue {
             let _ = queue.send(changes);
@@ -284,15 +305,15 @@ impl Persist {
     /// Waits until every change recorded so far is committed to the file. An answer
     /// waits on this before it is sent, so nothing it tells the client (or shows it)
     /// can be lost by a crash after it. Returns at once when nothing is pending.
-    pub async fn durable(&self) -> Result<(), String> {
+    pub async fn saved(&self) -> Result<(), SaveError> {
         let target = self.queue.lock().sent;
         let mut marks = self.marks.clone();
         let mark = marks
-            .wait_for(|m| m.durable >= target || m.failed.is_some())
+            .wait_for(|m| m.saved >= target || m.failed.is_some())
             .await
-            .map_err(|_| "the state writer stopped".to_string())?;
+            .map_err(|_| SaveError::WriterStopped)?;
         match &mark.failed {
-            Some(e) => Err(e.clone()),
+            Some(e) => Err(SaveError::Write(e.clone())),
             None => Ok(()),
         }
     }

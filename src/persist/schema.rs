@@ -136,23 +136,72 @@ pub fn create(conn: &Connection, owners: &Owners, next_serial: u64) -> rusqlite:
     Ok(())
 }
 
-pub fn meta(conn: &Connection, key: &str) -> Result<Option<String>, String> {
+/// Why a file is not a usable state file (after `state file PATH: `).
+#[derive(Debug, thiserror::Error)]
+pub enum FileProblem {
+    #[error(transparent)]
+    Sql(#[from] rusqlite::Error),
+    #[error("not a usable SQLite file: {0}")]
+    NotSqlite(rusqlite::Error),
+    #[error("cannot read {key}: {source}")]
+    Meta {
+        key: &'static str,
+        source: rusqlite::Error,
+    },
+    #[error("its serial counter is missing")]
+    NoSerialCounter,
+    #[error("cannot read the highest serial: {0}")]
+    HighestSerial(rusqlite::Error),
+    #[error("its schema version {version} could not be upgraded to {SCHEMA_VERSION}: {source}")]
+    Upgrade {
+        version: u32,
+        source: rusqlite::Error,
+    },
+    #[error("it has no schema version")]
+    NoSchemaVersion,
+    #[error("its schema version {0:?} is not a number")]
+    VersionNotNumber(String),
+    #[error(
+        "its schema version {0} is newer than this mock's ({SCHEMA_VERSION}): \
+         use the enos-cert-mock that wrote it, or another state file"
+    )]
+    Newer(u32),
+    #[error("it names no {0} root")]
+    NoRoot(&'static str),
+    #[error(
+        "it belongs to another {authority} root: the file's is SHA-256 {theirs}, \
+         this mock's is SHA-256 {ours}. Start with the roots it was made with \
+         (--rsa-ca-cert/--ecc-ca-cert, the fixtures' ca section; never --fresh-ca), \
+         or give another --state file"
+    )]
+    OtherRoot {
+        authority: &'static str,
+        theirs: String,
+        ours: String,
+    },
+    #[error(transparent)]
+    Load(#[from] super::load::LoadError),
+    #[error("its check failed")]
+    CheckFailed,
+}
+
+pub fn meta(conn: &Connection, key: &'static str) -> Result<Option<String>, FileProblem> {
     conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
         row.get(0)
     })
     .optional()
-    .map_err(|e| format!("cannot read {key}: {e}"))
+    .map_err(|source| FileProblem::Meta { key, source })
 }
 
 /// The next serial to hand out: past the counter's row and every stored certificate
 /// (the writer leaves the row alone while certificates alone move it).
-pub fn next_serial(conn: &Connection) -> Result<u64, String> {
+pub fn next_serial(conn: &Connection) -> Result<u64, FileProblem> {
     let counter: u64 = meta(conn, "next_serial")?
         .and_then(|n| n.parse().ok())
-        .ok_or("its serial counter is missing")?;
+        .ok_or(FileProblem::NoSerialCounter)?;
     let highest: Option<i64> = conn
         .query_row("SELECT max(serial) FROM certs", [], |row| row.get(0))
-        .map_err(|e| format!("cannot read the highest serial: {e}"))?;
+        .map_err(FileProblem::HighestSerial)?;
     Ok(counter.max(highest.map_or(0, |s| s as u64 + 1)))
 }
 
@@ -160,7 +209,7 @@ pub fn next_serial(conn: &Connection) -> Result<u64, String> {
 /// one transaction. Version 1 named the certificate column `pem` and always held PEM
 /// text there; version 2 kept no digests (they are computed for the rows as they are:
 /// damage from before the upgrade cannot be told from data).
-pub fn upgrade(conn: &Connection, version: u32) -> Result<(), String> {
+pub fn upgrade(conn: &Connection, version: u32) -> Result<(), FileProblem> {
     if version >= SCHEMA_VERSION {
         return Ok(());
     }
@@ -180,9 +229,7 @@ pub fn upgrade(conn: &Connection, version: u32) -> Result<(), String> {
         )?;
         tx.commit()
     });
-    upgraded.map_err(|e| {
-        format!("its schema version {version} could not be upgraded to {SCHEMA_VERSION}: {e}")
-    })
+    upgraded.map_err(|source| FileProblem::Upgrade { version, source })
 }
 
 /// Every row's digest, for a file written before rows carried one.
@@ -285,26 +332,22 @@ pub fn quick_check_of(conn: &Connection, table: Option<&str>) -> rusqlite::Resul
 
 /// Refuses a file of a newer schema version or made under other roots; gives the
 /// file's version.
-pub fn check(conn: &Connection, owners: &Owners) -> Result<u32, String> {
-    let version = meta(conn, "schema_version")?.ok_or("it has no schema version")?;
+pub fn check(conn: &Connection, owners: &Owners) -> Result<u32, FileProblem> {
+    let version = meta(conn, "schema_version")?.ok_or(FileProblem::NoSchemaVersion)?;
     let version: u32 = version
         .parse()
-        .map_err(|_| format!("its schema version {version:?} is not a number"))?;
+        .map_err(|_| FileProblem::VersionNotNumber(version))?;
     if version > SCHEMA_VERSION {
-        return Err(format!(
-            "its schema version {version} is newer than this mock's ({SCHEMA_VERSION}): \
-             use the enos-cert-mock that wrote it, or another state file"
-        ));
+        return Err(FileProblem::Newer(version));
     }
     for ((authority, key), ours) in ROOT_KEYS.into_iter().zip(owners) {
-        let theirs = meta(conn, key)?.ok_or_else(|| format!("it names no {authority} root"))?;
+        let theirs = meta(conn, key)?.ok_or(FileProblem::NoRoot(authority))?;
         if &theirs != ours {
-            return Err(format!(
-                "it belongs to another {authority} root: the file's is SHA-256 {theirs}, \
-                 this mock's is SHA-256 {ours}. Start with the roots it was made with \
-                 (--rsa-ca-cert/--ecc-ca-cert, the fixtures' ca section; never --fresh-ca), \
-                 or give another --state file"
-            ));
+            return Err(FileProblem::OtherRoot {
+                authority,
+                theirs,
+                ours: ours.clone(),
+            });
         }
     }
     Ok(version)

@@ -84,7 +84,7 @@ fn restored(path: &Path) -> Store {
 }
 
 #[tokio::test]
-async fn what_was_made_durable_comes_back_whole() {
+async fn what_was_saved_comes_back_whole() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
     let (store, persist) = attached(&path);
@@ -107,7 +107,7 @@ async fn what_was_made_durable_comes_back_whole() {
         store.delete_device("o1", &by_asset, deleted).unwrap(),
         [101]
     );
-    persist.durable().await.unwrap();
+    persist.saved().await.unwrap();
     persist.close().await;
 
     let back = restored(&path);
@@ -174,7 +174,7 @@ fn cert_column_type(path: &Path, serial: i64) -> String {
 async fn file_holding(path: &Path, certs: Vec<CertRecord>) {
     let (store, persist) = attached(path);
     store.insert_bulk(vec![], certs).unwrap();
-    persist.durable().await.unwrap();
+    persist.saved().await.unwrap();
     persist.close().await;
 }
 
@@ -202,7 +202,7 @@ async fn serials_stay_ahead_of_every_stored_certificate_across_restarts_and_rese
             .insert_bulk(vec![], vec![cert(serial, "a1", Authority::Rsa)])
             .unwrap();
     }
-    persist.durable().await.unwrap();
+    persist.saved().await.unwrap();
     persist.close().await;
 
     // A second run resets before issuing anything: the file must still know 102 was taken.
@@ -211,7 +211,7 @@ async fn serials_stay_ahead_of_every_stored_certificate_across_restarts_and_rese
     let persist = file.start().unwrap();
     store.attach(persist.clone());
     store.reset(&loaded());
-    persist.durable().await.unwrap();
+    persist.saved().await.unwrap();
     persist.close().await;
 
     let back = restored(&path);
@@ -269,7 +269,7 @@ async fn file_with_a_revoked_certificate(path: &Path) {
         .insert_bulk(vec![device("a2")], vec![cert(100, "a2", Authority::Rsa)])
         .unwrap();
     store.revoke(100, revocation());
-    persist.durable().await.unwrap();
+    persist.saved().await.unwrap();
     persist.close().await;
 }
 
@@ -355,7 +355,7 @@ async fn a_row_that_cannot_be_read_back_is_named() {
     let path = dir.path().join("state.db");
     let (store, persist) = attached(&path);
     store.insert_bulk(vec![device("a2")], vec![]).unwrap();
-    persist.durable().await.unwrap();
+    persist.saved().await.unwrap();
     persist.close().await;
     rusqlite::Connection::open(&path)
         .unwrap()
@@ -388,7 +388,7 @@ async fn reset_clears_the_file_but_keeps_the_serial_counter() {
         .insert_bulk(vec![device("a2")], vec![cert(n, "a2", Authority::Rsa)])
         .unwrap();
     store.reset(&loaded());
-    persist.durable().await.unwrap();
+    persist.saved().await.unwrap();
     persist.close().await;
 
     let back = restored(&path);
@@ -411,14 +411,19 @@ async fn a_failed_write_is_reported_to_every_later_wait() {
     store
         .insert_bulk(vec![], vec![cert(100, "a1", Authority::Rsa)])
         .unwrap();
-    persist.durable().await.unwrap();
+    persist.saved().await.unwrap();
     store.revoke(100, revocation());
-    let err = persist.durable().await.unwrap_err();
-    assert!(err.contains("could not be written"), "{err}");
+    let err = persist.saved().await.unwrap_err();
+    assert!(matches!(err, SaveError::Write(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with("the state file could not be written: "),
+        "{err}"
+    );
     store
         .insert_bulk(vec![], vec![cert(101, "a1", Authority::Rsa)])
         .unwrap();
-    assert!(persist.durable().await.is_err(), "nothing after it either");
+    assert!(persist.saved().await.is_err(), "nothing after it either");
     persist.close().await;
 }
 

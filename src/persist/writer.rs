@@ -1,12 +1,13 @@
 //! Group commit: one thread owns the connection, takes every change queued since its
 //! last commit, writes them in one transaction, commits (the log is synced) and only
-//! then moves the durable mark the answers wait for. While it syncs, the next group
+//! then moves the saved mark the answers wait for. While it syncs, the next group
 //! queues, so a busy mock pays one sync per group, not one per change. Once groups
 //! show that several clients write at once, the writer also waits a moment before it
 //! takes the next group, so that the group is bigger (PostgreSQL's `commit_delay` with
 //! `commit_siblings`): fewer syncs and pages per change. A lone client never waits.
 
 use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::types::{Value, ValueRef};
@@ -19,12 +20,12 @@ use crate::domain::model::CertRecord;
 use crate::domain::store::Change;
 
 /// How far the file has caught up with the store.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Mark {
-    /// Records 1..=durable (one per store operation) are committed.
-    pub durable: u64,
+    /// Records 1..=saved (one per store operation) are committed.
+    pub saved: u64,
     /// Set when a write failed: nothing after it is ever acknowledged.
-    pub failed: Option<String>,
+    pub failed: Option<Arc<WriteError>>,
 }
 
 /// The most records one transaction takes; a record (one operation, e.g. a whole bulk
@@ -48,6 +49,15 @@ pub fn linger_after(last_group: usize) -> Option<Duration> {
 
 /// The longest wait between two attempts at a group that failed (a full disk).
 const RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// Why an answer cannot be acknowledged: what [`super::Persist::saved`] reports.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SaveError {
+    #[error("the state file could not be written: {0}")]
+    Write(Arc<WriteError>),
+    #[error("the state writer stopped")]
+    WriterStopped,
+}
 
 /// Why a group could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -102,10 +112,14 @@ pub fn run(
                 }
             }
         }
-        let result = file.check().map_err(WriteError::from).and_then(|()| {
-            write_group(&mut conn, pending.iter().flatten(), &mut next_serial)
-                .map_err(WriteError::from)
-        });
+        let result = file
+            .check()
+            .map_err(WriteError::from)
+            .and_then(|()| {
+                write_group(&mut conn, pending.iter().flatten(), &mut next_serial)
+                    .map_err(WriteError::from)
+            })
+            .map_err(Arc::new);
         match result {
             Ok(()) => {
                 if !retry.is_zero() {
@@ -119,19 +133,19 @@ pub fn run(
                 written += pending.len() as u64;
                 pending.clear();
                 mark.send_modify(|m| {
-                    m.durable = written;
+                    m.saved = written;
                     m.failed = None;
                 });
             }
             Err(e) => {
-                let message = format!("the state file could not be written: {e}");
                 if retry.is_zero() || closed {
                     tracing::error!(
                         records = pending.len(),
-                        "{message}; no change is acknowledged until it can be written again"
+                        "{}; no change is acknowledged until it can be written again",
+                        SaveError::Write(e.clone())
                     );
                 }
-                mark.send_modify(|m| m.failed = Some(message));
+                mark.send_modify(|m| m.failed = Some(e));
                 if closed {
                     tracing::error!(
                         records = pending.len(),

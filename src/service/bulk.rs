@@ -6,11 +6,13 @@ use std::sync::Arc;
 
 use rcgen::{DistinguishedName, DnType};
 
-use crate::ca::{dn, IssueRequest, LeafDevice};
+use crate::ca::{dn, IssueRequest, LeafDevice, SignError};
+use crate::domain::errors::EnosError;
 use crate::domain::fixtures::DEFAULT_TIMEZONE;
 use crate::domain::ids::DEVICE_SECRET_LEN;
 use crate::domain::model::{Authority, CertRecord, Device, I18n, Product, DEVICE_INACTIVE};
 use crate::domain::rules::{resolve_valid_day, validity_window};
+use crate::domain::store::DeviceTaken;
 
 use super::Service;
 
@@ -18,7 +20,28 @@ use super::Service;
 pub const BULK_MAX: u64 = 2_000_000;
 
 /// What one bulk worker made.
-type Chunk = Result<(Vec<Device>, Vec<CertRecord>), String>;
+type Chunk = Result<(Vec<Device>, Vec<CertRecord>), BulkError>;
+
+/// Why a bulk load is refused (nothing is added). The message is the 400 answer's.
+#[derive(Debug, thiserror::Error)]
+pub enum BulkError {
+    #[error("count must be between 1 and {BULK_MAX}")]
+    Count,
+    /// The product is not in the org (its catalogue message).
+    #[error("{}", .0.msg)]
+    Product(EnosError),
+    /// The product's default validity cannot be used (its catalogue message).
+    #[error("{}", .0.msg)]
+    ValidDay(EnosError),
+    #[error("the root CA certificate has expired")]
+    RootExpired,
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    #[error("a bulk worker failed")]
+    WorkerFailed,
+    #[error(transparent)]
+    Taken(#[from] DeviceTaken),
+}
 
 #[derive(Debug, Clone)]
 pub struct BulkSpec {
@@ -50,15 +73,15 @@ struct Batch<'a> {
 impl Service {
     /// Blocking and CPU-heavy (one key generation and one signature per device,
     /// spread over every core): run it off the async workers.
-    pub fn bulk_devices(&self, spec: &BulkSpec) -> Result<BulkLoaded, String> {
+    pub fn bulk_devices(&self, spec: &BulkSpec) -> Result<BulkLoaded, BulkError> {
         let started = std::time::Instant::now();
         if !(1..=BULK_MAX).contains(&spec.count) {
-            return Err(format!("count must be between 1 and {BULK_MAX}"));
+            return Err(BulkError::Count);
         }
         let product = self
             .store
             .product(&spec.org_id, &spec.product_key)
-            .map_err(|e| e.msg)?;
+            .map_err(BulkError::Product)?;
         let first_serial = match spec.authority {
             Some(_) => self.store.allocate_serials(spec.count),
             None => 0,
@@ -83,7 +106,7 @@ impl Service {
     fn make_in_parallel(
         &self,
         batch: &Batch<'_>,
-    ) -> Result<(Vec<Device>, Vec<CertRecord>), String> {
+    ) -> Result<(Vec<Device>, Vec<CertRecord>), BulkError> {
         let count = batch.spec.count;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
         let per_thread = count.div_ceil(threads);
@@ -96,10 +119,7 @@ impl Service {
                 .collect();
             workers
                 .into_iter()
-                .map(|w| {
-                    w.join()
-                        .unwrap_or_else(|_| Err("a bulk worker failed".into()))
-                })
+                .map(|w| w.join().unwrap_or(Err(BulkError::WorkerFailed)))
                 .collect()
         });
         let mut devices = Vec::with_capacity(count as usize);
@@ -132,12 +152,12 @@ impl Service {
         authority: Authority,
         device: &Device,
         index: u64,
-    ) -> Result<CertRecord, String> {
+    ) -> Result<CertRecord, BulkError> {
         let ca = self.cas.get(authority);
         let public_key: Arc<[u8]> = Arc::from(ca.generate_public_key()?);
-        let days = resolve_valid_day(None, &batch.product).map_err(|e| e.msg)?;
-        let (not_before_ms, not_after_ms) = validity_window(batch.now_ms, days, ca.not_after_ms)
-            .ok_or("the root CA certificate has expired")?;
+        let days = resolve_valid_day(None, &batch.product).map_err(BulkError::ValidDay)?;
+        let (not_before_ms, not_after_ms) =
+            validity_window(batch.now_ms, days, ca.not_after_ms).ok_or(BulkError::RootExpired)?;
         let cn = device.device_key.as_str();
         let (subject, subject_text) = bulk_subject(cn);
         let serial = batch.first_serial + index;

@@ -16,7 +16,7 @@ use crate::domain::model::{
 use crate::domain::rules::{org_access, resolve_valid_day, validity_window};
 use crate::domain::store::{DeviceContext, IssueCheck, Reservation};
 
-use super::{RenewPolicy, Service, Target, SERVICE_REVOKER};
+use super::{CallerContext, RenewPolicy, Service, SERVICE_REVOKER};
 
 /// A certificate call's parameters as its transport reads them. Each read is a check
 /// of its own (B2, B3), made when the contract's order reaches it.
@@ -116,7 +116,7 @@ type Superseded = Option<(u64, Revocation)>;
 impl Service {
     pub async fn apply(
         &self,
-        target: &Target,
+        caller: &CallerContext,
         params: &impl CertParams,
     ) -> Result<IssuedCert, EnosError> {
         let device = params.device()?;
@@ -126,19 +126,19 @@ impl Service {
             .ok_or_else(|| EnosError::new(ErrorKey::CsrMissing))?;
         let valid_day = params.valid_day()?;
         let authority = params.authority()?.unwrap_or(Authority::Rsa);
-        let ctx = self.device_of(target, &device)?;
+        let ctx = self.device_of(caller, &device)?;
         require_bi_directional(&ctx.product)?;
         let _turn = ctx.lock(&self.store).await?;
         let request = check_csr(&csr, authority)?;
         let days = resolve_valid_day(valid_day, &ctx.product)?;
         let window = self.validity(authority, days)?;
         let reservation = self.reserve(&ctx, &request, Subject::MustBeUnique)?;
-        self.sign(target, &ctx, request, window, reservation, None)
+        self.sign(caller, &ctx, request, window, reservation, None)
     }
 
     pub async fn renew(
         &self,
-        target: &Target,
+        caller: &CallerContext,
         params: &impl CertParams,
     ) -> Result<IssuedCert, EnosError> {
         let device = params.device()?;
@@ -147,7 +147,7 @@ impl Service {
         let csr = params.csr()?;
         let valid_day = params.valid_day()?;
         let authority = params.authority()?;
-        let ctx = self.device_of(target, &device)?;
+        let ctx = self.device_of(caller, &device)?;
         require_bi_directional(&ctx.product)?;
         let _turn = ctx.lock(&self.store).await?;
         let old = self.store.bound_cert(&ctx.asset_id, cert_sn)?;
@@ -162,22 +162,26 @@ impl Service {
         let window = self.validity(authority, days)?;
         let reservation = self.reserve(&ctx, &request, Subject::MayRepeat)?;
         let superseded = self.superseded(&old);
-        self.sign(target, &ctx, request, window, reservation, superseded)
+        self.sign(caller, &ctx, request, window, reservation, superseded)
     }
 
-    pub async fn revoke(&self, target: &Target, params: &impl CertParams) -> Result<(), EnosError> {
+    pub async fn revoke(
+        &self,
+        caller: &CallerContext,
+        params: &impl CertParams,
+    ) -> Result<(), EnosError> {
         let device = params.device()?;
         params.body()?;
         let cert_sn = params.cert_sn(CertAction::Revoke)?;
         let reason = params.reason()?;
-        let ctx = self.device_of(target, &device)?;
+        let ctx = self.device_of(caller, &device)?;
         let _turn = ctx.lock(&self.store).await?;
         let cert = self.store.bound_cert(&ctx.asset_id, cert_sn)?;
         let now_ms = self.clock.now_ms();
         require_revocable(&cert, now_ms)?;
-        let revoker = match &target.caller {
-            Some(caller) => caller.app_key.clone(),
-            None => target.org_id.clone(),
+        let revoker = match &caller.app {
+            Some(app) => app.app_key.clone(),
+            None => caller.org_id.clone(),
         };
         let revocation = Revocation {
             at_ms: now_ms,
@@ -191,13 +195,13 @@ impl Service {
 
     pub fn list(
         &self,
-        target: &Target,
+        caller: &CallerContext,
         params: &impl CertParams,
     ) -> Result<Vec<ListedCert>, EnosError> {
         let device = params.device()?;
         params.body()?;
-        let certs = self.store.certs_of_device(&target.org_id, &device)?;
-        org_access(target.caller.as_ref(), &target.org_id)?;
+        let certs = self.store.certs_of_device(&caller.org_id, &device)?;
+        org_access(caller.app.as_ref(), &caller.org_id)?;
         let now_ms = self.clock.now_ms();
         Ok(certs
             .into_iter()
@@ -209,9 +213,13 @@ impl Service {
     }
 
     /// The org exists, the device exists in it, then the caller may touch the org.
-    fn device_of(&self, target: &Target, device: &DeviceId) -> Result<DeviceContext, EnosError> {
-        let ctx = self.store.device_context(&target.org_id, device)?;
-        org_access(target.caller.as_ref(), &target.org_id)?;
+    fn device_of(
+        &self,
+        caller: &CallerContext,
+        device: &DeviceId,
+    ) -> Result<DeviceContext, EnosError> {
+        let ctx = self.store.device_context(&caller.org_id, device)?;
+        org_access(caller.app.as_ref(), &caller.org_id)?;
         Ok(ctx)
     }
 
@@ -275,7 +283,7 @@ impl Service {
     /// bound to the device (and the superseded certificate revoked).
     fn sign(
         &self,
-        target: &Target,
+        caller: &CallerContext,
         ctx: &DeviceContext,
         request: CertRequest,
         (not_before_ms, not_after_ms): (i64, i64),
@@ -290,7 +298,7 @@ impl Service {
             public_key: &request.public_key,
             not_before_ms,
             not_after_ms,
-            crl_url: self.links.crl(authority, target.host.as_deref()),
+            crl_url: self.links.crl(authority, caller.host.as_deref()),
             profile: self.leaf_profile,
             device: LeafDevice {
                 product_key: &ctx.product.product_key,
@@ -327,7 +335,7 @@ impl Service {
             self.revocations.announce();
         }
         Ok(IssuedCert {
-            cert_chain_url: self.links.cert_chain(authority, target.host.as_deref()),
+            cert_chain_url: self.links.cert_chain(authority, caller.host.as_deref()),
             cert: pem,
             cert_sn: reservation.serial,
             ca_cert: ca.cert_pem.clone(),

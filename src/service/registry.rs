@@ -18,7 +18,7 @@ use crate::domain::registry::{
 };
 use crate::domain::rules::org_access;
 
-use super::{Service, Target, SERVICE_REVOKER};
+use super::{CallerContext, Service, SERVICE_REVOKER};
 
 /// Product create's body, parsed.
 #[derive(Debug, Clone)]
@@ -83,11 +83,15 @@ impl NewDevice {
 
 impl Service {
     /// Returns the new productKey.
-    pub fn create_product(&self, target: &Target, new: NewProduct) -> Result<String, EnosError> {
+    pub fn create_product(
+        &self,
+        caller: &CallerContext,
+        new: NewProduct,
+    ) -> Result<String, EnosError> {
         check_name("productName", &new.product_name)?;
-        let org_id = target.org_id.as_str();
+        let org_id = caller.org_id.as_str();
         self.store.check_org(org_id)?;
-        org_access(target.caller.as_ref(), org_id)?;
+        org_access(caller.app.as_ref(), org_id)?;
         let (default_valid_day, max_valid_day) =
             check_valid_days(new.default_valid_day, new.max_valid_day)?;
         let now_ms = self.clock.now_ms();
@@ -118,36 +122,48 @@ impl Service {
     }
 
     /// Existence (org, product), then org access (B14's order).
-    pub fn get_product(&self, target: &Target, product_key: &str) -> Result<Product, EnosError> {
-        let product = self.store.product(&target.org_id, product_key)?;
-        org_access(target.caller.as_ref(), &target.org_id)?;
+    pub fn get_product(
+        &self,
+        caller: &CallerContext,
+        product_key: &str,
+    ) -> Result<Product, EnosError> {
+        let product = self.store.product(&caller.org_id, product_key)?;
+        org_access(caller.app.as_ref(), &caller.org_id)?;
         Ok(product)
     }
 
     pub fn update_product(
         &self,
-        target: &Target,
+        caller: &CallerContext,
         product_key: &str,
         patch: &ProductPatch,
     ) -> Result<Product, EnosError> {
-        self.get_product(target, product_key)?;
+        self.get_product(caller, product_key)?;
         self.store
-            .update_product(&target.org_id, product_key, patch, self.clock.now_ms())
+            .update_product(&caller.org_id, product_key, patch, self.clock.now_ms())
     }
 
-    pub fn delete_product(&self, target: &Target, product_key: &str) -> Result<(), EnosError> {
-        self.get_product(target, product_key)?;
-        self.store.delete_product(&target.org_id, product_key)
+    pub fn delete_product(
+        &self,
+        caller: &CallerContext,
+        product_key: &str,
+    ) -> Result<(), EnosError> {
+        self.get_product(caller, product_key)?;
+        self.store.delete_product(&caller.org_id, product_key)
     }
 
-    pub fn create_device(&self, target: &Target, new: NewDevice) -> Result<Device, EnosError> {
+    pub fn create_device(
+        &self,
+        caller: &CallerContext,
+        new: NewDevice,
+    ) -> Result<Device, EnosError> {
         check_name("deviceName", &new.device_name)?;
         check_timezone(&new.timezone)?;
         if let Some(key) = &new.device_key {
             check_device_key(key)?;
         }
         // Existence, then org access, then conflicts: the product must be this org's.
-        self.get_product(target, &new.product_key)?;
+        self.get_product(caller, &new.product_key)?;
         let device_key = match new.device_key {
             Some(key) => key,
             None => loop {
@@ -158,7 +174,7 @@ impl Service {
             },
         };
         let mut device = Device {
-            org_id: target.org_id.clone(),
+            org_id: caller.org_id.clone(),
             asset_id: String::new(),
             product_key: new.product_key,
             device_key,
@@ -181,34 +197,38 @@ impl Service {
         }
     }
 
-    pub fn get_device(&self, target: &Target, device: &DeviceId) -> Result<Device, EnosError> {
-        let found = self.store.device(&target.org_id, device)?;
-        org_access(target.caller.as_ref(), &target.org_id)?;
+    pub fn get_device(
+        &self,
+        caller: &CallerContext,
+        device: &DeviceId,
+    ) -> Result<Device, EnosError> {
+        let found = self.store.device(&caller.org_id, device)?;
+        org_access(caller.app.as_ref(), &caller.org_id)?;
         Ok(found)
     }
 
     pub fn update_device(
         &self,
-        target: &Target,
+        caller: &CallerContext,
         device: &DeviceId,
         patch: &DevicePatch,
     ) -> Result<Device, EnosError> {
-        self.get_device(target, device)?;
-        self.store.update_device(&target.org_id, device, patch)
+        self.get_device(caller, device)?;
+        self.store.update_device(&caller.org_id, device, patch)
     }
 
     /// Deletes the device after any certificate operation on it has finished;
     /// its valid certificates are revoked (CESSATION_OF_OPERATION, by IoT_Hub).
     pub async fn delete_device(
         &self,
-        target: &Target,
+        caller: &CallerContext,
         device: &DeviceId,
     ) -> Result<Vec<u64>, EnosError> {
-        self.get_device(target, device)?;
-        let ctx = self.store.device_context(&target.org_id, device)?;
+        self.get_device(caller, device)?;
+        let ctx = self.store.device_context(&caller.org_id, device)?;
         let _turn = ctx.lock(&self.store).await?;
         let revoked = self.store.delete_device(
-            &target.org_id,
+            &caller.org_id,
             device,
             Revocation {
                 at_ms: self.clock.now_ms(),

@@ -509,6 +509,27 @@ fn help_names_every_flag_and_env_var() {
         );
     }
     assert!(help.contains("healthcheck"), "{help}");
+    // The summary names every part of the mock, not only the certificate calls.
+    let summary = help.split("\n\n").next().unwrap_or_default();
+    for part in [
+        "certificate API",
+        "products and devices",
+        "token service",
+        "CA endpoints",
+        "MQTT",
+        "device login",
+        "commands",
+        "gateways and sub-devices",
+        "/__admin control plane",
+        "faults",
+        "request journal",
+        "state file",
+    ] {
+        assert!(
+            summary.contains(part),
+            "the summary does not name {part}:\n{summary}"
+        );
+    }
 
     let mut command = mock_command();
     command.args(["healthcheck", "--help"]);

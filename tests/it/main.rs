@@ -3,6 +3,7 @@
 
 mod common;
 
+mod architecture;
 mod auth;
 mod ca_endpoints;
 mod cli;

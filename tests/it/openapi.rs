@@ -323,3 +323,49 @@ async fn business_routes_name_the_gateway_token() {
         }
     }
 }
+
+/// docs/reference.md names every route outside the EnOS resources (as `METHOD path`),
+/// every catalogue row (`GET /__admin/errors`, MQTT replies included) and every field of
+/// health: a route, row or field added without its line fails here.
+#[tokio::test]
+async fn the_reference_names_every_route_row_and_health_field() {
+    let reference =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/reference.md"))
+            .expect("docs/reference.md");
+    let mut missing = Vec::new();
+    for (method, path) in SERVED {
+        if path.starts_with("/connect-service/") {
+            continue; // one section per resource, both versions
+        }
+        let call = format!(
+            "{} {}",
+            method.to_uppercase(),
+            path.replace("{kind}", "RSA")
+        );
+        if !reference.contains(&call) {
+            missing.push(call);
+        }
+    }
+
+    let mock = Mock::start().await;
+    let get = |path: &'static str| {
+        let request = mock.http.get(mock.url(path));
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    for row in get("/__admin/errors").await.as_array().unwrap() {
+        let key = format!("`{}`", row["key"].as_str().unwrap());
+        if !reference.contains(&key) {
+            missing.push(key);
+        }
+    }
+    let health_line = reference
+        .lines()
+        .find(|l| l.starts_with("| `GET /__admin/health`"))
+        .expect("the health row");
+    for field in get("/__admin/health").await.as_object().unwrap().keys() {
+        if !health_line.contains(field.as_str()) {
+            missing.push(format!("health's {field}"));
+        }
+    }
+    assert!(missing.is_empty(), "not in docs/reference.md: {missing:?}");
+}

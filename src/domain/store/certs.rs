@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::conflicts::{Entry, IssueCheck};
-use super::{Change, State, Store};
+use super::{Change, Store, Tables};
 use crate::domain::errors::{EnosError, ErrorKey};
 use crate::domain::model::{
     Authority, CertRecord, CertStatus, Device, DeviceId, Revocation, RevokedEntry,
@@ -51,7 +51,7 @@ impl Reservation {
     }
 }
 
-impl State {
+impl Tables {
     /// A valid certificate, or a reservation still being signed.
     fn is_live(&self, serial: u64, now_ms: i64) -> bool {
         match self.certs.get(&serial) {
@@ -82,10 +82,18 @@ impl State {
     }
 }
 
+/// A bulk load names a device that exists already.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("device {asset_id} ({device_key}) already exists")]
+pub struct DeviceTaken {
+    pub asset_id: String,
+    pub device_key: String,
+}
+
 impl Store {
     /// The certificate `serial` if it is bound to this device.
     pub(crate) fn bound_cert(&self, asset_id: &str, serial: u64) -> Result<CertRecord, EnosError> {
-        self.state
+        self.tables
             .read()
             .certs
             .get(&serial)
@@ -96,7 +104,7 @@ impl Store {
 
     /// The certificate with this serial, whichever device it is bound to.
     pub(crate) fn cert(&self, serial: u64) -> Option<CertRecord> {
-        self.state.read().certs.get(&serial).cloned()
+        self.tables.read().certs.get(&serial).cloned()
     }
 
     /// List's lookups in one pass under one lock: the org, the device in it, its
@@ -107,7 +115,7 @@ impl Store {
         org_id: &str,
         device: &DeviceId,
     ) -> Result<Vec<CertRecord>, EnosError> {
-        let s = self.state.read();
+        let s = self.tables.read();
         let slot = s.org_slot(org_id, device)?;
         s.product_of(slot)?;
         Ok(slot
@@ -121,7 +129,7 @@ impl Store {
     /// Every certificate ever bound to the device, ascending by serial.
     #[cfg(test)]
     pub(crate) fn device_certs(&self, asset_id: &str) -> Vec<CertRecord> {
-        let s = self.state.read();
+        let s = self.tables.read();
         let Some(slot) = s.devices.get(asset_id) else {
             return Vec::new();
         };
@@ -138,7 +146,7 @@ impl Store {
         check: IssueCheck<'_>,
         now_ms: i64,
     ) -> Result<Reservation, EnosError> {
-        let mut s = self.state.write();
+        let mut s = self.tables.write();
         s.conflicts
             .check(&check, |serial| s.is_live(serial, now_ms))?;
         let serial = self.next_serial.fetch_add(1, Ordering::Relaxed);
@@ -170,17 +178,17 @@ impl Store {
         &self,
         devices: Vec<Device>,
         certs: Vec<CertRecord>,
-    ) -> Result<(), String> {
-        let mut s = self.state.write();
+    ) -> Result<(), DeviceTaken> {
+        let mut s = self.tables.write();
         for d in &devices {
             if s.devices.contains_key(&d.asset_id)
                 || s.device_keys
                     .contains_key(&(d.product_key.clone(), d.device_key.clone()))
             {
-                return Err(format!(
-                    "device {} ({}) already exists",
-                    d.asset_id, d.device_key
-                ));
+                return Err(DeviceTaken {
+                    asset_id: d.asset_id.clone(),
+                    device_key: d.device_key.clone(),
+                });
             }
         }
         self.emit(|| {
@@ -204,7 +212,7 @@ impl Store {
 
     /// Gives back a reservation whose certificate was not issued.
     pub(crate) fn release(&self, reservation: &Reservation) {
-        let mut s = self.state.write();
+        let mut s = self.tables.write();
         s.pending.remove(&reservation.serial);
         s.conflicts.remove(&reservation.entry());
     }
@@ -216,7 +224,7 @@ impl Store {
         cert: CertRecord,
         supersede: Option<(u64, Revocation)>,
     ) -> Result<(), EnosError> {
-        let mut s = self.state.write();
+        let mut s = self.tables.write();
         s.pending.remove(&reservation.serial);
         let Some(slot) = s.devices.get_mut(&*reservation.asset_id) else {
             // The device went away (a reset) while the certificate was signed.
@@ -244,7 +252,7 @@ impl Store {
 
     /// Revokes a certificate; the caller has checked that it is bound and valid.
     pub(crate) fn revoke(&self, serial: u64, revocation: Revocation) {
-        let mut s = self.state.write();
+        let mut s = self.tables.write();
         if s.revoke(serial, revocation) {
             self.emit(|| s.revoked_change(serial).into_iter().collect());
             drop(s);
@@ -254,7 +262,7 @@ impl Store {
 
     /// A CRL's entries for one authority, and a generation that changes with them.
     pub(crate) fn revoked(&self, authority: Authority) -> (u64, Vec<RevokedEntry>) {
-        let s = self.state.read();
+        let s = self.tables.read();
         let generation = self.crl_generation.load(Ordering::Relaxed);
         let entries = s.revoked[authority.index()]
             .iter()

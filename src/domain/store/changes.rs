@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::conflicts::Entry;
-use super::{DeviceSlot, State, Store};
+use super::{DeviceSlot, Store, Tables};
 use crate::domain::model::{CertRecord, Device, Org, Product, Revocation};
 
 /// One change to the store.
@@ -62,29 +62,29 @@ pub struct Snapshot {
 impl Store {
     /// A store holding `snapshot`, its indexes rebuilt.
     pub(crate) fn restore(snapshot: Snapshot) -> Store {
-        let mut state = State::default();
+        let mut tables = Tables::default();
         for org in snapshot.orgs {
-            state.orgs.insert(org.org_id.clone(), org);
+            tables.orgs.insert(org.org_id.clone(), org);
         }
         for p in snapshot.products {
-            state.products.insert(p.product_key.clone(), p);
+            tables.products.insert(p.product_key.clone(), p);
         }
         for d in snapshot.devices {
-            state.insert_device(d);
+            tables.insert_device(d);
         }
         for cert in snapshot.certs {
-            let bound = state
+            let bound = tables
                 .devices
                 .get(&*cert.asset_id)
                 .is_some_and(|slot: &DeviceSlot| slot.device.certs.contains(&cert.serial));
             // As when issued: a live certificate of an existing device holds its CN and key.
             if bound && cert.revocation.is_none() {
-                state.conflicts.add(&Entry::of(&cert), &cert.asset_id);
+                tables.conflicts.add(&Entry::of(&cert), &cert.asset_id);
             }
-            state.certs.insert(cert.serial, cert);
+            tables.certs.insert(cert.serial, cert);
         }
-        state.revoked = snapshot.revoked;
-        Store::from_state(state, snapshot.next_serial)
+        tables.revoked = snapshot.revoked;
+        Store::from_tables(tables, snapshot.next_serial)
     }
 
     /// Sends every later change to `sink`.
@@ -95,7 +95,7 @@ impl Store {
     /// The whole content as changes from empty, with the serial counter: what a new
     /// durable copy starts from.
     pub(crate) fn as_changes(&self) -> Vec<Change> {
-        let s = self.state.read();
+        let s = self.tables.read();
         let mut changes = s.as_changes();
         changes.push(Change::SerialsBelow(self.next_serial()));
         changes
@@ -109,7 +109,7 @@ impl Store {
     }
 }
 
-impl State {
+impl Tables {
     /// Cleared, then every org, product, device and certificate, then the revocations
     /// in the order the CRLs list them.
     pub(super) fn as_changes(&self) -> Vec<Change> {

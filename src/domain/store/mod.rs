@@ -12,8 +12,10 @@ mod registry;
 mod tests;
 mod view;
 
+pub use view::DevicePage;
+
 pub(crate) use certs::Reservation;
-pub use certs::{random_first_serial, SERIAL_LIMIT};
+pub use certs::{random_first_serial, DeviceTaken, SERIAL_LIMIT};
 pub use changes::{Change, ChangeSink, Snapshot};
 pub(crate) use conflicts::IssueCheck;
 
@@ -25,7 +27,8 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::errors::{EnosError, ErrorKey};
 use super::fixtures::Loaded;
-use super::model::{App, CertRecord, Device, DeviceId, Org, Product};
+use super::model::{Application, CertRecord, Device, DeviceId, Org, Product};
+use super::rules::OrgError;
 use conflicts::{Conflicts, Entry};
 
 /// The store's maps: foldhash instead of SipHash (keys are the mock's own ids, serials,
@@ -56,7 +59,7 @@ impl DeviceContext {
     pub(crate) async fn lock(&self, store: &Store) -> Result<OwnedMutexGuard<()>, EnosError> {
         let guard = self.lock.clone().lock_owned().await;
         let same = store
-            .state
+            .tables
             .read()
             .devices
             .get(&*self.asset_id)
@@ -70,7 +73,7 @@ impl DeviceContext {
 }
 
 #[derive(Debug, Default)]
-struct State {
+struct Tables {
     orgs: HashMap<String, Org>,
     products: HashMap<String, Product>,
     devices: HashMap<String, DeviceSlot>,
@@ -89,7 +92,7 @@ struct State {
 /// Table sizes, for health and benchmarks.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct Counts {
+pub struct Counts {
     pub orgs: usize,
     pub products: usize,
     pub devices: usize,
@@ -99,7 +102,7 @@ pub(crate) struct Counts {
 
 #[derive(Debug)]
 pub struct Store {
-    state: RwLock<State>,
+    tables: RwLock<Tables>,
     next_serial: AtomicU64,
     /// Changes whenever any CRL's content may have changed (revocations, reset).
     crl_generation: AtomicU64,
@@ -107,19 +110,19 @@ pub struct Store {
     sink: Option<Arc<dyn ChangeSink>>,
 }
 
-impl State {
-    fn from_loaded(loaded: &Loaded) -> State {
-        let mut state = State::default();
+impl Tables {
+    fn from_loaded(loaded: &Loaded) -> Tables {
+        let mut tables = Tables::default();
         for org in &loaded.orgs {
-            state.orgs.insert(org.org_id.clone(), org.clone());
+            tables.orgs.insert(org.org_id.clone(), org.clone());
         }
         for p in &loaded.products {
-            state.products.insert(p.product_key.clone(), p.clone());
+            tables.products.insert(p.product_key.clone(), p.clone());
         }
         for d in &loaded.devices {
-            state.insert_device(d.clone());
+            tables.insert_device(d.clone());
         }
-        state
+        tables
     }
 
     fn insert_device(&mut self, device: Device) {
@@ -204,12 +207,12 @@ impl Store {
     /// `first_serial`: `None` for a random start (see [`random_first_serial`]).
     pub(crate) fn new(loaded: &Loaded, first_serial: impl Into<Option<u64>>) -> Self {
         let first_serial = first_serial.into().unwrap_or_else(random_first_serial);
-        Store::from_state(State::from_loaded(loaded), first_serial)
+        Store::from_tables(Tables::from_loaded(loaded), first_serial)
     }
 
-    fn from_state(state: State, next_serial: u64) -> Self {
+    fn from_tables(tables: Tables, next_serial: u64) -> Self {
         Store {
-            state: RwLock::new(state),
+            tables: RwLock::new(tables),
             next_serial: AtomicU64::new(next_serial.max(1)),
             crl_generation: AtomicU64::new(0),
             sink: None,
@@ -227,15 +230,15 @@ impl Store {
 
     /// Back to the fixtures. Serials keep counting up, so a serial is never reused.
     pub(crate) fn reset(&self, loaded: &Loaded) {
-        let mut s = self.state.write();
-        *s = State::from_loaded(loaded);
+        let mut s = self.tables.write();
+        *s = Tables::from_loaded(loaded);
         self.emit(|| s.as_changes());
         drop(s);
         self.crl_generation.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn counts(&self) -> Counts {
-        let s = self.state.read();
+        let s = self.tables.read();
         Counts {
             orgs: s.orgs.len(),
             products: s.products.len(),
@@ -247,18 +250,18 @@ impl Store {
 
     /// `Invalid Argument orgId:  orgId does not exist` unless the org is declared.
     pub(crate) fn check_org(&self, org_id: &str) -> Result<(), EnosError> {
-        self.state.read().check_org(org_id)
+        self.tables.read().check_org(org_id)
     }
 
     pub(crate) fn orgs(&self) -> Vec<Org> {
-        let mut orgs: Vec<Org> = self.state.read().orgs.values().cloned().collect();
+        let mut orgs: Vec<Org> = self.tables.read().orgs.values().cloned().collect();
         orgs.sort_by(|a, b| a.org_id.cmp(&b.org_id));
         orgs
     }
 
     /// The app with this appKey and the org it belongs to (an appKey names one app, B1).
-    pub(crate) fn app(&self, app_key: &str) -> Option<(String, App)> {
-        let s = self.state.read();
+    pub(crate) fn app(&self, app_key: &str) -> Option<(String, Application)> {
+        let s = self.tables.read();
         s.orgs.values().find_map(|org| {
             org.apps
                 .iter()
@@ -269,24 +272,24 @@ impl Store {
 
     /// Declares an org, or replaces the apps of an existing one. An appKey
     /// belongs to one org only.
-    pub(crate) fn upsert_org(&self, org: Org) -> Result<(), String> {
-        let mut s = self.state.write();
+    pub(crate) fn upsert_org(&self, org: Org) -> Result<(), OrgError> {
+        let mut s = self.tables.write();
         for app in &org.apps {
             if let Some(other) = s
                 .orgs
                 .values()
                 .find(|o| o.org_id != org.org_id && o.apps.iter().any(|a| a.app_key == app.app_key))
             {
-                return Err(format!(
-                    "appKey {:?} already belongs to org {:?}",
-                    app.app_key, other.org_id
-                ));
+                return Err(OrgError::AppKeyTaken {
+                    app_key: app.app_key.clone(),
+                    org_id: other.org_id.clone(),
+                });
             }
         }
         let mut keys: Vec<&str> = org.apps.iter().map(|a| a.app_key.as_str()).collect();
         keys.sort_unstable();
         if keys.windows(2).any(|w| w[0] == w[1]) {
-            return Err("an appKey is listed twice".into());
+            return Err(OrgError::AppKeyTwice);
         }
         self.emit(|| vec![Change::Org(org.clone())]);
         s.orgs.insert(org.org_id.clone(), org);
@@ -299,7 +302,7 @@ impl Store {
         org_id: &str,
         device: &DeviceId,
     ) -> Result<DeviceContext, EnosError> {
-        let s = self.state.read();
+        let s = self.tables.read();
         let slot = s.org_slot(org_id, device)?;
         let product = s.product_of(slot)?.clone();
         Ok(DeviceContext {

@@ -9,7 +9,7 @@ use crate::domain::registry::{DevicePatch, ProductPatch};
 impl Store {
     pub(crate) fn product(&self, org_id: &str, product_key: &str) -> Result<Product, EnosError> {
         self.check_org(org_id)?;
-        self.state
+        self.tables
             .read()
             .products
             .get(product_key)
@@ -21,7 +21,7 @@ impl Store {
     /// Adds a product whose key the caller generated; `false` if the key is taken.
     pub(crate) fn insert_product(&self, product: Product) -> Result<bool, EnosError> {
         self.check_org(&product.org_id)?;
-        let mut s = self.state.write();
+        let mut s = self.tables.write();
         if s.products.contains_key(&product.product_key) {
             return Ok(false);
         }
@@ -38,7 +38,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<Product, EnosError> {
         self.check_org(org_id)?;
-        let mut s = self.state.write();
+        let mut s = self.tables.write();
         let current = s
             .products
             .get(product_key)
@@ -52,7 +52,7 @@ impl Store {
 
     pub(crate) fn delete_product(&self, org_id: &str, product_key: &str) -> Result<(), EnosError> {
         self.check_org(org_id)?;
-        let mut s = self.state.write();
+        let mut s = self.tables.write();
         if s.products
             .get(product_key)
             .is_none_or(|p| p.org_id != org_id)
@@ -71,13 +71,13 @@ impl Store {
     }
 
     fn asset_id_of(&self, org_id: &str, device: &DeviceId) -> Result<String, EnosError> {
-        let s = self.state.read();
+        let s = self.tables.read();
         Ok(s.org_slot(org_id, device)?.device.asset_id.clone())
     }
 
     pub(crate) fn device(&self, org_id: &str, device: &DeviceId) -> Result<Device, EnosError> {
         let asset_id = self.asset_id_of(org_id, device)?;
-        self.state
+        self.tables
             .read()
             .devices
             .get(&asset_id)
@@ -88,7 +88,7 @@ impl Store {
     /// A device and its product, however named, in any org (device connections name a
     /// device by its keys alone).
     pub(crate) fn device_with_product(&self, device: &DeviceId) -> Option<(Device, Product)> {
-        let s = self.state.read();
+        let s = self.tables.read();
         let slot = s.slot(device)?;
         let product = s.products.get(&slot.device.product_key)?;
         Some((slot.device.clone(), product.clone()))
@@ -101,7 +101,7 @@ impl Store {
         asset_id: &str,
         edit: impl FnOnce(&mut Device),
     ) -> Option<Device> {
-        let mut s = self.state.write();
+        let mut s = self.tables.write();
         let slot = s.devices.get_mut(asset_id)?;
         edit(&mut slot.device);
         let updated = slot.device.clone();
@@ -111,7 +111,7 @@ impl Store {
 
     /// Both names of a device if it exists (for device-scoped faults).
     pub(crate) fn device_names(&self, device: &DeviceId) -> Option<DeviceNames> {
-        let s = self.state.read();
+        let s = self.tables.read();
         let d = &s.slot(device)?.device;
         Some(DeviceNames {
             asset_id: d.asset_id.clone(),
@@ -123,7 +123,7 @@ impl Store {
     /// Adds a device whose assetId the caller generated; `Ok(false)` if that assetId is taken.
     pub(crate) fn insert_device(&self, device: Device) -> Result<bool, EnosError> {
         self.check_org(&device.org_id)?;
-        let mut s = self.state.write();
+        let mut s = self.tables.write();
         if s.products
             .get(&device.product_key)
             .is_none_or(|p| p.org_id != device.org_id)
@@ -146,7 +146,7 @@ impl Store {
     /// Whether a deviceKey is free in a product (for generating one).
     pub(crate) fn device_key_free(&self, product_key: &str, device_key: &str) -> bool {
         !self
-            .state
+            .tables
             .read()
             .device_keys
             .contains_key(&(product_key.to_string(), device_key.to_string()))
@@ -159,7 +159,7 @@ impl Store {
         patch: &DevicePatch,
     ) -> Result<Device, EnosError> {
         let asset_id = self.asset_id_of(org_id, device)?;
-        let mut s = self.state.write();
+        let mut s = self.tables.write();
         let slot = s
             .devices
             .get_mut(&asset_id)
@@ -179,7 +179,7 @@ impl Store {
         revocation: Revocation,
     ) -> Result<Vec<u64>, EnosError> {
         let asset_id = self.asset_id_of(org_id, device)?;
-        let mut s = self.state.write();
+        let mut s = self.tables.write();
         let serials = s
             .devices
             .get(&asset_id)

@@ -318,7 +318,7 @@ fn bulk_insert_is_refused_whole_when_a_name_is_taken() {
             )
             .unwrap_err();
         assert_eq!(
-            err,
+            err.to_string(),
             format!("device {asset_id} ({device_key}) already exists")
         );
         assert_eq!(s.counts().devices, 2);

@@ -6,7 +6,7 @@ use crate::domain::model::{CertRecord, Device, Product};
 
 /// One page of the devices a filter matches, in (org, product, assetId) order.
 #[derive(Debug, Default)]
-pub(crate) struct DevicePage {
+pub struct DevicePage {
     /// How many devices the filter matches in all.
     pub total: usize,
     pub devices: Vec<(Device, Vec<CertRecord>)>,
@@ -20,7 +20,7 @@ fn key<'a>(d: &&'a Device) -> (&'a str, &'a str, &'a str) {
 impl Store {
     /// Every product, by org and key, with how many devices it has.
     pub(crate) fn products(&self) -> Vec<(Product, usize)> {
-        let s = self.state.read();
+        let s = self.tables.read();
         let mut products: Vec<(Product, usize)> = s
             .products
             .values()
@@ -43,7 +43,7 @@ impl Store {
         offset: usize,
         limit: usize,
     ) -> DevicePage {
-        let s = self.state.read();
+        let s = self.tables.read();
         let mut found: Vec<&Device> = s
             .devices
             .values()

@@ -8,6 +8,8 @@ use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
+use crate::hex;
+
 /// What a device claimed in its CONNECT packet, split into the EnOS fields. Its `Debug`
 /// leaves the password out: it never reaches a log line.
 #[derive(Clone, PartialEq, Eq)]
@@ -162,10 +164,6 @@ fn keyed_digest(hash: Hash, key: &[u8], data: &[u8]) -> Vec<u8> {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// How a password matched, for the journal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureKind {
@@ -217,11 +215,11 @@ pub fn verify_sign(
     };
     let salted = format!("{content}{secret}");
     for hash in hashes {
-        if hex(&plain_digest(hash, salted.as_bytes())).eq_ignore_ascii_case(sign) {
+        if hex::lower(&plain_digest(hash, salted.as_bytes())).eq_ignore_ascii_case(sign) {
             return Ok(SignatureKind::ContentAndSecret);
         }
         let keyed = keyed_digest(hash, secret.as_bytes(), content.as_bytes());
-        if hex(&keyed).eq_ignore_ascii_case(sign) {
+        if hex::lower(&keyed).eq_ignore_ascii_case(sign) {
             return Ok(SignatureKind::Hmac);
         }
     }

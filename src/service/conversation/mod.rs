@@ -189,7 +189,7 @@ pub struct Answer {
     pub id: Value,
     pub result: Result<Value, ReplyError>,
     /// The request changed what the store keeps: with `--state` it is sent once kept.
-    pub durable: bool,
+    pub changed: bool,
 }
 
 impl Answer {
@@ -215,7 +215,7 @@ impl Answer {
             topic: reply_topic(topic),
             id: request_id(payload),
             result: Err(ReplyError::forced(code, message)),
-            durable: false,
+            changed: false,
         }
     }
 }
@@ -330,7 +330,7 @@ impl Service {
                     topic: reply,
                     id: request_id(payload),
                     result: Err(ReplyError::new(ReplyKey::NoWritePermission)),
-                    durable: false,
+                    changed: false,
                 })
             }
             Addressed::Request {
@@ -344,7 +344,7 @@ impl Service {
                 topic: reply,
                 id: Value::Null,
                 result: Err(ReplyError::new(ReplyKey::PayloadEmpty)),
-                durable: false,
+                changed: false,
             });
         }
         if payload.len() > MAX_REQUEST_BYTES {
@@ -352,7 +352,7 @@ impl Service {
                 topic: reply,
                 id: Value::Null,
                 result: Err(ReplyError::new(ReplyKey::MessageTooLarge)),
-                durable: false,
+                changed: false,
             });
         }
         if method.is_raw() {
@@ -362,7 +362,7 @@ impl Service {
                 topic: reply,
                 id: Value::Null,
                 result: Ok(json!({})),
-                durable: false,
+                changed: false,
             });
         }
         let (id, body) = match envelope(payload, method, event, topic) {
@@ -372,7 +372,7 @@ impl Service {
                     topic: reply,
                     id,
                     result: Err(e),
-                    durable: false,
+                    changed: false,
                 })
             }
         };
@@ -388,7 +388,7 @@ impl Service {
             topic: reply,
             id,
             result: self.request(&request),
-            durable: method.changes_state(),
+            changed: method.changes_state(),
         })
     }
 }

@@ -12,7 +12,7 @@ use crate::domain::errors::ErrorKey;
 use crate::domain::fixtures::DEFAULT_TIMEZONE;
 use crate::domain::model::{Device, DeviceId, DeviceNames, I18n, Product, ProductType};
 use crate::domain::reply_codes::{ReplyError, ReplyKey};
-use crate::service::{NewDevice, Service, Target};
+use crate::service::{CallerContext, NewDevice, Service};
 
 /// `{pk}&{dk}`, as EnOS names a device in its messages.
 fn named(pk: &str, dk: &str) -> String {
@@ -209,9 +209,9 @@ impl Service {
             .device_by_keys(&gateway.product_key, &gateway.device_key)
             .map(|(d, _)| d.org_id)
             .ok_or_else(|| format("the gateway is gone".into()))?;
-        let target = Target {
+        let caller = CallerContext {
             org_id,
-            caller: None,
+            app: None,
             host: None,
         };
         let mut created = Vec::new();
@@ -241,7 +241,7 @@ impl Service {
                 device_attributes,
                 device_tags: Default::default(),
             };
-            let device = self.create_device(&target, new).map_err(|e| match e.key {
+            let device = self.create_device(&caller, new).map_err(|e| match e.key {
                 ErrorKey::DeviceKeyExists => ReplyError::new(ReplyKey::DeviceKeyExisted),
                 _ => format(format!("{at}: {}", e.msg)),
             })?;

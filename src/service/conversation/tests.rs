@@ -31,10 +31,7 @@ fn secret(service: &Service, asset_id: &str) -> String {
 }
 
 fn sha256(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::lower(&Sha256::digest(text.as_bytes()))
 }
 
 /// A sub-device's login parameters as the SDK signs them (hmacsha256: SHA-256 of content +

@@ -7,26 +7,26 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::envelope::{self, AnswerAction};
-use crate::app::AppState;
+use crate::app::App;
 use crate::domain::errors::EnosError;
 
-pub async fn wait(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn wait(State(app): State<App>, request: Request, next: Next) -> Response {
     let enos = request.uri().path().starts_with("/connect-service/");
     let response = next.run(request).await;
-    match state.service.durable().await {
+    match app.service.saved().await {
         Ok(()) => response,
         // The change is in memory but not in the file: the client must not believe it kept.
         Err(e) if enos => {
             tracing::error!("{e}");
             let action = response.extensions().get::<AnswerAction>().copied();
             let error = EnosError::internal(action.as_ref().map(|a| a.0));
-            let mut failed = envelope::error(&state.service.ids.uuid(), &error);
+            let mut failed = envelope::error(&app.service.request_id(), &error);
             // The journal records the call under its action, as any other answer.
             if let Some(action) = action {
                 failed.extensions_mut().insert(action);
             }
             failed
         }
-        Err(e) => envelope::message(StatusCode::INTERNAL_SERVER_ERROR, &e),
+        Err(e) => envelope::message(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }
