@@ -132,7 +132,7 @@ pub struct Config {
 
     /// The first certificate serial number issued (below 2^31). Default: random between
     /// 10^6 and 2^31 - 2^27, so serials do not repeat across restarts of the same CA.
-    #[arg(long, env = "ENOS_MOCK_FIRST_SERIAL", value_parser = clap::value_parser!(u64).range(1..crate::domain::store::SERIAL_LIMIT))]
+    #[arg(long, env = "ENOS_MOCK_FIRST_SERIAL", value_parser = clap::value_parser!(u64).range(1..crate::domain::store::SERIAL_LIMIT.get()))]
     pub first_serial: Option<u64>,
 
     /// A state file (SQLite) that keeps orgs, products, devices, certificates, revocations

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use crate::domain::{PresentedSerial, Serial};
 use parking_lot::Mutex;
 use rcgen::{
     CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair, SerialNumber,
@@ -114,7 +115,7 @@ fn stranger() -> Root {
 struct Harness {
     tls: BrokerTls,
     clock: Arc<AtomicI64>,
-    revoked: Arc<Mutex<HashSet<(Authority, String)>>>,
+    revoked: Arc<Mutex<HashSet<(Authority, Serial)>>>,
 }
 
 fn harness() -> Harness {
@@ -139,7 +140,7 @@ fn harness() -> Harness {
     )
     .unwrap();
     let clock = Arc::new(AtomicI64::new(T0));
-    let revoked: Arc<Mutex<HashSet<(Authority, String)>>> = Arc::default();
+    let revoked: Arc<Mutex<HashSet<(Authority, Serial)>>> = Arc::default();
     let (c, r) = (clock.clone(), revoked.clone());
     let tls = BrokerTls::new(
         provider,
@@ -147,7 +148,7 @@ fn harness() -> Harness {
         input(rsa),
         input(ecc),
         Arc::new(move || c.load(Ordering::SeqCst)),
-        Arc::new(move |a: Authority, s: &str| r.lock().contains(&(a, s.to_string()))),
+        Arc::new(move |a: Authority, s: Serial| r.lock().contains(&(a, s))),
     )
     .unwrap();
     Harness {
@@ -347,7 +348,7 @@ async fn device_certificates_are_checked_on_the_mock_clock() {
     // Valid only in 2040: accepted while the mock clock says 2040, whatever the wall clock.
     let future = device(ecc, false, T0 + 5000 * DAY, T0 + 5400 * DAY, 14);
     let revoked = device(rsa, false, T0 - DAY, T0 + 365 * DAY, 15);
-    h.revoked.lock().insert((Authority::Rsa, "15".into()));
+    h.revoked.lock().insert((Authority::Rsa, Serial::new(15)));
 
     for tls13 in [false, true] {
         let cases: [(&Device, &Root, &str, Option<Authority>); 5] = [
@@ -381,7 +382,10 @@ async fn device_certificates_are_checked_on_the_mock_clock() {
                 assert_eq!(seen.refusal, Some(want));
             }
             if want == "certificate_revoked" {
-                assert_eq!((seen.authority, seen.serial.as_str()), (authority, "15"));
+                assert_eq!(
+                    (seen.authority, &seen.serial),
+                    (authority, &PresentedSerial::Fits(Serial::new(15)))
+                );
             }
         }
     }
