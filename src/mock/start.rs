@@ -26,7 +26,6 @@ use crate::domain::fixtures::Loaded;
 use crate::domain::ids::Ids;
 use crate::domain::model::Authority;
 use crate::domain::store::Store;
-use crate::domain::Serial;
 use crate::journal::Journal;
 use crate::mqtt::broker::Listen;
 use crate::persist::{FileProblem, Persist, StateError, StateFile};
@@ -262,10 +261,7 @@ fn store(
     cas: &Roots,
 ) -> Result<(Store, Option<Arc<Persist>>), StartError> {
     let Some(path) = &config.state else {
-        return Ok((
-            Store::new(loaded, config.first_serial.map(Serial::new)),
-            None,
-        ));
+        return Ok((Store::new(loaded, config.first_serial), None));
     };
     let started = std::time::Instant::now();
     let mut file = StateFile::open(path, cas)?;
@@ -279,7 +275,7 @@ fn store(
                 started.elapsed().as_millis()
             );
             // --first-serial only ever moves the counter forward: a serial is never reused.
-            let first = Serial::new(config.first_serial.unwrap_or(0));
+            let first = config.first_serial.unwrap_or_default();
             snapshot.next_serial = snapshot.next_serial.max(first);
             // SQLite checks the file's structure while the store builds its indexes (each
             // takes a few hundred ms with 10^5 certificates; the rows' digests were checked
@@ -297,7 +293,7 @@ fn store(
             store
         }
         None => {
-            let store = Store::new(loaded, config.first_serial.map(Serial::new));
+            let store = Store::new(loaded, config.first_serial);
             file.seed(cas, &store.as_changes())?;
             store
         }
