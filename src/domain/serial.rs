@@ -59,7 +59,8 @@ impl<'de> Deserialize<'de> for Serial {
 
 /// The serial of a certificate a device presented: a [`Serial`] when it fits one, else
 /// the certificate's own number in decimal (a certificate the mock cannot have issued; the
-/// journal still shows it, and it is bound to no device).
+/// journal still shows it, and it is bound to no device; empty when the certificate could
+/// not be read at all).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PresentedSerial {
     Fits(Serial),

@@ -265,7 +265,7 @@ impl MockServer {
     ///     .unwrap();
     /// assert!(issued.key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
     /// assert!(issued.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
-    /// assert!(issued.serial > 0);
+    /// assert!(issued.serial.get() > 0);
     /// # }
     /// ```
     pub async fn apply_for_certificate(
