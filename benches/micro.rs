@@ -23,7 +23,7 @@ use enos_cert_mock::bench_api::{
     check_csr, keys, request_from_record, Ca, CallerContext, CertArgs, CertRecord, IssueRequest,
     LeafDevice,
 };
-use enos_cert_mock::{Authority, DeviceId, LeafProfile};
+use enos_cert_mock::{Authority, DeviceId, LeafProfile, Serial};
 
 const BENCH_DEVICE: LeafDevice<'static> = LeafDevice {
     product_key: "BiDiProd",
@@ -99,7 +99,7 @@ fn issuing(c: &mut Criterion) {
                 },
                 |(serial, subject)| {
                     ca.issue(IssueRequest {
-                        serial,
+                        serial: Serial::new(serial),
                         subject,
                         public_key: &checked.public_key,
                         not_before_ms: now_ms,
@@ -123,7 +123,7 @@ fn issuing(c: &mut Criterion) {
         // Renew without a CSR re-reads the old certificate instead of a CSR.
         let issued = ca
             .issue(IssueRequest {
-                serial: 999,
+                serial: Serial::new(999),
                 subject: checked.subject.clone(),
                 public_key: &checked.public_key,
                 not_before_ms: now_ms,
@@ -134,7 +134,7 @@ fn issuing(c: &mut Criterion) {
             })
             .expect("issued");
         let record = CertRecord {
-            serial: 999,
+            serial: Serial::new(999),
             asset_id: Arc::from("bench"),
             authority,
             pem: Arc::from(issued.pem.as_str()),

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::builder::PossibleValue;
+use clap::builder::{PossibleValue, TypedValueParser};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 pub use crate::app::guard::AdminToken;
@@ -132,8 +132,8 @@ pub struct Config {
 
     /// The first certificate serial number issued (below 2^31). Default: random between
     /// 10^6 and 2^31 - 2^27, so serials do not repeat across restarts of the same CA.
-    #[arg(long, env = "ENOS_MOCK_FIRST_SERIAL", value_parser = clap::value_parser!(u64).range(1..crate::domain::store::SERIAL_LIMIT))]
-    pub first_serial: Option<u64>,
+    #[arg(long, env = "ENOS_MOCK_FIRST_SERIAL", value_parser = clap::value_parser!(u64).range(1..crate::domain::store::SERIAL_LIMIT.get()).map(crate::domain::Serial::new))]
+    pub first_serial: Option<crate::domain::Serial>,
 
     /// A state file (SQLite) that keeps orgs, products, devices, certificates, revocations
     /// and the serial counter across restarts; without it the state is in memory only.

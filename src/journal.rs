@@ -44,7 +44,7 @@ pub struct JournalMqttFields {
     pub device_key: Option<Text>,
     /// Decimal, when the device presented a certificate.
     #[serde(rename = "certSN", skip_serializing_if = "Option::is_none")]
-    pub cert_sn: Option<Text>,
+    pub serial: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authority: Option<Authority>,
     /// `accepted` or `refused`.
@@ -318,7 +318,7 @@ mod tests {
                 transport: "mqtt",
                 product_key: text(Field::Key),
                 device_key: text(Field::Key),
-                cert_sn: text(Field::Serial),
+                serial: text(Field::Serial),
                 authority: Some(Authority::Rsa),
                 outcome: Some("refused"),
                 reason: text(Field::Reason),

@@ -40,6 +40,7 @@ pub use config::Config;
 pub use domain::actions::{Action, CertAction, DeviceAction, ProductAction, RecordAction};
 pub use domain::errors::{EnosError, ErrorDef, ErrorKey};
 pub use domain::model::{Authority, DataFormat, Device, DeviceId, I18n, Product, ProductType};
+pub use domain::Serial;
 pub use journal::{JournalEntry, JournalMqttFields};
 #[doc(hidden)]
 pub use mock::bench_api;

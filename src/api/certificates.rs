@@ -7,6 +7,7 @@ use crate::domain::actions::CertAction;
 use crate::domain::errors::EnosError;
 use crate::domain::model::DeviceId;
 use crate::domain::model::{Authority, RevocationReason};
+use crate::domain::Serial;
 use crate::service::{CertParams, IssuedCert, ListedCert};
 
 use super::enos::{self, Call, EnosRequest};
@@ -21,7 +22,7 @@ struct IssuedView<'a> {
     /// New in every answer: nothing to gain from the PEM cache.
     cert: &'a str,
     #[serde(rename = "certSN")]
-    cert_sn: String,
+    serial: Serial,
     ca_cert: PemJson,
     issue_authority: &'static str,
 }
@@ -31,7 +32,7 @@ impl<'a> From<&'a IssuedCert> for IssuedView<'a> {
         IssuedView {
             cert_chain_url: &c.cert_chain_url,
             cert: &c.cert,
-            cert_sn: c.cert_sn.to_string(),
+            serial: c.serial,
             ca_cert: envelope::pem_json(&c.ca_cert),
             issue_authority: c.authority.as_str(),
         }
@@ -42,7 +43,7 @@ impl<'a> From<&'a IssuedCert> for IssuedView<'a> {
 #[serde(rename_all = "camelCase")]
 struct ListedView<'a> {
     #[serde(rename = "certSN")]
-    cert_sn: String,
+    serial: Serial,
     /// Escaped on every answer, not through the PEM cache: List reads any of a million
     /// devices, and a cache that only the last thousand hit makes a small store look
     /// faster than a big one (the bench's scale ratio) for no gain to real clients.
@@ -66,7 +67,7 @@ impl<'a> From<&'a ListedCert> for ListedView<'a> {
         let r = &c.record;
         let revocation = r.revocation.as_ref();
         ListedView {
-            cert_sn: r.serial.to_string(),
+            serial: r.serial,
             cert: &r.pem,
             cert_status: c.status as u8,
             issuer: &r.issuer,
@@ -112,12 +113,12 @@ impl CertParams for HttpParams<'_> {
         params::authority(self.parsed()?)
     }
     /// Renew reads certSn from the body only; revoke also from the query (B3).
-    fn cert_sn(&self, action: CertAction) -> Result<u64, EnosError> {
+    fn serial(&self, action: CertAction) -> Result<Serial, EnosError> {
         let query = match action {
             CertAction::Revoke => Some(self.query),
             CertAction::Apply | CertAction::Renew | CertAction::List => None,
         };
-        params::cert_sn(query, self.parsed()?)
+        params::serial(query, self.parsed()?)
     }
     fn reason(&self) -> Result<RevocationReason, EnosError> {
         params::reason(self.query, self.parsed()?)

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use crate::domain::errors::{EnosError, ErrorKey};
 use crate::domain::model::{Authority, I18n, RevocationReason};
 use crate::domain::valid_days::ValidDays;
+use crate::domain::Serial;
 
 /// Query parameters in arrival order; the first occurrence of a name wins.
 #[derive(Debug, Default)]
@@ -147,7 +148,7 @@ pub fn authority(body: &Body) -> Result<Option<Authority>, EnosError> {
 
 /// `certSn` (B3): absent, null, negative and non-integer each have their answer.
 /// Renew reads it from the body only; revoke also from the query.
-pub fn cert_sn(query: Option<&Query>, body: &Body) -> Result<u64, EnosError> {
+pub fn serial(query: Option<&Query>, body: &Body) -> Result<Serial, EnosError> {
     let source =
         field(query, body, "certSn").ok_or_else(|| EnosError::new(ErrorKey::CertSnMissing))?;
     match integer_of(&source) {
@@ -160,6 +161,7 @@ pub fn cert_sn(query: Option<&Query>, body: &Body) -> Result<u64, EnosError> {
         Some(Integer::Value(v)) => u64::try_from(v)
             .ok()
             .filter(|v| *v <= i64::MAX as u64)
+            .map(Serial::new)
             .ok_or_else(|| EnosError::invalid_argument("certSn", "certSn is out of range")),
     }
 }
@@ -266,34 +268,43 @@ mod tests {
     }
 
     #[test]
-    fn cert_sn_rules() {
+    fn serial_rules() {
         let q = Query::parse(Some("certSn=7"));
-        assert_eq!(cert_sn(None, &body(r#"{"certSn": 12}"#)).unwrap(), 12);
-        assert_eq!(cert_sn(None, &body(r#"{"certSn": "12"}"#)).unwrap(), 12);
-        assert_eq!(cert_sn(Some(&q), &body("{}")).unwrap(), 7);
-        assert_eq!(cert_sn(Some(&q), &body(r#"{"certSn": 9}"#)).unwrap(), 9);
         assert_eq!(
-            cert_sn(None, &body("{}")).unwrap_err().key,
+            serial(None, &body(r#"{"certSn": 12}"#)).unwrap(),
+            Serial::new(12)
+        );
+        assert_eq!(
+            serial(None, &body(r#"{"certSn": "12"}"#)).unwrap(),
+            Serial::new(12)
+        );
+        assert_eq!(serial(Some(&q), &body("{}")).unwrap(), Serial::new(7));
+        assert_eq!(
+            serial(Some(&q), &body(r#"{"certSn": 9}"#)).unwrap(),
+            Serial::new(9)
+        );
+        assert_eq!(
+            serial(None, &body("{}")).unwrap_err().key,
             ErrorKey::CertSnMissing
         );
         assert_eq!(
-            cert_sn(None, &body(r#"{"certSn": null}"#)).unwrap_err().key,
+            serial(None, &body(r#"{"certSn": null}"#)).unwrap_err().key,
             ErrorKey::CertSnRequired
         );
         assert_eq!(
-            cert_sn(None, &body(r#"{"certSn": -1}"#)).unwrap_err().key,
+            serial(None, &body(r#"{"certSn": -1}"#)).unwrap_err().key,
             ErrorKey::CertSnNegative
         );
         assert_eq!(
-            cert_sn(None, &body(r#"{"certSn": 1.5}"#)).unwrap_err().key,
+            serial(None, &body(r#"{"certSn": 1.5}"#)).unwrap_err().key,
             ErrorKey::InvalidArgument
         );
         assert_eq!(
-            cert_sn(None, &body(r#"{"certSn": [1]}"#)).unwrap_err().key,
+            serial(None, &body(r#"{"certSn": [1]}"#)).unwrap_err().key,
             ErrorKey::InvalidArgument
         );
         assert_eq!(
-            cert_sn(None, &body(r#"{"certSn": 99999999999999999999999}"#))
+            serial(None, &body(r#"{"certSn": 99999999999999999999999}"#))
                 .unwrap_err()
                 .key,
             ErrorKey::InvalidArgument

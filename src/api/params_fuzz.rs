@@ -15,7 +15,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rcgen::{DnType, KeyPair, PKCS_ECDSA_P256_SHA256};
 
-use super::{authority, cert_sn, csr, reason, valid_day, Body, Query};
+use super::{authority, csr, reason, serial, valid_day, Body, Query};
 use crate::api::enos::device_id;
 use crate::ca::csr::check_csr;
 use crate::domain::model::Authority;
@@ -170,8 +170,8 @@ fn read_everything(query: &Query, body: &Body, authority: Authority) {
     let _ = device_id(query);
     let _ = valid_day(query, body);
     let _ = reason(query, body);
-    let _ = cert_sn(Some(query), body);
-    let _ = cert_sn(None, body);
+    let _ = serial(Some(query), body);
+    let _ = serial(None, body);
     let _ = self::authority(body);
     for name in ["productName", "productDesc", "deviceName", "csr"] {
         let _ = body.string(name);

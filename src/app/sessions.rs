@@ -12,6 +12,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, Notify};
 
 use crate::domain::model::{Authority, DeviceNames};
+use crate::domain::Serial;
 use crate::journal::{Field, Text};
 use crate::service::conversation::topics::matches;
 
@@ -51,9 +52,9 @@ pub struct SessionInfo {
     /// The whole client identifier, which a new connection takes over (MQTT-3.1.4-2).
     #[serde(skip)]
     pub session_key: String,
-    /// Decimal, as the API writes `certSN`.
+    /// The certificate the device presented, written as the API writes `certSN`.
     #[serde(rename = "certSN")]
-    pub cert_sn: Option<String>,
+    pub serial: Option<Serial>,
     pub authority: Option<Authority>,
     #[serde(serialize_with = "crate::clock::serialize_rfc3339")]
     pub since: i64,
@@ -341,14 +342,14 @@ impl Sessions {
 
     /// Ends the sessions whose certificate `revoked(authority, serial)` says is revoked;
     /// returns how many.
-    pub fn drop_revoked(&self, revoked: impl Fn(Authority, &str) -> bool) -> usize {
+    pub fn drop_revoked(&self, revoked: impl Fn(Authority, Serial) -> bool) -> usize {
         let mut dropped = 0;
         for s in self.all() {
-            if let (Some(serial), Some(authority)) = (&s.info.cert_sn, s.info.authority) {
+            if let (Some(serial), Some(authority)) = (s.info.serial, s.info.authority) {
                 if revoked(authority, serial) {
                     tracing::info!(
                         session_id = s.info.id,
-                        cert_sn = %serial,
+                        serial = %serial,
                         "certificate revoked: dropping the MQTT session (--mqtt-drop-on-revoke)"
                     );
                     s.end("certificate revoked (--mqtt-drop-on-revoke)");
@@ -372,7 +373,7 @@ mod tests {
             asset_id: "a1".into(),
             client_id: "dk".into(),
             session_key: key.into(),
-            cert_sn: None,
+            serial: None,
             authority: None,
             since: 0,
             transport: "plain",

@@ -12,6 +12,7 @@ use crate::ca::Ca;
 use crate::clock::rfc3339;
 use crate::domain::model::{Authority, CertRecord, CertStatus, Device, Product};
 use crate::domain::store::Counts;
+use crate::domain::Serial;
 use crate::hex::colon_upper;
 use crate::service::Service;
 
@@ -58,7 +59,7 @@ struct RootState {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct CrlEntryView {
-    serial: String,
+    serial: Serial,
     revoked_at: String,
     reason: String,
     revoker: String,
@@ -104,7 +105,7 @@ struct DeviceState {
 #[serde(rename_all = "camelCase")]
 struct CertView {
     /// Decimal, as a string: serials may outgrow a JavaScript number.
-    serial: String,
+    serial: Serial,
     issue_authority: &'static str,
     /// `valid`, `revoked` or `expired` on the mock clock.
     status: &'static str,
@@ -212,7 +213,7 @@ impl RootState {
             .rev()
             .take(CRL_ENTRIES_SHOWN)
             .map(|e| CrlEntryView {
-                serial: e.serial.to_string(),
+                serial: e.serial,
                 revoked_at: rfc3339(e.revocation.at_ms),
                 reason: e.revocation.reason.name().to_string(),
                 revoker: e.revocation.revoker.clone(),
@@ -239,7 +240,7 @@ impl DeviceState {
 impl CertView {
     fn of(c: &CertRecord, now_ms: i64) -> CertView {
         CertView {
-            serial: c.serial.to_string(),
+            serial: c.serial,
             issue_authority: c.authority.as_str(),
             status: match c.status(now_ms) {
                 CertStatus::Valid => "valid",

@@ -113,7 +113,7 @@ mod tests {
 
     fn setup() -> (Gateway, Store) {
         let fixtures = Fixtures::parse(crate::DEFAULT_FIXTURES).unwrap();
-        let store = Store::new(&fixtures.load(0).unwrap(), 1000);
+        let store = Store::new(&fixtures.load(0).unwrap(), crate::domain::Serial::new(1000));
         let key = PoseidonKey::from_pem(crate::auth::poseidon::DEFAULT_POSEIDON_KEY).unwrap();
         (Gateway::new(AuthMode::Strict, 15, key), store)
     }

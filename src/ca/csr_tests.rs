@@ -248,7 +248,7 @@ fn renew_without_a_csr_keeps_the_subject_and_key_of_a_suitable_authority() {
     params.distinguished_name = request.subject.clone();
     let cert = params.self_signed(&*P256).expect("certificate");
     let record = CertRecord {
-        serial: 7,
+        serial: crate::domain::Serial::new(7),
         asset_id: Arc::from("a1"),
         authority: Authority::Ecc,
         pem: Arc::from(cert.pem()),

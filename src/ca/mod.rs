@@ -18,6 +18,7 @@ use x509_parser::prelude::FromDer;
 
 use crate::clock::{datetime_to_ms, ms_to_datetime};
 use crate::domain::model::{Authority, RevocationReason, RevokedEntry};
+use crate::domain::Serial;
 
 pub use profile::{LeafDevice, LeafProfile};
 
@@ -42,7 +43,7 @@ impl PublicKeyData for RawKey<'_> {
 
 /// What to put in a new certificate.
 pub struct IssueRequest<'a> {
-    pub serial: u64,
+    pub serial: Serial,
     pub subject: DistinguishedName,
     pub public_key: &'a [u8],
     pub not_before_ms: i64,
@@ -95,8 +96,8 @@ fn truncate_to_second(ms: i64) -> i64 {
 }
 
 /// Serial as the minimal positive big-endian integer rcgen expects.
-fn serial_bytes(serial: u64) -> SerialNumber {
-    let bytes = serial.to_be_bytes();
+fn serial_bytes(serial: Serial) -> SerialNumber {
+    let bytes = serial.get().to_be_bytes();
     let first = bytes.iter().position(|b| *b != 0).unwrap_or(7);
     SerialNumber::from_slice(&bytes[first..])
 }
@@ -321,9 +322,9 @@ mod tests {
 
     #[test]
     fn serials_are_minimal() {
-        assert_eq!(serial_bytes(1).as_ref(), &[1]);
-        assert_eq!(serial_bytes(0x1_0000).as_ref(), &[1, 0, 0]);
-        assert_eq!(serial_bytes(0).as_ref(), &[0]);
+        assert_eq!(serial_bytes(Serial::new(1)).as_ref(), &[1]);
+        assert_eq!(serial_bytes(Serial::new(0x1_0000)).as_ref(), &[1, 0, 0]);
+        assert_eq!(serial_bytes(Serial::new(0)).as_ref(), &[0]);
     }
 
     #[test]

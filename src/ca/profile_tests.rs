@@ -30,7 +30,7 @@ fn issue(
     let mut subject = rcgen::DistinguishedName::new();
     subject.push(rcgen::DnType::CommonName, "meter-001");
     let signed = ca.issue(IssueRequest {
-        serial: 52771,
+        serial: crate::domain::Serial::new(52771),
         subject,
         public_key: &public_key,
         not_before_ms: 1_700_000_000_000,

@@ -9,8 +9,10 @@ pub mod model;
 pub mod registry;
 pub mod reply_codes;
 pub mod rules;
+pub mod serial;
 pub mod store;
 pub mod thing_model;
 pub mod valid_days;
 
 pub use errors::{EnosError, ErrorKey};
+pub use serial::{PresentedSerial, Serial};

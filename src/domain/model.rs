@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::errors::{EnosError, ErrorKey};
+use super::serial::Serial;
 
 /// How a call names its device. If both forms are given, `assetId` wins.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,7 +226,7 @@ pub struct Device {
     pub status: &'static str,
     /// Every certificate ever bound, ascending by serial (serials only grow).
     #[serde(skip)]
-    pub certs: Vec<u64>,
+    pub certs: Vec<Serial>,
 }
 
 /// The status EnOS shows for a registered device that has not connected.
@@ -310,7 +311,7 @@ pub struct Revocation {
 /// One revoked certificate, as a CRL lists it.
 #[derive(Debug, Clone)]
 pub struct RevokedEntry {
-    pub serial: u64,
+    pub serial: Serial,
     pub revocation: Revocation,
 }
 
@@ -318,7 +319,7 @@ pub struct RevokedEntry {
 /// so that reads never parse a certificate again.
 #[derive(Debug, Clone)]
 pub struct CertRecord {
-    pub serial: u64,
+    pub serial: Serial,
     pub asset_id: Arc<str>,
     pub authority: Authority,
     pub pem: Arc<str>,

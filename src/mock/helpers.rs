@@ -10,6 +10,7 @@ use crate::app::faults::{Fault, FaultError, FaultSpec};
 use crate::clock::datetime_to_ms;
 use crate::domain::errors::EnosError;
 use crate::domain::model::{Authority, Device, DeviceId, Product};
+use crate::domain::Serial;
 use crate::journal::{Filter, JournalEntry};
 use crate::persist::SaveError;
 use crate::service::{CallerContext, CertArgs, NewDevice, NewProduct};
@@ -24,7 +25,7 @@ pub struct KeyAndCert {
     /// The issued certificate, PEM.
     pub cert_pem: String,
     /// Its serial, the `certSn` of renew, revoke and list.
-    pub serial: u64,
+    pub serial: Serial,
     /// The root that signed it, PEM.
     pub ca_cert_pem: String,
     pub authority: Authority,
@@ -264,7 +265,7 @@ impl MockServer {
     ///     .unwrap();
     /// assert!(issued.key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
     /// assert!(issued.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
-    /// assert!(issued.serial > 0);
+    /// assert!(issued.serial.get() > 0);
     /// # }
     /// ```
     pub async fn apply_for_certificate(
@@ -290,7 +291,7 @@ impl MockServer {
         Ok(KeyAndCert {
             key_pem,
             cert_pem: issued.cert.to_string(),
-            serial: issued.cert_sn,
+            serial: issued.serial,
             ca_cert_pem: issued.ca_cert.to_string(),
             authority,
         })

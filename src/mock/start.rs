@@ -275,7 +275,7 @@ fn store(
                 started.elapsed().as_millis()
             );
             // --first-serial only ever moves the counter forward: a serial is never reused.
-            let first = config.first_serial.unwrap_or(0);
+            let first = config.first_serial.unwrap_or_default();
             snapshot.next_serial = snapshot.next_serial.max(first);
             // SQLite checks the file's structure while the store builds its indexes (each
             // takes a few hundred ms with 10^5 certificates; the rows' digests were checked

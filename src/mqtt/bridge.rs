@@ -62,7 +62,7 @@ impl Bridge {
 
     fn cert_fields(cert: Option<&ClientCert>) -> JournalMqttFields {
         JournalMqttFields {
-            cert_sn: cert.map(|c| Text::new(Field::Serial, &c.serial)),
+            serial: cert.map(|c| Text::new(Field::Serial, &c.serial.to_string())),
             authority: cert.and_then(|c| c.authority),
             ..JournalMqttFields::default()
         }
@@ -119,7 +119,7 @@ impl Bridge {
         if let Some(suppressed) = self.refusal_log.admit() {
             tracing::info!(
                 %peer,
-                cert_sn = fields.cert_sn.as_ref().map(Text::as_str),
+                serial = fields.serial.as_ref().map(Text::as_str),
                 authority = fields.authority.map(Authority::as_str),
                 outcome = "refused",
                 suppressed,
@@ -154,7 +154,7 @@ impl Authenticator for Bridge {
                 .login
                 .map(|l| l.mqtt_client_id.clone())
                 .unwrap_or_default(),
-            cert_sn: request.cert.map(|c| c.serial.clone()),
+            serial: request.cert.and_then(|c| c.serial.serial()),
             authority: request.cert.and_then(|c| c.authority),
             since: 0,
             transport: request.transport.name(),
@@ -235,7 +235,7 @@ impl Handler for Bridge {
                 transport = outcome.transport.name(),
                 product_key = fields.product_key.as_ref().map(Text::as_str),
                 device_key = fields.device_key.as_ref().map(Text::as_str),
-                cert_sn = fields.cert_sn.as_ref().map(Text::as_str),
+                serial = fields.serial.as_ref().map(Text::as_str),
                 outcome = fields.outcome,
                 reason = fields.reason.as_ref().map(Text::as_str),
                 session_id = outcome.session_id,

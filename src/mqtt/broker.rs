@@ -30,6 +30,7 @@ use crate::app::sessions::{Ports, Sessions};
 use crate::auth::refusal_log::RefusalLog;
 use crate::clock::Clock;
 use crate::domain::model::Authority;
+use crate::domain::Serial;
 use crate::service::Service;
 
 /// A TLS handshake (after the identity is built) must finish within this.
@@ -264,20 +265,13 @@ async fn drop_on_revoke(service: Weak<Service>, sessions: Arc<Sessions>, stop: S
             let Some(service) = service.upgrade() else {
                 return;
             };
-            sessions.drop_revoked(|authority, serial| revoked(&service, authority, serial));
+            sessions.drop_revoked(|authority, serial| service.is_revoked(authority, serial));
         }
     };
     tokio::select! {
         _ = watch => {}
         _ = stopped(stop) => {}
     }
-}
-
-/// Whether the mock has revoked this certificate (superseded counts).
-fn revoked(service: &Service, authority: Authority, serial: &str) -> bool {
-    serial
-        .parse::<u64>()
-        .is_ok_and(|serial| service.is_revoked(authority, serial))
 }
 
 /// Accepts until `stop`, then closes the port and ends every connection it accepted
@@ -479,8 +473,8 @@ fn identity(
         rsa,
         ecc,
         Arc::new(move || clock.now_ms()),
-        Arc::new(move |authority: Authority, serial: &str| {
-            revoked(&revocation_service, authority, serial)
+        Arc::new(move |authority: Authority, serial: Serial| {
+            revocation_service.is_revoked(authority, serial)
         }),
     )?;
     tracing::info!(

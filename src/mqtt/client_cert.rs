@@ -21,15 +21,15 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::tls::TlsSetupError;
 use crate::domain::model::Authority;
+use crate::domain::{PresentedSerial, Serial};
 
-/// Whether a certificate is revoked (superseded counts). `serial` is the decimal serial
-/// number, as `certSN` is written in the API.
+/// Whether a certificate is revoked (superseded counts).
 pub trait RevocationCheck: Send + Sync {
-    fn is_revoked(&self, authority: Authority, serial: &str) -> bool;
+    fn is_revoked(&self, authority: Authority, serial: Serial) -> bool;
 }
 
-impl<F: Fn(Authority, &str) -> bool + Send + Sync> RevocationCheck for F {
-    fn is_revoked(&self, authority: Authority, serial: &str) -> bool {
+impl<F: Fn(Authority, Serial) -> bool + Send + Sync> RevocationCheck for F {
+    fn is_revoked(&self, authority: Authority, serial: Serial) -> bool {
         self(authority, serial)
     }
 }
@@ -42,8 +42,8 @@ pub type MockClock = Arc<dyn Fn() -> i64 + Send + Sync>;
 pub struct ClientCert {
     /// The root it chains to; `None` when it chains to neither.
     pub authority: Option<Authority>,
-    /// Decimal, as `certSN`.
-    pub serial: String,
+    /// Read from the certificate; a [`Serial`] unless the mock cannot have issued it.
+    pub serial: PresentedSerial,
     pub subject_cn: Option<String>,
     pub der: Vec<u8>,
     /// `None` when the handshake accepted it; else the alert it was refused with.
@@ -54,14 +54,14 @@ impl ClientCert {
     fn parse(der: &[u8]) -> ClientCert {
         let (serial, subject_cn) = match X509Certificate::from_der(der) {
             Ok((_, c)) => (
-                c.serial.to_string(),
+                PresentedSerial::from_der(c.raw_serial(), || c.serial.to_string()),
                 c.subject()
                     .iter_common_name()
                     .next()
                     .and_then(|cn| cn.as_str().ok())
                     .map(str::to_string),
             ),
-            Err(_) => (String::new(), None),
+            Err(_) => (PresentedSerial::Other(String::new()), None),
         };
         ClientCert {
             authority: None,
@@ -167,7 +167,11 @@ impl ClientCertChecks {
             match verifier.verify_client_cert(end_entity, intermediates, now) {
                 Ok(_) => {
                     cert.authority = Some(*authority);
-                    if self.revocation.0.is_revoked(*authority, &cert.serial) {
+                    let revoked = cert
+                        .serial
+                        .serial()
+                        .is_some_and(|serial| self.revocation.0.is_revoked(*authority, serial));
+                    if revoked {
                         let e = Error::InvalidCertificate(CertificateError::Revoked);
                         cert.refusal = Some(alert_name(&e));
                         return (cert, Err(e));

@@ -29,7 +29,7 @@ fn info() -> SessionInfo {
         asset_id: "a1".into(),
         client_id: "dev".into(),
         session_key: "dev".into(),
-        cert_sn: None,
+        serial: None,
         authority: None,
         since: 0,
         transport: "plain",

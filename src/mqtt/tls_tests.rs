@@ -6,6 +6,7 @@ use std::io::Write;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use crate::domain::{PresentedSerial, Serial};
 use parking_lot::Mutex;
 use rcgen::{
     CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair, SerialNumber,
@@ -75,6 +76,23 @@ struct Device {
 
 /// A device certificate like the mock's: CN = device key, issued directly by a root.
 fn device(root: &Root, rsa_key: bool, from_ms: i64, to_ms: i64, serial: u64) -> Device {
+    device_numbered(
+        root,
+        rsa_key,
+        (from_ms, to_ms),
+        SerialNumber::from(serial),
+        serial,
+    )
+}
+
+/// [`device`] with any X.509 serial (`cn_number` names it in the CN).
+fn device_numbered(
+    root: &Root,
+    rsa_key: bool,
+    (from_ms, to_ms): (i64, i64),
+    serial: SerialNumber,
+    cn_number: u64,
+) -> Device {
     let key = if rsa_key {
         KeyPair::from_pkcs8_der_and_sign_algo(
             &rsa_device_key().serialize_der().as_slice().into(),
@@ -86,12 +104,12 @@ fn device(root: &Root, rsa_key: bool, from_ms: i64, to_ms: i64, serial: u64) -> 
     };
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, format!("dev-{serial}"));
+    dn.push(DnType::CommonName, format!("dev-{cn_number}"));
     params.distinguished_name = dn;
     params.is_ca = IsCa::ExplicitNoCa;
     params.not_before = ms_to_datetime(from_ms);
     params.not_after = ms_to_datetime(to_ms);
-    params.serial_number = Some(SerialNumber::from(serial));
+    params.serial_number = Some(serial);
     let issuer = Issuer::from_ca_cert_der(&root.der.as_slice().into(), &root.key).unwrap();
     let cert = params.signed_by(&key, &issuer).unwrap();
     Device {
@@ -114,7 +132,7 @@ fn stranger() -> Root {
 struct Harness {
     tls: BrokerTls,
     clock: Arc<AtomicI64>,
-    revoked: Arc<Mutex<HashSet<(Authority, String)>>>,
+    revoked: Arc<Mutex<HashSet<(Authority, Serial)>>>,
 }
 
 fn harness() -> Harness {
@@ -139,7 +157,7 @@ fn harness() -> Harness {
     )
     .unwrap();
     let clock = Arc::new(AtomicI64::new(T0));
-    let revoked: Arc<Mutex<HashSet<(Authority, String)>>> = Arc::default();
+    let revoked: Arc<Mutex<HashSet<(Authority, Serial)>>> = Arc::default();
     let (c, r) = (clock.clone(), revoked.clone());
     let tls = BrokerTls::new(
         provider,
@@ -147,7 +165,7 @@ fn harness() -> Harness {
         input(rsa),
         input(ecc),
         Arc::new(move || c.load(Ordering::SeqCst)),
-        Arc::new(move |a: Authority, s: &str| r.lock().contains(&(a, s.to_string()))),
+        Arc::new(move |a: Authority, s: Serial| r.lock().contains(&(a, s))),
     )
     .unwrap();
     Harness {
@@ -347,7 +365,7 @@ async fn device_certificates_are_checked_on_the_mock_clock() {
     // Valid only in 2040: accepted while the mock clock says 2040, whatever the wall clock.
     let future = device(ecc, false, T0 + 5000 * DAY, T0 + 5400 * DAY, 14);
     let revoked = device(rsa, false, T0 - DAY, T0 + 365 * DAY, 15);
-    h.revoked.lock().insert((Authority::Rsa, "15".into()));
+    h.revoked.lock().insert((Authority::Rsa, Serial::new(15)));
 
     for tls13 in [false, true] {
         let cases: [(&Device, &Root, &str, Option<Authority>); 5] = [
@@ -381,7 +399,10 @@ async fn device_certificates_are_checked_on_the_mock_clock() {
                 assert_eq!(seen.refusal, Some(want));
             }
             if want == "certificate_revoked" {
-                assert_eq!((seen.authority, seen.serial.as_str()), (authority, "15"));
+                assert_eq!(
+                    (seen.authority, &seen.serial),
+                    (authority, &PresentedSerial::Fits(Serial::new(15)))
+                );
             }
         }
     }
@@ -423,6 +444,44 @@ fn write_pem(dir: &std::path::Path, name: &str, label: &str, der: &[u8]) -> Stri
 }
 
 /// Runs a peer off the runtime thread, which keeps serving the handshake.
+/// A serial the mock cannot have issued (more than 64 bits) is kept as the certificate
+/// says it, in decimal; one that fits is a `Serial`. Neither is parsed back from text.
+#[tokio::test]
+async fn presented_serials_are_read_from_the_certificate() {
+    let h = harness();
+    let (port, mut rx) = serve(h.tls.clone()).await;
+    let (rsa, _) = roots();
+    let stranger = stranger();
+    let cases = [
+        (
+            device_numbered(
+                &stranger,
+                false,
+                (T0 - DAY, T0 + DAY),
+                SerialNumber::from_slice(&[0x01; 16]),
+                1,
+            ),
+            PresentedSerial::Other("1334440654591915542993625911497130241".into()),
+        ),
+        (
+            device(rsa, false, T0 - DAY, T0 + DAY, 0x7FFF_FFFF),
+            PresentedSerial::Fits(Serial::new(0x7FFF_FFFF)),
+        ),
+    ];
+    for (dev, want) in cases {
+        let c = Client {
+            trust: rsa,
+            tls13: true,
+            suites: None,
+            cert: Some(&dev),
+        };
+        connect(port, c).await;
+        let (_, seen) = rx.recv().await.unwrap();
+        let seen = seen.expect("the presented certificate is recorded");
+        assert_eq!(seen.serial, want);
+    }
+}
+
 async fn run(mut cmd: std::process::Command) -> std::process::Output {
     tokio::task::spawn_blocking(move || cmd.output().expect("the peer program is installed"))
         .await

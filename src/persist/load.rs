@@ -11,9 +11,10 @@ use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
 use super::digest::{self, RowDigest};
-use super::schema::{cert_columns, CERT_COLUMNS};
+use super::schema::{self, cert_columns, CERT_COLUMNS};
 use crate::domain::model::{Authority, CertRecord, Revocation, RevocationReason};
 use crate::domain::store::Snapshot;
+use crate::domain::Serial;
 
 /// Why the rows could not be read back.
 #[derive(Debug, thiserror::Error)]
@@ -160,7 +161,7 @@ fn bodies<T: serde::Deserialize<'static>>(
 }
 
 /// Revocations by serial, and the serials in the order they were revoked.
-type Revocations = (HashMap<u64, Revocation>, Vec<u64>);
+type Revocations = (HashMap<Serial, Revocation>, Vec<Serial>);
 
 fn revocations(conn: &Connection, checker: &mut Checker) -> rusqlite::Result<Revocations> {
     let mut stmt = conn.prepare(
@@ -177,7 +178,7 @@ fn revocations(conn: &Connection, checker: &mut Checker) -> rusqlite::Result<Rev
             digest::revocation(serial, at_ms, reason, &revoker),
             row.get_ref(4)?,
         );
-        let serial = serial as u64;
+        let serial = schema::serial(serial);
         let revocation = Revocation {
             at_ms,
             reason: RevocationReason::from_code(reason).unwrap_or(RevocationReason::Unspecified),
@@ -200,7 +201,7 @@ fn pem(cert: ValueRef<'_>) -> rusqlite::Result<String> {
 /// Every certificate, ascending by serial, with whether it is still bound to its device.
 fn certs(
     conn: &Connection,
-    revoked: &mut HashMap<u64, Revocation>,
+    revoked: &mut HashMap<Serial, Revocation>,
     checker: &mut Checker,
 ) -> rusqlite::Result<Vec<(CertRecord, bool)>> {
     let mut stmt = conn.prepare(&format!(
@@ -217,7 +218,7 @@ fn certs(
             columns.framed(),
             row.get_ref(12)?,
         );
-        let serial = columns.serial as u64;
+        let serial = schema::serial(columns.serial);
         let issuer = match issuers.iter().find(|i| ***i == *columns.issuer) {
             Some(i) => i.clone(),
             None => {
@@ -247,12 +248,16 @@ fn certs(
 /// The whole content; `next_serial` as `schema::next_serial` reads it (past every stored
 /// serial). With it, the rows that do not match their digest: a snapshot with damage is
 /// not to be served.
-pub fn snapshot(conn: &Connection, next_serial: u64) -> Result<(Snapshot, Damage), LoadError> {
+pub fn snapshot(conn: &Connection, next_serial: Serial) -> Result<(Snapshot, Damage), LoadError> {
     let (snapshot, damage) = checked(|checker| read(conn, next_serial, checker));
     Ok((snapshot?, damage))
 }
 
-fn read(conn: &Connection, next_serial: u64, checker: &mut Checker) -> Result<Snapshot, LoadError> {
+fn read(
+    conn: &Connection,
+    next_serial: Serial,
+    checker: &mut Checker,
+) -> Result<Snapshot, LoadError> {
     let mut devices: Vec<crate::domain::model::Device> =
         bodies(conn, ("devices", "asset_id", "device"), checker)?;
     let index: HashMap<String, usize> = devices

@@ -24,6 +24,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::ca::Roots;
 use crate::domain::store::{Change, ChangeSink, Snapshot};
+use crate::domain::Serial;
 pub use schema::FileProblem;
 use schema::Owners;
 use writer::Mark;
@@ -204,7 +205,7 @@ impl StateFile {
             problem: e.into(),
         };
         let tx = self.conn.transaction().map_err(fail)?;
-        let mut next_serial = 1;
+        let mut next_serial = Serial::new(1);
         schema::create(&tx, owners, next_serial).map_err(fail)?;
         writer::apply_all(&tx, seed, &mut next_serial).map_err(fail)?;
         tx.commit().map_err(fail)

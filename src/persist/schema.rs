@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::digest::{self, CertColumns};
 use crate::ca::Roots;
+use crate::domain::Serial;
 
 /// SHA-256 fingerprints of the RSA and the ECC root, as [`crate::ca::Ca::fingerprint`] gives them.
 pub type Owners = [String; 2];
@@ -125,7 +126,7 @@ pub fn exists(conn: &Connection) -> rusqlite::Result<bool> {
 }
 
 /// The tables and identity of a new state file, inside the caller's transaction.
-pub fn create(conn: &Connection, owners: &Owners, next_serial: u64) -> rusqlite::Result<()> {
+pub fn create(conn: &Connection, owners: &Owners, next_serial: Serial) -> rusqlite::Result<()> {
     conn.execute_batch(TABLES)?;
     let mut insert = conn.prepare("INSERT INTO meta (key, value) VALUES (?1, ?2)")?;
     insert.execute(("schema_version", SCHEMA_VERSION.to_string()))?;
@@ -195,14 +196,24 @@ pub fn meta(conn: &Connection, key: &'static str) -> Result<Option<String>, File
 
 /// The next serial to hand out: past the counter's row and every stored certificate
 /// (the writer leaves the row alone while certificates alone move it).
-pub fn next_serial(conn: &Connection) -> Result<u64, FileProblem> {
-    let counter: u64 = meta(conn, "next_serial")?
+pub fn next_serial(conn: &Connection) -> Result<Serial, FileProblem> {
+    let counter: Serial = meta(conn, "next_serial")?
         .and_then(|n| n.parse().ok())
         .ok_or(FileProblem::NoSerialCounter)?;
     let highest: Option<i64> = conn
         .query_row("SELECT max(serial) FROM certs", [], |row| row.get(0))
         .map_err(FileProblem::HighestSerial)?;
-    Ok(counter.max(highest.map_or(0, |s| s as u64 + 1)))
+    Ok(counter.max(highest.map_or(Serial::default(), |s| serial(s).plus(1))))
+}
+
+/// A serial as its SQLite column holds it (an INTEGER: serials stay below 2^31).
+pub fn column(serial: Serial) -> i64 {
+    serial.get() as i64
+}
+
+/// A serial column read back.
+pub fn serial(column: i64) -> Serial {
+    Serial::new(column as u64)
 }
 
 /// Brings a file of an older schema `version` (as `check` read it) up to this one, in

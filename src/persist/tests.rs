@@ -33,9 +33,13 @@ fn device(asset_id: &str) -> Device {
     d
 }
 
+fn sn(n: u64) -> Serial {
+    Serial::new(n)
+}
+
 fn cert(serial: u64, asset_id: &str, authority: Authority) -> CertRecord {
     CertRecord {
-        serial,
+        serial: sn(serial),
         asset_id: Arc::from(asset_id),
         authority,
         pem: Arc::from(format!("PEM {serial}")),
@@ -65,7 +69,7 @@ fn attached(path: &Path) -> (Store, Arc<Persist>) {
         file.take_snapshot().is_none(),
         "a new file has nothing to restore"
     );
-    let mut store = Store::new(&loaded(), 100);
+    let mut store = Store::new(&loaded(), sn(100));
     file.seed_for(&owners(), &store.as_changes()).unwrap();
     let persist = file.start().unwrap();
     store.attach(persist.clone());
@@ -98,14 +102,14 @@ async fn what_was_saved_comes_back_whole() {
             ],
         )
         .unwrap();
-    store.revoke(102, revocation());
-    store.revoke(100, revocation());
+    store.revoke(sn(102), revocation());
+    store.revoke(sn(100), revocation());
     let by_asset = DeviceId::AssetId("a2".into());
     let mut deleted = revocation();
     deleted.reason = RevocationReason::CessationOfOperation;
     assert_eq!(
         store.delete_device("o1", &by_asset, deleted).unwrap(),
-        [101]
+        [sn(101)]
     );
     persist.saved().await.unwrap();
     persist.close().await;
@@ -133,7 +137,7 @@ async fn what_was_saved_comes_back_whole() {
         .revoked(Authority::Rsa)
         .1
         .iter()
-        .map(|e| e.serial)
+        .map(|e| e.serial.get())
         .collect();
     assert_eq!(rsa, [102, 100], "CRL order is revocation order");
     let ecc = back.revoked(Authority::Ecc).1;
@@ -141,12 +145,12 @@ async fn what_was_saved_comes_back_whole() {
         ecc[0].revocation.reason,
         RevocationReason::CessationOfOperation
     );
-    let c = back.cert(102).unwrap();
+    let c = back.cert(sn(102)).unwrap();
     assert_eq!(
         (&*c.pem, &*c.subject, c.not_after_ms),
         ("PEM 102", "CN=c102", i64::MAX / 2)
     );
-    assert_eq!(back.next_serial(), 103, "never below a stored serial");
+    assert_eq!(back.next_serial(), sn(103), "never below a stored serial");
 }
 
 /// A PEM certificate the way the CA writes it.
@@ -188,7 +192,7 @@ async fn a_certificate_is_kept_as_der_and_comes_back_as_the_same_pem() {
     file_holding(&path, vec![issued]).await;
 
     assert_eq!(cert_column_type(&path, 100), "blob");
-    assert_eq!(&*restored(&path).cert(100).unwrap().pem, pem);
+    assert_eq!(&*restored(&path).cert(sn(100)).unwrap().pem, pem);
 }
 
 #[tokio::test]
@@ -207,7 +211,7 @@ async fn serials_stay_ahead_of_every_stored_certificate_across_restarts_and_rese
 
     // A second run resets before issuing anything: the file must still know 102 was taken.
     let (mut store, file) = reopened(&path);
-    assert_eq!(store.next_serial(), 103);
+    assert_eq!(store.next_serial(), sn(103));
     let persist = file.start().unwrap();
     store.attach(persist.clone());
     store.reset(&loaded());
@@ -216,7 +220,11 @@ async fn serials_stay_ahead_of_every_stored_certificate_across_restarts_and_rese
 
     let back = restored(&path);
     assert_eq!(back.counts().certificates, 0);
-    assert_eq!(back.next_serial(), 103, "a serial would be issued twice");
+    assert_eq!(
+        back.next_serial(),
+        sn(103),
+        "a serial would be issued twice"
+    );
 }
 
 #[tokio::test]
@@ -234,7 +242,7 @@ async fn a_version_1_file_is_upgraded_and_its_pem_text_still_read() {
     drop(conn);
 
     let back = restored(&path);
-    assert_eq!(&*back.cert(100).unwrap().pem, pem);
+    assert_eq!(&*back.cert(sn(100)).unwrap().pem, pem);
     assert_eq!(cert_column_type(&path, 100), "text");
     let version = rusqlite::Connection::open(&path)
         .unwrap()
@@ -268,7 +276,7 @@ async fn file_with_a_revoked_certificate(path: &Path) {
     store
         .insert_bulk(vec![device("a2")], vec![cert(100, "a2", Authority::Rsa)])
         .unwrap();
-    store.revoke(100, revocation());
+    store.revoke(sn(100), revocation());
     persist.saved().await.unwrap();
     persist.close().await;
 }
@@ -281,7 +289,7 @@ async fn a_version_2_file_gets_a_digest_for_every_row() {
     drop(older_version(&path, 2));
 
     let back = restored(&path);
-    assert_eq!(back.cert(100).unwrap().revocation, Some(revocation()));
+    assert_eq!(back.cert(sn(100)).unwrap().revocation, Some(revocation()));
     let conn = rusqlite::Connection::open(&path).unwrap();
     for table in ["orgs", "products", "devices", "certs", "revocations"] {
         let missing: i64 = conn
@@ -385,7 +393,10 @@ async fn reset_clears_the_file_but_keeps_the_serial_counter() {
     let (store, persist) = attached(&path);
     let n = store.allocate_serials(5000);
     store
-        .insert_bulk(vec![device("a2")], vec![cert(n, "a2", Authority::Rsa)])
+        .insert_bulk(
+            vec![device("a2")],
+            vec![cert(n.get(), "a2", Authority::Rsa)],
+        )
         .unwrap();
     store.reset(&loaded());
     persist.saved().await.unwrap();
@@ -394,7 +405,7 @@ async fn reset_clears_the_file_but_keeps_the_serial_counter() {
     let back = restored(&path);
     assert_eq!(back.counts().devices, 1, "only the fixtures' device");
     assert_eq!(back.counts().certificates, 0);
-    assert_eq!(back.next_serial(), n + 1);
+    assert_eq!(back.next_serial(), n.plus(1));
 }
 
 #[tokio::test]
@@ -402,7 +413,7 @@ async fn a_failed_write_is_reported_to_every_later_wait() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
     let mut file = StateFile::open_for(&path, &owners()).unwrap();
-    let mut store = Store::new(&loaded(), 100);
+    let mut store = Store::new(&loaded(), sn(100));
     file.seed_for(&owners(), &store.as_changes()).unwrap();
     // The file broken before the writer starts: its first revocation fails to be written.
     file.conn.execute_batch("DROP TABLE revocations").unwrap();
@@ -412,7 +423,7 @@ async fn a_failed_write_is_reported_to_every_later_wait() {
         .insert_bulk(vec![], vec![cert(100, "a1", Authority::Rsa)])
         .unwrap();
     persist.saved().await.unwrap();
-    store.revoke(100, revocation());
+    store.revoke(sn(100), revocation());
     let err = persist.saved().await.unwrap_err();
     assert!(matches!(err, SaveError::Write(_)), "{err:?}");
     assert!(

@@ -16,8 +16,10 @@ use tokio::sync::watch;
 
 use super::digest::{self, CertColumns};
 use super::identity::{FileIdentity, Moved};
+use super::schema;
 use crate::domain::model::CertRecord;
 use crate::domain::store::Change;
+use crate::domain::Serial;
 
 /// How far the file has caught up with the store.
 #[derive(Debug, Clone, Default)]
@@ -79,7 +81,7 @@ pub fn run(
     mut conn: Connection,
     queue: Receiver<Vec<Change>>,
     mark: watch::Sender<Mark>,
-    mut next_serial: u64,
+    mut next_serial: Serial,
     mut file: FileIdentity,
 ) {
     // A kill leaves the log as long as the last big transaction: fold it into the file
@@ -164,7 +166,7 @@ pub fn run(
 pub fn write_group<'a>(
     conn: &mut Connection,
     group: impl IntoIterator<Item = &'a Change>,
-    next_serial: &mut u64,
+    next_serial: &mut Serial,
 ) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     apply_all(&tx, group, next_serial)?;
@@ -178,7 +180,7 @@ pub fn write_group<'a>(
 pub fn apply_all<'a>(
     tx: &Transaction<'_>,
     group: impl IntoIterator<Item = &'a Change>,
-    next_serial: &mut u64,
+    next_serial: &mut Serial,
 ) -> rusqlite::Result<()> {
     let mut counter_moved = false;
     for change in group {
@@ -196,7 +198,7 @@ fn json<T: serde::Serialize>(value: &T) -> rusqlite::Result<String> {
     serde_json::to_string(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))
 }
 
-fn apply(tx: &Transaction<'_>, change: &Change, next_serial: &mut u64) -> rusqlite::Result<()> {
+fn apply(tx: &Transaction<'_>, change: &Change, next_serial: &mut Serial) -> rusqlite::Result<()> {
     match change {
         Change::Cleared => tx.execute_batch(
             "DELETE FROM revocations; DELETE FROM certs; DELETE FROM devices;
@@ -245,15 +247,15 @@ fn apply(tx: &Transaction<'_>, change: &Change, next_serial: &mut u64) -> rusqli
             // By serial: an index on asset_id would cost every issued certificate a write.
             for serial in serials {
                 tx.prepare_cached("UPDATE certs SET bound = 0 WHERE serial = ?1")?
-                    .execute([*serial as i64])?;
+                    .execute([schema::column(*serial)])?;
             }
         }
         Change::Cert(cert) => {
             insert_cert(tx, cert)?;
-            *next_serial = (*next_serial).max(cert.serial + 1);
+            *next_serial = (*next_serial).max(cert.serial.plus(1));
         }
         Change::Revoked { serial, revocation } => {
-            let (serial, reason) = (*serial as i64, i64::from(revocation.reason.code()));
+            let (serial, reason) = (schema::column(*serial), i64::from(revocation.reason.code()));
             tx.prepare_cached(
                 "INSERT OR IGNORE INTO revocations (serial, at_ms, reason, revoker, digest)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -283,7 +285,7 @@ fn cert_column(pem_text: &str) -> Value {
 fn insert_cert(tx: &Transaction<'_>, c: &CertRecord) -> rusqlite::Result<()> {
     let cert = cert_column(&c.pem);
     let columns = CertColumns {
-        serial: c.serial as i64,
+        serial: schema::column(c.serial),
         asset_id: &c.asset_id,
         authority: c.authority.as_str(),
         cert: ValueRef::from(&cert),

@@ -13,6 +13,7 @@ use crate::domain::ids::DEVICE_SECRET_LEN;
 use crate::domain::model::{Authority, CertRecord, Device, I18n, Product, DEVICE_INACTIVE};
 use crate::domain::rules::{resolve_valid_day, validity_window};
 use crate::domain::store::DeviceTaken;
+use crate::domain::Serial;
 
 use super::Service;
 
@@ -67,7 +68,7 @@ struct Batch<'a> {
     spec: &'a BulkSpec,
     product: Product,
     now_ms: i64,
-    first_serial: u64,
+    first_serial: Serial,
 }
 
 impl Service {
@@ -84,7 +85,7 @@ impl Service {
             .map_err(BulkError::Product)?;
         let first_serial = match spec.authority {
             Some(_) => self.store.allocate_serials(spec.count),
-            None => 0,
+            None => Serial::default(),
         };
         let batch = Batch {
             spec,
@@ -160,7 +161,7 @@ impl Service {
             validity_window(batch.now_ms, days, ca.not_after_ms).ok_or(BulkError::RootExpired)?;
         let cn = device.device_key.as_str();
         let (subject, subject_text) = bulk_subject(cn);
-        let serial = batch.first_serial + index;
+        let serial = batch.first_serial.plus(index);
         let signed = ca.issue(IssueRequest {
             serial,
             subject,

@@ -15,6 +15,7 @@ use crate::domain::model::{
 };
 use crate::domain::rules::{org_access, resolve_valid_day, validity_window};
 use crate::domain::store::{DeviceContext, IssueCheck, Reservation};
+use crate::domain::Serial;
 
 use super::{CallerContext, RenewPolicy, Service, SERVICE_REVOKER};
 
@@ -30,7 +31,7 @@ pub trait CertParams {
     fn valid_day(&self) -> Result<Option<i64>, EnosError>;
     fn authority(&self) -> Result<Option<Authority>, EnosError>;
     /// The certificate the action is about (renew and revoke spell it differently).
-    fn cert_sn(&self, action: CertAction) -> Result<u64, EnosError>;
+    fn serial(&self, action: CertAction) -> Result<Serial, EnosError>;
     fn reason(&self) -> Result<RevocationReason, EnosError>;
 }
 
@@ -41,7 +42,7 @@ pub struct CertArgs {
     pub csr: Option<String>,
     pub valid_day: Option<i64>,
     pub authority: Option<Authority>,
-    pub cert_sn: Option<u64>,
+    pub serial: Option<Serial>,
     pub reason: RevocationReason,
 }
 
@@ -53,7 +54,7 @@ impl CertArgs {
             csr: None,
             valid_day: None,
             authority: None,
-            cert_sn: None,
+            serial: None,
             reason: RevocationReason::Unspecified,
         }
     }
@@ -75,8 +76,8 @@ impl CertParams for CertArgs {
     fn authority(&self) -> Result<Option<Authority>, EnosError> {
         Ok(self.authority)
     }
-    fn cert_sn(&self, _: CertAction) -> Result<u64, EnosError> {
-        self.cert_sn
+    fn serial(&self, _: CertAction) -> Result<Serial, EnosError> {
+        self.serial
             .ok_or_else(|| EnosError::new(ErrorKey::CertSnMissing))
     }
     fn reason(&self) -> Result<RevocationReason, EnosError> {
@@ -89,7 +90,7 @@ impl CertParams for CertArgs {
 pub struct IssuedCert {
     pub cert_chain_url: String,
     pub cert: Arc<str>,
-    pub cert_sn: u64,
+    pub serial: Serial,
     pub ca_cert: Arc<str>,
     pub authority: Authority,
 }
@@ -111,7 +112,7 @@ enum Subject {
 }
 
 /// The certificate a renewal replaces, under the renew policy (B6).
-type Superseded = Option<(u64, Revocation)>;
+type Superseded = Option<(Serial, Revocation)>;
 
 impl Service {
     pub async fn apply(
@@ -143,14 +144,14 @@ impl Service {
     ) -> Result<IssuedCert, EnosError> {
         let device = params.device()?;
         params.body()?;
-        let cert_sn = params.cert_sn(CertAction::Renew)?;
+        let serial = params.serial(CertAction::Renew)?;
         let csr = params.csr()?;
         let valid_day = params.valid_day()?;
         let authority = params.authority()?;
         let ctx = self.device_of(caller, &device)?;
         require_bi_directional(&ctx.product)?;
         let _turn = ctx.lock(&self.store).await?;
-        let old = self.store.bound_cert(&ctx.asset_id, cert_sn)?;
+        let old = self.store.bound_cert(&ctx.asset_id, serial)?;
         self.require_renewable(&old)?;
         // B13: without an explicit authority the renewal keeps the old one.
         let authority = authority.unwrap_or(old.authority);
@@ -172,11 +173,11 @@ impl Service {
     ) -> Result<(), EnosError> {
         let device = params.device()?;
         params.body()?;
-        let cert_sn = params.cert_sn(CertAction::Revoke)?;
+        let serial = params.serial(CertAction::Revoke)?;
         let reason = params.reason()?;
         let ctx = self.device_of(caller, &device)?;
         let _turn = ctx.lock(&self.store).await?;
-        let cert = self.store.bound_cert(&ctx.asset_id, cert_sn)?;
+        let cert = self.store.bound_cert(&ctx.asset_id, serial)?;
         let now_ms = self.clock.now_ms();
         require_revocable(&cert, now_ms)?;
         let revoker = match &caller.app {
@@ -337,7 +338,7 @@ impl Service {
         Ok(IssuedCert {
             cert_chain_url: self.links.cert_chain(authority, caller.host.as_deref()),
             cert: pem,
-            cert_sn: reservation.serial,
+            serial: reservation.serial,
             ca_cert: ca.cert_pem.clone(),
             authority,
         })

@@ -26,6 +26,7 @@ use crate::domain::model::{
 };
 use crate::domain::rules::{check_new_org, OrgError};
 use crate::domain::store::{Counts, DevicePage, Store};
+use crate::domain::Serial;
 use crate::persist::{Persist, SaveError};
 
 use links::CaLinks;
@@ -185,7 +186,7 @@ impl Service {
 
     /// Whether the mock has revoked this certificate of `authority` (superseded counts);
     /// false for a serial it never issued.
-    pub fn is_revoked(&self, authority: Authority, serial: u64) -> bool {
+    pub fn is_revoked(&self, authority: Authority, serial: Serial) -> bool {
         self.store
             .cert(serial)
             .is_some_and(|c| c.authority == authority && c.revocation.is_some())

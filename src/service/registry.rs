@@ -17,6 +17,7 @@ use crate::domain::registry::{
     check_device_key, check_name, check_timezone, check_valid_days, DevicePatch, ProductPatch,
 };
 use crate::domain::rules::org_access;
+use crate::domain::Serial;
 
 use super::{CallerContext, Service, SERVICE_REVOKER};
 
@@ -223,7 +224,7 @@ impl Service {
         &self,
         caller: &CallerContext,
         device: &DeviceId,
-    ) -> Result<Vec<u64>, EnosError> {
+    ) -> Result<Vec<Serial>, EnosError> {
         self.get_device(caller, device)?;
         let ctx = self.store.device_context(&caller.org_id, device)?;
         let _turn = ctx.lock(&self.store).await?;

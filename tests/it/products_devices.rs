@@ -1764,7 +1764,7 @@ async fn v2_0_serves_products_and_devices_as_an_alias() {
 fn seeded(seed: Option<u64>) -> Config {
     Config {
         seed,
-        first_serial: Some(1000),
+        first_serial: Some(enos_cert_mock::Serial::new(1000)),
         ..Config::default()
     }
 }

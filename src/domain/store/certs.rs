@@ -10,10 +10,11 @@ use crate::domain::errors::{EnosError, ErrorKey};
 use crate::domain::model::{
     Authority, CertRecord, CertStatus, Device, DeviceId, Revocation, RevokedEntry,
 };
+use crate::domain::serial::Serial;
 
 /// Serials stay below 2^31: `certSn` is an Integer in the EnOS docs and a Java `int`
 /// in its clients.
-pub const SERIAL_LIMIT: u64 = 1 << 31;
+pub const SERIAL_LIMIT: Serial = Serial::new(1 << 31);
 /// Serials a run may issue from a random start before reaching [`SERIAL_LIMIT`]
 /// (about 134 million, 67 of the largest bulk loads).
 const SERIAL_HEADROOM: u64 = 1 << 27;
@@ -24,16 +25,18 @@ const LOWEST_RANDOM_START: u64 = 1_000_000;
 /// restart under the same root cannot continue where the last run stopped; a random
 /// start among about 2 * 10^9 makes a repeat implausible (two runs of 10,000
 /// certificates each overlap with a chance of about 1 in 100,000).
-pub fn random_first_serial() -> u64 {
+pub fn random_first_serial() -> Serial {
     use rand::Rng;
-    rand::thread_rng().gen_range(LOWEST_RANDOM_START..SERIAL_LIMIT - SERIAL_HEADROOM)
+    Serial::new(
+        rand::thread_rng().gen_range(LOWEST_RANDOM_START..SERIAL_LIMIT.get() - SERIAL_HEADROOM),
+    )
 }
 
 /// A serial and its conflict-index entries, held between check and commit
 /// so that two concurrent issuances cannot both pass the same check.
 #[derive(Debug, Clone)]
 pub(crate) struct Reservation {
-    pub serial: u64,
+    pub serial: Serial,
     asset_id: Arc<str>,
     authority: Authority,
     common_name: Arc<str>,
@@ -53,7 +56,7 @@ impl Reservation {
 
 impl Tables {
     /// A valid certificate, or a reservation still being signed.
-    fn is_live(&self, serial: u64, now_ms: i64) -> bool {
+    fn is_live(&self, serial: Serial, now_ms: i64) -> bool {
         match self.certs.get(&serial) {
             Some(c) => c.status(now_ms) == CertStatus::Valid,
             None => self.pending.contains(&serial),
@@ -61,13 +64,13 @@ impl Tables {
     }
 
     /// The change that records certificate `serial`'s revocation, if it is revoked.
-    fn revoked_change(&self, serial: u64) -> Option<Change> {
+    fn revoked_change(&self, serial: Serial) -> Option<Change> {
         let revocation = self.certs.get(&serial)?.revocation.clone()?;
         Some(Change::Revoked { serial, revocation })
     }
 
     /// Returns whether the certificate was valid and is now revoked.
-    pub(super) fn revoke(&mut self, serial: u64, revocation: Revocation) -> bool {
+    pub(super) fn revoke(&mut self, serial: Serial, revocation: Revocation) -> bool {
         let Some(cert) = self.certs.get_mut(&serial) else {
             return false;
         };
@@ -92,7 +95,11 @@ pub struct DeviceTaken {
 
 impl Store {
     /// The certificate `serial` if it is bound to this device.
-    pub(crate) fn bound_cert(&self, asset_id: &str, serial: u64) -> Result<CertRecord, EnosError> {
+    pub(crate) fn bound_cert(
+        &self,
+        asset_id: &str,
+        serial: Serial,
+    ) -> Result<CertRecord, EnosError> {
         self.tables
             .read()
             .certs
@@ -103,7 +110,7 @@ impl Store {
     }
 
     /// The certificate with this serial, whichever device it is bound to.
-    pub(crate) fn cert(&self, serial: u64) -> Option<CertRecord> {
+    pub(crate) fn cert(&self, serial: Serial) -> Option<CertRecord> {
         self.tables.read().certs.get(&serial).cloned()
     }
 
@@ -149,7 +156,7 @@ impl Store {
         let mut s = self.tables.write();
         s.conflicts
             .check(&check, |serial| s.is_live(serial, now_ms))?;
-        let serial = self.next_serial.fetch_add(1, Ordering::Relaxed);
+        let serial = Serial::new(self.next_serial.fetch_add(1, Ordering::Relaxed));
         if serial >= SERIAL_LIMIT {
             // Only a --first-serial close to the limit gets here: refuse rather than
             // issue a serial a Java client cannot hold or wrap around to a used one.
@@ -168,8 +175,8 @@ impl Store {
     }
 
     /// Takes `n` consecutive serials at once (bulk loading).
-    pub(crate) fn allocate_serials(&self, n: u64) -> u64 {
-        self.next_serial.fetch_add(n, Ordering::Relaxed)
+    pub(crate) fn allocate_serials(&self, n: u64) -> Serial {
+        Serial::new(self.next_serial.fetch_add(n, Ordering::Relaxed))
     }
 
     /// Adds many devices and their certificates in one step; refused whole if any
@@ -222,7 +229,7 @@ impl Store {
         &self,
         reservation: &Reservation,
         cert: CertRecord,
-        supersede: Option<(u64, Revocation)>,
+        supersede: Option<(Serial, Revocation)>,
     ) -> Result<(), EnosError> {
         let mut s = self.tables.write();
         s.pending.remove(&reservation.serial);
@@ -251,7 +258,7 @@ impl Store {
     }
 
     /// Revokes a certificate; the caller has checked that it is bound and valid.
-    pub(crate) fn revoke(&self, serial: u64, revocation: Revocation) {
+    pub(crate) fn revoke(&self, serial: Serial, revocation: Revocation) {
         let mut s = self.tables.write();
         if s.revoke(serial, revocation) {
             self.emit(|| s.revoked_change(serial).into_iter().collect());

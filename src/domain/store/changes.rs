@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::conflicts::Entry;
 use super::{DeviceSlot, Store, Tables};
 use crate::domain::model::{CertRecord, Device, Org, Product, Revocation};
+use crate::domain::serial::Serial;
 
 /// One change to the store.
 #[derive(Debug, Clone)]
@@ -26,16 +27,16 @@ pub enum Change {
     /// bound to no device.
     DeviceDeleted {
         asset_id: String,
-        serials: Vec<u64>,
+        serials: Vec<Serial>,
     },
     /// A certificate issued and bound to its device.
     Cert(CertRecord),
     Revoked {
-        serial: u64,
+        serial: Serial,
         revocation: Revocation,
     },
     /// Every serial below this one is taken (a bulk load takes a block at once).
-    SerialsBelow(u64),
+    SerialsBelow(Serial),
 }
 
 /// Where an attached store sends its changes. `record` is called under the store's
@@ -54,9 +55,9 @@ pub struct Snapshot {
     pub devices: Vec<Device>,
     pub certs: Vec<CertRecord>,
     /// Revoked serials per authority ([`crate::domain::model::Authority::index`]), in revocation order.
-    pub revoked: [Vec<u64>; 2],
+    pub revoked: [Vec<Serial>; 2],
     /// The next serial to hand out.
-    pub next_serial: u64,
+    pub next_serial: Serial,
 }
 
 impl Store {

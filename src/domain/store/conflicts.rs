@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::HashMap;
 use crate::domain::errors::{EnosError, ErrorKey};
 use crate::domain::model::{Authority, CertRecord};
+use crate::domain::serial::Serial;
 
 /// What a new certificate must not collide with.
 pub(crate) struct IssueCheck<'a> {
@@ -23,10 +24,10 @@ pub(crate) struct IssueCheck<'a> {
 /// A device may renew or re-apply with its own key any number of times; the
 /// 11833 check only looks at the other devices, so it stays cheap.
 #[derive(Debug, Default)]
-struct KeyHolders(Vec<(Arc<str>, Vec<u64>)>);
+struct KeyHolders(Vec<(Arc<str>, Vec<Serial>)>);
 
 impl KeyHolders {
-    fn add(&mut self, owner: &Arc<str>, serial: u64) {
+    fn add(&mut self, owner: &Arc<str>, serial: Serial) {
         match self.0.iter_mut().find(|(o, _)| o == owner) {
             Some((_, serials)) => serials.push(serial),
             None => self.0.push((owner.clone(), vec![serial])),
@@ -34,7 +35,7 @@ impl KeyHolders {
     }
 
     /// Returns whether no serial is left.
-    fn remove(&mut self, serial: u64) -> bool {
+    fn remove(&mut self, serial: Serial) -> bool {
         for (_, serials) in &mut self.0 {
             serials.retain(|s| *s != serial);
         }
@@ -42,7 +43,7 @@ impl KeyHolders {
         self.0.is_empty()
     }
 
-    fn others<'a>(&'a self, owner: &'a Arc<str>) -> impl Iterator<Item = u64> + 'a {
+    fn others<'a>(&'a self, owner: &'a Arc<str>) -> impl Iterator<Item = Serial> + 'a {
         self.0
             .iter()
             .filter(move |(o, _)| o != owner)
@@ -52,7 +53,7 @@ impl KeyHolders {
 
 /// One certificate's entries in the indexes.
 pub(super) struct Entry<'a> {
-    pub(super) serial: u64,
+    pub(super) serial: Serial,
     pub(super) authority: Authority,
     pub(super) common_name: &'a Arc<str>,
     pub(super) public_key: &'a Arc<[u8]>,
@@ -73,7 +74,7 @@ impl<'a> Entry<'a> {
 #[derive(Debug, Default)]
 pub(super) struct Conflicts {
     /// Serials by authority and CN.
-    subjects: HashMap<(Authority, Arc<str>), Vec<u64>>,
+    subjects: HashMap<(Authority, Arc<str>), Vec<Serial>>,
     /// Serials by public key, grouped by device.
     public_keys: HashMap<Arc<[u8]>, KeyHolders>,
 }
@@ -84,7 +85,7 @@ impl Conflicts {
     pub(super) fn check(
         &self,
         check: &IssueCheck<'_>,
-        is_live: impl Fn(u64) -> bool,
+        is_live: impl Fn(Serial) -> bool,
     ) -> Result<(), EnosError> {
         if let Some(holders) = self.public_keys.get(check.public_key) {
             if holders.others(check.asset_id).any(&is_live) {
@@ -183,7 +184,7 @@ mod tests {
 
         fn entry(&self, serial: u64) -> Entry<'_> {
             Entry {
-                serial,
+                serial: Serial::new(serial),
                 authority: self.authority,
                 common_name: &self.cn,
                 public_key: &self.key,
@@ -191,7 +192,7 @@ mod tests {
         }
     }
 
-    fn all_live(_: u64) -> bool {
+    fn all_live(_: Serial) -> bool {
         true
     }
 
@@ -242,7 +243,9 @@ mod tests {
         let (c, _) = holding_one();
         let key_reuse = Case::new("a2", Authority::Rsa, "dev", &[1]);
         assert!(c.check(&key_reuse.check(true), |_| false).is_ok());
-        assert!(c.check(&key_reuse.check(true), |s| s != 1).is_ok());
+        assert!(c
+            .check(&key_reuse.check(true), |s| s != Serial::new(1))
+            .is_ok());
     }
 
     #[test]
@@ -250,7 +253,9 @@ mod tests {
         let (mut c, first) = holding_one();
         c.add(&first.entry(2), &first.asset_id);
         let dup = Case::new("a2", Authority::Rsa, "dev", &[9]);
-        let e = c.check(&dup.check(true), |s| s == 2).unwrap_err();
+        let e = c
+            .check(&dup.check(true), |s| s == Serial::new(2))
+            .unwrap_err();
         assert!(e.msg.ends_with("certSn 2"), "{}", e.msg);
     }
 
@@ -273,14 +278,17 @@ mod tests {
     fn key_holders_group_serials_by_device() {
         let (a1, a2) = (arc("a1"), arc("a2"));
         let mut h = KeyHolders::default();
-        h.add(&a1, 1);
-        h.add(&a2, 2);
-        h.add(&a1, 3);
-        assert_eq!(h.others(&a1).collect::<Vec<_>>(), vec![2]);
-        assert_eq!(h.others(&a2).collect::<Vec<_>>(), vec![1, 3]);
-        assert!(!h.remove(2));
+        h.add(&a1, Serial::new(1));
+        h.add(&a2, Serial::new(2));
+        h.add(&a1, Serial::new(3));
+        assert_eq!(h.others(&a1).collect::<Vec<_>>(), vec![Serial::new(2)]);
+        assert_eq!(
+            h.others(&a2).collect::<Vec<_>>(),
+            vec![Serial::new(1), Serial::new(3)]
+        );
+        assert!(!h.remove(Serial::new(2)));
         assert_eq!(h.others(&a1).count(), 0);
-        assert!(!h.remove(1));
-        assert!(h.remove(3));
+        assert!(!h.remove(Serial::new(1)));
+        assert!(h.remove(Serial::new(3)));
     }
 }

@@ -29,6 +29,7 @@ use super::errors::{EnosError, ErrorKey};
 use super::fixtures::Loaded;
 use super::model::{Application, CertRecord, Device, DeviceId, Org, Product};
 use super::rules::OrgError;
+use super::serial::Serial;
 use conflicts::{Conflicts, Entry};
 
 /// The store's maps: foldhash instead of SipHash (keys are the mock's own ids, serials,
@@ -80,13 +81,13 @@ struct Tables {
     device_keys: HashMap<(String, String), String>,
     /// Devices per productKey, so a product with devices cannot be deleted.
     product_devices: HashMap<String, usize>,
-    certs: HashMap<u64, CertRecord>,
+    certs: HashMap<Serial, CertRecord>,
     /// Non-revoked certificates and reservations, by CN and by public key.
     conflicts: Conflicts,
     /// Serials reserved for certificates being signed.
-    pending: HashSet<u64>,
+    pending: HashSet<Serial>,
     /// Revoked serials per authority, in revocation order, for the CRLs.
-    revoked: [Vec<u64>; 2],
+    revoked: [Vec<Serial>; 2],
 }
 
 /// Table sizes, for health and benchmarks.
@@ -205,23 +206,23 @@ impl Tables {
 
 impl Store {
     /// `first_serial`: `None` for a random start (see [`random_first_serial`]).
-    pub(crate) fn new(loaded: &Loaded, first_serial: impl Into<Option<u64>>) -> Self {
+    pub(crate) fn new(loaded: &Loaded, first_serial: impl Into<Option<Serial>>) -> Self {
         let first_serial = first_serial.into().unwrap_or_else(random_first_serial);
         Store::from_tables(Tables::from_loaded(loaded), first_serial)
     }
 
-    fn from_tables(tables: Tables, next_serial: u64) -> Self {
+    fn from_tables(tables: Tables, next_serial: Serial) -> Self {
         Store {
             tables: RwLock::new(tables),
-            next_serial: AtomicU64::new(next_serial.max(1)),
+            next_serial: AtomicU64::new(next_serial.get().max(1)),
             crl_generation: AtomicU64::new(0),
             sink: None,
         }
     }
 
     /// The serial the next certificate gets.
-    pub(crate) fn next_serial(&self) -> u64 {
-        self.next_serial.load(Ordering::Relaxed)
+    pub(crate) fn next_serial(&self) -> Serial {
+        Serial::new(self.next_serial.load(Ordering::Relaxed))
     }
 
     fn crl_changed(&self) {

@@ -5,6 +5,7 @@ use super::{Change, Store};
 use crate::domain::errors::{EnosError, ErrorKey};
 use crate::domain::model::{CertStatus, Device, DeviceId, DeviceNames, Product, Revocation};
 use crate::domain::registry::{DevicePatch, ProductPatch};
+use crate::domain::serial::Serial;
 
 impl Store {
     pub(crate) fn product(&self, org_id: &str, product_key: &str) -> Result<Product, EnosError> {
@@ -177,7 +178,7 @@ impl Store {
         org_id: &str,
         device: &DeviceId,
         revocation: Revocation,
-    ) -> Result<Vec<u64>, EnosError> {
+    ) -> Result<Vec<Serial>, EnosError> {
         let asset_id = self.asset_id_of(org_id, device)?;
         let mut s = self.tables.write();
         let serials = s

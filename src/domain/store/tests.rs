@@ -6,6 +6,7 @@ use super::*;
 use crate::domain::fixtures::Fixtures;
 use crate::domain::model::{Authority, CertStatus, RevocationReason};
 use crate::domain::model::{DeviceNames, Revocation};
+use crate::domain::Serial;
 
 const YEAR_MS: i64 = 365 * 86_400_000;
 
@@ -24,7 +25,7 @@ fn loaded() -> Loaded {
 }
 
 fn store() -> Store {
-    Store::new(&loaded(), 100)
+    Store::new(&loaded(), Serial::new(100))
 }
 
 fn by_asset(a: &str) -> DeviceId {
@@ -46,7 +47,7 @@ fn revocation(at_ms: i64) -> Revocation {
     }
 }
 
-fn record(serial: u64, asset_id: &Arc<str>, cn: &Arc<str>, key: &Arc<[u8]>) -> CertRecord {
+fn record(serial: Serial, asset_id: &Arc<str>, cn: &Arc<str>, key: &Arc<[u8]>) -> CertRecord {
     CertRecord {
         serial,
         asset_id: asset_id.clone(),
@@ -64,7 +65,7 @@ fn record(serial: u64, asset_id: &Arc<str>, cn: &Arc<str>, key: &Arc<[u8]>) -> C
 }
 
 /// Reserves, then commits, an RSA certificate for `key` with CN `cn` on `asset_id`.
-fn issue(store: &Store, asset_id: &str, cn: &str, key: &[u8]) -> Result<u64, EnosError> {
+fn issue(store: &Store, asset_id: &str, cn: &str, key: &[u8]) -> Result<Serial, EnosError> {
     let (asset_id, cn, key): (Arc<str>, Arc<str>, Arc<[u8]>) =
         (Arc::from(asset_id), Arc::from(cn), Arc::from(key));
     let reservation = store.reserve(check(&asset_id, &cn, &key, true), 0)?;
@@ -92,16 +93,22 @@ fn check<'a>(
 fn reserve_then_commit_binds_the_certificate() {
     let s = store();
     let serial = issue(&s, "a1", "dev1", &[1]).unwrap();
-    assert_eq!(serial, 100);
+    assert_eq!(serial, Serial::new(100));
     assert_eq!(s.bound_cert("a1", serial).unwrap().serial, serial);
     assert_eq!(
         s.bound_cert("a2", serial).unwrap_err().key,
         ErrorKey::CertNotBound
     );
     let certs = s.device_certs("a1");
-    assert_eq!(certs.iter().map(|c| c.serial).collect::<Vec<_>>(), [100]);
+    assert_eq!(
+        certs.iter().map(|c| c.serial).collect::<Vec<_>>(),
+        [Serial::new(100)]
+    );
     assert!(s.device_certs("a2").is_empty());
-    assert_eq!(issue(&s, "a1", "dev1-again", &[1]).unwrap(), 101);
+    assert_eq!(
+        issue(&s, "a1", "dev1-again", &[1]).unwrap(),
+        Serial::new(101)
+    );
     assert_eq!(s.counts().certificates, 2);
 }
 
@@ -123,7 +130,7 @@ fn a_reservation_holds_its_key_and_cn_until_released() {
     assert!(issue(&s, "a2", "dev", &[7]).is_ok());
     // A released serial is not reused.
     assert!(s.bound_cert("a1", reservation.serial).is_err());
-    assert_eq!(s.device_certs("a2")[0].serial, reservation.serial + 1);
+    assert_eq!(s.device_certs("a2")[0].serial, reservation.serial.plus(1));
 }
 
 #[test]
@@ -282,11 +289,11 @@ fn bulk_device(asset_id: &str, device_key: &str) -> Device {
 fn bulk_insert_adds_devices_and_indexes_their_certificates() {
     let s = store();
     let first = s.allocate_serials(2);
-    assert_eq!(first, 100);
+    assert_eq!(first, Serial::new(100));
     let (b0, b1): (Arc<str>, Arc<str>) = (Arc::from("b0"), Arc::from("b1"));
     let certs = vec![
         record(first, &b0, &b0, &Arc::from(&[10u8][..])),
-        record(first + 1, &b1, &b1, &Arc::from(&[11u8][..])),
+        record(first.plus(1), &b1, &b1, &Arc::from(&[11u8][..])),
     ];
     s.insert_bulk(
         vec![bulk_device("b0", "b0"), bulk_device("b1", "b1")],
@@ -295,7 +302,10 @@ fn bulk_insert_adds_devices_and_indexes_their_certificates() {
     .unwrap();
     assert_eq!(s.counts().devices, 4);
     assert_eq!(s.device("o1", &by_keys("p1", "b1")).unwrap().asset_id, "b1");
-    assert_eq!(s.bound_cert("b1", first + 1).unwrap().serial, first + 1);
+    assert_eq!(
+        s.bound_cert("b1", first.plus(1)).unwrap().serial,
+        first.plus(1)
+    );
     assert_eq!(
         issue(&s, "a1", "x", &[10]).unwrap_err().key,
         ErrorKey::CertBoundElsewhere
@@ -304,7 +314,7 @@ fn bulk_insert_adds_devices_and_indexes_their_certificates() {
         issue(&s, "a1", "b1", &[12]).unwrap_err().key,
         ErrorKey::DuplicateSubject
     );
-    assert_eq!(issue(&s, "a1", "fresh", &[12]).unwrap(), 102);
+    assert_eq!(issue(&s, "a1", "fresh", &[12]).unwrap(), Serial::new(102));
 }
 
 #[test]
@@ -337,7 +347,7 @@ fn reset_returns_to_the_fixtures_but_serials_keep_counting() {
     assert_eq!(s.counts().certificates, 0);
     assert!(s.device_certs("a1").is_empty());
     assert_eq!(s.crl_generation(), generation + 1);
-    assert_eq!(issue(&s, "a2", "dev", &[1]).unwrap(), 101);
+    assert_eq!(issue(&s, "a2", "dev", &[1]).unwrap(), Serial::new(101));
 }
 
 #[test]
@@ -355,11 +365,11 @@ fn products_with_devices_cannot_be_deleted() {
 
 #[test]
 fn runs_without_first_serial_start_apart_and_below_2_pow_31() {
-    let starts: Vec<u64> = (0..1000).map(|_| random_first_serial()).collect();
+    let starts: Vec<Serial> = (0..1000).map(|_| random_first_serial()).collect();
     assert!(starts
         .iter()
-        .all(|&s| (1_000_000..SERIAL_LIMIT).contains(&s)));
-    assert_eq!(SERIAL_LIMIT, 2_147_483_648);
+        .all(|&s| (Serial::new(1_000_000)..SERIAL_LIMIT).contains(&s)));
+    assert_eq!(SERIAL_LIMIT, Serial::new(2_147_483_648));
     let mut distinct = starts.clone();
     distinct.sort_unstable();
     distinct.dedup();
@@ -377,8 +387,11 @@ fn runs_without_first_serial_start_apart_and_below_2_pow_31() {
 
 #[test]
 fn no_serial_reaches_2_pow_31() {
-    let s = Store::new(&loaded(), SERIAL_LIMIT - 1);
-    assert_eq!(issue(&s, "a1", "cn-1", b"k1").unwrap(), SERIAL_LIMIT - 1);
+    let s = Store::new(&loaded(), Serial::new(SERIAL_LIMIT.get() - 1));
+    assert_eq!(
+        issue(&s, "a1", "cn-1", b"k1").unwrap(),
+        Serial::new(SERIAL_LIMIT.get() - 1)
+    );
     let e = issue(&s, "a2", "cn-2", b"k2").unwrap_err();
     assert_eq!(e.key, ErrorKey::CertServiceInternal);
 }

@@ -9,6 +9,7 @@ use serde_json::json;
 use super::login::{Login, LoginError};
 use super::topics::ext_session_topic;
 use crate::domain::model::{Authority, DeviceId, DeviceNames};
+use crate::domain::PresentedSerial;
 use crate::service::Service;
 
 /// Secret per device: the login is signed with the deviceSecret (the default).
@@ -31,8 +32,7 @@ pub struct LoginRequest<'a> {
 
 #[derive(Debug, Clone, Copy)]
 pub struct PresentedCert<'a> {
-    /// Decimal.
-    pub serial: &'a str,
+    pub serial: &'a PresentedSerial,
     pub authority: Option<Authority>,
 }
 
@@ -71,7 +71,7 @@ pub enum LoginRefusal {
     #[error("the product requires bi-directional authentication: no client certificate")]
     NoClientCertificate,
     #[error("certificate {0} is not bound to this device")]
-    CertificateNotBound(String),
+    CertificateNotBound(PresentedSerial),
 }
 
 impl LoginRefusal {
@@ -127,12 +127,11 @@ impl Service {
             Some(cert) => {
                 let bound = cert
                     .serial
-                    .parse::<u64>()
-                    .ok()
+                    .serial()
                     .and_then(|s| self.store.bound_cert(&device.asset_id, s).ok())
                     .is_some_and(|c| Some(c.authority) == cert.authority);
                 if !bound {
-                    return Err(LoginRefusal::CertificateNotBound(cert.serial.to_string()));
+                    return Err(LoginRefusal::CertificateNotBound(cert.serial.clone()));
                 }
             }
         }
