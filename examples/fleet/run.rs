@@ -366,10 +366,9 @@ impl Run {
         let rtt = Latency::of(std::mem::take(&mut *self.shared.rtt_us.lock()));
         let cpu = cpu_between(before, after);
         eprintln!(
-            "fleet: posts: {posted} sent by {posters} sessions in {secs} s ({:.0}/s), {answered} answered; round trip p50 {:?} ms, p99 {:?} ms{}",
+            "fleet: posts: {posted} sent by {posters} sessions in {secs} s ({:.0}/s), {answered} answered; round trip {}{}",
             posted as f64 / secs as f64,
-            rtt.p50_ms,
-            rtt.p99_ms,
+            rtt.p50_p99(),
             cpu.map(|c| format!("; broker CPU {:.1} us a message", c * 1e6 / posted.max(1) as f64)).unwrap_or_default()
         );
         json!({
@@ -457,11 +456,10 @@ async fn commands(api: &str, held: &[Held], count: usize, concurrency: usize) ->
     }
     let latency = Latency::of(times);
     eprintln!(
-        "fleet: commands: {} of {count} answered in {:.1?}; p50 {:?} ms, p99 {:?} ms",
+        "fleet: commands: {} of {count} answered in {:.1?}; {}",
         latency.count,
         started.elapsed(),
-        latency.p50_ms,
-        latency.p99_ms
+        latency.p50_p99()
     );
     json!({"sent": count, "answered": latency.count, "failures": failures, "round_trip": latency,
            "seconds": started.elapsed().as_secs_f64()})

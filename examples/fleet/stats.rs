@@ -34,6 +34,14 @@ impl Latency {
             max_ms: micros.last().map(|m| f64::from(*m) / 1000.0),
         }
     }
+
+    /// "p50 0.31 ms, p99 27.00 ms", or "no samples": the progress lines print values.
+    pub fn p50_p99(&self) -> String {
+        match (self.p50_ms, self.p99_ms) {
+            (Some(p50), Some(p99)) => format!("p50 {p50:.2} ms, p99 {p99:.2} ms"),
+            _ => "no samples".to_owned(),
+        }
+    }
 }
 
 pub fn micros(d: Duration) -> u32 {
