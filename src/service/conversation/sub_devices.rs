@@ -68,6 +68,29 @@ fn optional<'a>(entry: &'a Value, field: &str) -> Option<&'a str> {
     entry.get(field).and_then(Value::as_str)
 }
 
+/// Runs `check` on each entry of a topology list (`productKey`, `deviceKey` required); the
+/// reasons it gives are named together in `key`'s refusal, `{}` when there are none.
+fn each_sub_device<'a>(
+    entries: &'a [Value],
+    key: ReplyKey,
+    mut check: impl FnMut(&'a Value, &str, &'a str, &'a str) -> Result<Option<&'static str>, ReplyError>,
+) -> Replied {
+    let mut failed = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let at = format!("params[{i}]");
+        let pk = sub_login_field(entry, "productKey", &at)?;
+        let dk = sub_login_field(entry, "deviceKey", &at)?;
+        if let Some(why) = check(entry, &at, pk, dk)? {
+            failed.push(format!("{}: {why}", named(pk, dk)));
+        }
+    }
+    if failed.is_empty() {
+        Ok(json!({}))
+    } else {
+        Err(ReplyError::with(key, failed.join("; ")))
+    }
+}
+
 impl Service {
     fn device_by_keys(&self, pk: &str, dk: &str) -> Option<(Device, Product)> {
         self.store.device_with_product(&DeviceId::Keys {
@@ -106,50 +129,35 @@ impl Service {
     /// `thing.topo.add`: each sub-device exists, is no gateway, has no other gateway and
     /// is signed with its own secret; those that pass are added, the others named in 1255.
     pub(super) fn topo_add(&self, gateway: &DeviceNames, params: &Value) -> Replied {
-        let failure = |detail: String| ReplyError::with(ReplyKey::AddTopoFailure, detail);
         let entries = self.topology_entries(gateway, params, ReplyKey::AddTopoFailure)?;
-        let mut failed = Vec::new();
-        for (i, entry) in entries.iter().enumerate() {
-            let at = format!("params[{i}]");
-            let pk = sub_login_field(entry, "productKey", &at)?;
-            let dk = sub_login_field(entry, "deviceKey", &at)?;
+        each_sub_device(entries, ReplyKey::AddTopoFailure, |entry, at, pk, dk| {
             let login = SubLogin {
                 product_key: pk,
                 device_key: dk,
-                client_id: sub_login_field(entry, "clientId", &at)?,
-                timestamp: sub_login_field(entry, "timestamp", &at)?,
+                client_id: sub_login_field(entry, "clientId", at)?,
+                timestamp: sub_login_field(entry, "timestamp", at)?,
                 sign_method: optional(entry, "signMethod").or(optional(entry, "signmethod")),
-                sign: sub_login_field(entry, "sign", &at)?,
+                sign: sub_login_field(entry, "sign", at)?,
                 secure_mode: SECURE_MODE_DEVICE_SECRET,
                 clean_session: optional(entry, "cleanSession"),
             };
-            let why = match self.device_by_keys(pk, dk) {
-                None => Some("the sub-device does not exist".to_string()),
+            Ok(match self.device_by_keys(pk, dk) {
+                None => Some("the sub-device does not exist"),
                 Some((_, p)) if p.product_type == ProductType::Gateway => {
-                    Some("the sub-device is a gateway".to_string())
+                    Some("the sub-device is a gateway")
                 }
                 Some((sub, _)) => match self.conversation.gateway_of(&sub.asset_id) {
                     Some(other) if other != gateway.asset_id => {
-                        Some("the sub-device already belongs to another gateway".to_string())
+                        Some("the sub-device already belongs to another gateway")
                     }
-                    _ if !login.signed_with(&sub.device_secret) => {
-                        Some("sign check failed".to_string())
-                    }
+                    _ if !login.signed_with(&sub.device_secret) => Some("sign check failed"),
                     _ => {
                         self.conversation.attach(&gateway.asset_id, &sub.asset_id);
                         None
                     }
                 },
-            };
-            if let Some(why) = why {
-                failed.push(format!("{}: {why}", named(pk, dk)));
-            }
-        }
-        if failed.is_empty() {
-            Ok(json!({}))
-        } else {
-            Err(failure(failed.join("; ")))
-        }
+            })
+        })
     }
 
     /// `thing.topo.get`: the gateway's sub-devices.
@@ -165,14 +173,9 @@ impl Service {
 
     /// `thing.topo.delete`: each one must exist, be this gateway's and be offline.
     pub(super) fn topo_delete(&self, gateway: &DeviceNames, params: &Value) -> Replied {
-        let failure = |detail: String| ReplyError::with(ReplyKey::RemoveTopoFailure, detail);
         let entries = self.topology_entries(gateway, params, ReplyKey::RemoveTopoFailure)?;
-        let mut failed = Vec::new();
-        for (i, entry) in entries.iter().enumerate() {
-            let at = format!("params[{i}]");
-            let pk = sub_login_field(entry, "productKey", &at)?;
-            let dk = sub_login_field(entry, "deviceKey", &at)?;
-            let why = match self.device_by_keys(pk, dk) {
+        each_sub_device(entries, ReplyKey::RemoveTopoFailure, |_, _, pk, dk| {
+            Ok(match self.device_by_keys(pk, dk) {
                 None => Some("the sub-device does not exist"),
                 Some((sub, _)) => {
                     if self.conversation.gateway_of(&sub.asset_id).as_deref()
@@ -186,16 +189,8 @@ impl Service {
                         None
                     }
                 }
-            };
-            if let Some(why) = why {
-                failed.push(format!("{}: {why}", named(pk, dk)));
-            }
-        }
-        if failed.is_empty() {
-            Ok(json!({}))
-        } else {
-            Err(failure(failed.join("; ")))
-        }
+            })
+        })
     }
 
     /// `thing.device.register`: creates each device in the gateway's org, stopping at the
